@@ -1,0 +1,62 @@
+# The two commands: `make run` (local stack) and `make test` (whole suite). Both set themselves up.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
+
+.PHONY: run test unit functional e2e contract lint bench build deploy validate clean
+
+$(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+# SAM CLI pins its own boto3/pydantic: it lives in a tool venv of its own.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q "aws-sam-cli==$(SAM_CLI_VERSION)"
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: $(VENV)/.installed
+	$(PY) -m infra.local
+
+test: $(VENV)/.installed $(SAM_VENV)/.installed
+	GITCONNECT_SAM=$(CURDIR)/$(SAM) $(PY) -m pytest
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+functional: $(VENV)/.installed
+	$(PY) -m pytest tests/functional
+
+e2e: $(VENV)/.installed
+	$(PY) -m pytest tests/e2e
+
+contract: $(VENV)/.installed
+	$(PY) -m pytest tests/contract
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+validate: $(SAM_VENV)/.installed
+	$(SAM) validate --lint
+
+build: $(SAM_VENV)/.installed
+	PYENV_VERSION=3.11.7:3.13.0 $(SAM) build
+
+deploy: build
+	$(SAM) deploy
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache

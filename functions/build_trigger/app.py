@@ -1,0 +1,33 @@
+"""BuildTriggerFunction: consumes the builds queue; each request becomes one build and one BuildRequested."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+from gitconnect import wiring
+from gitconnect.domain.models import Build
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+idempotency = wiring.idempotency_config("id")
+
+
+# Two copies of one request (SQS delivers at least once) dispatch once: keyed on the build id.
+@idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=wiring.idempotency_store())
+def dispatch(request: dict[str, Any]) -> str:
+    return wiring.dispatcher().dispatch(Build.from_message(request))
+
+
+def record_handler(record: SQSRecord) -> None:
+    outcome = dispatch(request=json.loads(record.body))
+    logger.info("build request handled", extra={"message_id": record.message_id, "outcome": outcome})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

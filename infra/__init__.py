@@ -1,0 +1,1 @@
+"""What runs gitconnect outside AWS (the local stack) and deploy/ops helpers."""

@@ -1,0 +1,1 @@
+"""The HTTP face of the team API: Powertools routers, request models, auth and problem+json errors."""

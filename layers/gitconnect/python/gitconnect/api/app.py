@@ -1,0 +1,61 @@
+"""One way to build a function's resolver: the routers it serves, problem+json errors, a body limit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect.api.problems import problem, validation_errors
+from gitconnect.domain.errors import GitconnectError
+
+MAX_BODY_BYTES = 256 * 1024
+logger = Logger()
+
+
+def _limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    body = app.current_event.body or ""
+    if len(body) > MAX_BODY_BYTES:
+        return problem(413, "Payload too large", f"the request body is over {MAX_BODY_BYTES} bytes")
+    return next_middleware(app)
+
+
+def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver(enable_validation=True)
+    app.use(middlewares=[_limit_body])
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(GitconnectError)
+    def domain_error(exc: GitconnectError) -> Response:
+        if exc.status >= 500:
+            logger.exception("internal error")
+        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(exc: RequestValidationError) -> Response:
+        errors = validation_errors(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return problem(400, "Malformed JSON", "the request body is not valid JSON")
+        return problem(
+            400, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
+        )
+
+    @app.not_found
+    def not_found(_: Exception) -> Response:
+        return problem(404, "Not found", "no such route")
+
+    return app
+
+
+def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect import wiring
+from gitconnect.api.auth import authenticate, authorize, bearer_token
+from gitconnect.api.schemas import BuildStatusIn, BuildTriggerIn
+from gitconnect.domain.errors import NotFoundError, UnauthorizedError
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/v1/teams/<team>/sources/<source_id>/builds", summary="Trigger a build", tags=["builds"])
+def trigger(team: str, source_id: str, body: Annotated[BuildTriggerIn, Body()]) -> Response[dict[str, Any]]:
+    principal = authorize(router, team)
+    build = wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
+    return Response(202, content_type="application/json", body=build.to_json())
+
+
+@router.get("/v1/teams/<team>/builds", summary="List builds, newest first", tags=["builds"])
+def list_builds(
+    team: str,
+    source_id: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> dict[str, object]:
+    authorize(router, team)
+    page = wiring.builds().list(team, source_id=source_id, cursor=cursor, limit=limit)
+    return {"items": [b.to_json() for b in page.items], "next_cursor": page.next_cursor}  # type: ignore[attr-defined]
+
+
+@router.get("/v1/teams/<team>/builds/<build_id>", summary="Read a build", tags=["builds"])
+def get_build(team: str, build_id: str) -> dict[str, object]:
+    authorize(router, team)
+    return wiring.builds().get(team, build_id).to_json()
+
+
+@router.post("/v1/builds/<build_id>/status", summary="Report a build's status (builder callback)", tags=["builds"])
+def report_status(build_id: str, body: Annotated[BuildStatusIn, Body()]) -> dict[str, object]:
+    """Authenticated by the build's own callback token (from BuildRequested) or by a team token."""
+    service = wiring.builds()
+    build = service.build_for_callback(build_id, bearer_token(router))
+    if build is None:
+        try:
+            principal = authenticate(router)
+        except UnauthorizedError as exc:
+            raise UnauthorizedError("the token is neither this build's callback token nor a valid team token") from exc
+        found = wiring.build_store().get(build_id)
+        if found is None:
+            raise NotFoundError(f"build {build_id!r} not found")
+        principal.require(found.team_id)
+        build = found
+    return service.report_status(build, body.status, body.url, body.description).to_json()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect import wiring
+from gitconnect.api.auth import authorize
+from gitconnect.api.schemas import LinkRequest
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/v1/teams/<team>/connections", summary="Link a Git account with credentials", tags=["connections"])
+def link(team: str, body: Annotated[LinkRequest, Body()]) -> Response[dict[str, Any]]:
+    authorize(router, team, "admin")
+    connection = wiring.connections().link(team, body.model_dump(exclude_none=True))
+    return Response(201, content_type="application/json", body=connection.to_json())
+
+
+@router.get("/v1/teams/<team>/connections", summary="List the team's connections", tags=["connections"])
+def list_connections(team: str) -> dict[str, object]:
+    authorize(router, team)
+    return {"items": [c.to_json() for c in wiring.connections().list(team)]}
+
+
+@router.get("/v1/teams/<team>/connections/<connection_id>", summary="Read a connection", tags=["connections"])
+def get_connection(team: str, connection_id: str) -> dict[str, object]:
+    authorize(router, team)
+    return wiring.connections().get(team, connection_id).to_json()
+
+
+@router.delete("/v1/teams/<team>/connections/<connection_id>", summary="Unlink a connection", tags=["connections"])
+def unlink(team: str, connection_id: str) -> Response[None]:
+    authorize(router, team, "admin")
+    wiring.connections().unlink(team, connection_id)
+    return Response(204)

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect import wiring
+from gitconnect.api.auth import authorize
+
+router = APIGatewayHttpRouter()
+_TAGS = ["repositories"]
+
+
+@router.get("/v1/teams/<team>/connections/<connection_id>/repositories", summary="Repositories", tags=_TAGS)
+def repositories(
+    team: str,
+    connection_id: str,
+    search: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> dict[str, object]:
+    authorize(router, team)
+    page = wiring.listing().repositories(team, connection_id, search=search, limit=limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.get("/v1/teams/<team>/connections/<connection_id>/namespaces", summary="Namespaces", tags=_TAGS)
+def namespaces(team: str, connection_id: str) -> dict[str, object]:
+    authorize(router, team)
+    return {"items": wiring.listing().namespaces(team, connection_id)}
+
+
+@router.get("/v1/teams/<team>/connections/<connection_id>/branches", summary="Branches of a repository", tags=_TAGS)
+def branches(
+    team: str, connection_id: str, repository: Annotated[str | None, Query(max_length=300)] = None
+) -> dict[str, object]:
+    authorize(router, team)
+    items = wiring.listing().branches(team, connection_id, repository)
+    return {"items": [{"name": b.name, "sha": b.sha} for b in items]}

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect import wiring
+from gitconnect.api.auth import authorize
+from gitconnect.api.schemas import SourceCreate, SourcePatch
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/v1/teams/<team>/sources", summary="Watch a repository of a connection", tags=["sources"])
+def create_source(team: str, body: Annotated[SourceCreate, Body()]) -> Response[dict[str, Any]]:
+    authorize(router, team)
+    source = wiring.sources().create(team, body.model_dump(exclude_unset=True))
+    return Response(201, content_type="application/json", body=source.to_json())
+
+
+@router.get("/v1/teams/<team>/sources", summary="List sources", tags=["sources"])
+def list_sources(team: str) -> dict[str, object]:
+    authorize(router, team)
+    return {"items": [s.to_json() for s in wiring.sources().list(team)]}
+
+
+@router.get("/v1/teams/<team>/sources/<source_id>", summary="Read a source", tags=["sources"])
+def get_source(team: str, source_id: str) -> dict[str, object]:
+    authorize(router, team)
+    return wiring.sources().get(team, source_id).to_json()
+
+
+@router.patch("/v1/teams/<team>/sources/<source_id>", summary="Change a source's rules", tags=["sources"])
+def update_source(team: str, source_id: str, body: Annotated[SourcePatch, Body()]) -> dict[str, object]:
+    authorize(router, team)
+    return wiring.sources().update(team, source_id, body.model_dump(exclude_unset=True)).to_json()
+
+
+@router.delete("/v1/teams/<team>/sources/<source_id>", summary="Stop watching a repository", tags=["sources"])
+def delete_source(team: str, source_id: str) -> Response[None]:
+    authorize(router, team)
+    wiring.sources().delete(team, source_id)
+    return Response(204)

@@ -1,0 +1,80 @@
+"""Request bodies. Unknown fields are refused (a typo must not be silently ignored)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+Glob = Annotated[str, Field(min_length=1, max_length=200)]
+Globs = Annotated[list[Glob], Field(max_length=50)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CustomCredentials(Strict):
+    username: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    password: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+
+class CustomLink(Strict):
+    provider: Literal["custom"]
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    name: Name | None = None
+    credentials: CustomCredentials | None = None
+
+
+class PlannedProviderLink(BaseModel):
+    """Providers of the contract that this build does not link yet: answered with a clear 422."""
+
+    model_config = ConfigDict(extra="allow")
+    provider: Literal["github", "gitlab", "bitbucket"]
+
+
+LinkRequest = Annotated[CustomLink | PlannedProviderLink, Field(discriminator="provider")]
+
+
+class PullRequestRulesIn(Strict):
+    enabled: bool = False
+    branches: Globs | None = None
+    forks: Literal["skip", "build"] = "skip"
+
+
+class PathRulesIn(Strict):
+    include: Globs = []
+    exclude: Globs = []
+
+
+class SourceRulesIn(Strict):
+    name: Name | None = None
+    branches: Globs | None = None
+    pull_requests: PullRequestRulesIn | None = None
+    tags: Globs | None = None
+    releases: bool | None = None
+    paths: PathRulesIn | None = None
+    skip_flags: Annotated[list[Annotated[str, Field(min_length=1, max_length=50)]], Field(max_length=20)] | None = None
+    poll: bool | None = None
+
+
+class SourceCreate(SourceRulesIn):
+    connection_id: Annotated[str, Field(min_length=1, max_length=64)]
+    repository: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+
+
+class SourcePatch(SourceRulesIn):
+    pass
+
+
+class BuildTriggerIn(Strict):
+    branch: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    sha: Annotated[str, Field(min_length=40, max_length=64)] | None = None
+
+
+class BuildStatusIn(Strict):
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
+    description: Annotated[str, Field(max_length=500)] | None = None

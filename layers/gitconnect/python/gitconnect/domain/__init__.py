@@ -1,0 +1,1 @@
+"""Pure domain: records, normalized events, rules, errors. Standard library only."""

@@ -1,0 +1,66 @@
+"""Domain errors. Each maps to one HTTP status in one place (gitconnect.api.problems)."""
+
+from __future__ import annotations
+
+
+class GitconnectError(Exception):
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class BadRequestError(GitconnectError):
+    status = 400
+    title = "Bad request"
+
+
+class UnauthorizedError(GitconnectError):
+    status = 401
+    title = "Unauthorized"
+
+
+class ForbiddenError(GitconnectError):
+    status = 403
+    title = "Forbidden"
+
+
+class NotFoundError(GitconnectError):
+    status = 404
+    title = "Not found"
+
+
+class ConflictError(GitconnectError):
+    status = 409
+    title = "Conflict"
+
+
+class PayloadTooLargeError(GitconnectError):
+    status = 413
+    title = "Payload too large"
+
+
+class UnprocessableError(GitconnectError):
+    status = 422
+    title = "Unprocessable"
+
+
+class UnsafeUrlError(BadRequestError):
+    """A user-supplied URL is refused by the SSRF rules (scheme, address, redirect)."""
+
+    title = "URL not allowed"
+
+
+class RemoteUnreachableError(UnprocessableError):
+    """The remote (Git server or provider API) could not be reached or refused us."""
+
+    title = "Remote not reachable"
+
+
+class RemoteAuthError(UnprocessableError):
+    """The remote answered, but refused the credentials we have."""
+
+    title = "Remote refused the credentials"

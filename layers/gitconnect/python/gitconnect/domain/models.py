@@ -1,0 +1,205 @@
+"""The records every service works with. Storage adapters map them to tables; the API maps them to JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gitconnect.domain.ids import iso
+
+Provider = Literal["github", "gitlab", "bitbucket", "custom"]
+BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Trigger = Literal["push", "pull_request", "tag", "release", "manual", "poll"]
+
+BUILD_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL_BUILD_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Restrictions:
+    mode: Literal["unrestricted", "restricted"] = "unrestricted"
+    namespaces: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        if self.mode == "unrestricted":
+            return {"mode": "unrestricted"}
+        return {"mode": "restricted", "namespaces": list(self.namespaces)}
+
+
+@dataclass(frozen=True)
+class Connection:
+    team_id: str
+    id: str
+    provider: str
+    name: str
+    account: str | None
+    base_url: str | None
+    status: str
+    created_at: str
+    restrictions: Restrictions = field(default_factory=Restrictions)
+    # KMS envelope of the credentials JSON; opaque outside the cipher adapter, never returned by the API.
+    secret: bytes | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "name": self.name,
+            "account": self.account,
+            "base_url": self.base_url,
+            "status": self.status,
+            "restrictions": self.restrictions.to_json(),
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True)
+class PullRequestRules:
+    enabled: bool = False
+    branches: tuple[str, ...] = ()
+    forks: Literal["skip", "build"] = "skip"
+
+
+@dataclass(frozen=True)
+class PathRules:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    team_id: str
+    id: str
+    name: str
+    connection_id: str
+    provider: str
+    repository: str
+    clone_url: str
+    branches: tuple[str, ...]
+    created_at: str
+    updated_at: str
+    pull_requests: PullRequestRules = field(default_factory=PullRequestRules)
+    tags: tuple[str, ...] = ()
+    releases: bool = False
+    paths: PathRules = field(default_factory=PathRules)
+    skip_flags: tuple[str, ...] = ()
+    poll: bool = False
+    # Branch heads the last poll saw (ref name -> sha): a build is requested only when a head moves.
+    heads: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "connection_id": self.connection_id,
+            "provider": self.provider,
+            "repository": self.repository,
+            "branches": list(self.branches),
+            "pull_requests": {
+                "enabled": self.pull_requests.enabled,
+                "branches": list(self.pull_requests.branches),
+                "forks": self.pull_requests.forks,
+            },
+            "tags": list(self.tags),
+            "releases": self.releases,
+            "paths": {"include": list(self.paths.include), "exclude": list(self.paths.exclude)},
+            "skip_flags": list(self.skip_flags),
+            "poll": self.poll,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class Build:
+    id: str
+    team_id: str
+    source_id: str
+    connection_id: str
+    provider: str
+    repository: str
+    clone_url: str
+    ref: str
+    sha: str
+    trigger: str
+    status: str
+    created_at: str
+    updated_at: str
+    pull_request: dict[str, object] | None = None
+    status_url: str | None = None
+    description: str | None = None
+    requested_by: str | None = None
+    # Set once BuildRequested went to the bus; a retried request never publishes a published build again.
+    published_at: str | None = None
+    # sha256 of the callback token handed to the builder in BuildRequested (the token itself is never stored).
+    callback_token_hash: str | None = None
+
+    @property
+    def created_key(self) -> str:
+        """Sort key of the listing indexes: newest last, ties broken by id."""
+        return f"{self.created_at}#{self.id}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "source_id": self.source_id,
+            "connection_id": self.connection_id,
+            "provider": self.provider,
+            "repository": self.repository,
+            "ref": self.ref,
+            "sha": self.sha,
+            "trigger": self.trigger,
+            "status": self.status,
+            "pull_request": self.pull_request,
+            "url": self.status_url,
+            "description": self.description,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    def to_message(self) -> dict[str, object]:
+        """What travels on the builds queue (no secrets in it: the callback token is minted at publish time)."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("callback_token_hash",)}
+
+    @classmethod
+    def from_message(cls, data: dict[str, object]) -> Build:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    team_id: str
+    id: str
+    provider: str
+    event: str
+    connection_id: str | None
+    repository: str | None
+    received_at: str
+    outcome: Literal["built", "ignored", "duplicate", "rejected"]
+    reason: str
+    build_ids: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "event": self.event,
+            "connection_id": self.connection_id,
+            "repository": self.repository,
+            "received_at": self.received_at,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "build_ids": list(self.build_ids),
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; `next_cursor` is opaque to clients."""
+
+    items: list[object]
+    next_cursor: str | None
+
+
+__all__ = ["iso"]

@@ -1,0 +1,88 @@
+"""The provider protocol: what every Git provider module implements (DESIGN.md §3 "Providers are plugins").
+
+Provider modules are pure logic; all I/O goes through the ports they receive (a Git remote client today,
+an HTTP client for the API providers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+
+@dataclass(frozen=True)
+class GitCredentials:
+    username: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    """What linking learned about the account; becomes a Connection."""
+
+    name: str
+    account: str | None
+    base_url: str | None
+    credentials: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class RepositoryRef:
+    """The repository a source watches, as the provider identifies it."""
+
+    repository: str
+    clone_url: str
+
+
+@dataclass(frozen=True)
+class Repository:
+    id: str
+    full_name: str
+    namespace: str | None
+    default_branch: str | None
+    private: bool | None
+    clone_url: str
+    web_url: str | None
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    sha: str
+
+
+class GitRemote(Protocol):
+    def ls_remote(self, url: str, credentials: GitCredentials | None) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ProviderPorts:
+    git: GitRemote
+
+
+class Provider(Protocol):
+    id: ClassVar[str]
+
+    def link(self, request: dict[str, Any]) -> LinkedAccount:
+        """Verify a link-with-credentials request against the provider, before anything is stored."""
+        ...
+
+    def repository(self, base_url: str | None, requested: str | None) -> RepositoryRef:
+        """The repository a new source on this connection watches (validated; not looked up remotely)."""
+        ...
+
+    def repositories(
+        self, base_url: str | None, credentials: dict[str, str] | None, search: str | None
+    ) -> list[Repository]:
+        """What the connection can reach, filtered by `search` (None where the provider cannot say a field)."""
+        ...
+
+    def namespaces(self, base_url: str | None, credentials: dict[str, str] | None) -> list[str]: ...
+
+    def branches(self, base_url: str | None, credentials: dict[str, str] | None, repository: str) -> list[Branch]: ...
+
+    def resolve_branch(
+        self, base_url: str | None, credentials: dict[str, str] | None, repository: str, branch: str
+    ) -> str | None:
+        """The sha at the head of `branch`, or None when the branch does not exist."""
+        ...

@@ -1,0 +1,102 @@
+"""Custom Git: any http(s) Git remote, optionally with credentials. No API: no browsing, no webhooks.
+
+The connection is one remote; its branches come from `ls-remote`, and the scheduled sync polls the heads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from gitconnect.domain.errors import BadRequestError, UnprocessableError
+from gitconnect.domain.urls import check_remote_url
+from gitconnect.providers.base import (
+    Branch,
+    GitCredentials,
+    LinkedAccount,
+    ProviderPorts,
+    Repository,
+    RepositoryRef,
+)
+
+_HEADS = "refs/heads/"
+_DEFAULT_USERNAME = "git"  # servers that authenticate by token ignore the user name (GitHub, GitLab, Gitea...)
+
+
+def credentials_from_request(raw: dict[str, Any] | None) -> dict[str, str] | None:
+    if raw is None:
+        return None
+    secret = raw.get("token") or raw.get("password")
+    if not secret:
+        raise BadRequestError("credentials need a `token` or a `password`")
+    if raw.get("token") and raw.get("password"):
+        raise BadRequestError("give either a `token` or a `password`, not both")
+    return {"username": str(raw.get("username") or _DEFAULT_USERNAME), "secret": str(secret)}
+
+
+def _git_credentials(credentials: dict[str, str] | None) -> GitCredentials | None:
+    if not credentials:
+        return None
+    return GitCredentials(username=credentials["username"], secret=credentials["secret"])
+
+
+def repository_name(url: str) -> str:
+    """`https://git.example.com/team/app.git` -> `team/app`, a readable name for the remote."""
+    path = urlsplit(url).path.strip("/")
+    return path.removesuffix(".git") or urlsplit(url).hostname or url
+
+
+def _remote(base_url: str | None) -> str:
+    if not base_url:  # a Custom Git connection is always exactly one remote
+        raise UnprocessableError("this connection has no remote URL")
+    return base_url
+
+
+class CustomGitProvider:
+    id: ClassVar[str] = "custom"
+
+    def __init__(self, ports: ProviderPorts) -> None:
+        self._git = ports.git
+
+    def link(self, request: dict[str, Any]) -> LinkedAccount:
+        url = check_remote_url(request.get("url") or "")
+        credentials = credentials_from_request(request.get("credentials"))
+        # Reaching the remote before storing anything: a typo or a wrong token fails the link, not the first build.
+        self._git.ls_remote(url, _git_credentials(credentials))
+        return LinkedAccount(
+            name=request.get("name") or repository_name(url),
+            account=credentials["username"] if credentials else None,
+            base_url=url,
+            credentials=credentials,
+        )
+
+    def repository(self, base_url: str | None, requested: str | None) -> RepositoryRef:
+        base_url = _remote(base_url)
+        if requested not in (None, "", repository_name(base_url), base_url):
+            raise BadRequestError("a Custom Git connection is one repository: leave `repository` out")
+        return RepositoryRef(repository=repository_name(base_url), clone_url=base_url)
+
+    def repositories(
+        self, base_url: str | None, credentials: dict[str, str] | None, search: str | None
+    ) -> list[Repository]:
+        """A Custom Git connection is exactly one remote: that is all there is to browse."""
+        ref = self.repository(_remote(base_url), None)
+        if search and search.lower() not in ref.repository.lower():
+            return []
+        return [Repository(ref.repository, ref.repository, None, None, None, ref.clone_url, None)]
+
+    def namespaces(self, base_url: str | None, credentials: dict[str, str] | None) -> list[str]:
+        raise UnprocessableError("a Custom Git connection has no namespaces")
+
+    def branches(self, base_url: str | None, credentials: dict[str, str] | None, repository: str) -> list[Branch]:
+        refs = self._git.ls_remote(_remote(base_url), _git_credentials(credentials))
+        return sorted(
+            (Branch(name=ref[len(_HEADS) :], sha=sha) for ref, sha in refs.items() if ref.startswith(_HEADS)),
+            key=lambda b: b.name,
+        )
+
+    def resolve_branch(
+        self, base_url: str | None, credentials: dict[str, str] | None, repository: str, branch: str
+    ) -> str | None:
+        heads = {b.name: b.sha for b in self.branches(base_url, credentials, repository)}
+        return heads.get(branch)

@@ -1,0 +1,157 @@
+"""Build requests: manual triggers, dispatch to the platform (BuildRequested), status reports."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+
+from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
+from gitconnect.domain.ids import iso, new_id, utcnow
+from gitconnect.domain.models import BUILD_STATUSES, FINAL_BUILD_STATUSES, Build, Page, Source
+from gitconnect.providers.base import Provider
+from gitconnect.services.connections import ConnectionService
+from gitconnect.services.ports import BuildQueue, BuildStore, EventBus, SourceStore
+from gitconnect.services.secrets import ConnectionSecrets
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_OPEN_STATUSES = tuple(s for s in BUILD_STATUSES if s not in FINAL_BUILD_STATUSES)
+
+
+def new_build(source: Source, *, ref: str, sha: str, trigger: str, requested_by: str | None, build_id: str) -> Build:
+    now = iso(utcnow())
+    return Build(
+        id=build_id,
+        team_id=source.team_id,
+        source_id=source.id,
+        connection_id=source.connection_id,
+        provider=source.provider,
+        repository=source.repository,
+        clone_url=source.clone_url,
+        ref=ref,
+        sha=sha,
+        trigger=trigger,
+        status="queued",
+        created_at=now,
+        updated_at=now,
+        requested_by=requested_by,
+    )
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class BuildService:
+    def __init__(
+        self,
+        builds: BuildStore,
+        sources: SourceStore,
+        connections: ConnectionService,
+        secrets: ConnectionSecrets,
+        providers: Callable[[str], Provider],
+        queue: BuildQueue,
+    ) -> None:
+        self._builds = builds
+        self._sources = sources
+        self._connections = connections
+        self._secrets = secrets
+        self._providers = providers
+        self._queue = queue
+
+    # ------------------------------------------------------------ manual trigger
+    def trigger(self, team_id: str, source_id: str, *, branch: str | None, sha: str | None, user: str) -> Build:
+        source = self._sources.get(team_id, source_id)
+        if source is None:
+            raise NotFoundError(f"source {source_id!r} not found")
+        if not branch and not sha:
+            raise BadRequestError("give a `branch` (its latest commit is built) or a `sha`")
+        if sha is not None and not _SHA.fullmatch(sha):
+            raise BadRequestError("`sha` must be a full lower-case commit id (40 or 64 hex digits)")
+        if not sha:
+            connection = self._connections.get(team_id, source.connection_id)
+            sha = self._providers(connection.provider).resolve_branch(
+                connection.base_url, self._secrets.open(connection), source.repository, str(branch)
+            )
+            if sha is None:
+                raise UnprocessableError(f"the branch {branch!r} does not exist in {source.repository}")
+        ref = f"refs/heads/{branch}" if branch else sha
+        build = new_build(source, ref=ref, sha=sha, trigger="manual", requested_by=user, build_id=new_id("bld"))
+        # Queue first: once SQS holds the request the build will happen (the consumer creates the record if
+        # it is missing). Recording it here too makes it readable at once.
+        self._queue.send([build])
+        self._builds.put_if_absent(build)
+        return build
+
+    # ------------------------------------------------------------ reading
+    def get(self, team_id: str, build_id: str) -> Build:
+        build = self._builds.get(build_id)
+        if build is None or build.team_id != team_id:
+            raise NotFoundError(f"build {build_id!r} not found")
+        return build
+
+    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page:
+        return self._builds.list(team_id, source_id=source_id, cursor=cursor, limit=limit)
+
+    # ------------------------------------------------------------ status reports
+    def build_for_callback(self, build_id: str, callback_token: str) -> Build | None:
+        """The build when `callback_token` is its own callback token, else None."""
+        build = self._builds.get(build_id)
+        if build is None or not build.callback_token_hash:
+            return None
+        if not hmac.compare_digest(build.callback_token_hash, token_hash(callback_token)):
+            return None
+        return build
+
+    def report_status(self, build: Build, status: str, url: str | None, description: str | None) -> Build:
+        if status == build.status and status in FINAL_BUILD_STATUSES:
+            return build  # the builder repeating its final report is not an error
+        allowed = ("queued",) if status == "queued" else _OPEN_STATUSES
+        return self._builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
+
+
+class BuildDispatcher:
+    """Consumer side of the builds queue: each request becomes exactly one build record and one
+    BuildRequested event (at least once on the bus; `build_id` is the builder's dedupe key)."""
+
+    def __init__(self, builds: BuildStore, sources: SourceStore, bus: EventBus, public_url: str) -> None:
+        self._builds = builds
+        self._sources = sources
+        self._bus = bus
+        self._public_url = public_url.rstrip("/")
+
+    def dispatch(self, build: Build) -> str:
+        self._builds.put_if_absent(build)
+        if self._sources.get(build.team_id, build.source_id) is None:
+            # Unlinked or deleted after the request was queued: nothing more is built for it.
+            self._builds.update_status(
+                build.id,
+                "cancelled",
+                None,
+                "the source was removed before the build started",
+                iso(utcnow()),
+                ("queued",),
+            )
+            return "cancelled"
+        callback_token = secrets.token_urlsafe(32)
+        self._bus.publish("BuildRequested", self.detail(build, callback_token))
+        self._builds.mark_published(build.id, token_hash(callback_token), iso(utcnow()))
+        return "published"
+
+    def detail(self, build: Build, callback_token: str) -> dict[str, object]:
+        return {
+            "build_id": build.id,
+            "team_id": build.team_id,
+            "source_id": build.source_id,
+            "provider": build.provider,
+            "repository": build.repository,
+            "clone_url": build.clone_url,
+            "ref": build.ref,
+            "sha": build.sha,
+            "trigger": build.trigger,
+            "pull_request": build.pull_request,
+            "callback_url": f"{self._public_url}/v1/builds/{build.id}/status",
+            "callback_token": callback_token,
+        }

@@ -1,0 +1,66 @@
+"""Link, read and unlink connections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gitconnect.domain.errors import NotFoundError, UnprocessableError
+from gitconnect.domain.ids import iso, new_id, utcnow
+from gitconnect.domain.models import Connection
+from gitconnect.providers import PLANNED, REGISTRY
+from gitconnect.providers.base import Provider
+from gitconnect.services.ports import ConnectionStore, SourceStore
+from gitconnect.services.secrets import ConnectionSecrets
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        connections: ConnectionStore,
+        sources: SourceStore,
+        secrets: ConnectionSecrets,
+        providers: Callable[[str], Provider],
+    ) -> None:
+        self._connections = connections
+        self._sources = sources
+        self._secrets = secrets
+        self._providers = providers
+
+    def link(self, team_id: str, request: dict[str, Any]) -> Connection:
+        provider_id = request["provider"]
+        if provider_id not in REGISTRY:
+            detail = "is not available in this deployment yet" if provider_id in PLANNED else "is unknown"
+            raise UnprocessableError(f"the provider {provider_id!r} {detail}")
+        linked = self._providers(provider_id).link(request)
+        connection_id = new_id("con")
+        connection = Connection(
+            team_id=team_id,
+            id=connection_id,
+            provider=provider_id,
+            name=linked.name,
+            account=linked.account,
+            base_url=linked.base_url,
+            status="active",
+            created_at=iso(utcnow()),
+            secret=self._secrets.seal(team_id, connection_id, linked.credentials),
+        )
+        self._connections.put(connection)
+        return connection
+
+    def get(self, team_id: str, connection_id: str) -> Connection:
+        connection = self._connections.get(team_id, connection_id)
+        if connection is None:
+            raise NotFoundError(f"connection {connection_id!r} not found")
+        return connection
+
+    def list(self, team_id: str) -> list[Connection]:
+        return self._connections.list(team_id)
+
+    def unlink(self, team_id: str, connection_id: str) -> None:
+        """The connection record (and its sealed credentials) goes first: from that moment no poll, manual
+        build or webhook can use it. Its sources go next; builds stay readable."""
+        self.get(team_id, connection_id)
+        self._connections.delete(team_id, connection_id)
+        for source_team, source_id in self._sources.ids_for_connection(connection_id):
+            self._sources.delete(source_team, source_id)

@@ -1,0 +1,37 @@
+"""What a connection can reach: repositories, namespaces, branches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+
+from gitconnect.domain.models import Page
+from gitconnect.providers.base import Branch, Provider
+from gitconnect.services.connections import ConnectionService
+from gitconnect.services.secrets import ConnectionSecrets
+
+
+class ListingService:
+    def __init__(
+        self, connections: ConnectionService, secrets: ConnectionSecrets, providers: Callable[[str], Provider]
+    ) -> None:
+        self._connections = connections
+        self._secrets = secrets
+        self._providers = providers
+
+    def repositories(self, team_id: str, connection_id: str, *, search: str | None, limit: int) -> Page:
+        connection = self._connections.get(team_id, connection_id)
+        found = self._providers(connection.provider).repositories(
+            connection.base_url, self._secrets.open(connection), search
+        )
+        return Page(items=[asdict(r) for r in found[:limit]], next_cursor=None)
+
+    def namespaces(self, team_id: str, connection_id: str) -> list[str]:
+        connection = self._connections.get(team_id, connection_id)
+        return self._providers(connection.provider).namespaces(connection.base_url, self._secrets.open(connection))
+
+    def branches(self, team_id: str, connection_id: str, repository: str | None) -> list[Branch]:
+        connection = self._connections.get(team_id, connection_id)
+        provider = self._providers(connection.provider)
+        repo = provider.repository(connection.base_url, repository)
+        return provider.branches(connection.base_url, self._secrets.open(connection), repo.repository)

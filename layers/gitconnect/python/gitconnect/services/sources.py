@@ -1,0 +1,121 @@
+"""Sources: the watched repositories of a connection and their trigger rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from gitconnect.domain.errors import BadRequestError, NotFoundError
+from gitconnect.domain.ids import iso, new_id, utcnow
+from gitconnect.domain.models import PathRules, PullRequestRules, Source
+from gitconnect.domain.rules import matches_any, validate_glob
+from gitconnect.providers.base import Provider
+from gitconnect.services.connections import ConnectionService
+from gitconnect.services.ports import SourceStore
+from gitconnect.services.secrets import ConnectionSecrets
+
+
+def _globs(field: str, values: list[str] | None) -> tuple[str, ...]:
+    for value in values or ():
+        reason = validate_glob(value)
+        if reason:
+            raise BadRequestError(f"`{field}` entry {value!r} {reason}")
+    return tuple(values or ())
+
+
+def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
+    """Trigger rules from a create/patch body; fields left out keep their current value."""
+    out: dict[str, Any] = {}
+    if "branches" in body:
+        out["branches"] = _globs("branches", body["branches"])
+    if "tags" in body:
+        out["tags"] = _globs("tags", body["tags"])
+    if "skip_flags" in body:
+        out["skip_flags"] = tuple(body["skip_flags"] or ())
+    if "releases" in body:
+        out["releases"] = bool(body["releases"])
+    if "poll" in body:
+        out["poll"] = bool(body["poll"])
+    if "name" in body:
+        out["name"] = body["name"]
+    if body.get("pull_requests") is not None:
+        pr = body["pull_requests"]
+        base = current.pull_requests if current else PullRequestRules()
+        out["pull_requests"] = PullRequestRules(
+            enabled=pr.get("enabled", base.enabled),
+            branches=_globs("pull_requests.branches", pr.get("branches", list(base.branches))),
+            forks=pr.get("forks") or base.forks,
+        )
+    if body.get("paths") is not None:
+        paths = body["paths"]
+        out["paths"] = PathRules(
+            include=_globs("paths.include", paths.get("include")), exclude=_globs("paths.exclude", paths.get("exclude"))
+        )
+    return out
+
+
+class SourceService:
+    def __init__(
+        self,
+        sources: SourceStore,
+        connections: ConnectionService,
+        secrets: ConnectionSecrets,
+        providers: Callable[[str], Provider],
+    ) -> None:
+        self._sources = sources
+        self._connections = connections
+        self._secrets = secrets
+        self._providers = providers
+
+    def _baseline_heads(self, source: Source) -> dict[str, str]:
+        """The watched branch heads right now: polling builds what is pushed after the source was created."""
+        connection = self._connections.get(source.team_id, source.connection_id)
+        branches = self._providers(connection.provider).branches(
+            connection.base_url, self._secrets.open(connection), source.repository
+        )
+        return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
+
+    def create(self, team_id: str, body: dict[str, Any]) -> Source:
+        connection = self._connections.get(team_id, body["connection_id"])
+        repo = self._providers(connection.provider).repository(connection.base_url, body.get("repository"))
+        rules = _rules(body, None)
+        if not rules.get("branches") and not rules.get("tags") and not body.get("pull_requests"):
+            raise BadRequestError("a source needs at least one of `branches`, `tags` or `pull_requests`")
+        now = iso(utcnow())
+        source = Source(
+            team_id=team_id,
+            id=new_id("src"),
+            connection_id=connection.id,
+            provider=connection.provider,
+            repository=repo.repository,
+            clone_url=repo.clone_url,
+            created_at=now,
+            updated_at=now,
+            **{"name": body.get("name") or repo.repository, "branches": (), **rules},
+        )
+        if source.poll:
+            source = replace(source, heads=self._baseline_heads(source))
+        self._sources.create(source)
+        return source
+
+    def get(self, team_id: str, source_id: str) -> Source:
+        source = self._sources.get(team_id, source_id)
+        if source is None:
+            raise NotFoundError(f"source {source_id!r} not found")
+        return source
+
+    def list(self, team_id: str) -> list[Source]:
+        return self._sources.list(team_id)
+
+    def update(self, team_id: str, source_id: str, body: dict[str, Any]) -> Source:
+        current = self.get(team_id, source_id)
+        changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
+        if changed.poll and (not current.poll or changed.branches != current.branches):
+            changed = replace(changed, heads=self._baseline_heads(changed))
+        self._sources.replace(changed)
+        return changed
+
+    def delete(self, team_id: str, source_id: str) -> None:
+        self.get(team_id, source_id)
+        self._sources.delete(team_id, source_id)

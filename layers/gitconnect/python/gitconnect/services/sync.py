@@ -1,0 +1,91 @@
+"""Scheduled sync: poll the branch heads of sources with `poll` on and request a build for each moved head."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gitconnect.domain.errors import GitconnectError
+from gitconnect.domain.ids import stable_id
+from gitconnect.domain.models import Build, Connection, Source
+from gitconnect.domain.rules import matches_any
+from gitconnect.providers.base import Provider
+from gitconnect.services.builds import new_build
+from gitconnect.services.ports import BuildQueue, ConnectionStore, SourceStore
+from gitconnect.services.secrets import ConnectionSecrets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollReport:
+    sources: int = 0
+    requested: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def moved_heads(source: Source, heads: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(branch, previous sha or "", new sha) for every watched head that is new or moved."""
+    return [
+        (name, source.heads.get(name, ""), sha) for name, sha in sorted(heads.items()) if source.heads.get(name) != sha
+    ]
+
+
+class PollService:
+    def __init__(
+        self,
+        sources: SourceStore,
+        connections: ConnectionStore,
+        secrets: ConnectionSecrets,
+        providers: Callable[[str], Provider],
+        queue: BuildQueue,
+    ) -> None:
+        self._sources = sources
+        self._connections = connections
+        self._secrets = secrets
+        self._providers = providers
+        self._queue = queue
+
+    def _heads(self, source: Source, connection: Connection) -> dict[str, str]:
+        branches = self._providers(connection.provider).branches(
+            connection.base_url, self._secrets.open(connection), source.repository
+        )
+        return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
+
+    def poll(self) -> PollReport:
+        report = PollReport()
+        pending: list[tuple[Source, dict[str, str], list[Build]]] = []
+        for source in self._sources.polled():
+            report.sources += 1
+            connection = self._connections.get(source.team_id, source.connection_id)
+            if connection is None:
+                continue  # unlinked: its sources are being removed
+            try:
+                heads = self._heads(source, connection)
+            except GitconnectError as exc:
+                report.failed[source.id] = exc.detail
+                log.warning("poll failed", extra={"source_id": source.id, "reason": exc.detail})
+                continue
+            builds = [
+                # The id is derived from the transition, so a poll retried after a partial failure
+                # requests the same build again and the consumer creates it once.
+                new_build(
+                    source,
+                    ref=f"refs/heads/{name}",
+                    sha=sha,
+                    trigger="poll",
+                    requested_by=None,
+                    build_id=stable_id("bld", source.id, "poll", name, previous, sha),
+                )
+                for name, previous, sha in moved_heads(source, heads)
+            ]
+            if builds or heads != source.heads:
+                pending.append((source, heads, builds))
+        # Queue every build before recording any head: a failure here leaves the heads unrecorded,
+        # and the next poll requests the same (stable) builds again.
+        self._queue.send([b for _, _, builds in pending for b in builds])
+        for source, heads, builds in pending:
+            if self._sources.set_heads(source.team_id, source.id, heads):
+                report.requested.extend(b.id for b in builds)
+        return report

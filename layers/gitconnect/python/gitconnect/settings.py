@@ -1,0 +1,60 @@
+"""Environment -> one frozen settings object, parsed once per container (DESIGN.md §5 names)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    public_url: str
+    dashboard_url: str
+    jwt_secret: str
+    jwks_url: str
+    jwt_issuer: str
+    jwt_audience: str
+    allow_loopback: bool
+    region: str
+    connections_table: str
+    sources_table: str
+    builds_table: str
+    deliveries_table: str
+    idempotency_table: str
+    builds_queue_url: str
+    event_bus: str
+    kms_key_id: str
+    # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
+    http_timeout: float = 10.0
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url.rstrip("/")
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings(
+        public_url=_env("GITCONNECT_PUBLIC_URL", "http://127.0.0.1:3000"),
+        dashboard_url=_env("GITCONNECT_DASHBOARD_URL"),
+        jwt_secret=_env("GITCONNECT_JWT_SECRET"),
+        jwks_url=_env("GITCONNECT_JWKS_URL"),
+        jwt_issuer=_env("GITCONNECT_JWT_ISSUER"),
+        jwt_audience=_env("GITCONNECT_JWT_AUDIENCE"),
+        allow_loopback=_env("GITCONNECT_ALLOW_LOOPBACK") == "1",
+        region=_env("AWS_REGION") or _env("AWS_DEFAULT_REGION", "us-east-1"),
+        connections_table=_env("GITCONNECT_CONNECTIONS_TABLE"),
+        sources_table=_env("GITCONNECT_SOURCES_TABLE"),
+        builds_table=_env("GITCONNECT_BUILDS_TABLE"),
+        deliveries_table=_env("GITCONNECT_DELIVERIES_TABLE"),
+        idempotency_table=_env("GITCONNECT_IDEMPOTENCY_TABLE"),
+        builds_queue_url=_env("GITCONNECT_BUILDS_QUEUE_URL"),
+        event_bus=_env("GITCONNECT_EVENT_BUS"),
+        kms_key_id=_env("GITCONNECT_KMS_KEY_ID"),
+        http_timeout=float(_env("GITCONNECT_HTTP_TIMEOUT", "10")),
+    )

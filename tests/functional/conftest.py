@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from tests.support.git_server import GitHttpServer, WorkingCopy, init_bare
+from tests.support.inprocess import System, start_system
+
+
+@pytest.fixture(scope="session")
+def system() -> Iterator[System]:
+    with mock_aws():
+        yield start_system()
+
+
+@pytest.fixture
+def team() -> str:
+    """A fresh team per test: tests share one moto backend but never each other's records."""
+    return f"team-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def admin(system: System, team: str) -> str:
+    return system.token({team: "admin"})
+
+
+@pytest.fixture(scope="session")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
+    with GitHttpServer(tmp_path_factory.mktemp("remotes")) as server:
+        yield server
+
+
+@pytest.fixture
+def remote(git_server: GitHttpServer, tmp_path: Path) -> tuple[str, WorkingCopy]:
+    """A fresh bare repository with one commit on main, and a working copy to push more."""
+    name = f"repo-{uuid.uuid4().hex[:8]}"
+    init_bare(git_server.root, name)
+    url = git_server.url_for(name)
+    work = WorkingCopy.clone(url, tmp_path / name)
+    work.write("README.md", "hello\n")
+    work.commit("first")
+    work.push("main")
+    return url, work
