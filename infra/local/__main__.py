@@ -20,10 +20,10 @@ from types import FrameType
 import boto3
 
 from infra.local import template as tpl
-from infra.local.moto_server import MotoServer, aws_environment
+from infra.local.moto_server import MotoServer, MotoStartError, aws_environment
 from infra.local.stack import LocalStack, build_stack
 
-log = logging.getLogger("gitconnect.local")
+log = logging.getLogger("infra.local")
 
 
 class _Stop(Exception):
@@ -31,8 +31,13 @@ class _Stop(Exception):
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.WARNING, format="[gitconnect-local] %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="[gitconnect-local] %(name)s: %(message)s", stream=sys.stderr)
+    # The runner's own lines keep their format whatever logging setup the functions do (Powertools...).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[gitconnect-local] %(message)s"))
+    log.addHandler(handler)
     log.setLevel(logging.INFO)
+    log.propagate = False
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -68,6 +73,9 @@ def main() -> int:
         if exc.errno != errno.EADDRINUSE:
             raise
         log.error("%s: a port is in use (set GITCONNECT_PORT / GITCONNECT_LOCAL_AWS_PORT to free ones)", exc)
+        return 1
+    except MotoStartError as exc:  # its log says why
+        log.error("%s", exc)
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # let cleanup finish

@@ -28,6 +28,10 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class MotoStartError(RuntimeError):
+    pass
+
+
 class MotoServer:
     def __init__(self, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -41,6 +45,8 @@ class MotoServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        with socket.socket() as probe:  # else we might wait on, and then use, someone else's server on that port
+            probe.bind((self.host, self.port))
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
@@ -51,14 +57,14 @@ class MotoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self.process.returncode}: {self._log_tail()}")
+                raise MotoStartError(f"moto server exited with {self.process.returncode}: {self._log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):
                     return
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"moto server did not answer on {self.url} within {timeout:.0f} s: {self._log_tail()}")
+        raise MotoStartError(f"moto server did not answer on {self.url} within {timeout:.0f} s: {self._log_tail()}")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -20,7 +20,7 @@ import boto3
 
 from infra.local import template as tpl
 
-log = logging.getLogger("gitconnect.local")
+log = logging.getLogger("infra.local")
 
 STACK_NAME = "gitconnect-local"
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account

@@ -18,7 +18,7 @@ from typing import Any
 
 from infra.local.lambdas import report_exception
 
-log = logging.getLogger("gitconnect.local")
+log = logging.getLogger("infra.local")
 
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}

@@ -11,7 +11,7 @@ from typing import Any
 from infra.local import apigw
 from infra.local.lambdas import LocalFunction, report_exception
 
-log = logging.getLogger("gitconnect.local")
+log = logging.getLogger("infra.local")
 
 
 class ApiServer(ThreadingHTTPServer):

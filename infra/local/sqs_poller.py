@@ -17,7 +17,7 @@ from typing import Any
 
 from infra.local.lambdas import report_exception
 
-log = logging.getLogger("gitconnect.local")
+log = logging.getLogger("infra.local")
 
 # The message system attributes Lambda puts in a record (AWS returns more with AttributeNames=All).
 _RECORD_ATTRIBUTES = ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp",

@@ -23,7 +23,7 @@ from infra.local.server import ApiServer
 from infra.local.sqs_poller import SqsPoller, SqsSource
 from infra.local.tokens import mint_token
 
-log = logging.getLogger("gitconnect.local")
+log = logging.getLogger("infra.local")
 
 # Set in the functions' environment when the user did not set them.
 LOCAL_DEFAULTS = {"GITCONNECT_ALLOW_LOOPBACK": "1"}
@@ -51,7 +51,8 @@ class LocalStack:
                           audience=self.env.get("GITCONNECT_JWT_AUDIENCE") or None)
 
     def start(self) -> None:
-        self._server_thread = threading.Thread(target=self.server.serve_forever, name="api", daemon=True)
+        self._server_thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), name="api",
+                                               daemon=True)
         self._server_thread.start()
         for thread in self.threads:
             thread.start()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,10 +12,17 @@ from tests.support.git_server import GitHttpServer, WorkingCopy, init_bare
 from tests.support.inprocess import System, start_system
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def system() -> Iterator[System]:
-    with mock_aws():
-        yield start_system()
+    """The system under moto, per test module; the functions' environment is restored afterwards so that
+    other modules (and the subprocesses they start) see the machine's own environment."""
+    saved = dict(os.environ)
+    try:
+        with mock_aws():
+            yield start_system()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from infra.local.schedules import scheduled_event
 from infra.local.sqs_poller import PollResult, SqsSource, poll_once
 from infra.local.tokens import mint_token
 
-JWT_SECRET = "functional-tests-secret"
+JWT_SECRET = "functional-tests-secret-of-32-bytes-or-more"
 
 
 @dataclass
@@ -49,8 +49,16 @@ class System:
     def token(self, teams: dict[str, str], sub: str = "user-1") -> str:
         return mint_token(JWT_SECRET, sub, teams)
 
-    def call(self, method: str, path: str, *, token: str | None = None, body: Any = None,
-             raw_body: str | bytes | None = None, headers: dict[str, str] | None = None) -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        body: Any = None,
+        raw_body: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Reply:
         hdrs = {"content-type": "application/json", **(headers or {})}
         if token:
             hdrs["authorization"] = f"Bearer {token}"
@@ -67,23 +75,33 @@ class System:
     def sqs_source(self, function_id: str) -> SqsSource:
         spec = next(s for s in tpl.sqs_sources(self.res.template) if s.function_id == function_id)
         arn = self.res.resolver.resolve(spec.queue)
-        return SqsSource(function_id, self.res.queue_url_for_arn(arn), arn, spec.batch_size,
-                         spec.report_batch_item_failures, self.res.region)
+        return SqsSource(
+            function_id,
+            self.res.queue_url_for_arn(arn),
+            arn,
+            spec.batch_size,
+            spec.report_batch_item_failures,
+            self.res.region,
+        )
 
     def drain(self, function_id: str = "BuildTriggerFunction", rounds: int = 10) -> list[PollResult]:
         """Run the consumer over its queue until a poll finds nothing (retries re-appear after 0 s)."""
         source, out = self.sqs_source(function_id), []
         for _ in range(rounds):
-            result = poll_once(self.client("sqs"), source, self.functions[function_id].invoke,
-                               retry_seconds=0, wait_seconds=0)
+            result = poll_once(
+                self.client("sqs"), source, self.functions[function_id].invoke, retry_seconds=0, wait_seconds=0
+            )
             if not result.received:
                 break
             out.append(result)
         return out
 
     def fire_schedule(self, function_id: str = "ScheduledSyncFunction") -> Any:
-        event = scheduled_event(rule_arn=f"arn:aws:events:{self.res.region}:{self.res.account_id}:rule/local",
-                                region=self.res.region, account_id=self.res.account_id)
+        event = scheduled_event(
+            rule_arn=f"arn:aws:events:{self.res.region}:{self.res.account_id}:rule/local",
+            region=self.res.region,
+            account_id=self.res.account_id,
+        )
         return self.functions[function_id].invoke(event)
 
     def bus_events(self, detail_type: str = "BuildRequested") -> list[dict[str, Any]]:
@@ -100,27 +118,36 @@ class System:
     def queue_depth(self, logical_id: str) -> int:
         url = self.res.attrs[logical_id]["QueueUrl"]
         attrs = self.client("sqs").get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )
         return sum(int(v) for v in attrs["Attributes"].values())
 
 
 def start_system() -> System:
     """Call inside an active `mock_aws`; sets the functions' environment in os.environ."""
-    os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"})
+    os.environ.update(
+        {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    )
     session = boto3.Session(region_name="us-east-1")
     template = tpl.load_template()
-    res = resources.create_resources(template, session, parameters=resources.local_parameters(
-        template, {}, {"PublicUrl": "http://gitconnect.test", "JwksUrl": ""}))
+    res = resources.create_resources(
+        template,
+        session,
+        stack_name="gitconnect-test",
+        parameters=resources.local_parameters(template, {}, {"PublicUrl": "http://gitconnect.test", "JwksUrl": ""}),
+    )
     env = res.function_env()
-    env.update({"GITCONNECT_JWT_SECRET": JWT_SECRET, "GITCONNECT_ALLOW_LOOPBACK": "1",
-                "POWERTOOLS_LOG_LEVEL": "WARNING"})
+    env.update(
+        {"GITCONNECT_JWT_SECRET": JWT_SECRET, "GITCONNECT_ALLOW_LOOPBACK": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    )
     os.environ.update(env)
     from gitconnect import wiring
 
     wiring.reset()
-    functions = {fid: LocalFunction(spec, name=fid, arn=f"arn:aws:lambda:us-east-1:{res.account_id}:function:{fid}")
-                 for fid, spec in tpl.functions(template).items()}
+    functions = {
+        fid: LocalFunction(spec, name=fid, arn=f"arn:aws:lambda:us-east-1:{res.account_id}:function:{fid}")
+        for fid, spec in tpl.functions(template).items()
+    }
     routes = [apigw.Route(r.function_id, r.method, r.path) for r in tpl.http_routes(template)]
     tap = resources.create_bus_tap(session, env["GITCONNECT_EVENT_BUS"])
     return System(session, res, env, functions, routes, tap)

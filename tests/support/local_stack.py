@@ -109,10 +109,10 @@ class Stack:
     def logs(self) -> str:
         return "".join(self.stderr)
 
-    def stop(self, timeout: float = 10) -> int:
-        """SIGINT (Ctrl-C), then kill after ``timeout``; returns the exit code."""
+    def stop(self, timeout: float = 10, sig: int = signal.SIGINT) -> int:
+        """SIGINT (Ctrl-C) or ``sig``, then kill after ``timeout``; returns the exit code."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(sig)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -38,14 +38,27 @@ class DulwichGitRemote:
         except NotGitRepository as exc:
             raise RemoteUnreachableError("there is no Git repository at this URL") from exc
         except GitProtocolError as exc:
+            if isinstance(exc.__cause__, urllib3.exceptions.HTTPError):  # dulwich wraps transport errors
+                raise RemoteUnreachableError(f"the remote could not be reached: {_why(exc.__cause__)}") from exc
             raise RemoteUnreachableError(f"the remote did not answer as a Git server: {_short(exc)}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise RemoteUnreachableError(f"the remote could not be reached: {_short(exc)}") from exc
+            raise RemoteUnreachableError(f"the remote could not be reached: {_why(exc)}") from exc
         return {
             name.decode("utf-8", "replace"): sha.decode("ascii")
             for name, sha in result.refs.items()
             if sha is not None and not name.endswith(b"^{}")
         }
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for a transport failure, without urllib3's internal pool descriptions."""
+    reason = getattr(exc, "reason", None) or exc
+    text = str(reason).lower()
+    for needle, why in (("refused", "connection refused"), ("timed out", "timed out"), ("ssl", "TLS failed"),
+                        ("certificate", "TLS certificate not trusted"), ("reset", "connection reset")):
+        if needle in text:
+            return why
+    return reason.__class__.__name__
 
 
 def _short(exc: BaseException) -> str:

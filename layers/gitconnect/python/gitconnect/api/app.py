@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from gitconnect.api.problems import problem, validation_errors
+from gitconnect.api.problems import PROBLEM_JSON, problem, validation_errors
 from gitconnect.domain.errors import GitconnectError
 
 MAX_BODY_BYTES = 256 * 1024
 logger = Logger()
 
 
-def _limit_body(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    body = app.current_event.body or ""
-    if len(body) > MAX_BODY_BYTES:
-        return problem(413, "Payload too large", f"the request body is over {MAX_BODY_BYTES} bytes")
-    return next_middleware(app)
-
-
 def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True)
-    app.use(middlewares=[_limit_body])
     for router in routers:
         app.include_router(router)
 
@@ -36,6 +28,15 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
         if exc.status >= 500:
             logger.exception("internal error")
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        # AWS SDK and PynamoDB errors (recognized by module, the API layer does not import them) are a backing
+        # service failing, usually throttling: worth retrying. Anything else is our bug.
+        if type(exc).__module__.split(".")[0] in ("botocore", "boto3", "pynamodb"):
+            return problem(503, "Service unavailable", "a backing service failed; nothing was recorded, retry later")
+        return problem(500, "Internal error", "an unexpected error occurred")
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(exc: RequestValidationError) -> Response:
@@ -56,6 +57,12 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
 def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # Checked before routing and validation: an oversized body is refused without being parsed.
+        if len(event.get("body") or "") > MAX_BODY_BYTES:
+            detail = f"the request body is over {MAX_BODY_BYTES} bytes"
+            return {"statusCode": 413, "headers": {"Content-Type": PROBLEM_JSON},
+                    "body": json.dumps({"type": "about:blank", "title": "Payload too large", "status": 413,
+                                        "detail": detail})}
         return app.resolve(event, context)
 
     return handler

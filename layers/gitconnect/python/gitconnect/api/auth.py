@@ -10,7 +10,7 @@ from gitconnect.domain.errors import UnauthorizedError
 
 
 def bearer_token(router: APIGatewayHttpRouter) -> str:
-    header = router.current_event.get_header_value("authorization") or ""
+    header = router.current_event.headers.get("authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("send `Authorization: Bearer <token>`")

@@ -1,0 +1,116 @@
+"""Faults injected at AWS call sites: the request is retried or lands in a DLQ; nothing is built twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.functional.test_custom_git_flow import link
+from tests.support.faults import failing
+from tests.support.git_server import WorkingCopy
+from tests.support.inprocess import System
+
+
+@pytest.fixture
+def source(system: System, team: str, admin: str, remote: tuple[str, WorkingCopy]) -> dict:
+    connection = link(system, team, admin, remote[0])
+    reply = system.call("POST", f"/v1/teams/{team}/sources", token=admin,
+                        body={"connection_id": connection["id"], "branches": ["main"], "poll": True})
+    assert reply.status == 201
+    system.drain()
+    system.bus_events()
+    return reply.json()
+
+
+def builds_of(system: System, team: str, token: str, source_id: str) -> list[dict]:
+    return system.call("GET", f"/v1/teams/{team}/builds?source_id={source_id}", token=token).json()["items"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "match"),
+    [
+        ("PutItem", {"TableName": "BuildsTable"}),        # recording the build
+        ("GetItem", {"TableName": "SourcesTable"}),       # checking the source still exists
+        ("PutEvents", {}),                                # publishing BuildRequested
+        ("PutItem", {"TableName": "IdempotencyTable"}),   # the idempotency record
+    ],
+)
+def test_transient_consumer_fault_is_retried_and_builds_once(system: System, team: str, admin: str, source: dict,
+                                                             remote: tuple[str, WorkingCopy], operation: str,
+                                                             match: dict[str, str]) -> None:
+    _, work = remote
+    work.write("f.txt", "1")
+    sha = work.commit("change")
+    work.push()
+    system.fire_schedule()
+    with failing(operation, times=2, **match) as fault:
+        system.drain()
+    assert fault.injected == 2
+    events = system.bus_events()
+    assert [e["detail"]["sha"] for e in events] == [sha]
+    assert [b["sha"] for b in builds_of(system, team, admin, source["id"])] == [sha]
+    assert system.queue_depth("BuildsQueue") == 0 and system.queue_depth("BuildsDLQ") == 0
+
+
+def test_persistent_consumer_fault_lands_in_dlq_and_redrive_builds_once(
+        system: System, team: str, admin: str, source: dict, remote: tuple[str, WorkingCopy]) -> None:
+    _, work = remote
+    work.write("f.txt", "2")
+    sha = work.commit("change")
+    work.push()
+    system.fire_schedule()
+    with failing("PutEvents") as fault:
+        system.drain(rounds=10)
+    # maxReceiveCount is 5 in template.yaml: five tries, then the DLQ holds it
+    assert fault.injected == 5
+    assert system.bus_events() == []
+    assert system.queue_depth("BuildsQueue") == 0 and system.queue_depth("BuildsDLQ") == 1
+    # Redrive after the cause is fixed: built exactly once
+    sqs = system.client("sqs")
+    dlq, queue = system.res.attrs["BuildsDLQ"]["QueueUrl"], system.res.attrs["BuildsQueue"]["QueueUrl"]
+    for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]:
+        sqs.send_message(QueueUrl=queue, MessageBody=message["Body"])
+        sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+    system.drain()
+    assert [e["detail"]["sha"] for e in system.bus_events()] == [sha]
+    assert len(builds_of(system, team, admin, source["id"])) == 1
+
+
+def test_duplicate_request_messages_publish_once(system: System, team: str, admin: str, source: dict,
+                                                 remote: tuple[str, WorkingCopy]) -> None:
+    reply = system.call("POST", f"/v1/teams/{team}/sources/{source['id']}/builds", token=admin,
+                        body={"branch": "main"})
+    build = reply.json()
+    # SQS delivers at least once: the same request arrives three more times
+    queue = system.res.attrs["BuildsQueue"]["QueueUrl"]
+    stored = system.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]
+    for _ in range(3):
+        system.client("sqs").send_message(QueueUrl=queue, MessageBody=stored["Body"])
+    system.drain()
+    assert [e["detail"]["build_id"] for e in system.bus_events()] == [build["id"]]
+
+
+def test_sqs_fault_during_poll_is_retried_by_the_next_poll(system: System, team: str, admin: str, source: dict,
+                                                           remote: tuple[str, WorkingCopy]) -> None:
+    _, work = remote
+    work.write("f.txt", "3")
+    sha = work.commit("change")
+    work.push()
+    with failing("SendMessage", times=1), pytest.raises(Exception, match="injected fault"):
+        system.fire_schedule()
+    system.fire_schedule()
+    system.fire_schedule()
+    system.drain()
+    assert [e["detail"]["sha"] for e in system.bus_events()] == [sha]
+    assert [b["sha"] for b in builds_of(system, team, admin, source["id"])] == [sha]
+
+
+def test_sqs_fault_during_manual_build_stores_nothing(system: System, team: str, admin: str, source: dict) -> None:
+    with failing("SendMessage"):
+        reply = system.call("POST", f"/v1/teams/{team}/sources/{source['id']}/builds", token=admin,
+                            body={"branch": "main"})
+    assert reply.status == 503
+    assert reply.headers["content-type"] == "application/problem+json"
+    assert "Traceback" not in reply.body.decode() and json.loads(reply.body)["status"] == 503
+    assert builds_of(system, team, admin, source["id"]) == []
