@@ -162,7 +162,16 @@ class Flow:
 @dataclass
 class Measurement:
     flows: list[Flow]
-    idle_poll: Counter[tuple[str, str, str]]  # a poll of one source that finds nothing new
+    idle_poll: Step | None  # a scheduled poll of one source that finds nothing new
+
+    def idle_usage(self) -> Usage | None:
+        if self.idle_poll is None:
+            return None
+        calls: Counter[tuple[str, str]] = Counter()
+        for (_, service, operation), n in self.idle_poll.calls.items():
+            if not operation.endswith(EMPTY):
+                calls[(service, operation.split(" ")[0])] += n
+        return Usage(invocations=tuple((i.duration_ms, i.memory_mb) for i in self.idle_poll.invocations), calls=calls)
 
 
 class Scenario:
@@ -255,7 +264,9 @@ def measure(repeats: int = REPEATS) -> Measurement:
     from tests.support.git_server import GitHttpServer
     from tests.support.inprocess import start_system
 
-    recorder, flows, idle = Recorder(), [], Counter()
+    recorder: Recorder = Recorder()
+    flows: list[Flow] = []
+    idle: Step | None = None
     saved_env = dict(os.environ)
     try:
         with tempfile.TemporaryDirectory(prefix="gitconnect-bench-") as tmp, mock_aws(), recorder.patched():
@@ -278,7 +289,7 @@ def measure(repeats: int = REPEATS) -> Measurement:
                         manual.runs.append(scenario.manual_build(recorder))
                         polled.runs.append(scenario.polled_build(recorder))
                     if credentials:
-                        idle = scenario.idle_poll(recorder).calls
+                        idle = scenario.idle_poll(recorder)
                     scenario.unlink()  # its source must not be polled with the next scenario's
                     flows += [manual, polled]
     finally:
@@ -326,9 +337,9 @@ def report(m: Measurement) -> list[str]:
             lines.append("    note: THE CALLS DIFFER BETWEEN REPETITIONS (the first is shown)")
         if not flow.warm_equals_cold:
             lines.append("    note: the untimed first run (cold) made different calls")
-    if m.idle_poll:
+    if m.idle_poll is not None:
         lines += ["", "  a scheduled poll that finds nothing new (one polled source, private remote)"]
-        idle = Counter({("poll", c, s, o): n for (c, s, o), n in m.idle_poll.items()})
+        idle = Counter({("poll", c, s, o): n for (c, s, o), n in m.idle_poll.calls.items()})
         for (esm, service, operation), per_step in _rows(idle).items():
             lines.append(f"    {_label(esm, service, operation):<56}{per_step['poll']:>14}")
     return lines

@@ -7,7 +7,7 @@ and every DynamoDB data-plane call as one request unit (the records are small: u
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -112,3 +112,31 @@ def aws_requests(usage: Usage) -> int:
 def per_million(usage: Usage, prices: Prices = PRICES) -> float:
     """Dollars per million builds."""
     return sum(dollars_by_item(usage, prices).values()) * 1e6
+
+
+def report(columns: Sequence[tuple[str, Usage]], prices: Prices = PRICES, *, width: int = 18) -> list[str]:
+    """A table: what one build uses per line item, then the dollars per million builds, one column per flow."""
+
+    def row(title: str, values: Iterable[str]) -> str:
+        return f"  {title:<30}" + "".join(f"{v:>{width}}" for v in values)
+
+    quantities = [requests_by_item(u) for _, u in columns]
+    dollars = [dollars_by_item(u, prices) for _, u in columns]
+    lines = [row("per build", (name for name, _ in columns))]
+    lines.append(row("Lambda billed ms", (f"{sum(math.ceil(ms) for ms, _ in u.invocations)}" for _, u in columns)))
+    units = {"Lambda requests": "Lambda invocations", "Lambda GB-s": "Lambda GB-s", "API Gateway": "API requests",
+             "SQS": "SQS requests", "DynamoDB writes": "DynamoDB write units", "DynamoDB reads": "DynamoDB read units",
+             "KMS": "KMS requests", "EventBridge": "EventBridge events", "unpriced": "unpriced calls"}
+    for item in ITEMS:
+        if item == "unpriced" and not any(q[item] for q in quantities):
+            continue
+        fmt = "{:.4f}" if item == "Lambda GB-s" else "{:.0f}"
+        lines.append(row(units[item], (fmt.format(q[item]) for q in quantities)))
+    lines.append(row("AWS requests", (str(aws_requests(u)) for _, u in columns)))
+    lines += ["", row("$ per million builds", ("" for _ in columns))]
+    for item in ITEMS:
+        if item == "unpriced":
+            continue
+        lines.append(row(item, (f"{d[item] * 1e6:.2f}" for d in dollars)))
+    lines.append(row("total", (f"{per_million(u, prices):.2f}" for _, u in columns)))
+    return lines

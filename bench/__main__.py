@@ -1,0 +1,78 @@
+"""``python -m bench`` (``make bench``): the budget figures of DESIGN.md §8 for the foundation, in one run.
+
+1. cold import of each function module / cold ``import boto3``      (bench/imports.py)
+2. AWS calls per manual and per polled build, by operation          (bench/aws_calls.py)
+3. push-to-poll-build latency on the local stack                    (bench/latency.py)
+4. AWS requests and $ per million builds                            (bench/cost.py)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from bench import aws_calls, cost, imports, latency
+
+
+def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
+    print(f"\n{title}\n{'-' * len(title)}", flush=True)
+    started = time.perf_counter()
+    try:
+        result, lines = body()
+    except Exception:
+        failures.append(title)
+        print("FAILED:\n" + traceback.format_exc(), flush=True)
+        return None
+    print("\n".join(lines), flush=True)
+    print(f"  ({time.perf_counter() - started:.1f} s)", flush=True)
+    return result
+
+
+def _cost(m: aws_calls.Measurement) -> tuple[None, list[str]]:
+    from infra.local import schedules
+    from infra.local import template as tpl
+
+    memory = sorted({mb for flow in m.flows for _, mb, _ in flow.median_durations()})
+    columns = [(f"{flow.name.split()[0]}/{flow.remote.split()[0]}", flow.usage()) for flow in m.flows]
+    lines = [f"  - {a}" for a in cost.ASSUMPTIONS]
+    lines += [f"  - MemorySize (template.yaml): {', '.join(f'{mb} MB' for mb in memory)}; durations: medians of "
+              f"figure 2; AWS requests = Lambda invocations + API requests + AWS API calls", ""]
+    lines += cost.report(columns)
+    idle = m.idle_usage()
+    if idle is not None:
+        period = next((schedules.rate_seconds(s.expression) for s in tpl.schedules(tpl.load_template())
+                       if s.function_id == "ScheduledSyncFunction"), None) or 60
+        polls = 30 * 86400 / period
+        lines += ["", f"  a poll finding nothing (one private source): {cost.aws_requests(idle)} AWS requests, "
+                      f"${cost.per_million(idle):.2f} per million polls = ${cost.per_million(idle) * polls / 1e6:.4f} "
+                      f"per 30 days at one poll every {period:g} s"]
+    return None, lines
+
+
+def main() -> int:
+    started = time.perf_counter()
+    print(f"gitconnect bench: python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"{time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
+    failures: list[str] = []
+    _section("1. Cold import of each function module (ratio to cold `import boto3`)", imports.run, failures)
+    measured = _section("2. AWS API calls per build", aws_calls.run, failures)
+    _section("3. Push-to-poll-build latency (local stack)", latency.run, failures)
+    if measured is not None:
+        _section("4. Cost per build", lambda: _cost(measured), failures)
+    else:
+        failures.append("4. Cost per build (needs figure 2)")
+    print(f"\n({time.perf_counter() - started:.0f} s in all)")
+    if failures:
+        print(f"bench: FAILED: {'; '.join(failures)}")
+        return 1
+    print("bench: done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The house rules that code review alone would let slip."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import gitconnect.providers as providers_pkg
+from gitconnect.providers import REGISTRY
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_direction_holds() -> None:
+    """functions -> api -> wiring -> services -> providers -> domain; only wiring builds adapters."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers/gitconnect/python'}"}
+    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False,
+                            env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_provider_module_is_registered_under_its_id() -> None:
+    modules = [m.name for m in pkgutil.iter_modules(providers_pkg.__path__) if m.name not in ("base",)]
+    for name in modules:
+        module = importlib.import_module(f"gitconnect.providers.{name}")
+        classes = [c for c in vars(module).values() if isinstance(c, type) and getattr(c, "id", None) == name]
+        assert classes, f"gitconnect/providers/{name}.py defines no provider class with id {name!r}"
+        assert REGISTRY.get(name) is classes[0], f"provider {name!r} exists but is not in REGISTRY"
+
+
+def test_handlers_stay_thin() -> None:
+    for app in (ROOT / "functions").glob("*/app.py"):
+        lines = [line for line in app.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        assert len(lines) <= 40, f"{app} has {len(lines)} lines: move logic into the gitconnect package"
