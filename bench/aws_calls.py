@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from bench.cost import Usage
 
-REPEATS = 5
+REPEATS = 10
 ESM = "event source mapping"  # who made a call that no function made
 EMPTY = "(empty)"  # a ReceiveMessage that returned nothing: idle polling, not charged to a build
 
@@ -178,7 +178,7 @@ class Scenario:
     """A linked custom remote with a polled source on main, in one System."""
 
     def __init__(self, system: Any, server: Any, work_root: Path, *, credentials: dict[str, str] | None) -> None:
-        from tests.support.git_server import WorkingCopy, init_bare
+        from infra.local.git_server import WorkingCopy, init_bare
 
         self.system = system
         self.team = f"bench-{uuid.uuid4().hex[:8]}"
@@ -261,7 +261,7 @@ REMOTES = {
 def measure(repeats: int = REPEATS) -> Measurement:
     from moto import mock_aws
 
-    from tests.support.git_server import GitHttpServer
+    from infra.local.git_server import GitHttpServer
     from tests.support.inprocess import start_system
 
     recorder: Recorder = Recorder()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from tests.support.git_server import GitHttpServer, WorkingCopy, init_bare
+from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
 from tests.support.inprocess import System, start_system
 
 

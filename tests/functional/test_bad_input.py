@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from infra.local.git_server import GitHttpServer, WorkingCopy
 from tests.functional.test_custom_git_flow import link
-from tests.support.git_server import GitHttpServer, WorkingCopy
 from tests.support.inprocess import Reply, System
 
 
@@ -86,7 +86,7 @@ def test_not_a_git_repository(system: System, team: str, admin: str, git_server:
 def test_wrong_credentials_are_refused_and_right_ones_work(system: System, team: str, admin: str,
                                                            tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("private")
-    from tests.support.git_server import init_bare
+    from infra.local.git_server import init_bare
 
     init_bare(root, "secret")
     with GitHttpServer(root, username="alice", password="s3cret-token") as server:
@@ -211,7 +211,7 @@ def test_canary_secret_never_leaves_its_envelope(system: System, team: str, admi
                                                  capfd: pytest.CaptureFixture[str]) -> None:
     canary = "CANARY-7f3e9b1c-token"
     root = tmp_path_factory.mktemp("canary")
-    from tests.support.git_server import init_bare
+    from infra.local.git_server import init_bare
 
     init_bare(root, "c")
     with GitHttpServer(root, username="ci", password=canary) as server:

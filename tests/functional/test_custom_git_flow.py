@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.git_server import WorkingCopy
+from infra.local.git_server import WorkingCopy
 from tests.support.inprocess import System
 
 

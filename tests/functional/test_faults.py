@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from infra.local.git_server import WorkingCopy
 from tests.functional.test_custom_git_flow import link
 from tests.support.faults import failing
-from tests.support.git_server import WorkingCopy
 from tests.support.inprocess import System
 
 

@@ -37,3 +37,9 @@ def test_handlers_stay_thin() -> None:
     for app in (ROOT / "functions").glob("*/app.py"):
         lines = [line for line in app.read_text().splitlines() if line.strip() and not line.startswith("#")]
         assert len(lines) <= 40, f"{app} has {len(lines)} lines: move logic into the gitconnect package"
+
+
+def test_ruff_is_clean() -> None:
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.git_server import GitCommandError, GitHttpServer, WorkingCopy, init_bare, ls_remote
+from infra.local.git_server import GitCommandError, GitHttpServer, WorkingCopy, init_bare, ls_remote
 
 
 @pytest.fixture
