@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import textwrap
 import time
 import traceback
 from collections.abc import Callable
@@ -39,9 +40,11 @@ def _cost(m: aws_calls.Measurement) -> tuple[None, list[str]]:
 
     memory = sorted({mb for flow in m.flows for _, mb, _ in flow.median_durations()})
     columns = [(f"{flow.name.split()[0]}/{flow.remote.split()[0]}", flow.usage()) for flow in m.flows]
-    lines = [f"  - {a}" for a in cost.ASSUMPTIONS]
-    lines += [f"  - MemorySize (template.yaml): {', '.join(f'{mb} MB' for mb in memory)}; durations: medians of "
-              f"figure 2; AWS requests = Lambda invocations + API requests + AWS API calls", ""]
+    assumptions = [*cost.ASSUMPTIONS,
+                   f"MemorySize (template.yaml): {', '.join(f'{mb} MB' for mb in memory)}; durations: the medians of "
+                   "figure 2; AWS requests = Lambda invocations + API requests + AWS API calls"]
+    lines = [wrapped for a in assumptions
+             for wrapped in textwrap.wrap(a, 116, initial_indent="  - ", subsequent_indent="    ")] + [""]
     lines += cost.report(columns)
     idle = m.idle_usage()
     if idle is not None:

@@ -123,13 +123,15 @@ def report(columns: Sequence[tuple[str, Usage]], prices: Prices = PRICES, *, wid
     quantities = [requests_by_item(u) for _, u in columns]
     dollars = [dollars_by_item(u, prices) for _, u in columns]
     lines = [row("per build", (name for name, _ in columns))]
-    lines.append(row("Lambda billed ms", (f"{sum(math.ceil(ms) for ms, _ in u.invocations)}" for _, u in columns)))
     units = {"Lambda requests": "Lambda invocations", "Lambda GB-s": "Lambda GB-s", "API Gateway": "API requests",
              "SQS": "SQS requests", "DynamoDB writes": "DynamoDB write units", "DynamoDB reads": "DynamoDB read units",
              "KMS": "KMS requests", "EventBridge": "EventBridge events", "unpriced": "unpriced calls"}
     for item in ITEMS:
         if item == "unpriced" and not any(q[item] for q in quantities):
             continue
+        if item == "Lambda GB-s":
+            lines.append(row("Lambda billed ms", (f"{sum(math.ceil(ms) for ms, _ in u.invocations)}"
+                                                  for _, u in columns)))
         fmt = "{:.4f}" if item == "Lambda GB-s" else "{:.0f}"
         lines.append(row(units[item], (fmt.format(q[item]) for q in quantities)))
     lines.append(row("AWS requests", (str(aws_requests(u)) for _, u in columns)))

@@ -115,9 +115,9 @@ def measure(samples: int = SAMPLES, period: float = PERIOD) -> list[Sample]:
                     {"name": "app", "connection_id": connection["id"], "branches": ["main"], "poll": True}, 201)
                 # The first push is untimed: it finds the consumer cold (its first invocation imports it).
                 for n, wait in enumerate([0.0, *phase_waits(samples, period)]):
-                    time.sleep(wait)
                     work.write("app.py", f"print({n})\n")
                     sha = work.commit(f"change {n}")
+                    time.sleep(wait)
                     start = time.perf_counter()
                     work.push("main")
                     pushed = time.perf_counter()
