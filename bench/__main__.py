@@ -52,8 +52,9 @@ def _cost(m: aws_calls.Measurement) -> tuple[None, list[str]]:
                        if s.function_id == "ScheduledSyncFunction"), None) or 60
         polls = 30 * 86400 / period
         lines += ["", f"  a poll finding nothing (one private source): {cost.aws_requests(idle)} AWS requests, "
-                      f"${cost.per_million(idle):.2f} per million polls = ${cost.per_million(idle) * polls / 1e6:.4f} "
-                      f"per 30 days at one poll every {period:g} s"]
+                      f"${cost.per_million(idle):.2f} per million polls;",
+                  f"  at one poll every {period:g} s that is ${cost.per_million(idle) * polls / 1e6:.4f} per source "
+                  "and 30 days"]
     return None, lines
 
 

@@ -135,7 +135,7 @@ def report(columns: Sequence[tuple[str, Usage]], prices: Prices = PRICES, *, wid
         fmt = "{:.4f}" if item == "Lambda GB-s" else "{:.0f}"
         lines.append(row(units[item], (fmt.format(q[item]) for q in quantities)))
     lines.append(row("AWS requests", (str(aws_requests(u)) for _, u in columns)))
-    lines += ["", row("$ per million builds", ("" for _ in columns))]
+    lines += ["", "  $ per million builds"]
     for item in ITEMS:
         if item == "unpriced":
             continue
