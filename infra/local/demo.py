@@ -58,6 +58,8 @@ def start_demo(environ: Mapping[str, str]) -> DemoRemote | None:
     path = ensure_repository(root)
     explicit = environ.get("GITCONNECT_LOCAL_GIT_PORT")
     if explicit:
+        if not explicit.isdigit() or not 0 < int(explicit) < 65536:
+            raise DemoError(f"GITCONNECT_LOCAL_GIT_PORT={explicit!r} is not a port number")
         try:
             server = _PortServer(root, int(explicit))
         except OSError as exc:

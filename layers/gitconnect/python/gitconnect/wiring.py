@@ -4,18 +4,8 @@ adapter implements which port; handlers and routes ask here."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
-from botocore.config import Config
-
-from gitconnect.adapters.cipher import KmsEnvelopeCipher
-from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore, bind_tables
-from gitconnect.adapters.git_remote import DulwichGitRemote
-from gitconnect.adapters.messaging import BuildsQueue, PlatformBus
-from gitconnect.adapters.net import guarded_pool_manager
-from gitconnect.adapters.tokens import JwtVerifier
 from gitconnect.providers import create as create_provider
 from gitconnect.providers.base import Provider, ProviderPorts
 from gitconnect.services.builds import BuildDispatcher, BuildService
@@ -26,8 +16,14 @@ from gitconnect.services.sources import SourceService
 from gitconnect.services.sync import PollService
 from gitconnect.settings import Settings, get_settings
 
-# Bounded retries with backoff and short timeouts on every AWS call.
-_AWS_CONFIG = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+# Adapters are imported inside the factories that build them: each function loads only the libraries it uses
+# (dulwich, PyJWT, cryptography, the idempotency layer), which keeps cold starts short.
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
+    from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore
+    from gitconnect.adapters.messaging import BuildsQueue
+    from gitconnect.adapters.tokens import JwtVerifier
 
 
 def settings() -> Settings:
@@ -36,11 +32,18 @@ def settings() -> Settings:
 
 @cache
 def aws_client(service: str) -> Any:
-    return boto3.session.Session().client(service, region_name=settings().region, config=_AWS_CONFIG)
+    import boto3
+    from botocore.config import Config
+
+    # Bounded retries with backoff and short timeouts on every AWS call.
+    config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+    return boto3.session.Session().client(service, region_name=settings().region, config=config)
 
 
 @cache
 def _stores() -> tuple[ConnectionStore, SourceStore, BuildStore, DeliveryStore]:
+    from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore, bind_tables
+
     bind_tables(settings())
     return ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore()
 
@@ -63,11 +66,16 @@ def delivery_store() -> DeliveryStore:
 
 @cache
 def secrets() -> ConnectionSecrets:
+    from gitconnect.adapters.cipher import KmsEnvelopeCipher
+
     return ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
 
 
 @cache
 def provider(provider_id: str) -> Provider:
+    from gitconnect.adapters.git_remote import DulwichGitRemote
+    from gitconnect.adapters.net import guarded_pool_manager
+
     s = settings()
     git = DulwichGitRemote(lambda: guarded_pool_manager(allow_loopback=s.allow_loopback, timeout=s.http_timeout))
     return create_provider(provider_id, ProviderPorts(git=git))
@@ -75,11 +83,15 @@ def provider(provider_id: str) -> Provider:
 
 @cache
 def builds_queue() -> BuildsQueue:
+    from gitconnect.adapters.messaging import BuildsQueue
+
     return BuildsQueue(aws_client("sqs"), settings().builds_queue_url)
 
 
 @cache
 def token_verifier() -> JwtVerifier:
+    from gitconnect.adapters.tokens import JwtVerifier
+
     s = settings()
     return JwtVerifier(secret=s.jwt_secret, jwks_url=s.jwks_url, issuer=s.jwt_issuer, audience=s.jwt_audience)
 
@@ -106,6 +118,8 @@ def builds() -> BuildService:
 
 @cache
 def dispatcher() -> BuildDispatcher:
+    from gitconnect.adapters.messaging import PlatformBus
+
     bus = PlatformBus(aws_client("events"), settings().event_bus)
     return BuildDispatcher(build_store(), source_store(), bus, settings().public_url)
 
@@ -117,11 +131,15 @@ def poller() -> PollService:
 
 @cache
 def idempotency_store() -> DynamoDBPersistenceLayer:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=aws_client("dynamodb"))
 
 
 def idempotency_config(key: str) -> IdempotencyConfig:
     """Records are kept 8 days: longer than any redelivery, replay or redrive window we use."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
     return IdempotencyConfig(
         event_key_jmespath=key, expires_after_seconds=8 * 24 * 3600, raise_on_no_idempotency_key=True
     )
