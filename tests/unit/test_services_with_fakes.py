@@ -176,3 +176,34 @@ def test_one_refused_address_among_public_ones_refuses_the_name(monkeypatch: pyt
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     with pytest.raises(UnsafeUrlError):
         resolve_checked("rebind.example", 443, allow_loopback=False)
+
+
+# ---------------------------------------------------------------------------------------------------- secrets
+class CountingCipher:
+    def __init__(self) -> None:
+        self.decrypts = 0
+
+    def encrypt(self, plaintext: bytes, context: dict[str, str]) -> bytes:
+        return b"sealed:" + plaintext
+
+    def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes:
+        self.decrypts += 1
+        return blob.removeprefix(b"sealed:")
+
+
+def test_opened_credentials_are_cached_briefly_and_never_across_relinks() -> None:
+    from gitconnect.services.secrets import ConnectionSecrets
+
+    now = [0.0]
+    cipher = CountingCipher()
+    secrets = ConnectionSecrets(cipher, clock=lambda: now[0])
+    blob = secrets.seal("t", "con_1", {"username": "u", "secret": "one"})
+    connection = Connection("t", "con_1", "custom", "app", None, URL, "active", "x", secret=blob)
+    assert secrets.open(connection) == {"username": "u", "secret": "one"}
+    assert secrets.open(connection) == {"username": "u", "secret": "one"}
+    assert cipher.decrypts == 1
+    relinked = replace(connection, secret=secrets.seal("t", "con_1", {"username": "u", "secret": "two"}))
+    assert secrets.open(relinked)["secret"] == "two"
+    now[0] = 301.0
+    secrets.open(connection)
+    assert cipher.decrypts == 3

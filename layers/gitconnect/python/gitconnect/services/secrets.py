@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import time
+from collections.abc import Callable
 
 from gitconnect.domain.models import Connection
 from gitconnect.services.ports import Cipher
 
+# Opened credentials stay in this container's memory for a few minutes, so a poll every minute does not pay a KMS
+# Decrypt per private source. The key includes the ciphertext's hash: re-linked credentials are never served stale,
+# and an unlinked connection is never looked up (its record is gone first).
+_CACHE_SECONDS = 300.0
+
 
 class ConnectionSecrets:
-    def __init__(self, cipher: Cipher) -> None:
+    def __init__(self, cipher: Cipher, clock: Callable[[], float] = time.monotonic) -> None:
         self._cipher = cipher
+        self._clock = clock
+        self._opened: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
 
     @staticmethod
     def _context(team_id: str, connection_id: str) -> dict[str, str]:
@@ -24,5 +34,13 @@ class ConnectionSecrets:
     def open(self, connection: Connection) -> dict[str, str] | None:
         if connection.secret is None:
             return None
+        key = (connection.team_id, connection.id, hashlib.sha256(connection.secret).hexdigest())
+        now = self._clock()
+        cached = self._opened.get(key)
+        if cached and cached[0] > now:
+            return dict(cached[1])
         plain = self._cipher.decrypt(connection.secret, self._context(connection.team_id, connection.id))
-        return json.loads(plain)  # type: ignore[no-any-return]
+        credentials: dict[str, str] = json.loads(plain)
+        self._opened = {k: v for k, v in self._opened.items() if v[0] > now}  # drop expired entries
+        self._opened[key] = (now + _CACHE_SECONDS, credentials)
+        return dict(credentials)
