@@ -149,7 +149,7 @@ def example_commands(api: str, token: str, remote: str) -> list[str]:
         f'curl -sS -w "\\n" -H "$AUTH" $API/v1/teams/{TEAM}/connections/$CONN/branches',
         "# watch main (polled), build it by hand, list the builds",
         f'SRC=$(curl -sS -H "$AUTH" -H "$JSON" -d "{{\\"name\\":\\"demo\\",\\"connection_id\\":\\"$CONN\\",'
-        f'\\"branches\\":[\\"main\\"],\\"poll\\":false}}" $API/v1/teams/{TEAM}/sources | {get_id})',
+        f'\\"branches\\":[\\"main\\"],\\"poll\\":true}}" $API/v1/teams/{TEAM}/sources | {get_id})',
         f'curl -sS -w "\\n" -H "$AUTH" -H "$JSON" -d \'{{"branch":"main"}}\' $API/v1/teams/{TEAM}/sources/$SRC/builds',
         f'curl -sS -w "\\n" -H "$AUTH" $API/v1/teams/{TEAM}/builds',
         "# push a commit to main",
