@@ -114,7 +114,7 @@ gitconnect local stack is ready (stop with Ctrl-C)
   AWS (moto)    {moto.url}   region {region}, any credentials (moto log: {moto.log_path})
   bus tap       {stack.tap_queue_url}
                 (every event the functions put on the bus with source "gitconnect")
-  demo remote   {demo.url + "   (git smart HTTP, main has one commit)" if demo else "off"}
+  demo remote   {demo.url + "   (git smart HTTP; push to it with the git CLI)" if demo else "off"}
 
 Routes (from template.yaml):
 {routes}

@@ -14,7 +14,6 @@ import logging
 import shlex
 import shutil
 import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,17 +60,17 @@ def start_demo(environ: Mapping[str, str]) -> DemoRemote | None:
         if not explicit.isdigit() or not 0 < int(explicit) < 65536:
             raise DemoError(f"GITCONNECT_LOCAL_GIT_PORT={explicit!r} is not a port number")
         try:
-            server = _PortServer(root, int(explicit))
+            server = GitHttpServer(root, port=int(explicit))
         except OSError as exc:
             raise DemoError(f"the demo Git server cannot listen on 127.0.0.1:{explicit} "
                             f"(GITCONNECT_LOCAL_GIT_PORT): {exc.strerror or exc}") from exc
     else:
         try:
-            server = _PortServer(root, DEFAULT_PORT)
+            server = GitHttpServer(root, port=DEFAULT_PORT)
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
                 raise
-            server = _PortServer(root, 0)
+            server = GitHttpServer(root)
     return DemoRemote(server, server.url_for(REPO_NAME), path)
 
 
@@ -106,32 +105,6 @@ def _has_main(path: Path) -> bool:
     except GitCommandError:
         return False
     return True
-
-
-class _BoundServer(git_server._Server):
-    """``git_server``'s server on a chosen port (it always takes a free one)."""
-
-    allow_reuse_port = False  # a port another process listens on must fail, not be shared
-
-    def __init__(self, root: Path, port: int) -> None:
-        self._port = port
-        super().__init__(root, None, None)
-
-    def server_bind(self) -> None:
-        self.server_address = ("127.0.0.1", self._port)
-        super().server_bind()
-
-
-class _PortServer(GitHttpServer):
-    def __init__(self, root: Path, port: int) -> None:
-        # GitHttpServer.__init__ with the server above; everything else (url_for, stop) is inherited.
-        self.root = Path(root).resolve()
-        self._server = _BoundServer(self.root, port)
-        self.port = self._server.server_address[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="git-demo-server", daemon=True)
-        self._thread.start()
-        self._stopped = False
 
 
 def example_commands(api: str, token: str, remote: str) -> list[str]:

@@ -123,14 +123,15 @@ class WorkingCopy:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    allow_reuse_port = False  # a port another process listens on must fail, not be shared
 
-    def __init__(self, root: Path, username: str | None, password: str | None) -> None:
+    def __init__(self, root: Path, username: str | None, password: str | None, port: int = 0) -> None:
         self.root = root
         self.credentials = None if username is None else f"{username}:{password or ''}".encode()
         self.lock = threading.Lock()
         self.seen: list[tuple[str, str]] = []
         self.chunked_requests = 0
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) we don't need; can be slow offline.
@@ -292,9 +293,10 @@ class GitHttpServer:
     With username set, every request needs exactly that HTTP Basic user/password.
     """
 
-    def __init__(self, root: Path, *, username: str | None = None, password: str | None = None) -> None:
+    def __init__(self, root: Path, *, username: str | None = None, password: str | None = None,
+                 port: int = 0) -> None:
         self.root = Path(root).resolve()
-        self._server = _Server(self.root, username, password)
+        self._server = _Server(self.root, username, password, port)
         self.port: int = self._server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="git-http-server", daemon=True)

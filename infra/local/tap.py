@@ -108,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--follow", "-f", action="store_true", help="keep waiting for new events (Ctrl-C stops)")
     args = parser.parse_args(argv)
     path = state_path()
+    followed = False
     try:
         state = load_state(path)
         sqs = _sqs(state)
         wait = 1  # the first receive waits a little for events still on their way
         while True:
             events = read_events(sqs, state["tap_queue_url"], wait_seconds=wait)
+            followed = args.follow
             for event in events:
                 print(json.dumps(event), flush=True)
             if not events and not args.follow:
@@ -125,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except Exception as exc:  # botocore's connection and client errors: one line, not a traceback
+        if followed and _read(path) is None:
+            print("infra.local.tap: the local stack stopped", file=sys.stderr)
+            return 0
         print(f"infra.local.tap: cannot read the bus tap of the local stack ({path}): {exc}", file=sys.stderr)
         return 1
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -150,6 +152,10 @@ def running_stack(env: dict[str, str] | None = None, *, timeout: float = 60) -> 
     child_env = {**os.environ, **(env or {})}
     child_env.setdefault("GITCONNECT_PORT", str(_free_port()))
     child_env.setdefault("GITCONNECT_LOCAL_AWS_PORT", str(_free_port()))
+    # Tests leave the user's own stack alone: no demo remote in the repo's .local/, no shared state file.
+    child_env.setdefault("GITCONNECT_LOCAL_DEMO", "0")
+    state_dir = tempfile.mkdtemp(prefix="gitconnect-state-")
+    child_env.setdefault("GITCONNECT_LOCAL_STATE", os.path.join(state_dir, "stack.json"))
     paths = [str(REPO_ROOT), str(REPO_ROOT / "layers" / "gitconnect" / "python")]
     child_env["PYTHONPATH"] = os.pathsep.join(paths + [p for p in [child_env.get("PYTHONPATH")] if p])
     child_env["PYTHONUNBUFFERED"] = "1"
@@ -178,3 +184,4 @@ def running_stack(env: dict[str, str] | None = None, *, timeout: float = 60) -> 
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+        shutil.rmtree(state_dir, ignore_errors=True)
