@@ -18,7 +18,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -346,10 +346,7 @@ class SourceStore:
         return True
 
     def delete(self, team_id: str, source_id: str) -> None:
-        try:
-            SourceModel(team_id, source_id).delete()
-        except DeleteError:
-            raise
+        SourceModel(team_id, source_id).delete()
 
 
 class BuildStore:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gitconnect.domain.ids import iso
-
 Provider = Literal["github", "gitlab", "bitbucket", "custom"]
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Trigger = Literal["push", "pull_request", "tag", "release", "manual", "poll"]
@@ -201,5 +199,3 @@ class Page:
     items: list[object]
     next_cursor: str | None
 
-
-__all__ = ["iso"]

@@ -8,7 +8,8 @@ import re
 import secrets
 from collections.abc import Callable
 
-from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
+from gitconnect.domain.auth import Principal
+from gitconnect.domain.errors import BadRequestError, NotFoundError, UnauthorizedError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import BUILD_STATUSES, FINAL_BUILD_STATUSES, Build, Page, Source
 from gitconnect.providers.base import Provider
@@ -96,13 +97,20 @@ class BuildService:
         return self._builds.list(team_id, source_id=source_id, cursor=cursor, limit=limit)
 
     # ------------------------------------------------------------ status reports
-    def build_for_callback(self, build_id: str, callback_token: str) -> Build | None:
-        """The build when `callback_token` is its own callback token, else None."""
+    def build_for_report(self, build_id: str, token: str, team_principal: Callable[[], Principal]) -> Build:
+        """The build whose status `token` may report: the build's own callback token (from BuildRequested), or a
+        team token of the build's team (`team_principal` verifies it; only asked when the token is not the
+        callback token)."""
         build = self._builds.get(build_id)
-        if build is None or not build.callback_token_hash:
-            return None
-        if not hmac.compare_digest(build.callback_token_hash, token_hash(callback_token)):
-            return None
+        if build and build.callback_token_hash and hmac.compare_digest(build.callback_token_hash, token_hash(token)):
+            return build
+        try:
+            principal = team_principal()
+        except UnauthorizedError as exc:
+            raise UnauthorizedError("the token is neither this build's callback token nor a valid team token") from exc
+        if build is None:
+            raise NotFoundError(f"build {build_id!r} not found")
+        principal.require(build.team_id)
         return build
 
     def report_status(self, build: Build, status: str, url: str | None, description: str | None) -> Build:

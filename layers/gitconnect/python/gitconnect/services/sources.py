@@ -83,6 +83,8 @@ class SourceService:
         if not rules.get("branches") and not rules.get("tags") and not body.get("pull_requests"):
             raise BadRequestError("a source needs at least one of `branches`, `tags` or `pull_requests`")
         now = iso(utcnow())
+        rules.setdefault("name", repo.repository)
+        rules.setdefault("branches", ())
         source = Source(
             team_id=team_id,
             id=new_id("src"),
@@ -92,7 +94,7 @@ class SourceService:
             clone_url=repo.clone_url,
             created_at=now,
             updated_at=now,
-            **{"name": body.get("name") or repo.repository, "branches": (), **rules},
+            **rules,
         )
         if source.poll:
             source = replace(source, heads=self._baseline_heads(source))

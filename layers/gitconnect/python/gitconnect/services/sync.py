@@ -56,9 +56,13 @@ class PollService:
     def poll(self) -> PollReport:
         report = PollReport()
         pending: list[tuple[Source, dict[str, str], list[Build]]] = []
+        connections: dict[tuple[str, str], Connection | None] = {}  # one read per connection per poll
         for source in self._sources.polled():
             report.sources += 1
-            connection = self._connections.get(source.team_id, source.connection_id)
+            key = (source.team_id, source.connection_id)
+            if key not in connections:
+                connections[key] = self._connections.get(*key)
+            connection = connections[key]
             if connection is None:
                 continue  # unlinked: its sources are being removed
             try:

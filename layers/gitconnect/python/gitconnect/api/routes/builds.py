@@ -9,7 +9,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
 from gitconnect.api.schemas import BuildStatusIn, BuildTriggerIn
-from gitconnect.domain.errors import NotFoundError, UnauthorizedError
 
 router = APIGatewayHttpRouter()
 
@@ -43,15 +42,5 @@ def get_build(team: str, build_id: str) -> dict[str, object]:
 def report_status(build_id: str, body: Annotated[BuildStatusIn, Body()]) -> dict[str, object]:
     """Authenticated by the build's own callback token (from BuildRequested) or by a team token."""
     service = wiring.builds()
-    build = service.build_for_callback(build_id, bearer_token(router))
-    if build is None:
-        try:
-            principal = authenticate(router)
-        except UnauthorizedError as exc:
-            raise UnauthorizedError("the token is neither this build's callback token nor a valid team token") from exc
-        found = wiring.build_store().get(build_id)
-        if found is None:
-            raise NotFoundError(f"build {build_id!r} not found")
-        principal.require(found.team_id)
-        build = found
+    build = service.build_for_report(build_id, bearer_token(router), lambda: authenticate(router))
     return service.report_status(build, body.status, body.url, body.description).to_json()
