@@ -137,6 +137,14 @@ def test_oversized_body(system: System, team: str, admin: str) -> None:
     assert_problem(system.call("POST", f"/v1/teams/{team}/connections", token=admin, raw_body=big), 413)
 
 
+def test_a_body_that_is_not_json_is_a_clear_415(system: System, team: str, admin: str) -> None:
+    body = assert_problem(system.call("POST", f"/v1/teams/{team}/connections", token=admin,
+                                      raw_body="provider=custom&url=https://example.com/a.git",
+                                      headers={"content-type": "application/x-www-form-urlencoded"}), 415)
+    assert "application/json" in body["detail"]
+    assert connections_of(system, team, admin) == []
+
+
 def test_source_and_build_validation(system: System, team: str, admin: str,
                                      remote: tuple[str, WorkingCopy]) -> None:
     connection = link(system, team, admin, remote[0])

@@ -54,15 +54,24 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     return app
 
 
+def _refused_before_routing(event: dict[str, Any]) -> dict[str, Any] | None:
+    """Checks that need no parsing: an oversized body, or a body that is not JSON (the API speaks only JSON; a
+    form-encoded body would otherwise surface as a confusing field error)."""
+    body = event.get("body") or ""
+    content_type = str((event.get("headers") or {}).get("content-type", "")).strip().lower()
+    if len(body) > MAX_BODY_BYTES:
+        status, title, detail = 413, "Payload too large", f"the request body is over {MAX_BODY_BYTES} bytes"
+    elif body and content_type and not content_type.startswith("application/json"):
+        status, title, detail = 415, "Unsupported media type", "send a JSON body with Content-Type: application/json"
+    else:
+        return None
+    return {"statusCode": status, "headers": {"Content-Type": PROBLEM_JSON},
+            "body": json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})}
+
+
 def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        # Checked before routing and validation: an oversized body is refused without being parsed.
-        if len(event.get("body") or "") > MAX_BODY_BYTES:
-            detail = f"the request body is over {MAX_BODY_BYTES} bytes"
-            return {"statusCode": 413, "headers": {"Content-Type": PROBLEM_JSON},
-                    "body": json.dumps({"type": "about:blank", "title": "Payload too large", "status": 413,
-                                        "detail": detail})}
-        return app.resolve(event, context)
+        return _refused_before_routing(event) or app.resolve(event, context)
 
     return handler
