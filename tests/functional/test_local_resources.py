@@ -61,9 +61,6 @@ def test_tables_match_the_template(template: dict[str, Any], session: boto3.Sess
                 "ENABLED", props["TimeToLiveSpecification"]["AttributeName"])
         else:
             assert ttl["TimeToLiveStatus"] == "DISABLED"
-    by_poll = {i["IndexName"] for i in ddb.describe_table(
-        TableName=created.attrs["SourcesTable"]["Ref"])["Table"]["GlobalSecondaryIndexes"]}
-    assert by_poll == {"by_connection", "by_poll"}
 
 
 def test_queues_have_their_attributes_and_dlq_redrive(session: boto3.Session,

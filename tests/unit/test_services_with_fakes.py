@@ -11,7 +11,7 @@ import pytest
 from gitconnect.adapters.net import resolve_checked
 from gitconnect.domain.errors import BadRequestError, RemoteUnreachableError, UnprocessableError, UnsafeUrlError
 from gitconnect.domain.models import Build, Connection, Source
-from gitconnect.providers.base import GitCredentials, ProviderPorts
+from gitconnect.providers.base import Access, GitCredentials, ProviderPorts
 from gitconnect.providers.custom import CustomGitProvider, credentials_from_request, repository_name
 from gitconnect.services.sync import PollService, moved_heads
 
@@ -58,13 +58,14 @@ def test_branches_are_heads_only_and_sorted() -> None:
     git = FakeGit({"HEAD": "1" * 40, "refs/heads/main": "2" * 40, "refs/heads/dev": "3" * 40,
                    "refs/tags/v1": "4" * 40, "refs/pull/1/head": "5" * 40})
     provider = CustomGitProvider(ProviderPorts(git=git))
-    assert [(b.name, b.sha) for b in provider.branches(URL, None, "team/app")] == [("dev", "3" * 40),
-                                                                                  ("main", "2" * 40)]
-    assert provider.resolve_branch(URL, None, "team/app", "nope") is None
+    access = Access(URL, None, None)
+    assert [(b.name, b.sha) for b in provider.branches(access, "team/app")] == [("dev", "3" * 40),
+                                                                               ("main", "2" * 40)]
+    assert provider.resolve_branch(access, "team/app", "nope") is None
     with pytest.raises(BadRequestError):
-        provider.repository(URL, "other/repo")
+        provider.repository(access, "other/repo")
     with pytest.raises(UnprocessableError):
-        provider.namespaces(URL, None)
+        provider.namespaces(access)
     assert repository_name("https://host/x.git") == "x"
 
 
@@ -105,8 +106,8 @@ class MemoryConnections:
 
 
 class PlainSecrets:
-    def open(self, connection: Connection) -> None:
-        return None
+    def access(self, connection: Connection) -> Access:
+        return Access(connection.base_url, connection.account_key, None)
 
 
 class MemoryQueue:

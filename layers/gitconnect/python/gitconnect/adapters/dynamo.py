@@ -38,6 +38,10 @@ from gitconnect.settings import Settings
 POLL_BUCKET = "poll"  # the single partition of the sparse by_poll index
 
 
+def repo_key(provider: str, repository_id: str) -> str:
+    return f"{provider}#{repository_id}"
+
+
 def _conditional_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
@@ -65,6 +69,15 @@ def decode_cursor(cursor: str | None, *, team_id: str) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------ models
+class ConnectionsByAccount(GlobalSecondaryIndex["ConnectionModel"]):
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_key = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+
+
 class ConnectionModel(Model):
     class Meta:
         table_name = "unbound"
@@ -79,7 +92,11 @@ class ConnectionModel(Model):
     restrictions_mode = UnicodeAttribute(default="unrestricted")
     namespaces = ListAttribute(of=UnicodeAttribute, null=True)
     created_at = UnicodeAttribute()
+    account_key = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)
     secret = BinaryAttribute(null=True, legacy_encoding=False)
+
+    by_account = ConnectionsByAccount()
 
 
 class SourcesByConnection(GlobalSecondaryIndex["SourceModel"]):
@@ -100,6 +117,15 @@ class SourcesByPoll(GlobalSecondaryIndex["SourceModel"]):
     source_id = UnicodeAttribute(range_key=True)
 
 
+class SourcesByRepository(GlobalSecondaryIndex["SourceModel"]):
+    class Meta:
+        index_name = "by_repository"
+        projection = AllProjection()
+
+    repo_key = UnicodeAttribute(hash_key=True)
+    source_id = UnicodeAttribute(range_key=True)
+
+
 class SourceModel(Model):
     class Meta:
         table_name = "unbound"
@@ -110,6 +136,8 @@ class SourceModel(Model):
     provider = UnicodeAttribute()
     name = UnicodeAttribute()
     repository = UnicodeAttribute()
+    repository_id = UnicodeAttribute(null=True)
+    repo_key = UnicodeAttribute(null=True)  # `<provider>#<repository id>`; absent for Custom Git (no webhooks)
     clone_url = UnicodeAttribute()
     branches = ListAttribute(of=UnicodeAttribute)
     rules = JSONAttribute()  # pull_requests, tags, releases, paths, skip_flags
@@ -121,6 +149,7 @@ class SourceModel(Model):
 
     by_connection = SourcesByConnection()
     by_poll = SourcesByPoll()
+    by_repository = SourcesByRepository()
 
 
 class BuildsByTeam(GlobalSecondaryIndex["BuildModel"]):
@@ -215,6 +244,8 @@ class ConnectionStore:
             status=m.status,
             created_at=m.created_at,
             restrictions=Restrictions(mode=m.restrictions_mode, namespaces=tuple(m.namespaces or ())),  # type: ignore[arg-type]
+            account_key=m.account_key,
+            details=dict(m.details or {}),
             secret=m.secret,
         )
 
@@ -230,6 +261,8 @@ class ConnectionStore:
             restrictions_mode=c.restrictions.mode,
             namespaces=list(c.restrictions.namespaces) or None,
             created_at=c.created_at,
+            account_key=c.account_key,
+            details=c.details or None,
             secret=c.secret,
         ).save(condition=ConnectionModel.connection_id.does_not_exist())
 
@@ -245,6 +278,22 @@ class ConnectionStore:
     def delete(self, team_id: str, connection_id: str) -> None:
         ConnectionModel(team_id, connection_id).delete()
 
+    def by_account(self, account_key: str) -> list[Connection]:
+        """Every team's connection to one provider account (a webhook names the account, not the team)."""
+        return [self._to_domain(m) for m in ConnectionModel.by_account.query(account_key)]
+
+    def update_status(self, team_id: str, connection_id: str, status: str) -> bool:
+        """False when the connection is gone (unlinked meanwhile): never resurrected by an update."""
+        try:
+            ConnectionModel(team_id, connection_id).update(
+                actions=[ConnectionModel.status.set(status)], condition=ConnectionModel.connection_id.exists()
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
 
 class SourceStore:
     @staticmethod
@@ -259,6 +308,7 @@ class SourceStore:
             connection_id=m.connection_id,
             provider=m.provider,
             repository=m.repository,
+            repository_id=m.repository_id,
             clone_url=m.clone_url,
             branches=tuple(m.branches or ()),
             created_at=m.created_at,
@@ -285,6 +335,8 @@ class SourceStore:
             provider=s.provider,
             name=s.name,
             repository=s.repository,
+            repository_id=s.repository_id,
+            repo_key=repo_key(s.provider, s.repository_id) if s.repository_id else None,
             clone_url=s.clone_url,
             branches=list(s.branches),
             rules={
@@ -328,6 +380,9 @@ class SourceStore:
 
     def ids_for_connection(self, connection_id: str) -> list[tuple[str, str]]:
         return [(m.team_id, m.source_id) for m in SourceModel.by_connection.query(connection_id)]
+
+    def for_repository(self, provider: str, repository_id: str) -> list[Source]:
+        return [self._to_domain(m) for m in SourceModel.by_repository.query(repo_key(provider, repository_id))]
 
     def polled(self) -> Iterable[Source]:
         for m in SourceModel.by_poll.query(POLL_BUCKET):

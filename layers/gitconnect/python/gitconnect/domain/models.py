@@ -35,6 +35,8 @@ class Connection:
     status: str
     created_at: str
     restrictions: Restrictions = field(default_factory=Restrictions)
+    account_key: str | None = None  # how webhooks name the account (e.g. `github#<installation id>`)
+    details: dict[str, object] = field(default_factory=dict)  # provider facts worth showing (e.g. settings_url)
     # KMS envelope of the credentials JSON; opaque outside the cipher adapter, never returned by the API.
     secret: bytes | None = None
 
@@ -48,6 +50,7 @@ class Connection:
             "status": self.status,
             "restrictions": self.restrictions.to_json(),
             "created_at": self.created_at,
+            **self.details,
         }
 
 
@@ -82,6 +85,7 @@ class Source:
     paths: PathRules = field(default_factory=PathRules)
     skip_flags: tuple[str, ...] = ()
     poll: bool = False
+    repository_id: str | None = None  # the provider's stable id: webhooks find sources by it
     # Branch heads the last poll saw (ref name -> sha): a build is requested only when a head moves.
     heads: dict[str, str] = field(default_factory=dict)
 
@@ -92,6 +96,7 @@ class Source:
             "connection_id": self.connection_id,
             "provider": self.provider,
             "repository": self.repository,
+            "repository_id": self.repository_id,
             "branches": list(self.branches),
             "pull_requests": {
                 "enabled": self.pull_requests.enabled,

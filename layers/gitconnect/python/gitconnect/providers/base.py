@@ -6,7 +6,10 @@ an HTTP client for the API providers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 
@@ -24,6 +27,17 @@ class LinkedAccount:
     account: str | None
     base_url: str | None
     credentials: dict[str, str] | None
+    account_key: str | None = None  # how webhooks name this account (e.g. `github#<installation id>`)
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a provider needs to act for one connection: where, as whom (credentials opened by the caller)."""
+
+    base_url: str | None
+    account_key: str | None
+    credentials: dict[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class RepositoryRef:
 
     repository: str
     clone_url: str
+    id: str | None = None  # the provider's stable repository id, where it has one (webhooks carry it)
 
 
 @dataclass(frozen=True)
@@ -56,8 +71,36 @@ class GitRemote(Protocol):
 
 
 @dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class HttpClient(Protocol):
+    """The one way providers reach HTTP APIs: SSRF-guarded, with timeouts and bounded retries (adapters.http)."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, str] | None = None,
+    ) -> HttpResponse: ...
+
+
+@dataclass(frozen=True)
 class ProviderPorts:
     git: GitRemote
+    http: HttpClient | None = None
+    clock: Callable[[], float] = time.time
+    config: Mapping[str, str] = field(default_factory=dict)  # the provider's settings (e.g. GITHUB_* values)
 
 
 class Provider(Protocol):
@@ -67,17 +110,15 @@ class Provider(Protocol):
         """Verify a link-with-credentials request against the provider, before anything is stored."""
         ...
 
-    def repository(self, base_url: str | None, requested: str | None) -> RepositoryRef:
+    def repository(self, access: Access, requested: str | None) -> RepositoryRef:
         """The repository a new source on this connection watches (validated; not looked up remotely)."""
         ...
 
-    def repositories(
-        self, base_url: str | None, credentials: dict[str, str] | None, search: str | None
-    ) -> list[Repository]:
+    def repositories(self, access: Access, search: str | None) -> list[Repository]:
         """What the connection can reach, filtered by `search` (None where the provider cannot say a field)."""
         ...
 
-    def namespaces(self, base_url: str | None, credentials: dict[str, str] | None) -> list[str]: ...
+    def namespaces(self, access: Access) -> list[str]: ...
 
     def branches(self, base_url: str | None, credentials: dict[str, str] | None, repository: str) -> list[Branch]: ...
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from gitconnect.domain.errors import BadRequestError, UnprocessableError
 from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
+    Access,
     Branch,
     GitCredentials,
     LinkedAccount,
@@ -70,33 +71,29 @@ class CustomGitProvider:
             credentials=credentials,
         )
 
-    def repository(self, base_url: str | None, requested: str | None) -> RepositoryRef:
-        base_url = _remote(base_url)
+    def repository(self, access: Access, requested: str | None) -> RepositoryRef:
+        base_url = _remote(access.base_url)
         if requested not in (None, "", repository_name(base_url), base_url):
             raise BadRequestError("a Custom Git connection is one repository: leave `repository` out")
         return RepositoryRef(repository=repository_name(base_url), clone_url=base_url)
 
-    def repositories(
-        self, base_url: str | None, credentials: dict[str, str] | None, search: str | None
-    ) -> list[Repository]:
+    def repositories(self, access: Access, search: str | None) -> list[Repository]:
         """A Custom Git connection is exactly one remote: that is all there is to browse."""
-        ref = self.repository(_remote(base_url), None)
+        ref = self.repository(access, None)
         if search and search.lower() not in ref.repository.lower():
             return []
         return [Repository(ref.repository, ref.repository, None, None, None, ref.clone_url, None)]
 
-    def namespaces(self, base_url: str | None, credentials: dict[str, str] | None) -> list[str]:
+    def namespaces(self, access: Access) -> list[str]:
         raise UnprocessableError("a Custom Git connection has no namespaces")
 
-    def branches(self, base_url: str | None, credentials: dict[str, str] | None, repository: str) -> list[Branch]:
-        refs = self._git.ls_remote(_remote(base_url), _git_credentials(credentials))
+    def branches(self, access: Access, repository: str) -> list[Branch]:
+        refs = self._git.ls_remote(_remote(access.base_url), _git_credentials(access.credentials))
         return sorted(
             (Branch(name=ref[len(_HEADS) :], sha=sha) for ref, sha in refs.items() if ref.startswith(_HEADS)),
             key=lambda b: b.name,
         )
 
-    def resolve_branch(
-        self, base_url: str | None, credentials: dict[str, str] | None, repository: str, branch: str
-    ) -> str | None:
-        heads = {b.name: b.sha for b in self.branches(base_url, credentials, repository)}
+    def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
+        heads = {b.name: b.sha for b in self.branches(access, repository)}
         return heads.get(branch)

@@ -74,7 +74,7 @@ class BuildService:
         if not sha:
             connection = self._connections.get(team_id, source.connection_id)
             sha = self._providers(connection.provider).resolve_branch(
-                connection.base_url, self._secrets.open(connection), source.repository, str(branch)
+                self._secrets.access(connection), source.repository, str(branch)
             )
             if sha is None:
                 raise UnprocessableError(f"the branch {branch!r} does not exist in {source.repository}")

@@ -43,6 +43,8 @@ class ConnectionService:
             base_url=linked.base_url,
             status="active",
             created_at=iso(utcnow()),
+            account_key=linked.account_key,
+            details=linked.details,
             secret=self._secrets.seal(team_id, connection_id, linked.credentials),
         )
         self._connections.put(connection)

@@ -21,17 +21,15 @@ class ListingService:
 
     def repositories(self, team_id: str, connection_id: str, *, search: str | None, limit: int) -> Page:
         connection = self._connections.get(team_id, connection_id)
-        found = self._providers(connection.provider).repositories(
-            connection.base_url, self._secrets.open(connection), search
-        )
+        found = self._providers(connection.provider).repositories(self._secrets.access(connection), search)
         return Page(items=[asdict(r) for r in found[:limit]], next_cursor=None)
 
     def namespaces(self, team_id: str, connection_id: str) -> list[str]:
         connection = self._connections.get(team_id, connection_id)
-        return self._providers(connection.provider).namespaces(connection.base_url, self._secrets.open(connection))
+        return self._providers(connection.provider).namespaces(self._secrets.access(connection))
 
     def branches(self, team_id: str, connection_id: str, repository: str | None) -> list[Branch]:
         connection = self._connections.get(team_id, connection_id)
         provider = self._providers(connection.provider)
-        repo = provider.repository(connection.base_url, repository)
-        return provider.branches(connection.base_url, self._secrets.open(connection), repo.repository)
+        access = self._secrets.access(connection)
+        return provider.branches(access, provider.repository(access, repository).repository)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from gitconnect.domain.models import Connection
+from gitconnect.providers.base import Access
 from gitconnect.services.ports import Cipher
 
 # Opened credentials stay in this container's memory for a few minutes, so a poll every minute does not pay a KMS
@@ -44,3 +45,6 @@ class ConnectionSecrets:
         self._opened = {k: v for k, v in self._opened.items() if v[0] > now}  # drop expired entries
         self._opened[key] = (now + _CACHE_SECONDS, credentials)
         return dict(credentials)
+
+    def access(self, connection: Connection) -> Access:
+        return Access(connection.base_url, connection.account_key, self.open(connection))

@@ -71,14 +71,12 @@ class SourceService:
     def _baseline_heads(self, source: Source) -> dict[str, str]:
         """The watched branch heads right now: polling builds what is pushed after the source was created."""
         connection = self._connections.get(source.team_id, source.connection_id)
-        branches = self._providers(connection.provider).branches(
-            connection.base_url, self._secrets.open(connection), source.repository
-        )
+        branches = self._providers(connection.provider).branches(self._secrets.access(connection), source.repository)
         return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
 
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
         connection = self._connections.get(team_id, body["connection_id"])
-        repo = self._providers(connection.provider).repository(connection.base_url, body.get("repository"))
+        repo = self._providers(connection.provider).repository(self._secrets.access(connection), body.get("repository"))
         rules = _rules(body, None)
         if not rules.get("branches") and not rules.get("tags") and not body.get("pull_requests"):
             raise BadRequestError("a source needs at least one of `branches`, `tags` or `pull_requests`")
@@ -91,6 +89,7 @@ class SourceService:
             connection_id=connection.id,
             provider=connection.provider,
             repository=repo.repository,
+            repository_id=repo.id,
             clone_url=repo.clone_url,
             created_at=now,
             updated_at=now,

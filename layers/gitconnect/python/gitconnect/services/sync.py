@@ -48,9 +48,7 @@ class PollService:
         self._queue = queue
 
     def _heads(self, source: Source, connection: Connection) -> dict[str, str]:
-        branches = self._providers(connection.provider).branches(
-            connection.base_url, self._secrets.open(connection), source.repository
-        )
+        branches = self._providers(connection.provider).branches(self._secrets.access(connection), source.repository)
         return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
 
     def poll(self) -> PollReport:
