@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,17 +13,24 @@ from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
 from tests.support.inprocess import System, start_system
 
 
-@pytest.fixture(scope="module")
-def system() -> Iterator[System]:
-    """The system under moto, per test module; the functions' environment is restored afterwards so that
-    other modules (and the subprocesses they start) see the machine's own environment."""
+@contextmanager
+def system_with(env: dict[str, str] | None = None) -> Iterator[System]:
+    """The system under moto with `env` added; the functions' environment is restored afterwards so that other
+    modules (and the subprocesses they start) see the machine's own environment."""
     saved = dict(os.environ)
     try:
+        os.environ.update(env or {})
         with mock_aws():
             yield start_system()
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def system() -> Iterator[System]:
+    with system_with() as running:
+        yield running
 
 
 @pytest.fixture

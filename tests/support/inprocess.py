@@ -134,7 +134,9 @@ def start_system() -> System:
         template,
         session,
         stack_name="gitconnect-test",
-        parameters=resources.local_parameters(template, {}, {"PublicUrl": "http://gitconnect.test", "JwksUrl": ""}),
+        parameters=resources.local_parameters(
+            template, os.environ, {"PublicUrl": "http://gitconnect.test", "JwksUrl": ""}
+        ),
     )
     env = res.function_env()
     env.update(

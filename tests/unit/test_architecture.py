@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import gitconnect.providers as providers_pkg
-from gitconnect.providers import REGISTRY
+from gitconnect.providers import REGISTRY, provider_class
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,12 +25,15 @@ def test_import_direction_holds() -> None:
 
 
 def test_every_provider_module_is_registered_under_its_id() -> None:
-    modules = [m.name for m in pkgutil.iter_modules(providers_pkg.__path__) if m.name not in ("base",)]
-    for name in modules:
-        module = importlib.import_module(f"gitconnect.providers.{name}")
-        classes = [c for c in vars(module).values() if isinstance(c, type) and getattr(c, "id", None) == name]
-        assert classes, f"gitconnect/providers/{name}.py defines no provider class with id {name!r}"
-        assert REGISTRY.get(name) is classes[0], f"provider {name!r} exists but is not in REGISTRY"
+    """A provider is `providers/<id>.py`, or a package `providers/<id>/` with the class in `provider.py`."""
+    found = [m for m in pkgutil.iter_modules(providers_pkg.__path__) if m.name != "base"]
+    assert found
+    for info in found:
+        module = importlib.import_module(f"gitconnect.providers.{info.name}" + (".provider" if info.ispkg else ""))
+        classes = [c for c in vars(module).values() if isinstance(c, type) and getattr(c, "id", None) == info.name]
+        assert classes, f"{module.__name__} defines no provider class with id {info.name!r}"
+        assert info.name in REGISTRY, f"provider {info.name!r} exists but is not in REGISTRY"
+        assert provider_class(info.name) is classes[0]
 
 
 def test_handlers_stay_thin() -> None:

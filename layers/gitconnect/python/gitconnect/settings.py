@@ -25,6 +25,15 @@ class Settings:
     builds_queue_url: str
     event_bus: str
     kms_key_id: str
+    state_table: str = ""
+    events_queue_url: str = ""
+    # One JSON document of provider secrets in Secrets Manager; a variable of the same name in the environment wins.
+    provider_secrets_arn: str = ""
+    github_app_id: str = ""
+    github_app_slug: str = ""
+    github_client_id: str = ""
+    github_api_url: str = "https://api.github.com"
+    github_web_url: str = "https://github.com"
     # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
     http_timeout: float = 10.0
 
@@ -57,4 +66,25 @@ def get_settings() -> Settings:
         event_bus=_env("GITCONNECT_EVENT_BUS"),
         kms_key_id=_env("GITCONNECT_KMS_KEY_ID"),
         http_timeout=float(_env("GITCONNECT_HTTP_TIMEOUT", "10")),
+        state_table=_env("GITCONNECT_STATE_TABLE"),
+        events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),
+        provider_secrets_arn=_env("GITCONNECT_PROVIDER_SECRETS_ARN"),
+        github_app_id=_env("GITHUB_APP_ID"),
+        github_app_slug=_env("GITHUB_APP_SLUG"),
+        github_client_id=_env("GITHUB_CLIENT_ID"),
+        github_api_url=(_env("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+        github_web_url=(_env("GITHUB_WEB_URL") or "https://github.com").rstrip("/"),
     )
+
+
+SECRET_NAMES = (
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITHUB_WEBHOOK_SECRET_PREVIOUS",
+    "GITHUB_CLIENT_SECRET",
+)
+
+
+def secret_from_env(name: str) -> str:
+    """A provider secret set directly in the environment (local stack, tests); "" when absent."""
+    return _env(name) if name in SECRET_NAMES else ""

@@ -6,24 +6,26 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from gitconnect.providers import create as create_provider
-from gitconnect.providers.base import Provider, ProviderPorts
-from gitconnect.services.builds import BuildDispatcher, BuildService
-from gitconnect.services.connections import ConnectionService
-from gitconnect.services.listing import ListingService
-from gitconnect.services.secrets import ConnectionSecrets
-from gitconnect.services.sources import SourceService
-from gitconnect.services.sync import PollService
 from gitconnect.settings import Settings, get_settings
 
-# Adapters are imported inside the factories that build them: each function loads only the libraries it uses
-# (dulwich, PyJWT, cryptography, the idempotency layer), which keeps cold starts short.
+# Adapters and services are imported inside the factories that build them: each function loads only what it uses
+# (the webhook intake loads almost nothing), which keeps cold starts short.
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore
+    from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore, StateStore
     from gitconnect.adapters.messaging import BuildsQueue
     from gitconnect.adapters.tokens import JwtVerifier
+    from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
+    from gitconnect.services.builds import BuildDispatcher, BuildService
+    from gitconnect.services.connections import ConnectionService
+    from gitconnect.services.intake import WebhookIntake
+    from gitconnect.services.listing import ListingService
+    from gitconnect.services.oauth import GitHubInstallFlow
+    from gitconnect.services.router import EventRouter
+    from gitconnect.services.secrets import ConnectionSecrets
+    from gitconnect.services.sources import SourceService
+    from gitconnect.services.sync import PollService
 
 
 def settings() -> Settings:
@@ -41,11 +43,18 @@ def aws_client(service: str) -> Any:
 
 
 @cache
-def _stores() -> tuple[ConnectionStore, SourceStore, BuildStore, DeliveryStore]:
-    from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore, bind_tables
+def _stores() -> tuple[ConnectionStore, SourceStore, BuildStore, DeliveryStore, StateStore]:
+    from gitconnect.adapters.dynamo import (
+        BuildStore,
+        ConnectionStore,
+        DeliveryStore,
+        SourceStore,
+        StateStore,
+        bind_tables,
+    )
 
     bind_tables(settings())
-    return ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore()
+    return ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), StateStore()
 
 
 def connection_store() -> ConnectionStore:
@@ -67,18 +76,46 @@ def delivery_store() -> DeliveryStore:
 @cache
 def secrets() -> ConnectionSecrets:
     from gitconnect.adapters.cipher import KmsEnvelopeCipher
+    from gitconnect.services.secrets import ConnectionSecrets
 
     return ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
+
+
+@cache
+def http_client() -> HttpClient:
+    from gitconnect.adapters.http import RequestsHttpClient
+
+    s = settings()
+    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout)
+
+
+def provider_config(provider_id: str) -> dict[str, str]:
+    """A provider's settings and secrets by their DESIGN.md §5 names (secrets read once, then cached)."""
+    s = settings()
+    if provider_id == "github":
+        return {
+            "GITHUB_APP_ID": s.github_app_id,
+            "GITHUB_APP_SLUG": s.github_app_slug,
+            "GITHUB_CLIENT_ID": s.github_client_id,
+            "GITHUB_API_URL": s.github_api_url,
+            "GITHUB_WEB_URL": s.github_web_url,
+            "GITHUB_APP_PRIVATE_KEY": provider_secret("GITHUB_APP_PRIVATE_KEY"),
+            "GITHUB_CLIENT_SECRET": provider_secret("GITHUB_CLIENT_SECRET"),
+        }
+    return {}
 
 
 @cache
 def provider(provider_id: str) -> Provider:
     from gitconnect.adapters.git_remote import DulwichGitRemote
     from gitconnect.adapters.net import guarded_pool_manager
+    from gitconnect.providers import create as create_provider
+    from gitconnect.providers.base import ProviderPorts
 
     s = settings()
     git = DulwichGitRemote(lambda: guarded_pool_manager(allow_loopback=s.allow_loopback, timeout=s.http_timeout))
-    return create_provider(provider_id, ProviderPorts(git=git))
+    http = http_client() if provider_id != "custom" else None
+    return create_provider(provider_id, ProviderPorts(git=git, http=http, config=provider_config(provider_id)))
 
 
 @cache
@@ -98,27 +135,36 @@ def token_verifier() -> JwtVerifier:
 
 @cache
 def connections() -> ConnectionService:
+    from gitconnect.services.connections import ConnectionService
+
     return ConnectionService(connection_store(), source_store(), secrets(), provider)
 
 
 @cache
 def sources() -> SourceService:
+    from gitconnect.services.sources import SourceService
+
     return SourceService(source_store(), connections(), secrets(), provider)
 
 
 @cache
 def listing() -> ListingService:
+    from gitconnect.services.listing import ListingService
+
     return ListingService(connections(), secrets(), provider)
 
 
 @cache
 def builds() -> BuildService:
+    from gitconnect.services.builds import BuildService
+
     return BuildService(build_store(), source_store(), connections(), secrets(), provider, builds_queue())
 
 
 @cache
 def dispatcher() -> BuildDispatcher:
     from gitconnect.adapters.messaging import PlatformBus
+    from gitconnect.services.builds import BuildDispatcher
 
     bus = PlatformBus(aws_client("events"), settings().event_bus)
     return BuildDispatcher(build_store(), source_store(), bus, settings().public_url)
@@ -126,11 +172,14 @@ def dispatcher() -> BuildDispatcher:
 
 @cache
 def poller() -> PollService:
+    from gitconnect.services.sync import PollService
+
     return PollService(source_store(), connection_store(), secrets(), provider, builds_queue())
 
 
-@cache
 def idempotency_store() -> DynamoDBPersistenceLayer:
+    """A new layer per caller, never shared: Powertools configures a layer once, with the first function's key
+    expression, and functions sharing a process (the local stack) would then dedupe on each other's keys."""
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=aws_client("dynamodb"))
@@ -148,19 +197,50 @@ def idempotency_config(key: str) -> IdempotencyConfig:
 def reset() -> None:
     """Forget every cached adapter and service (tests that change the environment)."""
     get_settings.cache_clear()
-    for fn in (
-        aws_client,
-        _stores,
-        idempotency_store,
-        secrets,
-        provider,
-        builds_queue,
-        token_verifier,
-        connections,
-        sources,
-        listing,
-        builds,
-        dispatcher,
-        poller,
-    ):
-        fn.cache_clear()
+    for value in list(globals().values()):
+        if callable(getattr(value, "cache_clear", None)) and getattr(value, "__module__", None) == __name__:
+            value.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------------- webhooks
+def webhook_spec(provider_id: str) -> WebhookSpec:
+    """`providers/<id>/webhooks.py`'s SPEC, imported alone: the intake must not load the provider's API client."""
+    import importlib
+
+    return importlib.import_module(f"gitconnect.providers.{provider_id}.webhooks").SPEC  # type: ignore[no-any-return]
+
+
+def provider_secret(name: str) -> str:
+    from gitconnect.adapters.provider_secrets import provider_secret as lookup
+
+    return lookup(settings(), name)
+
+
+@cache
+def webhook_intake() -> WebhookIntake:
+    from gitconnect.domain.ids import iso, utcnow
+    from gitconnect.services.intake import WebhookIntake
+
+    sqs, url = aws_client("sqs"), settings().events_queue_url
+
+    def secrets(provider_id: str) -> list[str]:
+        names = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}.get(provider_id, ())
+        return [s for s in (provider_secret(n) for n in names) if s]
+
+    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), secrets,
+                         lambda: iso(utcnow()))
+
+
+@cache
+def router() -> EventRouter:
+    from gitconnect.services.router import EventRouter
+
+    return EventRouter(connection_store(), source_store(), delivery_store(), builds_queue(), provider, secrets())
+
+
+@cache
+def github_install_flow() -> GitHubInstallFlow:
+    from gitconnect.services.oauth import GitHubInstallFlow
+
+    return GitHubInstallFlow(_stores()[4], connection_store(), provider("github"), provider_config("github"),
+                             settings().dashboard_url)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pynamodb.attributes import (
@@ -18,7 +19,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -224,6 +225,7 @@ def bind_tables(settings: Settings) -> None:
         (SourceModel, settings.sources_table),
         (BuildModel, settings.builds_table),
         (DeliveryModel, settings.deliveries_table),
+        (StateModel, settings.state_table),
     ):
         model.Meta.table_name = name
         model.Meta.region = settings.region  # type: ignore[attr-defined]
@@ -487,6 +489,30 @@ class BuildStore:
 
 
 class DeliveryStore:
+    RETENTION_SECONDS = 30 * 24 * 3600
+
+    def put_many(self, deliveries: Sequence[Delivery]) -> None:
+        """One BatchWriteItem per 25 entries (PynamoDB batches and retries unprocessed items)."""
+        expires = int(time.time()) + self.RETENTION_SECONDS
+        with DeliveryModel.batch_write() as batch:
+            for d in deliveries:
+                batch.save(
+                    DeliveryModel(
+                        d.team_id,
+                        f"{d.received_at}#{d.id}#{d.connection_id}",
+                        delivery_id=d.id,
+                        provider=d.provider,
+                        event=d.event,
+                        connection_id=d.connection_id,
+                        repository=d.repository,
+                        received_at=d.received_at,
+                        outcome=d.outcome,
+                        reason=d.reason[:2000],
+                        build_ids=list(d.build_ids) or None,
+                        expires_at=expires,
+                    )
+                )
+
     def list(self, team_id: str, *, connection_id: str | None, cursor: str | None, limit: int) -> Page:
         start = decode_cursor(cursor, team_id=team_id)
         condition = DeliveryModel.connection_id == connection_id if connection_id else None
@@ -509,3 +535,44 @@ class DeliveryStore:
             for m in results
         ]
         return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key, team_id=team_id))
+
+
+# ------------------------------------------------------------------ one-time states
+class StateModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    state_id = UnicodeAttribute(hash_key=True)  # sha256 of the state handed to the browser, never the state
+    team_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    data = JSONAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+class StateStore:
+    def put(
+        self, state_id: str, team_id: str, user_id: str, provider: str, data: dict[str, Any], expires_at: int
+    ) -> None:
+        StateModel(
+            state_id, team_id=team_id, user_id=user_id, provider=provider, data=data or None, expires_at=expires_at
+        ).save(condition=StateModel.state_id.does_not_exist())
+
+    def take(self, state_id: str) -> dict[str, Any] | None:
+        """Read and delete in one go: of two callbacks racing with one state, only one gets it."""
+        try:
+            item = StateModel.get(state_id, consistent_read=True)
+            item.delete(condition=StateModel.state_id.exists())
+        except DoesNotExist:
+            return None
+        except DeleteError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        return {
+            "team_id": item.team_id,
+            "user_id": item.user_id,
+            "provider": item.provider,
+            "data": item.data or {},
+            "expires_at": int(item.expires_at),
+        }

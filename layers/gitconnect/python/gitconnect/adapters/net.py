@@ -57,8 +57,10 @@ class _GuardMixin:
         raise urllib3.exceptions.NewConnectionError(self, f"could not connect to {self.host}: {last}")  # type: ignore[arg-type]
 
 
-def guarded_pool_manager(*, allow_loopback: bool, timeout: float, retries: int = 2) -> urllib3.PoolManager:
-    """A PoolManager whose every connection goes through the guard; no proxies (they would bypass it)."""
+def guarded_pool_classes(*, allow_loopback: bool) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pool classes (by scheme) whose every connection goes through the guard.
+
+    urllib3's PoolManager and requests' HTTPAdapter both take them as `pool_classes_by_scheme`."""
 
     class Http(_GuardMixin, HTTPConnection):
         pass
@@ -74,9 +76,14 @@ def guarded_pool_manager(*, allow_loopback: bool, timeout: float, retries: int =
     class HttpsPool(HTTPSConnectionPool):
         ConnectionCls = Https
 
+    return {"http": HttpPool, "https": HttpsPool}
+
+
+def guarded_pool_manager(*, allow_loopback: bool, timeout: float, retries: int = 2) -> urllib3.PoolManager:
+    """A PoolManager whose every connection goes through the guard; no proxies (they would bypass it)."""
     manager = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=min(timeout, 5.0), read=timeout),
         retries=urllib3.Retry(total=retries, connect=retries, read=0, redirect=5, backoff_factor=0.2),
     )
-    manager.pool_classes_by_scheme = {"http": HttpPool, "https": HttpsPool}
+    manager.pool_classes_by_scheme = guarded_pool_classes(allow_loopback=allow_loopback)
     return manager

@@ -64,3 +64,15 @@ class RemoteAuthError(UnprocessableError):
     """The remote answered, but refused the credentials we have."""
 
     title = "Remote refused the credentials"
+
+
+class RateLimitedError(GitconnectError):
+    """The remote's rate limit (GitHub's primary or secondary limits) asks us to wait longer than we may."""
+
+    status = 503
+    title = "Rate limited by the remote"
+
+    def __init__(self, detail: str = "the remote is rate limiting us", *, retry_after: float | None = None) -> None:
+        extra = {} if retry_after is None else {"retry_after": max(0, round(retry_after))}
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after

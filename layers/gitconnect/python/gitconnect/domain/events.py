@@ -31,7 +31,7 @@ class ChangedCommit:
 class PushEvent:
     """A ref moved: branch or tag pushed, created or deleted."""
 
-    account_key: str  # finds the connections the delivery belongs to (e.g. `github#<installation id>`)
+    account_key: str | None  # finds the connections it belongs to (`github#<installation id>`); None: unknown
     repository: RepoRef
     ref: str  # full name: refs/heads/main, refs/tags/v1
     before: str | None
@@ -54,7 +54,7 @@ class PushEvent:
 
 @dataclass(frozen=True)
 class PullRequestEvent:
-    account_key: str
+    account_key: str | None
     repository: RepoRef
     action: str  # provider-independent: opened | updated | reopened | closed | other
     number: int
@@ -70,7 +70,7 @@ class PullRequestEvent:
 class TagEvent:
     """A tag was created, but the provider did not say at which commit (GitHub `create`)."""
 
-    account_key: str
+    account_key: str | None
     repository: RepoRef
     tag: str
     kind: Literal["tag"] = "tag"
@@ -78,7 +78,7 @@ class TagEvent:
 
 @dataclass(frozen=True)
 class ReleaseEvent:
-    account_key: str
+    account_key: str | None
     repository: RepoRef
     action: str  # published | other
     tag: str

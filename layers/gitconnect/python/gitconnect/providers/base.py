@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -93,6 +93,17 @@ class HttpClient(Protocol):
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
     ) -> HttpResponse: ...
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """How one provider signs and names its deliveries (`providers/<id>/webhooks.py` defines its SPEC)."""
+
+    provider: str
+    event_header: str  # lower-case header names
+    delivery_header: str
+    verify: Callable[[Mapping[str, str], bytes, Sequence[str]], bool]  # pure, constant-time, over the raw body
+    ping_events: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from collections.abc import Callable
 
 from gitconnect.domain.auth import Principal
-from gitconnect.domain.errors import BadRequestError, NotFoundError, UnauthorizedError, UnprocessableError
+from gitconnect.domain.errors import (
+    BadRequestError,
+    GitconnectError,
+    NotFoundError,
+    UnauthorizedError,
+    UnprocessableError,
+)
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import BUILD_STATUSES, FINAL_BUILD_STATUSES, Build, Page, Source
 from gitconnect.providers.base import Provider
@@ -17,6 +24,7 @@ from gitconnect.services.connections import ConnectionService
 from gitconnect.services.ports import BuildQueue, BuildStore, EventBus, SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
 
+log = logging.getLogger(__name__)
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _OPEN_STATUSES = tuple(s for s in BUILD_STATUSES if s not in FINAL_BUILD_STATUSES)
 
@@ -117,7 +125,22 @@ class BuildService:
         if status == build.status and status in FINAL_BUILD_STATUSES:
             return build  # the builder repeating its final report is not an error
         allowed = ("queued",) if status == "queued" else _OPEN_STATUSES
-        return self._builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
+        updated = self._builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
+        self._mirror(updated, url, description)
+        return updated
+
+    def _mirror(self, build: Build, url: str | None, description: str | None) -> None:
+        """Show the status on the provider's commit (GitHub commit status, ...). Best effort: the build's own
+        record is the truth, and a provider outage must not fail the builder's report."""
+        provider = self._providers(build.provider)
+        mirror = getattr(provider, "report_status", None)
+        connection = self._connections.find(build.team_id, build.connection_id)
+        if mirror is None or connection is None:
+            return
+        try:
+            mirror(self._secrets.access(connection), build, url, description)
+        except GitconnectError as exc:
+            log.warning("status not mirrored", extra={"build_id": build.id, "reason": exc.detail})
 
 
 class BuildDispatcher:

@@ -56,6 +56,9 @@ class ConnectionService:
             raise NotFoundError(f"connection {connection_id!r} not found")
         return connection
 
+    def find(self, team_id: str, connection_id: str) -> Connection | None:
+        return self._connections.get(team_id, connection_id)
+
     def list(self, team_id: str) -> list[Connection]:
         return self._connections.list(team_id)
 

@@ -14,9 +14,10 @@ router = APIGatewayHttpRouter()
 
 
 def _all_routers() -> list[APIGatewayHttpRouter]:
-    from gitconnect.api.routes import builds, connections, deliveries, listing, sources
+    from gitconnect.api.routes import builds, connections, deliveries, listing, oauth, sources
 
-    return [router, connections.router, sources.router, builds.router, deliveries.router, listing.router]
+    return [router, connections.router, sources.router, builds.router, deliveries.router, listing.router,
+            oauth.router]
 
 
 @cache

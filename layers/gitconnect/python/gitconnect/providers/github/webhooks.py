@@ -24,6 +24,7 @@ from gitconnect.domain.events import (
     TagEvent,
     WebhookEvent,
 )
+from gitconnect.providers.base import WebhookSpec
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 EVENT_HEADER = "x-github-event"
@@ -44,6 +45,13 @@ def signature_valid(body: bytes, signature: str | None, secrets: Iterable[str]) 
             expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
             valid |= hmac.compare_digest(expected, given)
     return valid
+
+
+def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> bool:
+    return signature_valid(body, headers.get(SIGNATURE_HEADER), secrets)
+
+
+SPEC = WebhookSpec("github", EVENT_HEADER, DELIVERY_HEADER, verify, ping_events=("ping",))
 
 
 def account_key(installation_id: object) -> str:
@@ -67,8 +75,7 @@ def _repo(raw: Mapping[str, Any]) -> RepoRef:
 def _listed_repo(raw: Mapping[str, Any]) -> RepoRef:
     """Installation payloads list repositories without owner or URLs: derive what the name says."""
     full_name = str(raw.get("full_name") or "")
-    return RepoRef(id=str(raw["id"]), full_name=full_name, owner=full_name.split("/", 1)[0],
-                   private=raw.get("private"))
+    return RepoRef(id=str(raw["id"]), full_name=full_name, owner=full_name.split("/", 1)[0], private=raw.get("private"))
 
 
 def _commit(raw: Mapping[str, Any]) -> ChangedCommit:
@@ -85,8 +92,6 @@ def normalize(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
         return Ignored("ping", key)
     if event in ("installation", "installation_repositories"):
         return _installation(event, payload, key)
-    if key is None:
-        return Ignored(f"{event} delivery without an installation (not sent by the App)")
     repository = payload.get("repository")
     if not isinstance(repository, Mapping) or "id" not in repository:
         return Ignored(f"{event} delivery without a repository", key)
@@ -131,8 +136,9 @@ def normalize(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
     if event == "release":
         release = payload.get("release") or {}
         action = "published" if payload.get("action") == "published" else "other"
-        return ReleaseEvent(account_key=key, repository=repo, action=action, tag=str(release.get("tag_name") or ""),
-                            sha=None)
+        return ReleaseEvent(
+            account_key=key, repository=repo, action=action, tag=str(release.get("tag_name") or ""), sha=None
+        )
     return Ignored(f"{event} events are not used", key, repo)
 
 
@@ -166,4 +172,14 @@ def _sha(value: object) -> str | None:
     return None if not text or set(text) == {"0"} else text
 
 
-__all__ = ["DELIVERY_HEADER", "EVENT_HEADER", "HEADS", "SIGNATURE_HEADER", "TAGS", "normalize", "signature_valid"]
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "HEADS",
+    "SIGNATURE_HEADER",
+    "SPEC",
+    "TAGS",
+    "normalize",
+    "signature_valid",
+    "verify",
+]

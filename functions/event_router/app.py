@@ -1,0 +1,33 @@
+"""EventRouterFunction: consumes verified deliveries; each becomes build requests and delivery log entries once."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
+from gitconnect import wiring
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+idempotency = wiring.idempotency_config("[provider, delivery_id]")
+
+
+# The same delivery (a provider retry, a redelivery, SQS at-least-once) is routed once: keyed on its delivery id.
+@idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=wiring.idempotency_store())
+def route(delivery: dict[str, Any]) -> dict[str, Any]:
+    report = wiring.router().route(delivery)
+    return {"event": report.event, "outcome": report.outcome, "builds": [b.id for b in report.builds]}
+
+
+def record_handler(record: SQSRecord) -> None:
+    result = route(delivery=json.loads(record.body))
+    logger.info("delivery routed", extra={"message_id": record.message_id, **result})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

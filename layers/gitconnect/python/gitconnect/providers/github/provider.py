@@ -1,0 +1,151 @@
+"""GitHub as a provider: an installation of the App is the account; installation tokens act for it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any, ClassVar
+
+from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
+from gitconnect.domain.events import RepoRef, WebhookEvent
+from gitconnect.domain.models import Build
+from gitconnect.providers.base import Access, Branch, LinkedAccount, ProviderPorts, Repository, RepositoryRef
+from gitconnect.providers.github import webhooks
+from gitconnect.providers.github.api import GitHubApi
+from gitconnect.providers.github.app_auth import InstallationTokens
+
+# Build statuses as GitHub commit status states.
+_STATES = {"queued": "pending", "running": "pending", "succeeded": "success", "failed": "failure", "cancelled": "error"}
+STATUS_CONTEXT = "gitconnect"
+
+
+def installation_id(access: Access) -> str:
+    key = access.account_key or ""
+    if not key.startswith("github#"):
+        raise UnprocessableError("this connection is not a GitHub App installation")
+    return key.removeprefix("github#")
+
+
+def _split(full_name: str) -> tuple[str, str]:
+    owner, _, name = full_name.partition("/")
+    if not owner or not name or "/" in name:
+        raise BadRequestError(f"a GitHub repository is `owner/name`, not {full_name!r}")
+    return owner, name
+
+
+class GitHubProvider:
+    id: ClassVar[str] = "github"
+
+    def __init__(self, ports: ProviderPorts) -> None:
+        if ports.http is None:
+            raise RuntimeError("the GitHub provider needs an HTTP client")
+        self._http = ports.http
+        self._config = ports.config
+        self._clock = ports.clock
+        self.api = GitHubApi(ports.http, self.api_url)
+
+    @property
+    def api_url(self) -> str:
+        return self._config.get("GITHUB_API_URL") or "https://api.github.com"
+
+    @property
+    def web_url(self) -> str:
+        return self._config.get("GITHUB_WEB_URL") or "https://github.com"
+
+    @cached_property
+    def tokens(self) -> InstallationTokens:
+        """Installation tokens, cached per container until shortly before they expire."""
+        app_id, key = self._config.get("GITHUB_APP_ID"), self._config.get("GITHUB_APP_PRIVATE_KEY")
+        if not app_id or not key:
+            raise UnprocessableError("the GitHub App is not configured (GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY)")
+        return InstallationTokens(self._http, self.api_url, app_id, key, self._clock)
+
+    def _token(self, access: Access) -> str:
+        return self.tokens.token(installation_id(access))
+
+    # ------------------------------------------------------------------ linking
+    def link(self, request: Mapping[str, Any]) -> LinkedAccount:
+        raise UnprocessableError("GitHub is linked by installing the App: POST …/connections/github/authorize")
+
+    def installation_account(self, installation: str, details: Mapping[str, Any]) -> LinkedAccount:
+        """The connection an installation becomes (`details` is GET /app/installations/{id})."""
+        account = details.get("account") or {}
+        login = str(account.get("login") or account.get("slug") or installation)
+        return LinkedAccount(
+            name=login,
+            account=login,
+            base_url=self.web_url,
+            credentials=None,  # nothing to store: installation tokens are minted with the App's key
+            account_key=webhooks.account_key(installation),
+            details={
+                "installation_id": str(installation),
+                "account_type": account.get("type"),
+                "repository_selection": details.get("repository_selection"),
+                # "Edit installation": where GitHub lets the user change the repositories the App may use.
+                "settings_url": details.get("html_url") or f"{self.web_url}/settings/installations/{installation}",
+            },
+        )
+
+    # ------------------------------------------------------------------ repositories
+    def _repositories(self, access: Access) -> list[dict[str, Any]]:
+        return self.api.installation_repositories(self._token(access))
+
+    def repository(self, access: Access, requested: str | None) -> RepositoryRef:
+        if not requested:
+            raise BadRequestError("a GitHub source needs `repository` (owner/name)")
+        owner, name = _split(requested)
+        for repo in self._repositories(access):
+            if str(repo.get("full_name", "")).lower() == f"{owner}/{name}".lower():
+                return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
+        raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+
+    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+        found = []
+        for repo in self._repositories(access):
+            full_name = str(repo.get("full_name") or "")
+            if search and search.lower() not in full_name.lower():
+                continue
+            found.append(
+                Repository(
+                    id=str(repo["id"]),
+                    full_name=full_name,
+                    namespace=(repo.get("owner") or {}).get("login") or full_name.split("/", 1)[0],
+                    default_branch=repo.get("default_branch"),
+                    private=repo.get("private"),
+                    clone_url=str(repo.get("clone_url") or ""),
+                    web_url=repo.get("html_url"),
+                )
+            )
+        return sorted(found, key=lambda r: r.full_name.lower())
+
+    def namespaces(self, access: Access) -> list[str]:
+        return sorted({r.namespace for r in self.repositories(access, None) if r.namespace})
+
+    def branches(self, access: Access, repository: str) -> list[Branch]:
+        owner, name = _split(repository)
+        return [Branch(n, sha) for n, sha in self.api.branches(self._token(access), owner, name)]
+
+    def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
+        owner, name = _split(repository)
+        return self.api.branch_head(self._token(access), owner, name, branch)
+
+    # ------------------------------------------------------------------ webhooks
+    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:
+        return webhooks.normalize(event, payload)
+
+    def changed_files(self, access: Access, repo: RepoRef, before: str | None, after: str) -> list[str] | None:
+        if before is None:
+            return None  # a new branch has no base to compare with: unknown, never guessed
+        owner, name = _split(repo.full_name)
+        return self.api.compare_files(self._token(access), owner, name, before, after)
+
+    def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None:
+        owner, name = _split(repo.full_name)
+        return self.api.tag_commit(self._token(access), owner, name, tag)
+
+    # ------------------------------------------------------------------ status back
+    def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
+        owner, name = _split(build.repository)
+        self.api.create_commit_status(
+            self._token(access), owner, name, build.sha, _STATES[build.status], url, description, STATUS_CONTEXT
+        )

@@ -1,0 +1,79 @@
+"""Webhook intake, the hot path (DESIGN.md §3): verify the raw bytes, check size and event type, queue the raw
+delivery. No provider call, no table, no KMS; 2xx only once SQS has it (a lost event is worse than a duplicate)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from gitconnect.providers.base import WebhookSpec
+
+MAX_BODY_BYTES = 5 * 1024 * 1024  # API Gateway allows 10 MB; real deliveries stay far below (GitHub caps at 25 MB)
+INLINE_BODY_BYTES = 200 * 1024  # larger bodies travel gzipped, to stay under SQS's message size limit
+MAX_MESSAGE_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: dict[str, object]
+
+
+def problem(status: int, title: str, detail: str) -> Reply:
+    return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": detail})
+
+
+class WebhookIntake:
+    def __init__(
+        self, enqueue: Callable[[str], None], secrets: Callable[[str], Sequence[str]], clock: Callable[[], str]
+    ) -> None:
+        self._enqueue = enqueue
+        self._secrets = secrets
+        self._clock = clock
+
+    def receive(self, spec: WebhookSpec, headers: Mapping[str, str], body: bytes, hook_id: str | None = None) -> Reply:
+        """`headers` with lower-case names; `body` exactly the bytes the provider signed."""
+        if len(body) > MAX_BODY_BYTES:
+            return problem(413, "Payload too large", f"the delivery is over {MAX_BODY_BYTES} bytes")
+        if not spec.verify(headers, body, self._secrets(spec.provider)):
+            return problem(401, "Unauthorized", "the delivery's signature is missing or does not match")
+        event = headers.get(spec.event_header, "").strip()
+        delivery_id = headers.get(spec.delivery_header, "").strip()
+        if not event or not delivery_id:
+            return problem(
+                400, "Bad request", f"the {spec.event_header} and {spec.delivery_header} headers are required"
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return problem(400, "Malformed JSON", "the delivery body is not valid JSON")
+        if not isinstance(payload, dict):
+            return problem(400, "Bad request", "the delivery body is not a JSON object")
+        if event in spec.ping_events:
+            return Reply(200, {"ok": True, "event": event})
+        message = {
+            "provider": spec.provider,
+            "delivery_id": delivery_id,
+            "event": event,
+            "hook_id": hook_id,
+            "received_at": self._clock(),
+        }
+        if len(body) <= INLINE_BODY_BYTES:
+            message["body"] = body.decode("utf-8", "replace")
+        else:
+            message["body_gzip"] = base64.b64encode(gzip.compress(body, 6)).decode()
+        text = json.dumps(message, separators=(",", ":"))
+        if len(text) > MAX_MESSAGE_BYTES:
+            return problem(413, "Payload too large", "the delivery does not fit a queue message even compressed")
+        self._enqueue(text)
+        return Reply(202, {"accepted": True, "delivery_id": delivery_id})
+
+
+def delivery_body(message: Mapping[str, object]) -> bytes:
+    """The raw delivery body back from a queued message."""
+    if "body_gzip" in message:
+        return gzip.decompress(base64.b64decode(str(message["body_gzip"])))
+    return str(message.get("body") or "").encode()

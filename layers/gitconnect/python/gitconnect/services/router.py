@@ -1,0 +1,221 @@
+"""Event router: a verified delivery -> normalized event -> the sources it concerns -> build requests, and one
+delivery log entry per team that answers "why did (or didn't) this build?"."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gitconnect.domain.events import (
+    Ignored,
+    InstallationEvent,
+    PullRequestEvent,
+    PushEvent,
+    ReleaseEvent,
+    RepoRef,
+    TagEvent,
+    WebhookEvent,
+)
+from gitconnect.domain.ids import stable_id
+from gitconnect.domain.matching import (
+    Decision,
+    decide_pull_request,
+    decide_push,
+    decide_release,
+    decide_tag,
+    has_path_rules,
+    push_files,
+)
+from gitconnect.domain.models import Build, Connection, Delivery, Source
+from gitconnect.providers.base import Access
+from gitconnect.services.builds import new_build
+from gitconnect.services.intake import delivery_body
+from gitconnect.services.ports import BuildQueue
+from gitconnect.services.secrets import ConnectionSecrets
+
+log = logging.getLogger(__name__)
+
+_INSTALLATION_STATUS = {"deleted": "uninstalled", "suspended": "suspended", "unsuspended": "active"}
+
+
+class AccountConnections(Protocol):
+    def by_account(self, account_key: str) -> list[Connection]: ...
+    def update_status(self, team_id: str, connection_id: str, status: str) -> bool: ...
+
+
+class RepositorySources(Protocol):
+    def for_repository(self, provider: str, repository_id: str) -> list[Source]: ...
+
+
+class DeliveryLog(Protocol):
+    def put_many(self, deliveries: Sequence[Delivery]) -> None: ...
+
+
+class WebhookProvider(Protocol):
+    """What the router needs from a provider with webhooks (API calls only when a payload leaves a gap)."""
+
+    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent: ...
+    def changed_files(self, access: Access, repo: RepoRef, before: str | None, after: str) -> list[str] | None: ...
+    def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None: ...
+
+
+@dataclass
+class RouteReport:
+    event: str
+    outcome: str
+    deliveries: list[Delivery] = field(default_factory=list)
+    builds: list[Build] = field(default_factory=list)
+
+
+class EventRouter:
+    def __init__(
+        self,
+        connections: AccountConnections,
+        sources: RepositorySources,
+        deliveries: DeliveryLog,
+        queue: BuildQueue,
+        providers: Callable[[str], WebhookProvider],
+        secrets: ConnectionSecrets,
+    ) -> None:
+        self._connections = connections
+        self._sources = sources
+        self._deliveries = deliveries
+        self._queue = queue
+        self._providers = providers
+        self._secrets = secrets
+
+    def route(self, message: Mapping[str, Any]) -> RouteReport:
+        provider_id, event_name = str(message["provider"]), str(message["event"])
+        provider = self._providers(provider_id)
+        event = provider.normalize(event_name, json.loads(delivery_body(message)))
+        report = RouteReport(event_name, "ignored")
+        if event.account_key is None:
+            reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"
+            log.info("delivery ignored", extra={"delivery_id": message["delivery_id"], "reason": reason})
+            return report
+        connections = [c for c in self._connections.by_account(event.account_key) if c.provider == provider_id]
+        if not connections:
+            log.info("delivery for no linked account", extra={"delivery_id": message["delivery_id"]})
+            return report
+        if isinstance(event, InstallationEvent):
+            outcomes = [self._installation(c, event) for c in connections]
+        else:
+            repo_sources = self._repository_sources(provider_id, event)
+            outcomes = []
+            for connection in connections:
+                builds, reason = self._decide(provider, connection, event, repo_sources)
+                report.builds.extend(builds)
+                outcomes.append(("built" if builds else "ignored", reason, builds))
+        # Queue first: a failure here retries the whole delivery, and stable build ids make the retry harmless.
+        self._queue.send(report.builds)
+        repository = getattr(event, "repository", None)
+        for connection, (outcome, reason, builds) in zip(connections, outcomes, strict=True):
+            report.deliveries.append(
+                Delivery(
+                    team_id=connection.team_id,
+                    id=str(message["delivery_id"]),
+                    provider=provider_id,
+                    event=event_name,
+                    connection_id=connection.id,
+                    repository=repository.full_name if repository else None,
+                    received_at=str(message.get("received_at") or ""),
+                    outcome=outcome,  # type: ignore[arg-type]
+                    reason=reason,
+                    build_ids=tuple(b.id for b in builds),
+                )
+            )
+        self._deliveries.put_many(report.deliveries)
+        report.outcome = "built" if report.builds else "ignored"
+        return report
+
+    # ------------------------------------------------------------------ installation changes
+    def _installation(self, connection: Connection, event: InstallationEvent) -> tuple[str, str, list[Build]]:
+        status = _INSTALLATION_STATUS.get(event.action)
+        if status is None:
+            return "ignored", f"installation {event.action}: the repository set is read from GitHub when listed", []
+        self._connections.update_status(connection.team_id, connection.id, status)
+        return "ignored", f"installation {event.action}: connection marked {status}", []
+
+    # ------------------------------------------------------------------ repository events
+    def _repository_sources(self, provider_id: str, event: WebhookEvent) -> list[Source]:
+        repo = getattr(event, "repository", None)
+        if isinstance(event, Ignored) or repo is None:
+            return []
+        return self._sources.for_repository(provider_id, repo.id)
+
+    def _decide(
+        self, provider: WebhookProvider, connection: Connection, event: WebhookEvent, repo_sources: list[Source]
+    ) -> tuple[list[Build], str]:
+        if isinstance(event, Ignored):
+            return [], event.reason
+        if connection.status != "active":
+            return [], f"the connection is {connection.status}"
+        repo: RepoRef = event.repository  # type: ignore[union-attr]
+        restrictions = connection.restrictions
+        if restrictions.mode == "restricted" and repo.owner not in restrictions.namespaces:
+            return [], f"{repo.owner} is outside the connection's namespace restrictions"
+        sources = [s for s in repo_sources if s.connection_id == connection.id]
+        if not sources:
+            return [], f"no source watches {repo.full_name}"
+        resolver = _LazyFacts(provider, self._secrets.access(connection), repo)
+        builds, reasons = [], []
+        for source in sources:
+            decision = self._decision(source, event, resolver)
+            reasons.append(f"{source.name}: {decision.reason}")
+            if decision.build:
+                builds.append(self._build(source, decision, event))
+        return builds, "; ".join(reasons)
+
+    @staticmethod
+    def _decision(source: Source, event: WebhookEvent, facts: _LazyFacts) -> Decision:
+        if isinstance(event, PushEvent):
+            files = facts.push_files(event) if has_path_rules(source) and not event.is_tag else None
+            return decide_push(source, event, files)
+        if isinstance(event, PullRequestEvent):
+            return decide_pull_request(source, event)
+        if isinstance(event, TagEvent):
+            return decide_tag(source, event, facts.tag_commit(event.tag) if source.tags else None)
+        if isinstance(event, ReleaseEvent):
+            wants = event.action == "published" and source.releases
+            return decide_release(source, event, event.sha or (facts.tag_commit(event.tag) if wants else None))
+        return Decision(False, f"{event.kind} events do not build")
+
+    @staticmethod
+    def _build(source: Source, decision: Decision, event: WebhookEvent) -> Build:
+        # Stable ids: a retried delivery, or two events about one change (a tag's push and create), request the
+        # same build, and the builds consumer creates it once.
+        parts = [source.id, str(decision.trigger), str(decision.ref), str(decision.sha)]
+        if isinstance(event, PushEvent) and not event.is_tag:
+            parts.append(event.before or "")
+        build = new_build(source, ref=str(decision.ref), sha=str(decision.sha), trigger=str(decision.trigger),
+                          requested_by=None, build_id=stable_id("bld", *parts))
+        if decision.pull_request is None:
+            return build
+        return Build(**{**build.__dict__, "pull_request": decision.pull_request})
+
+
+class _LazyFacts:
+    """Provider API answers the payload left out, fetched at most once per delivery and connection."""
+
+    def __init__(self, provider: WebhookProvider, access: Access, repo: RepoRef) -> None:
+        self._provider, self._access, self._repo = provider, access, repo
+        self._files: dict[str, list[str] | None] = {}
+        self._tags: dict[str, str | None] = {}
+
+    def push_files(self, event: PushEvent) -> list[str] | None:
+        files = push_files(event)
+        if files is not None or event.after is None:
+            return files
+        if event.after not in self._files:
+            # The payload's list is truncated or missing: ask the compare API; None there too means "unknown".
+            self._files[event.after] = self._provider.changed_files(self._access, self._repo, event.before,
+                                                                    event.after)
+        return self._files[event.after]
+
+    def tag_commit(self, tag: str) -> str | None:
+        if tag not in self._tags:
+            self._tags[tag] = self._provider.tag_commit(self._access, self._repo, tag)
+        return self._tags[tag]

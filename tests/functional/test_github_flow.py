@@ -1,0 +1,227 @@
+"""GitHub end to end through the real handlers: App install flow, repositories, webhooks to builds, status back.
+GitHub itself is the faithful fake (tests/support/fake_github.py); payloads are octokit's real examples."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.functional.github_support import DASHBOARD, deliver, example, github_system, readdress
+from tests.support.fake_github import FakeGitHub, FakeRepo, fake_sha
+from tests.support.inprocess import System
+
+TEAM = "octo-team"
+
+
+@pytest.fixture(scope="module")
+def gh() -> Iterator[tuple[System, FakeGitHub]]:
+    with github_system() as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def admin(gh: tuple[System, FakeGitHub]) -> str:
+    return gh[0].token({TEAM: "admin"}, sub="octocat")
+
+
+def install(system: System, fake: FakeGitHub, token: str, installation_id: int, *, user_installs: list[int],
+            team: str = TEAM) -> dict[str, list[str]]:
+    """The browser's round trip: authorize -> GitHub -> callback; returns the dashboard redirect's query."""
+    reply = system.call("POST", f"/v1/teams/{team}/connections/github/authorize", token=token)
+    assert reply.status == 200, reply.body
+    url = reply.json()["url"]
+    assert url.startswith(f"{fake.web_url}/apps/{fake.app_slug}/installations/new?state=")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    code = fake.issue_code(fake.add_user("octocat", user_installs))
+    back = system.call("GET", f"/v1/oauth/github/callback?installation_id={installation_id}&setup_action=install"
+                              f"&code={code}&state={state}")
+    assert back.status == 302
+    location = back.headers["location"]
+    assert location.startswith(DASHBOARD + "?")
+    return parse_qs(urlsplit(location).query) | {"_state": [state]}
+
+
+@pytest.fixture(scope="module")
+def linked(gh: tuple[System, FakeGitHub], admin: str) -> dict[str, Any]:
+    system, fake = gh
+    installation = fake.add_installation("octo-org")
+    repo = fake.add_repo(installation, "octo-org/app", branches={"main": fake_sha("main-1"), "dev": fake_sha("d")})
+    fake.add_repo(installation, "octo-org/other")
+    outcome = install(system, fake, admin, installation, user_installs=[installation])
+    assert outcome["outcome"] == ["linked"], outcome
+    source = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": outcome["connection_id"][0], "repository": "octo-org/app", "branches": ["main"],
+        "tags": ["v*"], "releases": True, "pull_requests": {"enabled": True, "forks": "skip"}})
+    assert source.status == 201, source.body
+    return {"installation": installation, "repo": repo, "connection_id": outcome["connection_id"][0],
+            "source": source.json()}
+
+
+def routed(system: System) -> list[dict[str, Any]]:
+    """Run the router and the builds consumer; the BuildRequested events published."""
+    system.drain("EventRouterFunction")
+    system.drain("BuildTriggerFunction")
+    return [e["detail"] for e in system.bus_events()]
+
+
+def push_payload(installation: int, repo: FakeRepo, ref: str, before: str, after: str,
+                 message: str = "change") -> dict[str, Any]:
+    payload = readdress(example("push", where=lambda p: p["ref"].startswith("refs/heads/") and p["commits"]),
+                        installation, repo)
+    payload.update({"ref": ref, "before": before, "after": after, "created": False, "deleted": False})
+    payload["head_commit"] = {**(payload.get("head_commit") or {}), "id": after, "message": message}
+    payload["commits"] = [{**payload["commits"][0], "id": after, "message": message}]
+    return payload
+
+
+def test_install_link_is_verified_and_one_time(gh: tuple[System, FakeGitHub], admin: str,
+                                               linked: dict[str, Any]) -> None:
+    system, fake = gh
+    connection = system.call("GET", f"/v1/teams/{TEAM}/connections/{linked['connection_id']}", token=admin).json()
+    assert (connection["provider"], connection["account"], connection["status"]) == ("github", "octo-org", "active")
+    assert connection["installation_id"] == str(linked["installation"])
+    assert connection["settings_url"]  # "edit installation" goes there
+    # A spoofed installation id (the user cannot access it) is refused, and nothing is stored
+    foreign = fake.add_installation("someone-else")
+    refused = install(system, fake, admin, foreign, user_installs=[linked["installation"]])
+    assert refused["outcome"] == ["error"] and "not accessible" in refused["reason"][0]
+    # A reused state is refused
+    again = system.call("GET", f"/v1/oauth/github/callback?installation_id={foreign}&code=x"
+                               f"&state={refused['_state'][0]}")
+    assert "already used" in parse_qs(urlsplit(again.headers["location"]).query)["reason"][0]
+    forged = system.call("GET", f"/v1/oauth/github/callback?installation_id={foreign}&code=x&state=forged")
+    assert parse_qs(urlsplit(forged.headers["location"]).query)["outcome"] == ["error"]
+    items = system.call("GET", f"/v1/teams/{TEAM}/connections", token=admin).json()["items"]
+    assert [c["id"] for c in items] == [linked["connection_id"]]
+    # Only admins start a link
+    member = system.token({TEAM: "member"})
+    assert system.call("POST", f"/v1/teams/{TEAM}/connections/github/authorize", token=member).status == 403
+
+
+def test_repositories_and_branches(gh: tuple[System, FakeGitHub], admin: str, linked: dict[str, Any]) -> None:
+    system, _ = gh
+    base = f"/v1/teams/{TEAM}/connections/{linked['connection_id']}"
+    repos = system.call("GET", f"{base}/repositories", token=admin).json()["items"]
+    assert [r["full_name"] for r in repos] == ["octo-org/app", "octo-org/other"]
+    assert system.call("GET", f"{base}/repositories?search=oth", token=admin).json()["items"][0]["full_name"] == (
+        "octo-org/other")
+    branches = system.call("GET", f"{base}/branches?repository=octo-org/app", token=admin).json()["items"]
+    assert branches == [{"name": "dev", "sha": fake_sha("d")}, {"name": "main", "sha": fake_sha("main-1")}]
+    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == ["octo-org"]
+
+
+def test_push_builds_once_and_status_goes_back(gh: tuple[System, FakeGitHub], admin: str,
+                                               linked: dict[str, Any]) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    after = fake.add_commit(repo.full_name, fake_sha("main-2"))
+    payload = push_payload(installation, repo, "refs/heads/main", fake_sha("main-1"), after)
+    replies = [deliver(system, "push", payload, delivery_id="delivery-push-1") for _ in range(4)]
+    assert [r.status for r in replies] == [202] * 4
+    events = routed(system)
+    assert [(e["sha"], e["trigger"], e["ref"]) for e in events] == [(after, "push", "refs/heads/main")]
+    # The builder reports back; GitHub shows a commit status
+    report = system.call("POST", f"/v1/builds/{events[0]['build_id']}/status", token=events[0]["callback_token"],
+                         body={"status": "succeeded", "url": "https://ci.example/1", "description": "ok"})
+    assert report.status == 200
+    assert [(s["state"], s["context"], s["target_url"]) for s in fake.statuses(repo.full_name, after)] == [
+        ("success", "gitconnect", "https://ci.example/1")]
+    log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
+    assert [(d["id"], d["outcome"], d["build_ids"]) for d in log] == [
+        ("delivery-push-1", "built", [events[0]["build_id"]])]
+
+
+def test_unwatched_branch_skip_flag_and_ping_are_explained(gh: tuple[System, FakeGitHub], admin: str,
+                                                           linked: dict[str, Any]) -> None:
+    system, _ = gh
+    repo, installation = linked["repo"], linked["installation"]
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/dev", fake_sha("d"), fake_sha("d2")),
+            delivery_id="d-dev")
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("m2"), fake_sha("m3"),
+                                         message="docs [skip ci]"), delivery_id="d-skip")
+    ping = deliver(system, "ping", example("ping"))
+    assert ping.status == 200
+    assert routed(system) == []
+    reasons = {d["id"]: d["reason"] for d in
+               system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]}
+    assert "branch dev is not watched" in reasons["d-dev"]
+    assert "[skip ci]" in reasons["d-skip"]
+
+
+def test_pull_requests_forks_tags_and_releases(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    pr = readdress(example("pull_request", action="opened"), installation, repo)
+    pr["pull_request"]["base"]["ref"] = "main"
+    head = pr["pull_request"]["head"]["sha"]
+    fork = readdress(example("pull_request", action="opened"), installation, repo)
+    fork["pull_request"]["head"]["repo"] = {**(fork["pull_request"]["head"]["repo"] or {}), "id": 999999,
+                                            "full_name": "mallory/app", "fork": True}
+    closed = readdress(example("pull_request", action="closed"), installation, repo)
+    for event, payload in (("pull_request", pr), ("pull_request", fork), ("pull_request", closed)):
+        assert deliver(system, event, payload).status == 202
+    built = routed(system)
+    assert [(e["trigger"], e["sha"], e["pull_request"]["number"]) for e in built] == [
+        ("pull_request", head, pr["pull_request"]["number"])]
+
+    # A tag arrives twice (its push and its `create`): one build; the `create` resolves the sha through the API
+    commit = fake_sha("release-commit")
+    fake.add_tag(repo.full_name, "v1.0.0", commit, annotated=True)
+    tag_push = push_payload(installation, repo, "refs/tags/v1.0.0", "0" * 40, commit)
+    tag_push["created"] = True
+    create = readdress(example("create", where=lambda p: p["ref_type"] == "tag"), installation, repo)
+    create["ref"] = "v1.0.0"
+    deliver(system, "push", tag_push)
+    deliver(system, "create", create)
+    assert [(e["trigger"], e["ref"], e["sha"]) for e in routed(system)] == [("tag", "refs/tags/v1.0.0", commit)]
+
+    release = readdress(example("release", action="published"), installation, repo)
+    release["release"]["tag_name"] = "v1.0.0"
+    deliver(system, "release", release)
+    assert [(e["trigger"], e["sha"]) for e in routed(system)] == [("release", commit)]
+
+
+def test_manual_build_resolves_the_head_through_the_api(gh: tuple[System, FakeGitHub], admin: str,
+                                                        linked: dict[str, Any]) -> None:
+    system, fake = gh
+    fake.repo("octo-org/app").branches["main"] = head = fake.add_commit("octo-org/app", fake_sha("main-9"))
+    reply = system.call("POST", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}/builds", token=admin,
+                        body={"branch": "main"})
+    assert reply.status == 202 and reply.json()["sha"] == head
+    assert [e["sha"] for e in routed(system)] == [head]
+
+
+def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    system, _ = gh
+    payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("a"), fake_sha("b"))
+    assert deliver(system, "push", payload, secret="wrong secret").status == 401
+    unsigned = system.call("POST", "/v1/webhooks/github", raw_body=b"{}", headers={"x-github-event": "push",
+                                                                                  "x-github-delivery": "x"})
+    assert unsigned.status == 401 and unsigned.headers["content-type"] == "application/problem+json"
+    assert deliver(system, "push", None, raw=b'{"ref": ').status == 400
+    assert deliver(system, "push", None, raw=b"x" * (6 * 1024 * 1024)).status == 413
+    unknown = readdress(payload, 123456789, linked["repo"])
+    assert deliver(system, "push", unknown).status == 202
+    assert deliver(system, "watch", readdress(example("watch"), linked["installation"], linked["repo"])).status == 202
+    assert routed(system) == []
+
+
+def test_installation_lifecycle_stops_builds(gh: tuple[System, FakeGitHub], admin: str,
+                                             linked: dict[str, Any]) -> None:
+    system, _ = gh
+    repo, installation = linked["repo"], linked["installation"]
+    for action, status in (("suspend", "suspended"), ("unsuspend", "active"), ("deleted", "uninstalled")):
+        payload = example("installation", action=action)
+        payload["installation"] = {**payload["installation"], "id": installation}
+        assert deliver(system, "installation", payload).status == 202
+        routed(system)
+        connection = system.call("GET", f"/v1/teams/{TEAM}/connections/{linked['connection_id']}", token=admin)
+        assert connection.json()["status"] == status
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("x"), fake_sha("y")),
+            delivery_id="after-uninstall")
+    assert routed(system) == []
+    log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
+    assert "uninstalled" in next(d["reason"] for d in log if d["id"] == "after-uninstall")

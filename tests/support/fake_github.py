@@ -1,0 +1,1018 @@
+"""A faithful fake of the GitHub endpoints gitconnect calls, served over real HTTP on 127.0.0.1.
+
+State lives in Python (installations, repositories with branches/tags/commits/comparisons, commit statuses, users
+with tokens, OAuth codes). What it copies from GitHub, so the client code meets the real protocol:
+
+- routes and status codes of the REST operations gitconnect uses (the contract test validates the fake's answers
+  against GitHub's OpenAPI description), and the web host's `POST /login/oauth/access_token`;
+- `Link` pagination exactly as GitHub builds it (per_page default 30, max 100; page; rel prev/next/last/first;
+  repository-scoped lists link to `/repositories/{id}/…`, as in octokit's recorded paginate-issues fixture, and
+  those links are served);
+- error bodies `{"message", "documentation_url", "status"}`, 401 "Bad credentials", 404 "Not Found" (also for
+  repositories the token cannot see), 409 for an empty repository, 422 validation errors;
+- App JWT verification on /app/* (RS256 with the App's public key, `exp` at most 10 minutes ahead, `iss` the App
+  id), installation tokens (`ghs_…`, expiring) on /installation and /repos, user tokens (`ghu_…`) on /user;
+- the OAuth code exchange answering 200 with `{"error": "bad_verification_code", …}` for a bad or reused code;
+- `x-ratelimit-*` headers on every API answer, and an optional API path prefix (GitHub Enterprise: /api/v3).
+
+Faults: `fail_next(path_prefix, status, headers)` (e.g. a 403 secondary rate limit with Retry-After, a 500, a
+redirect), `slow_next(path_prefix, seconds)`. Every request is logged (method, path, query, headers, body, and the
+answer's status/body) in `log` for assertions; `requests(...)` filters it.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import itertools
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+API_VERSIONS = ("2022-11-28", "2026-03-10")
+DOCS = "https://docs.github.com/rest"
+OAUTH_DOCS = "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"
+SECONDARY_LIMIT_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to "
+    "GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000."
+)
+CREATED = "2024-01-02T03:04:05Z"
+
+
+@functools.cache
+def rsa_key_pair() -> tuple[str, str]:
+    """(private key PEM, public key PEM) of a 2048-bit RSA key, made once per test process."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return private, public
+
+
+def fake_sha(seed: str) -> str:
+    return hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _node_id(kind: str, ident: object) -> str:
+    return base64.b64encode(f"0:{kind}{ident}".encode()).decode().rstrip("=")
+
+
+@dataclass
+class Recorded:
+    """One request as the fake received it, and what it answered."""
+
+    method: str
+    path: str  # as sent (percent-encoded), without the API prefix for API requests
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: Any  # parsed JSON, a form as {name: value}, or None
+    api: bool  # False for the web host (OAuth)
+    status: int = 0
+    response: Any = None
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FakeRepo:
+    id: int
+    owner: str
+    name: str
+    owner_type: str = "Organization"
+    private: bool = True
+    default_branch: str = "main"
+    branches: dict[str, str] = field(default_factory=dict)  # name -> head sha
+    tags: dict[str, str] = field(default_factory=dict)  # tag name -> sha its ref points at (commit or tag object)
+    tag_objects: dict[str, dict[str, str]] = field(default_factory=dict)  # tag object sha -> {tag, sha, type, ...}
+    commits: set[str] = field(default_factory=set)
+    comparisons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base sha, head sha) -> ...
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> statuses, newest last
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass
+class FakeInstallation:
+    id: int
+    account: str
+    account_id: int
+    account_type: str = "Organization"
+    repository_selection: str = "all"
+    repo_ids: list[int] = field(default_factory=list)
+    suspended: bool = False
+
+
+@dataclass
+class FakeUser:
+    login: str
+    id: int
+    token: str
+    installation_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Fault:
+    prefix: str
+    method: str | None
+    status: int | None
+    headers: dict[str, str]
+    body: Any
+    delay: float
+    times: int
+
+
+class _Reply(Exception):  # a control-flow signal: "answer this now"
+    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def _error(status: int, message: str, **extra: Any) -> _Reply:
+    return _Reply(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
+
+
+class FakeGitHub:
+    """GitHub (API + web OAuth endpoint) for one GitHub App. Use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        *,
+        app_id: str = "4242",
+        app_slug: str = "gitconnect-test",
+        public_key_pem: str | None = None,
+        client_id: str = "Iv1.fakeclientid00",
+        client_secret: str = "fake-client-secret",  # noqa: S107 - a test fixture
+        api_prefix: str = "",
+        clock: Callable[[], float] = time.time,
+        token_lifetime: float = 3600.0,
+    ) -> None:
+        self.app_id = str(app_id)
+        self.app_slug = app_slug
+        self.public_key_pem = public_key_pem or rsa_key_pair()[1]
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.api_prefix = api_prefix.rstrip("/")
+        self.clock = clock
+        self.token_lifetime = token_lifetime
+        self.installations: dict[int, FakeInstallation] = {}
+        self.repos: dict[str, FakeRepo] = {}  # by lower-case full name
+        self.users: dict[str, FakeUser] = {}  # by token
+        self.installation_tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires at)
+        self.codes: dict[str, dict[str, Any]] = {}
+        self.log: list[Recorded] = []
+        self._faults: list[_Fault] = []
+        self._ids = itertools.count(1000)
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+
+    def start(self) -> FakeGitHub:
+        fake = self
+
+        class Handler(_Handler):
+            github = fake
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-github", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeGitHub:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the fake first"
+        return int(self._server.server_address[1])
+
+    @property
+    def web_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.web_url + self.api_prefix
+
+    # -- state --------------------------------------------------------------------------------------------------
+
+    def next_id(self) -> int:
+        return next(self._ids)
+
+    def add_installation(
+        self,
+        account: str = "octo-org",
+        *,
+        account_type: str = "Organization",
+        repository_selection: str = "all",
+        suspended: bool = False,
+    ) -> int:
+        with self._lock:
+            inst = FakeInstallation(
+                self.next_id(), account, self.next_id(), account_type, repository_selection, suspended=suspended
+            )
+            self.installations[inst.id] = inst
+            return inst.id
+
+    def add_repo(
+        self,
+        installation_id: int,
+        full_name: str,
+        *,
+        branches: dict[str, str] | None = None,
+        default_branch: str = "main",
+        private: bool = True,
+    ) -> FakeRepo:
+        owner, name = full_name.split("/", 1)
+        with self._lock:
+            inst = self.installations[installation_id]
+            heads = {default_branch: fake_sha(f"{full_name}@{default_branch}")} if branches is None else dict(branches)
+            repo = FakeRepo(self.next_id(), owner, name, inst.account_type, private, default_branch, heads)
+            repo.commits.update(heads.values())
+            self.repos[full_name.lower()] = repo
+            inst.repo_ids.append(repo.id)
+            return repo
+
+    def repo(self, full_name: str) -> FakeRepo:
+        return self.repos[full_name.lower()]
+
+    def add_commit(self, full_name: str, sha: str) -> str:
+        with self._lock:
+            self.repo(full_name).commits.add(sha)
+        return sha
+
+    def add_tag(self, full_name: str, tag: str, commit_sha: str, *, annotated: bool = False, depth: int = 1) -> str:
+        """A tag on a commit; annotated tags get a tag object (`depth` > 1: a tag of a tag of ...). Returns the
+        sha the ref points at."""
+        with self._lock:
+            repo = self.repo(full_name)
+            repo.commits.add(commit_sha)
+            target, target_type = commit_sha, "commit"
+            for level in range(depth if annotated else 0):
+                sha = fake_sha(f"{full_name} tag {tag} {level}")
+                repo.tag_objects[sha] = {"tag": tag, "sha": target, "type": target_type, "message": f"{tag}\n"}
+                target, target_type = sha, "tag"
+            repo.tags[tag] = target
+            return target
+
+    def set_compare(
+        self,
+        full_name: str,
+        base: str,
+        head: str,
+        files: list[str | dict[str, Any]],
+        *,
+        status: str = "ahead",
+        ahead_by: int = 1,
+        behind_by: int = 0,
+    ) -> None:
+        """What GitHub answers for base...head (names or shas); files as names or diff entries
+        ({"filename", "status", "previous_filename"?})."""
+        with self._lock:
+            repo = self.repo(full_name)
+            base_sha, head_sha = (repo.branches.get(base, base), repo.branches.get(head, head))
+            repo.commits.update({base_sha, head_sha})
+            entries = [{"filename": f, "status": "modified"} if isinstance(f, str) else dict(f) for f in files]
+            repo.comparisons[(base_sha, head_sha)] = {
+                "files": entries, "status": status, "ahead_by": ahead_by, "behind_by": behind_by
+            }
+
+    def add_user(self, login: str, installation_ids: list[int] | None = None) -> str:
+        """A user who can access these installations; returns their user access token (`ghu_…`)."""
+        with self._lock:
+            token = "ghu_" + secrets.token_hex(18)
+            self.users[token] = FakeUser(login, self.next_id(), token, list(installation_ids or []))
+            return token
+
+    def issue_code(self, user_token: str, *, redirect_uri: str | None = None) -> str:
+        """An OAuth code (as GitHub puts in the callback URL) that exchanges once for this user's token."""
+        with self._lock:
+            code = secrets.token_hex(10)
+            self.codes[code] = {"token": user_token, "redirect_uri": redirect_uri, "expires": self.clock() + 600}
+            return code
+
+    def mint_installation_token(self, installation_id: int) -> str:
+        """An installation token without going through the App JWT (for tests of the repository calls)."""
+        with self._lock:
+            token = "ghs_" + secrets.token_hex(18)
+            self.installation_tokens[token] = (installation_id, self.clock() + self.token_lifetime)
+            return token
+
+    def revoke_installation_tokens(self, installation_id: int) -> None:
+        with self._lock:
+            for token, (inst, _) in list(self.installation_tokens.items()):
+                if inst == installation_id:
+                    del self.installation_tokens[token]
+
+    def statuses(self, full_name: str, sha: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.repo(full_name).statuses.get(sha, []))
+
+    # -- faults and the log -------------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        path_prefix: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        *,
+        times: int = 1,
+        method: str | None = None,
+    ) -> None:
+        """The next `times` requests whose path (without the API prefix) starts with `path_prefix` get this answer.
+        The body defaults to GitHub's: a secondary rate limit message for 403/429, "Server Error" for 5xx."""
+        if body is None and status in (403, 429):
+            body = {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": f"{DOCS}/overview/rate-limits"}
+        elif body is None and status >= 500:
+            body = {"message": "Server Error"}
+        with self._lock:
+            self._faults.append(_Fault(path_prefix, method, status, dict(headers or {}), body, 0.0, times))
+
+    def slow_next(self, path_prefix: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
+        """The next matching requests are answered normally, after `seconds`."""
+        with self._lock:
+            self._faults.append(_Fault(path_prefix, method, None, {}, None, seconds, times))
+
+    def requests(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
+        with self._lock:
+            return [
+                r for r in self.log
+                if (method is None or r.method == method.upper()) and r.path.startswith(path_prefix)
+            ]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if path.startswith(fault.prefix) and fault.method in (None, method):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- representations (shapes from GitHub's OpenAPI description and recorded responses) ---------------------
+
+    def _user_json(self, login: str, ident: int, kind: str = "User") -> dict[str, Any]:
+        api, web = self.api_url, self.web_url
+        return {
+            "login": login,
+            "id": ident,
+            "node_id": _node_id("User", ident),
+            "avatar_url": f"{web}/avatars/u/{ident}?v=4",
+            "gravatar_id": "",
+            "url": f"{api}/users/{login}",
+            "html_url": f"{web}/{login}",
+            "followers_url": f"{api}/users/{login}/followers",
+            "following_url": f"{api}/users/{login}/following{{/other_user}}",
+            "gists_url": f"{api}/users/{login}/gists{{/gist_id}}",
+            "starred_url": f"{api}/users/{login}/starred{{/owner}}{{/repo}}",
+            "subscriptions_url": f"{api}/users/{login}/subscriptions",
+            "organizations_url": f"{api}/users/{login}/orgs",
+            "repos_url": f"{api}/users/{login}/repos",
+            "events_url": f"{api}/users/{login}/events{{/privacy}}",
+            "received_events_url": f"{api}/users/{login}/received_events",
+            "type": kind,
+            "user_view_type": "public",
+            "site_admin": False,
+        }
+
+    def _bot_json(self) -> dict[str, Any]:
+        return self._user_json(f"{self.app_slug}[bot]", 41898282, "Bot")
+
+    def _installation_json(self, inst: FakeInstallation) -> dict[str, Any]:
+        api, web = self.api_url, self.web_url
+        org = inst.account_type == "Organization"
+        return {
+            "id": inst.id,
+            "client_id": self.client_id,
+            "account": self._user_json(inst.account, inst.account_id, inst.account_type),
+            "repository_selection": inst.repository_selection,
+            "access_tokens_url": f"{api}/app/installations/{inst.id}/access_tokens",
+            "repositories_url": f"{api}/installation/repositories",
+            "html_url": f"{web}/organizations/{inst.account}/settings/installations/{inst.id}" if org
+            else f"{web}/settings/installations/{inst.id}",
+            "app_id": int(self.app_id) if self.app_id.isdigit() else 1,
+            "app_slug": self.app_slug,
+            "target_id": inst.account_id,
+            "target_type": inst.account_type,
+            "permissions": {"contents": "read", "metadata": "read", "statuses": "write"},
+            "events": ["create", "delete", "pull_request", "push", "release"],
+            "created_at": CREATED,
+            "updated_at": CREATED,
+            "single_file_name": None,
+            "has_multiple_single_files": False,
+            "single_file_paths": [],
+            "suspended_by": self._user_json(inst.account, inst.account_id) if inst.suspended else None,
+            "suspended_at": CREATED if inst.suspended else None,
+        }
+
+    def _repo_json(self, repo: FakeRepo) -> dict[str, Any]:
+        web = self.web_url
+        full, r = repo.full_name, f"{self.api_url}/repos/{repo.full_name}"
+        host = urlsplit(web).netloc
+        return {
+            "id": repo.id,
+            "node_id": _node_id("Repository", repo.id),
+            "name": repo.name,
+            "full_name": full,
+            "private": repo.private,
+            "owner": self._user_json(repo.owner, repo.id + 1_000_000, repo.owner_type),
+            "html_url": f"{web}/{full}",
+            "description": None,
+            "fork": False,
+            "url": r,
+            "forks_url": f"{r}/forks",
+            "keys_url": f"{r}/keys{{/key_id}}",
+            "collaborators_url": f"{r}/collaborators{{/collaborator}}",
+            "teams_url": f"{r}/teams",
+            "hooks_url": f"{r}/hooks",
+            "issue_events_url": f"{r}/issues/events{{/number}}",
+            "events_url": f"{r}/events",
+            "assignees_url": f"{r}/assignees{{/user}}",
+            "branches_url": f"{r}/branches{{/branch}}",
+            "tags_url": f"{r}/tags",
+            "blobs_url": f"{r}/git/blobs{{/sha}}",
+            "git_tags_url": f"{r}/git/tags{{/sha}}",
+            "git_refs_url": f"{r}/git/refs{{/sha}}",
+            "trees_url": f"{r}/git/trees{{/sha}}",
+            "statuses_url": f"{r}/statuses/{{sha}}",
+            "languages_url": f"{r}/languages",
+            "stargazers_url": f"{r}/stargazers",
+            "contributors_url": f"{r}/contributors",
+            "subscribers_url": f"{r}/subscribers",
+            "subscription_url": f"{r}/subscription",
+            "commits_url": f"{r}/commits{{/sha}}",
+            "git_commits_url": f"{r}/git/commits{{/sha}}",
+            "comments_url": f"{r}/comments{{/number}}",
+            "issue_comment_url": f"{r}/issues/comments{{/number}}",
+            "contents_url": f"{r}/contents/{{+path}}",
+            "compare_url": f"{r}/compare/{{base}}...{{head}}",
+            "merges_url": f"{r}/merges",
+            "archive_url": f"{r}/{{archive_format}}{{/ref}}",
+            "downloads_url": f"{r}/downloads",
+            "issues_url": f"{r}/issues{{/number}}",
+            "pulls_url": f"{r}/pulls{{/number}}",
+            "milestones_url": f"{r}/milestones{{/number}}",
+            "notifications_url": f"{r}/notifications{{?since,all,participating}}",
+            "labels_url": f"{r}/labels{{/name}}",
+            "releases_url": f"{r}/releases{{/id}}",
+            "deployments_url": f"{r}/deployments",
+            "created_at": CREATED,
+            "updated_at": CREATED,
+            "pushed_at": CREATED,
+            "git_url": f"git://{host}/{full}.git",
+            "ssh_url": f"git@{host}:{full}.git",
+            "clone_url": f"{web}/{full}.git",
+            "svn_url": f"{web}/{full}",
+            "homepage": None,
+            "size": 1,
+            "stargazers_count": 0,
+            "watchers_count": 0,
+            "language": None,
+            "has_issues": True,
+            "has_projects": True,
+            "has_downloads": True,
+            "has_wiki": True,
+            "has_pages": False,
+            "has_discussions": False,
+            "forks_count": 0,
+            "mirror_url": None,
+            "archived": False,
+            "disabled": False,
+            "open_issues_count": 0,
+            "license": None,
+            "allow_forking": True,
+            "is_template": False,
+            "web_commit_signoff_required": False,
+            "topics": [],
+            "visibility": "private" if repo.private else "public",
+            "forks": 0,
+            "open_issues": 0,
+            "watchers": 0,
+            "default_branch": repo.default_branch,
+            "permissions": {"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
+        }
+
+    def _commit_json(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
+        r, web = f"{self.api_url}/repos/{repo.full_name}", self.web_url
+        person = {"name": "Monalisa Octocat", "email": "mona@example.com", "date": CREATED}
+        parent = fake_sha(f"parent of {sha}")
+        return {
+            "url": f"{r}/commits/{sha}",
+            "sha": sha,
+            "node_id": _node_id("Commit", sha[:12]),
+            "html_url": f"{web}/{repo.full_name}/commit/{sha}",
+            "comments_url": f"{r}/commits/{sha}/comments",
+            "commit": {
+                "url": f"{r}/git/commits/{sha}",
+                "author": person,
+                "committer": person,
+                "message": f"Commit {sha[:7]}",
+                "tree": {"sha": fake_sha(f"tree of {sha}"), "url": f"{r}/git/trees/{fake_sha(f'tree of {sha}')}"},
+                "comment_count": 0,
+                "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                                 "verified_at": None},
+            },
+            "author": None,
+            "committer": None,
+            "parents": [
+                {"sha": parent, "url": f"{r}/commits/{parent}", "html_url": f"{web}/{repo.full_name}/commit/{parent}"}
+            ],
+        }
+
+    # -- request handling ---------------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        split = urlsplit(raw_path)
+        query = parse_qs(split.query, keep_blank_values=True)
+        path = split.path
+        api = not path.startswith("/login/oauth/")
+        if api and self.api_prefix:
+            api = path == self.api_prefix or path.startswith(self.api_prefix + "/")
+            path = path[len(self.api_prefix):] if api else path
+        body = _parse_body(headers, raw_body)
+        record = Recorded(method, path, query, dict(headers), body, api)
+        with self._lock:
+            self.log.append(record)
+        status, reply_headers, payload = 500, {}, None
+        try:
+            fault = self._take_fault(method, path)
+            if fault is not None:
+                time.sleep(fault.delay)
+                if fault.status is not None:
+                    raise _Reply(fault.status, fault.body, fault.headers)
+            if api:
+                status, payload, reply_headers = self._api(method, path, query, headers, body)
+            else:
+                status, payload, reply_headers = self._web(method, path, query, headers, body)
+        except _Reply as reply:
+            status, payload, reply_headers = reply.status, reply.body, reply.headers
+        encoded, content_type = b"", "application/json; charset=utf-8"
+        if isinstance(payload, bytes | str):
+            encoded = payload.encode() if isinstance(payload, str) else payload
+            content_type = reply_headers.pop("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+        elif payload is not None:
+            encoded = json.dumps(payload).encode()
+        out = {"Content-Type": content_type, **(self._rate_headers() if api else {})}
+        for name, value in reply_headers.items():  # an answer's own headers (a fault's) win, whatever their case
+            out = {k: v for k, v in out.items() if k.lower() != name.lower()}
+            out[name] = value
+        record.status, record.response = status, payload
+        record.response_headers = {k.lower(): v for k, v in out.items()}
+        return status, out, encoded
+
+    def _rate_headers(self) -> dict[str, str]:
+        used = len(self.log)
+        return {
+            "X-GitHub-Api-Version-Selected": API_VERSIONS[0],
+            "X-GitHub-Media-Type": "github.v3; format=json",
+            "X-GitHub-Request-Id": f"FAKE:{used:08X}",
+            "X-RateLimit-Limit": "5000",
+            "X-RateLimit-Remaining": str(max(0, 5000 - used)),
+            "X-RateLimit-Reset": str(int(self.clock()) + 3600),
+            "X-RateLimit-Used": str(used),
+            "X-RateLimit-Resource": "core",
+        }
+
+    def _api(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        version = headers.get("x-github-api-version")
+        if version is not None and version not in API_VERSIONS:
+            raise _error(400, f"API version {version} is not supported.")
+        segments = [unquote(s) for s in path.split("/")[1:]]
+        with self._lock:
+            if len(segments) > 2 and segments[0] == "repositories":
+                # GitHub's own pagination links name repositories by id: /repositories/{id}/branches?page=2
+                by_id = next((r for r in self.repos.values() if str(r.id) == segments[1]), None)
+                if by_id is None:
+                    raise _error(404, "Not Found")
+                segments = ["repos", by_id.owner, by_id.name, *segments[2:]]
+            match method, segments:
+                case "GET", ["app", "installations", iid]:
+                    self._app_auth(headers)
+                    return 200, self._installation_json(self._installation(iid)), {}
+                case "POST", ["app", "installations", iid, "access_tokens"]:
+                    self._app_auth(headers)
+                    return self._create_token(self._installation(iid), body)
+                case "GET", ["user", "installations"]:
+                    user = self._user_auth(headers)
+                    items = [self._installation_json(self.installations[i]) for i in user.installation_ids
+                             if i in self.installations]
+                    page, link = self._paginate(items, path, query, headers)
+                    return 200, {"total_count": len(items), "installations": page}, link
+                case "GET", ["installation", "repositories"]:
+                    inst = self._installation_auth(headers)
+                    repos = [self._repo_json(r) for r in self.repos.values() if r.id in inst.repo_ids]
+                    page, link = self._paginate(repos, path, query, headers)
+                    body_out = {"total_count": len(repos), "repository_selection": inst.repository_selection,
+                                "repositories": page}
+                    return 200, body_out, link
+                case "GET", ["repos", owner, name, "branches"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    items = [self._short_branch(repo, b, sha) for b, sha in sorted(repo.branches.items())]
+                    page, link = self._paginate(items, f"/repositories/{repo.id}/branches", query, headers)
+                    return 200, page, link
+                case "GET", ["repos", owner, name, "branches", *branch] if branch:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._branch(repo, "/".join(branch)), {}
+                case "GET", ["repos", owner, name, "compare", *basehead] if basehead:
+                    repo = self._repo_auth(headers, owner, name)
+                    link_path = f"/repositories/{repo.id}/compare/{path.split('/compare/', 1)[1]}"
+                    return self._compare(repo, "/".join(basehead), link_path, query, headers)
+                case "GET", ["repos", owner, name, "git", "ref", *ref] if ref:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._ref(repo, "/".join(ref)), {}
+                case "GET", ["repos", owner, name, "git", "tags", sha]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._tag_object(repo, sha), {}
+                case "POST", ["repos", owner, name, "statuses", sha]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 201, self._create_status(repo, sha, body), {}
+        raise _error(404, "Not Found")
+
+    # -- auth ---------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _bearer(headers: dict[str, str]) -> str:
+        value = headers.get("authorization", "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not token.strip():
+            raise _error(401, "Requires authentication")
+        return token.strip()
+
+    def _app_auth(self, headers: dict[str, str]) -> None:
+        token = self._bearer(headers)
+        if token.startswith(("ghs_", "ghu_", "gho_", "ghp_")):
+            raise _error(401, "A JSON web token could not be decoded")
+        try:
+            claims = jwt.decode(
+                token,
+                self.public_key_pem,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_iat": False, "require": ["iat", "exp", "iss"]},
+            )
+        except jwt.PyJWTError:
+            raise _error(401, "A JSON web token could not be decoded") from None
+        now = self.clock()
+        if not isinstance(claims["exp"], int) or claims["exp"] <= now:
+            raise _error(401, "'Expiration time' claim ('exp') must be a numeric value representing the future "
+                              "time at which the assertion expires")
+        if claims["exp"] > now + 600:
+            raise _error(401, "'Expiration time' claim ('exp') is too far in the future")
+        if not isinstance(claims["iat"], int) or claims["iat"] > now + 60:
+            raise _error(401, "'Issued at' claim ('iat') must be an Integer representing the time that the "
+                              "assertion was issued")
+        if str(claims["iss"]) != self.app_id:
+            raise _error(401, "'Issuer' claim ('iss') must be an Integer")
+
+    def _installation_auth(self, headers: dict[str, str]) -> FakeInstallation:
+        token = self._bearer(headers)
+        if token.startswith("ghu_") and token in self.users:
+            raise _error(403, "You must authenticate with an installation access token in order to list "
+                              "repositories for an installation.")
+        entry = self.installation_tokens.get(token)
+        if entry is None or entry[1] <= self.clock() or entry[0] not in self.installations:
+            raise _error(401, "Bad credentials")
+        return self.installations[entry[0]]
+
+    def _user_auth(self, headers: dict[str, str]) -> FakeUser:
+        token = self._bearer(headers)
+        if token in self.installation_tokens:
+            raise _error(403, "Resource not accessible by integration")
+        user = self.users.get(token)
+        if user is None:
+            raise _error(401, "Bad credentials")
+        return user
+
+    def _repo_auth(self, headers: dict[str, str], owner: str, name: str) -> FakeRepo:
+        inst = self._installation_auth(headers)
+        repo = self.repos.get(f"{owner}/{name}".lower())
+        if repo is None or repo.id not in inst.repo_ids:
+            raise _error(404, "Not Found")  # GitHub does not say whether it exists
+        return repo
+
+    def _installation(self, iid: str) -> FakeInstallation:
+        inst = self.installations.get(int(iid)) if iid.isdigit() else None
+        if inst is None:
+            raise _error(404, "Not Found")
+        return inst
+
+    # -- operations ---------------------------------------------------------------------------------------------
+
+    def _create_token(self, inst: FakeInstallation, body: Any) -> tuple[int, Any, dict[str, str]]:
+        if inst.suspended:
+            raise _error(403, "This installation has been suspended")
+        if body is not None and not isinstance(body, dict):
+            raise _error(400, "Problems parsing JSON")
+        token = "ghs_" + secrets.token_hex(18)
+        expires = self.clock() + self.token_lifetime
+        self.installation_tokens[token] = (inst.id, expires)
+        answer = {
+            "token": token,
+            "expires_at": _iso(expires),
+            "permissions": {"contents": "read", "metadata": "read", "statuses": "write"},
+            "repository_selection": inst.repository_selection,
+        }
+        return 201, answer, {}
+
+    def _paginate(
+        self, items: list[Any], path: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> tuple[list[Any], dict[str, str]]:
+        """One page and its `Link` header, built as GitHub builds it (repository lists link to /repositories/{id})."""
+        per_page = min(max(_int(query, "per_page", 30), 1), 100)
+        page = max(_int(query, "page", 1), 1)
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        base = f"http://{headers.get('host', urlsplit(self.web_url).netloc)}{self.api_prefix}{path}"
+        others = {k: v[-1] for k, v in query.items() if k != "page"}
+
+        def url(number: int) -> str:
+            return f"{base}?{urlencode({**others, 'page': number})}"
+
+        links = []
+        if page > 1:
+            links.append(f'<{url(min(page - 1, last))}>; rel="prev"')
+        if page < last:
+            links += [f'<{url(page + 1)}>; rel="next"', f'<{url(last)}>; rel="last"']
+        if page > 1:
+            links.append(f'<{url(1)}>; rel="first"')
+        return chunk, ({"Link": ", ".join(links)} if links else {})
+
+    def _short_branch(self, repo: FakeRepo, name: str, sha: str) -> dict[str, Any]:
+        return {"name": name, "commit": {"sha": sha, "url": f"{self.api_url}/repos/{repo.full_name}/commits/{sha}"},
+                "protected": False}
+
+    def _branch(self, repo: FakeRepo, name: str) -> dict[str, Any]:
+        sha = repo.branches.get(name)
+        if sha is None:
+            raise _error(404, "Branch not found")
+        r = f"{self.api_url}/repos/{repo.full_name}"
+        return {
+            "name": name,
+            "commit": self._commit_json(repo, sha),
+            "_links": {"self": f"{r}/branches/{name}", "html": f"{self.web_url}/{repo.full_name}/tree/{name}"},
+            "protected": False,
+            "protection": {"enabled": False, "required_status_checks": {"enforcement_level": "off", "contexts": [],
+                                                                         "checks": []}},
+            "protection_url": f"{r}/branches/{name}/protection",
+        }
+
+    def _resolve(self, repo: FakeRepo, ref: str) -> str | None:
+        if ref in repo.branches:
+            return repo.branches[ref]
+        if ref in repo.tags:
+            sha = repo.tags[ref]
+            while sha in repo.tag_objects:
+                sha = repo.tag_objects[sha]["sha"]
+            return sha
+        return ref if ref in repo.commits else None
+
+    def _compare(
+        self, repo: FakeRepo, basehead: str, path: str, query: dict[str, list[str]], headers: dict[str, str]
+    ) -> tuple[int, Any, dict[str, str]]:
+        base_ref, sep, head_ref = basehead.partition("...")
+        if not sep:
+            raise _error(404, "Not Found")
+        base, head = self._resolve(repo, base_ref), self._resolve(repo, head_ref)
+        if base is None or head is None:
+            raise _error(404, "Not Found")
+        known = repo.comparisons.get((base, head))
+        if known is None and base != head:
+            raise _error(404, f"No common ancestor between {base_ref} and {head_ref}.")
+        known = known or {"files": [], "status": "identical", "ahead_by": 0, "behind_by": 0}
+        r = f"{self.api_url}/repos/{repo.full_name}"
+        web = f"{self.web_url}/{repo.full_name}"
+        commit_shas = [fake_sha(f"{base}..{head} #{n}") for n in range(known["ahead_by"] - 1)]
+        commit_shas += [head] if known["ahead_by"] else []
+        commits = [self._commit_json(repo, sha) for sha in commit_shas]
+        paged = "per_page" in query or "page" in query
+        link: dict[str, str] = {}
+        if paged:
+            commits, link = self._paginate(commits, path, query, headers)
+        else:
+            commits = commits[-250:]
+        first_page = _int(query, "page", 1) <= 1
+        files = [self._diff_entry(repo, head, entry) for entry in known["files"][:300]] if first_page else []
+        answer = {
+            "url": f"{r}/compare/{basehead}",
+            "html_url": f"{web}/compare/{basehead}",
+            "permalink_url": f"{web}/compare/{repo.owner}:{base[:7]}...{repo.owner}:{head[:7]}",
+            "diff_url": f"{web}/compare/{basehead}.diff",
+            "patch_url": f"{web}/compare/{basehead}.patch",
+            "base_commit": self._commit_json(repo, base),
+            "merge_base_commit": self._commit_json(repo, base),
+            "status": known["status"],
+            "ahead_by": known["ahead_by"],
+            "behind_by": known["behind_by"],
+            "total_commits": known["ahead_by"],
+            "commits": commits,
+            "files": files,
+        }
+        return 200, answer, link
+
+    def _diff_entry(self, repo: FakeRepo, head: str, entry: dict[str, Any]) -> dict[str, Any]:
+        name = entry["filename"]
+        web = f"{self.web_url}/{repo.full_name}"
+        out = {
+            "sha": fake_sha(f"blob {head} {name}"),
+            "filename": name,
+            "status": entry.get("status", "modified"),
+            "additions": 1,
+            "deletions": 0,
+            "changes": 1,
+            "blob_url": f"{web}/blob/{head}/{name}",
+            "raw_url": f"{web}/raw/{head}/{name}",
+            "contents_url": f"{self.api_url}/repos/{repo.full_name}/contents/{name}?ref={head}",
+            "patch": "@@ -0,0 +1 @@\n+x",
+        }
+        if entry.get("previous_filename"):
+            out["previous_filename"] = entry["previous_filename"]
+        return out
+
+    def _ref(self, repo: FakeRepo, ref: str) -> dict[str, Any]:
+        if not repo.branches:
+            raise _error(409, "Git Repository is empty.")
+        kind, _, name = ref.partition("/")
+        r = f"{self.api_url}/repos/{repo.full_name}"
+        if kind == "heads" and name in repo.branches:
+            sha, obj_type = repo.branches[name], "commit"
+        elif kind == "tags" and name in repo.tags:
+            sha = repo.tags[name]
+            obj_type = "tag" if sha in repo.tag_objects else "commit"
+        else:
+            raise _error(404, "Not Found")
+        obj_url = f"{r}/git/{'tags' if obj_type == 'tag' else 'commits'}/{sha}"
+        return {"ref": f"refs/{ref}", "node_id": _node_id("Ref", ref), "url": f"{r}/git/refs/{ref}",
+                "object": {"type": obj_type, "sha": sha, "url": obj_url}}
+
+    def _tag_object(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
+        tag = repo.tag_objects.get(sha)
+        if tag is None:
+            raise _error(404, "Not Found")
+        r = f"{self.api_url}/repos/{repo.full_name}"
+        target_url = f"{r}/git/{'tags' if tag['type'] == 'tag' else 'commits'}/{tag['sha']}"
+        return {
+            "node_id": _node_id("Tag", sha[:12]),
+            "sha": sha,
+            "url": f"{r}/git/tags/{sha}",
+            "tag": tag["tag"],
+            "message": tag["message"],
+            "tagger": {"name": "Monalisa Octocat", "email": "mona@example.com", "date": CREATED},
+            "object": {"sha": tag["sha"], "type": tag["type"], "url": target_url},
+            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                             "verified_at": None},
+        }
+
+    def _create_status(self, repo: FakeRepo, sha: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _error(400, "Problems parsing JSON")
+        state = body.get("state")
+        if state not in ("error", "failure", "pending", "success"):
+            raise _error(422, "Validation Failed", errors=[
+                {"resource": "Status", "code": "custom", "field": "state",
+                 "message": "state is not included in the list"}
+            ])
+        description = body.get("description")
+        if isinstance(description, str) and len(description) > 140:
+            raise _error(422, "Validation Failed", errors=[
+                {"resource": "Status", "code": "custom", "field": "description",
+                 "message": "description is too long (maximum is 140 characters)"}
+            ])
+        if sha not in repo.commits:
+            raise _error(422, f"No commit found for SHA: {sha}")
+        ident = self.next_id()
+        status = {
+            "url": f"{self.api_url}/repos/{repo.full_name}/statuses/{sha}",
+            "avatar_url": f"{self.web_url}/avatars/u/41898282?v=4",
+            "id": ident,
+            "node_id": _node_id("StatusContext", ident),
+            "state": state,
+            "description": description,
+            "target_url": body.get("target_url"),
+            "context": body.get("context") or "default",
+            "created_at": _iso(self.clock()),
+            "updated_at": _iso(self.clock()),
+            "creator": self._bot_json(),
+        }
+        repo.statuses.setdefault(sha, []).append(status)
+        return status
+
+    # -- the web host: OAuth ------------------------------------------------------------------------------------
+
+    def _web(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        if method != "POST" or path != "/login/oauth/access_token":
+            raise _Reply(404, "Not Found", {"content-type": "text/plain; charset=utf-8"})
+        params = {k: v[-1] for k, v in query.items()}
+        if isinstance(body, dict):
+            params.update({k: str(v) for k, v in body.items()})
+        with self._lock:
+            answer = self._exchange(params)
+        accept = headers.get("accept", "")
+        if "application/json" in accept:
+            return 200, answer, {}
+        return 200, urlencode(answer), {}
+
+    def _exchange(self, params: dict[str, str]) -> dict[str, Any]:
+        def error(code: str, description: str) -> dict[str, Any]:
+            uri = f"{OAUTH_DOCS}#{code.replace('_', '-')}"
+            return {"error": code, "error_description": description, "error_uri": uri}
+
+        if params.get("client_id") != self.client_id or params.get("client_secret") != self.client_secret:
+            return error("incorrect_client_credentials", "The client_id and/or client_secret passed are incorrect.")
+        issued = self.codes.pop(params.get("code", ""), None)
+        if issued is None or issued["expires"] <= self.clock():
+            return error("bad_verification_code", "The code passed is incorrect or expired.")
+        if issued["redirect_uri"] and params.get("redirect_uri") not in (None, issued["redirect_uri"]):
+            return error("redirect_uri_mismatch", "The redirect_uri MUST match the registered callback URL for this "
+                                                  "application.")
+        return {"access_token": issued["token"], "token_type": "bearer", "scope": "",
+                "expires_in": 28800, "refresh_token": "ghr_" + secrets.token_hex(30),
+                "refresh_token_expires_in": 15811200}
+
+
+def _int(query: dict[str, list[str]], name: str, default: int) -> int:
+    try:
+        return int(query[name][-1])
+    except (KeyError, ValueError, IndexError):
+        return default
+
+
+def _parse_body(headers: dict[str, str], raw: bytes) -> Any:
+    if not raw:
+        return None
+    content_type = headers.get("content-type", "")
+    if "application/x-www-form-urlencoded" in content_type:
+        return {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    github: FakeGitHub
+    protocol_version = "HTTP/1.1"
+    server_version = "GitHub.com"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, reply_headers, body = self.github.handle(self.command, self.path, headers, raw)
+        self.send_response(status)
+        for name, value in reply_headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
