@@ -209,6 +209,105 @@ def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -
     assert routed(system) == []
 
 
+def test_namespace_restrictions_apply_at_once(gh: tuple[System, FakeGitHub], admin: str,
+                                              linked: dict[str, Any]) -> None:
+    system, fake = gh
+    connection = f"/v1/teams/{TEAM}/connections/{linked['connection_id']}"
+    fake.add_repo(linked["installation"], "octo-org/app-two")
+    restricted = system.call("PUT", f"{connection}/restrictions", token=admin,
+                             body={"mode": "restricted", "namespaces": ["someone-else"]})
+    assert restricted.status == 200, restricted.body
+    assert restricted.json()["restrictions"] == {"mode": "restricted", "namespaces": ["someone-else"]}
+    # Listing, new sources, manual builds and webhooks all stop at once
+    assert system.call("GET", f"{connection}/repositories", token=admin).json()["items"] == []
+    assert system.call("GET", f"{connection}/branches?repository=octo-org/app", token=admin).status == 403
+    assert system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": linked["connection_id"], "repository": "octo-org/app-two", "branches": ["main"]}).status == 403
+    assert system.call("POST", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}/builds", token=admin,
+                       body={"branch": "main"}).status == 403
+    payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("r1"), fake_sha("r2"))
+    deliver(system, "push", payload, delivery_id="restricted-push")
+    assert routed(system) == []
+    log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
+    assert "namespace restrictions" in next(d["reason"] for d in log if d["id"] == "restricted-push")
+    # Members may not change restrictions; bad bodies are 4xx
+    member = system.token({TEAM: "member"})
+    assert system.call("PUT", f"{connection}/restrictions", token=member, body={"mode": "unrestricted"}).status == 403
+    assert system.call("PUT", f"{connection}/restrictions", token=admin, body={"mode": "restricted"}).status == 400
+    assert system.call("PUT", f"{connection}/restrictions", token=admin, body={"mode": "open"}).status == 400
+    # Allowing the owner again restores everything
+    system.call("PUT", f"{connection}/restrictions", token=admin,
+                body={"mode": "restricted", "namespaces": ["OCTO-ORG"]})
+    assert len(system.call("GET", f"{connection}/repositories", token=admin).json()["items"]) == 3
+    system.call("PUT", f"{connection}/restrictions", token=admin, body={"mode": "unrestricted"})
+
+
+def test_path_filters_use_every_commit_and_the_compare_api_when_truncated(
+        gh: tuple[System, FakeGitHub], admin: str, linked: dict[str, Any]) -> None:
+    system, fake = gh
+    source = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "name": "api-only", "connection_id": linked["connection_id"], "repository": "octo-org/app",
+        "branches": ["release"], "paths": {"include": ["api/**"], "exclude": ["api/docs/**"]}}).json()
+    repo, installation = linked["repo"], linked["installation"]
+
+    def push(before: str, after: str, files_per_commit: list[list[str]] | None) -> dict[str, Any]:
+        payload = push_payload(installation, repo, "refs/heads/release", before, after)
+        template = payload["commits"][0]
+        payload["commits"] = [
+            {**template, "id": fake_sha(f"{after}{i}"), "added": [], "removed": [], "modified": files}
+            for i, files in enumerate(files_per_commit or [])]
+        return payload
+
+    # The second of two commits touches api/: built. Only docs under api/: not built.
+    deliver(system, "push", push(fake_sha("p0"), fake_sha("p1"), [["README.md"], ["api/app.py"]]))
+    deliver(system, "push", push(fake_sha("p1"), fake_sha("p2"), [["api/docs/x.md"]]))
+    # A forced push listing no commits: the compare API says what changed
+    fake.set_compare(repo.full_name, fake_sha("p2"), fake_sha("p3"), ["api/models.py"])
+    deliver(system, "push", push(fake_sha("p2"), fake_sha("p3"), None))
+    # The compare API cannot say (unknown range): the explicit fallback builds, and says so
+    deliver(system, "push", push(fake_sha("p3"), fake_sha("p4"), None), delivery_id="unknown-files")
+    built = [(e["sha"], e["source_id"]) for e in routed(system)]
+    assert built == [(fake_sha("p1"), source["id"]), (fake_sha("p3"), source["id"]), (fake_sha("p4"), source["id"])]
+    compares = fake.requests("GET", "/repos/octo-org/app/compare/")
+    assert len(compares) == 2
+    log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
+    assert "changed files unknown" in next(d["reason"] for d in log if d["id"] == "unknown-files")
+    system.call("DELETE", f"/v1/teams/{TEAM}/sources/{source['id']}", token=admin)
+
+
+def test_same_delivery_concurrently_builds_once(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    """Ten copies of one delivery, routed by two router containers at the same time: one build."""
+    import threading
+
+    from infra.local.lambdas import LocalFunction
+    from infra.local.sqs_poller import poll_once
+
+    system, fake = gh
+    after = fake.add_commit(linked["repo"].full_name, fake_sha("concurrent"))
+    payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("c0"), after)
+    for _ in range(10):
+        assert deliver(system, "push", payload, delivery_id="same-delivery").status == 202
+    spec = system.functions["EventRouterFunction"].spec
+    containers = [LocalFunction(spec, name=f"router-{i}", arn="arn:aws:lambda:us-east-1:1:function:r") for i in (1, 2)]
+    source = system.sqs_source("EventRouterFunction")
+
+    def work(container: LocalFunction) -> None:
+        for _ in range(20):
+            result = poll_once(system.client("sqs"), source, container.invoke, retry_seconds=0, wait_seconds=0)
+            if not result.received and system.queue_depth("EventsQueue") == 0:
+                return
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in containers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    system.drain("EventRouterFunction")
+    system.drain("BuildTriggerFunction")
+    assert [e["detail"]["sha"] for e in system.bus_events()] == [after]
+
+
+# Runs last: it uninstalls the shared installation.
 def test_installation_lifecycle_stops_builds(gh: tuple[System, FakeGitHub], admin: str,
                                              linked: dict[str, Any]) -> None:
     system, _ = gh

@@ -227,8 +227,7 @@ def webhook_intake() -> WebhookIntake:
         names = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}.get(provider_id, ())
         return [s for s in (provider_secret(n) for n in names) if s]
 
-    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), secrets,
-                         lambda: iso(utcnow()))
+    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), secrets, lambda: iso(utcnow()))
 
 
 @cache
@@ -242,5 +241,6 @@ def router() -> EventRouter:
 def github_install_flow() -> GitHubInstallFlow:
     from gitconnect.services.oauth import GitHubInstallFlow
 
-    return GitHubInstallFlow(_stores()[4], connection_store(), provider("github"), provider_config("github"),
-                             settings().dashboard_url)
+    return GitHubInstallFlow(
+        _stores()[4], connection_store(), provider("github"), provider_config("github"), settings().dashboard_url
+    )

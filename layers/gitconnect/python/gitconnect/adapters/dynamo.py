@@ -280,6 +280,16 @@ class ConnectionStore:
     def delete(self, team_id: str, connection_id: str) -> None:
         ConnectionModel(team_id, connection_id).delete()
 
+    def set_restrictions(self, team_id: str, connection_id: str, restrictions: Restrictions) -> None:
+        namespaces = list(restrictions.namespaces)
+        ConnectionModel(team_id, connection_id).update(
+            actions=[
+                ConnectionModel.restrictions_mode.set(restrictions.mode),
+                ConnectionModel.namespaces.set(namespaces) if namespaces else ConnectionModel.namespaces.remove(),
+            ],
+            condition=ConnectionModel.connection_id.exists(),
+        )
+
     def by_account(self, account_key: str) -> list[Connection]:
         """Every team's connection to one provider account (a webhook names the account, not the team)."""
         return [self._to_domain(m) for m in ConnectionModel.by_account.query(account_key)]

@@ -54,8 +54,13 @@ def _why(exc: BaseException) -> str:
     """A short reason for a transport failure, without urllib3's internal pool descriptions."""
     reason = getattr(exc, "reason", None) or exc
     text = str(reason).lower()
-    for needle, why in (("refused", "connection refused"), ("timed out", "timed out"), ("ssl", "TLS failed"),
-                        ("certificate", "TLS certificate not trusted"), ("reset", "connection reset")):
+    for needle, why in (
+        ("refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("ssl", "TLS failed"),
+        ("certificate", "TLS certificate not trusted"),
+        ("reset", "connection reset"),
+    ):
         if needle in text:
             return why
     return reason.__class__.__name__

@@ -65,8 +65,11 @@ def _refused_before_routing(event: dict[str, Any]) -> dict[str, Any] | None:
         status, title, detail = 415, "Unsupported media type", "send a JSON body with Content-Type: application/json"
     else:
         return None
-    return {"statusCode": status, "headers": {"Content-Type": PROBLEM_JSON},
-            "body": json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail})}
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "body": json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}),
+    }
 
 
 def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

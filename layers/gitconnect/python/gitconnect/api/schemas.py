@@ -78,3 +78,10 @@ class BuildStatusIn(Strict):
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
     description: Annotated[str, Field(max_length=500)] | None = None
+
+
+class RestrictionsIn(Strict):
+    mode: Literal["unrestricted", "restricted"]
+    namespaces: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=200)] | None = (
+        None
+    )

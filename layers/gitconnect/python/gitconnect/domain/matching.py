@@ -69,8 +69,13 @@ def decide_push(source: Source, event: PushEvent, files: Sequence[str] | None) -
         return skip(f"the head commit asks to skip builds ({flag})")
     if has_path_rules(source):
         if files is None:
-            return Decision(True, "changed files unknown (list truncated and not available from the API): built",
-                            "push", event.ref, event.after)
+            return Decision(
+                True,
+                "changed files unknown (list truncated and not available from the API): built",
+                "push",
+                event.ref,
+                event.after,
+            )
         if not paths_match(source, files):
             return skip(f"none of the {len(files)} changed file(s) match the source's path rules")
     return Decision(True, f"push to {event.name}", "push", event.ref, event.after)
@@ -98,8 +103,13 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
         "pull_request",
         f"refs/pull/{event.number}/head",
         event.head_sha,
-        {"number": event.number, "head_ref": event.head_ref, "base_ref": event.base_ref,
-         "from_fork": event.from_fork, "title": event.title},
+        {
+            "number": event.number,
+            "head_ref": event.head_ref,
+            "base_ref": event.base_ref,
+            "from_fork": event.from_fork,
+            "title": event.title,
+        },
     )
 
 

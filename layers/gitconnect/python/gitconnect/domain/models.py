@@ -23,6 +23,14 @@ class Restrictions:
             return {"mode": "unrestricted"}
         return {"mode": "restricted", "namespaces": list(self.namespaces)}
 
+    def allows(self, repository: str) -> bool:
+        """Whether `owner/name` (or `group/sub/name`) lies in an allowed namespace (case-insensitive, like the
+        providers' own names); a namespace also allows its subgroups."""
+        if self.mode == "unrestricted":
+            return True
+        namespace = repository.rsplit("/", 1)[0].lower()
+        return any(namespace == n.lower() or namespace.startswith(n.lower() + "/") for n in self.namespaces)
+
 
 @dataclass(frozen=True)
 class Connection:
@@ -39,6 +47,11 @@ class Connection:
     details: dict[str, object] = field(default_factory=dict)  # provider facts worth showing (e.g. settings_url)
     # KMS envelope of the credentials JSON; opaque outside the cipher adapter, never returned by the API.
     secret: bytes | None = None
+
+    def allows(self, repository: str) -> bool:
+        """Namespace restrictions, enforced for listing, sources, builds, polls and webhooks alike (a Custom Git
+        connection is one repository: nothing to restrict)."""
+        return self.provider == "custom" or self.restrictions.allows(repository)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -203,4 +216,3 @@ class Page:
 
     items: list[object]
     next_cursor: str | None
-

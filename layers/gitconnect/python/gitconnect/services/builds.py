@@ -12,6 +12,7 @@ from collections.abc import Callable
 from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import (
     BadRequestError,
+    ForbiddenError,
     GitconnectError,
     NotFoundError,
     UnauthorizedError,
@@ -79,8 +80,10 @@ class BuildService:
             raise BadRequestError("give a `branch` (its latest commit is built) or a `sha`")
         if sha is not None and not _SHA.fullmatch(sha):
             raise BadRequestError("`sha` must be a full lower-case commit id (40 or 64 hex digits)")
+        connection = self._connections.get(team_id, source.connection_id)
+        if not connection.allows(source.repository):
+            raise ForbiddenError(f"{source.repository} is outside the connection's namespace restrictions")
         if not sha:
-            connection = self._connections.get(team_id, source.connection_id)
             sha = self._providers(connection.provider).resolve_branch(
                 self._secrets.access(connection), source.repository, str(branch)
             )

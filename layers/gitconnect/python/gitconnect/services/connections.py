@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
-from gitconnect.domain.errors import NotFoundError, UnprocessableError
+from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
-from gitconnect.domain.models import Connection
+from gitconnect.domain.models import Connection, Restrictions
 from gitconnect.providers import PLANNED, REGISTRY
 from gitconnect.providers.base import Provider
 from gitconnect.services.ports import ConnectionStore, SourceStore
@@ -61,6 +62,17 @@ class ConnectionService:
 
     def list(self, team_id: str) -> list[Connection]:
         return self._connections.list(team_id)
+
+    def restrict(self, team_id: str, connection_id: str, mode: str, namespaces: list[str]) -> Connection:
+        """Takes effect at once: listing, new sources, builds and webhooks all check it on every request."""
+        connection = self.get(team_id, connection_id)
+        if connection.provider == "custom":
+            raise UnprocessableError("a Custom Git connection is one repository: there is no namespace to restrict")
+        if mode == "restricted" and not namespaces:
+            raise BadRequestError("a restricted connection needs at least one namespace")
+        restrictions = Restrictions(mode, tuple(dict.fromkeys(n.strip().strip("/") for n in namespaces)))  # type: ignore[arg-type]
+        self._connections.set_restrictions(team_id, connection_id, restrictions)
+        return replace(connection, restrictions=restrictions)
 
     def unlink(self, team_id: str, connection_id: str) -> None:
         """The connection record (and its sealed credentials) goes first: from that moment no poll, manual

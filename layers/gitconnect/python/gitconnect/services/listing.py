@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 
+from gitconnect.domain.errors import ForbiddenError
 from gitconnect.domain.models import Page
 from gitconnect.providers.base import Branch, Provider
 from gitconnect.services.connections import ConnectionService
@@ -22,7 +23,8 @@ class ListingService:
     def repositories(self, team_id: str, connection_id: str, *, search: str | None, limit: int) -> Page:
         connection = self._connections.get(team_id, connection_id)
         found = self._providers(connection.provider).repositories(self._secrets.access(connection), search)
-        return Page(items=[asdict(r) for r in found[:limit]], next_cursor=None)
+        allowed = [r for r in found if connection.allows(r.full_name)]
+        return Page(items=[asdict(r) for r in allowed[:limit]], next_cursor=None)
 
     def namespaces(self, team_id: str, connection_id: str) -> list[str]:
         connection = self._connections.get(team_id, connection_id)
@@ -32,4 +34,7 @@ class ListingService:
         connection = self._connections.get(team_id, connection_id)
         provider = self._providers(connection.provider)
         access = self._secrets.access(connection)
-        return provider.branches(access, provider.repository(access, repository).repository)
+        repo = provider.repository(access, repository)
+        if not connection.allows(repo.repository):
+            raise ForbiddenError(f"{repo.repository} is outside the connection's namespace restrictions")
+        return provider.branches(access, repo.repository)

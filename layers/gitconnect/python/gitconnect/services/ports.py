@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from gitconnect.domain.models import Build, Connection, Page, Source
+from gitconnect.domain.models import Build, Connection, Page, Restrictions, Source
 
 
 class ConnectionStore(Protocol):
@@ -13,6 +13,7 @@ class ConnectionStore(Protocol):
     def get(self, team_id: str, connection_id: str) -> Connection | None: ...
     def list(self, team_id: str) -> list[Connection]: ...
     def delete(self, team_id: str, connection_id: str) -> None: ...
+    def set_restrictions(self, team_id: str, connection_id: str, restrictions: Restrictions) -> None: ...
 
 
 class SourceStore(Protocol):

@@ -154,9 +154,8 @@ class EventRouter:
         if connection.status != "active":
             return [], f"the connection is {connection.status}"
         repo: RepoRef = event.repository  # type: ignore[union-attr]
-        restrictions = connection.restrictions
-        if restrictions.mode == "restricted" and repo.owner not in restrictions.namespaces:
-            return [], f"{repo.owner} is outside the connection's namespace restrictions"
+        if not connection.allows(repo.full_name):
+            return [], f"{repo.full_name} is outside the connection's namespace restrictions"
         sources = [s for s in repo_sources if s.connection_id == connection.id]
         if not sources:
             return [], f"no source watches {repo.full_name}"
@@ -190,8 +189,14 @@ class EventRouter:
         parts = [source.id, str(decision.trigger), str(decision.ref), str(decision.sha)]
         if isinstance(event, PushEvent) and not event.is_tag:
             parts.append(event.before or "")
-        build = new_build(source, ref=str(decision.ref), sha=str(decision.sha), trigger=str(decision.trigger),
-                          requested_by=None, build_id=stable_id("bld", *parts))
+        build = new_build(
+            source,
+            ref=str(decision.ref),
+            sha=str(decision.sha),
+            trigger=str(decision.trigger),
+            requested_by=None,
+            build_id=stable_id("bld", *parts),
+        )
         if decision.pull_request is None:
             return build
         return Build(**{**build.__dict__, "pull_request": decision.pull_request})
@@ -211,8 +216,7 @@ class _LazyFacts:
             return files
         if event.after not in self._files:
             # The payload's list is truncated or missing: ask the compare API; None there too means "unknown".
-            self._files[event.after] = self._provider.changed_files(self._access, self._repo, event.before,
-                                                                    event.after)
+            self._files[event.after] = self._provider.changed_files(self._access, self._repo, event.before, event.after)
         return self._files[event.after]
 
     def tag_commit(self, tag: str) -> str | None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from gitconnect.domain.errors import BadRequestError, NotFoundError
+from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
 from gitconnect.domain.rules import matches_any, validate_glob
@@ -77,6 +77,8 @@ class SourceService:
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
         connection = self._connections.get(team_id, body["connection_id"])
         repo = self._providers(connection.provider).repository(self._secrets.access(connection), body.get("repository"))
+        if not connection.allows(repo.repository):
+            raise ForbiddenError(f"{repo.repository} is outside the connection's namespace restrictions")
         rules = _rules(body, None)
         if not rules.get("branches") and not rules.get("tags") and not body.get("pull_requests"):
             raise BadRequestError("a source needs at least one of `branches`, `tags` or `pull_requests`")

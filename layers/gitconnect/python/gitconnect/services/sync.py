@@ -63,6 +63,9 @@ class PollService:
             connection = connections[key]
             if connection is None:
                 continue  # unlinked: its sources are being removed
+            if not connection.allows(source.repository):
+                report.failed[source.id] = "outside the connection's namespace restrictions"
+                continue
             try:
                 heads = self._heads(source, connection)
             except GitconnectError as exc:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
-from gitconnect.api.schemas import LinkRequest
+from gitconnect.api.schemas import LinkRequest, RestrictionsIn
 from gitconnect.domain.errors import UnprocessableError
 
 router = APIGatewayHttpRouter()
@@ -40,11 +40,21 @@ def unlink(team: str, connection_id: str) -> Response[None]:
     return Response(204)
 
 
-@router.post("/v1/teams/<team>/connections/<provider>/authorize", summary="Start linking in the browser",
-             tags=["connections"])
+@router.post(
+    "/v1/teams/<team>/connections/<provider>/authorize", summary="Start linking in the browser", tags=["connections"]
+)
 def authorize_link(team: str, provider: str) -> dict[str, object]:
     """GitHub: the App's install URL with a one-time, expiring `state` bound to this team and user."""
     principal = authorize(router, team, "admin")
     if provider != "github":
         raise UnprocessableError(f"linking {provider!r} in the browser is not available in this deployment yet")
     return {"url": wiring.github_install_flow().authorize(team, principal.user_id)}
+
+
+@router.put(
+    "/v1/teams/<team>/connections/<connection_id>/restrictions", summary="Restrict to namespaces", tags=["connections"]
+)
+def restrict(team: str, connection_id: str, body: Annotated[RestrictionsIn, Body()]) -> dict[str, object]:
+    """`{"mode":"unrestricted"}` or `{"mode":"restricted","namespaces":[…]}`; takes effect at once everywhere."""
+    authorize(router, team, "admin")
+    return wiring.connections().restrict(team, connection_id, body.mode, body.namespaces or []).to_json()

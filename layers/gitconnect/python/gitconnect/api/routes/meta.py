@@ -16,8 +16,7 @@ router = APIGatewayHttpRouter()
 def _all_routers() -> list[APIGatewayHttpRouter]:
     from gitconnect.api.routes import builds, connections, deliveries, listing, oauth, sources
 
-    return [router, connections.router, sources.router, builds.router, deliveries.router, listing.router,
-            oauth.router]
+    return [router, connections.router, sources.router, builds.router, deliveries.router, listing.router, oauth.router]
 
 
 @cache

@@ -52,9 +52,9 @@ def next_link(link_header: str | None) -> str | None:
             elif header[cursor] == '"':
                 quoted = not quoted
             cursor += 1
-        for quoted_rel, bare_rel in _REL.findall(header[end + 1:cursor]):
+        for quoted_rel, bare_rel in _REL.findall(header[end + 1 : cursor]):
             if "next" in (quoted_rel or bare_rel).lower().split():
-                return header[start + 1:end].strip()
+                return header[start + 1 : end].strip()
         position = cursor + 1
     return None
 
@@ -358,4 +358,3 @@ class GitHubApi:
         if not isinstance(token, str) or not token:
             raise RemoteUnreachableError(f"GitHub answered {what} without an access token")
         return token
-
