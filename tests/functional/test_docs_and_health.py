@@ -25,13 +25,16 @@ def test_openapi_describes_every_route_of_the_template(system: System) -> None:
         ("get", "/v1/teams/{team}/builds"), ("get", "/v1/teams/{team}/builds/{build_id}"),
         ("post", "/v1/builds/{build_id}/status"), ("get", "/v1/teams/{team}/deliveries"),
         ("get", "/v1/health"), ("get", "/v1/openapi.json"), ("get", "/v1/docs"),
+        ("post", "/v1/teams/{team}/connections/{provider}/authorize"),
+        ("put", "/v1/teams/{team}/connections/{connection_id}/restrictions"),
+        ("get", "/v1/oauth/{provider}/callback"), ("post", "/v1/webhooks/github"),
     }
     documented = {(method, path) for path, ops in paths.items() for method in ops}
     assert expected <= documented
     # Every documented operation is reachable through a route of template.yaml
     for method, path in documented:
         concrete = path.replace("{team}", "t").replace("{connection_id}", "c").replace("{source_id}", "s")
-        concrete = concrete.replace("{build_id}", "b")
+        concrete = concrete.replace("{build_id}", "b").replace("{provider}", "github")
         reply = system.call(method.upper(), concrete)
         assert reply.status != 404 or reply.headers.get("content-type") == "application/problem+json", path
     link_body = paths["/v1/teams/{team}/connections"]["post"]["requestBody"]["content"]["application/json"]
