@@ -53,7 +53,7 @@ def test_custom_git_end_to_end(stack: Stack, tmp_path: Path) -> None:
         # The builder reports back with the callback token it was given
         detail = events[0]["detail"]
         status = stack.request("POST", f"/v1/builds/{detail['build_id']}/status",
-                               json_body={"status": "succeeded"}, auth=f"Bearer {detail['callback_token']}")
+                               json_body={"status": "succeeded"}, token=detail["callback_token"])
         assert status.status == 200, status.body
 
         # A push becomes a poll build, once

@@ -31,7 +31,14 @@ __all__ = ["Response", "Stack", "StackError", "running_stack"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_PREFIX = "GITCONNECT_READY "
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are answers to assert on (the OAuth callback's), not to follow."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
 class StackError(RuntimeError):
