@@ -319,8 +319,13 @@ def test_installation_lifecycle_stops_builds(gh: tuple[System, FakeGitHub], admi
         routed(system)
         connection = system.call("GET", f"/v1/teams/{TEAM}/connections/{linked['connection_id']}", token=admin)
         assert connection.json()["status"] == status
+    changed = example("installation_repositories", action="added")
+    changed["installation"] = {**changed["installation"], "id": installation}
+    deliver(system, "installation_repositories", changed, delivery_id="repos-added")
     deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("x"), fake_sha("y")),
             delivery_id="after-uninstall")
     assert routed(system) == []
     log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
     assert "uninstalled" in next(d["reason"] for d in log if d["id"] == "after-uninstall")
+    added = [r["full_name"] for r in changed["repositories_added"]]
+    assert f"repositories granted: {', '.join(added)}" in next(d["reason"] for d in log if d["id"] == "repos-added")

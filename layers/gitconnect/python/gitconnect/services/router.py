@@ -135,7 +135,11 @@ class EventRouter:
     def _installation(self, connection: Connection, event: InstallationEvent) -> tuple[str, str, list[Build]]:
         status = _INSTALLATION_STATUS.get(event.action)
         if status is None:
-            return "ignored", f"installation {event.action}: the repository set is read from GitHub when listed", []
+            # The repository set is read live from the provider (listing, sources), and the provider sends no
+            # events for repositories it no longer grants: the log records what changed.
+            added = ", ".join(r.full_name for r in event.added) or "none"
+            removed = ", ".join(r.full_name for r in event.removed) or "none"
+            return "ignored", f"repositories granted: {added}; revoked: {removed}", []
         self._connections.update_status(connection.team_id, connection.id, status)
         return "ignored", f"installation {event.action}: connection marked {status}", []
 
