@@ -13,21 +13,27 @@ from gitconnect import wiring
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 idempotency = wiring.idempotency_config("[provider, delivery_id]")
+routed: list[str] = []  # appended to each time `route` really runs (a duplicate returns the stored result instead)
 
 
 # The same delivery (a provider retry, a redelivery, SQS at-least-once) is routed once: keyed on its delivery id.
 @idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=wiring.idempotency_store())
 def route(delivery: dict[str, Any]) -> dict[str, Any]:
-    report = wiring.router().route(delivery)
-    return {"event": report.event, "outcome": report.outcome, "builds": [b.id for b in report.builds]}
+    routed.append(delivery["delivery_id"])
+    return wiring.router().route(delivery).summary()
 
 
 def record_handler(record: SQSRecord) -> None:
-    result = route(delivery=json.loads(record.body))
-    logger.info("delivery routed", extra={"message_id": record.message_id, **result})
+    delivery = json.loads(record.body)
+    runs = len(routed)
+    result = route(delivery=delivery)
+    if len(routed) == runs:
+        wiring.router().log_duplicate(delivery, result)
+    logger.info("delivery routed", extra={"message_id": record.message_id, "outcome": result["outcome"]})
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    routed.clear()
     idempotency.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

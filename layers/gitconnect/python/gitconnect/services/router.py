@@ -69,6 +69,15 @@ class RouteReport:
     deliveries: list[Delivery] = field(default_factory=list)
     builds: list[Build] = field(default_factory=list)
 
+    def summary(self) -> dict[str, Any]:
+        """What the idempotency record keeps: enough to log a later duplicate for the same teams."""
+        return {
+            "event": self.event,
+            "outcome": self.outcome,
+            "builds": [b.id for b in self.builds],
+            "logged": [[d.team_id, d.connection_id, d.repository] for d in self.deliveries],
+        }
+
 
 class EventRouter:
     def __init__(
@@ -130,6 +139,25 @@ class EventRouter:
         self._deliveries.put_many(report.deliveries)
         report.outcome = "built" if report.builds else "ignored"
         return report
+
+    def log_duplicate(self, message: Mapping[str, Any], first: Mapping[str, Any]) -> None:
+        """A delivery seen before: each team that logged it once sees the copy as a duplicate (nothing built)."""
+        self._deliveries.put_many(
+            [
+                Delivery(
+                    team_id=team_id,
+                    id=str(message["delivery_id"]),
+                    provider=str(message["provider"]),
+                    event=str(message["event"]),
+                    connection_id=connection_id,
+                    repository=repository,
+                    received_at=str(message.get("received_at") or ""),
+                    outcome="duplicate",
+                    reason="this delivery was already routed; the copy builds nothing",
+                )
+                for team_id, connection_id, repository in first.get("logged") or ()
+            ]
+        )
 
     # ------------------------------------------------------------------ installation changes
     def _installation(self, connection: Connection, event: InstallationEvent) -> tuple[str, str, list[Build]]:
