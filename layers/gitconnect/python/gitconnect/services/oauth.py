@@ -7,13 +7,16 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from gitconnect.domain.errors import BadRequestError, GitconnectError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection
 from gitconnect.services.ports import ConnectionStore
+
+if TYPE_CHECKING:
+    from gitconnect.providers.github.provider import GitHubProvider
 
 STATE_SECONDS = 600
 
@@ -40,7 +43,7 @@ class GitHubInstallFlow:
         self,
         states: StateStore,
         connections: ConnectionStore,
-        github: Any,  # GitHubProvider: api, tokens, installation_account, web_url
+        github: GitHubProvider,
         config: Mapping[str, str],
         dashboard_url: str,
         clock: Callable[[], float] = time.time,
