@@ -4,6 +4,8 @@
 2. AWS calls per manual and per polled build, by operation          (bench/aws_calls.py)
 3. push-to-poll-build latency on the local stack                    (bench/latency.py)
 4. AWS requests and $ per million builds                            (bench/cost.py)
+5. GitHub webhooks: intake calls, cold start, CPU; $ per million webhooks; a push matching N sources
+                                                                    (bench/webhooks.py)
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import aws_calls, cost, imports, latency
+from bench import aws_calls, cost, imports, latency, webhooks
 
 
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
@@ -70,6 +72,15 @@ def main() -> int:
         _section("4. Cost per build", lambda: _cost(measured), failures)
     else:
         failures.append("4. Cost per build (needs figure 2)")
+    delivered = _section("5.1 Webhooks: AWS calls per delivery (intake, cold and warm; one routed push)",
+                         webhooks.run_deliveries, failures)
+    _section("5.2 Webhook intake cold start (ratio to cold `import boto3`)", webhooks.run_cold, failures)
+    _section("5.3 Webhook intake warm CPU per delivery, AWS stubbed", webhooks.run_cpu, failures)
+    if delivered is not None:
+        _section("5.4 Cost per webhook", lambda: (None, webhooks.report_cost(delivered)), failures)
+    else:
+        failures.append("5.4 Cost per webhook (needs figure 5.1)")
+    _section("5.5 A push matching N sources: the router's AWS calls and time", webhooks.run_fanout, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:
         print(f"bench: FAILED: {'; '.join(failures)}")

@@ -46,6 +46,7 @@ class Step:
 
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (caller, service, operation)
     invocations: list[Invocation] = field(default_factory=list)
+    call_seconds: Counter[str] = field(default_factory=Counter)  # caller -> wall time spent inside its AWS calls
 
 
 class Recorder:
@@ -71,6 +72,7 @@ class Recorder:
         def counting_call(client: BaseClient, operation_name: str, api_params: Any) -> Any:
             result: Any = None
             error = ""
+            started = time.perf_counter()
             try:
                 result = original(client, operation_name, api_params)
                 return result
@@ -87,6 +89,7 @@ class Recorder:
                     elif caller == ESM and operation_name == "ReceiveMessage" and not (result or {}).get("Messages"):
                         operation = f"{operation_name} {EMPTY}"
                     step.calls[(caller, client.meta.service_model.service_id, operation)] += 1
+                    step.call_seconds[caller] += time.perf_counter() - started
 
         BaseClient._make_api_call = counting_call  # type: ignore[method-assign]
         try:

@@ -114,15 +114,17 @@ def per_million(usage: Usage, prices: Prices = PRICES) -> float:
     return sum(dollars_by_item(usage, prices).values()) * 1e6
 
 
-def report(columns: Sequence[tuple[str, Usage]], prices: Prices = PRICES, *, width: int = 18) -> list[str]:
-    """A table: what one build uses per line item, then the dollars per million builds, one column per flow."""
+def report(columns: Sequence[tuple[str, Usage]], prices: Prices = PRICES, *, width: int = 18,
+           unit: str = "build") -> list[str]:
+    """A table: what one ``unit`` (a build, a webhook) uses per line item, then the dollars per million of them, one
+    column per flow."""
 
     def row(title: str, values: Iterable[str]) -> str:
         return f"  {title:<30}" + "".join(f"{v:>{width}}" for v in values)
 
     quantities = [requests_by_item(u) for _, u in columns]
     dollars = [dollars_by_item(u, prices) for _, u in columns]
-    lines = [row("per build", (name for name, _ in columns))]
+    lines = [row(f"per {unit}", (name for name, _ in columns))]
     units = {"Lambda requests": "Lambda invocations", "Lambda GB-s": "Lambda GB-s", "API Gateway": "API requests",
              "SQS": "SQS requests", "DynamoDB writes": "DynamoDB write units", "DynamoDB reads": "DynamoDB read units",
              "KMS": "KMS requests", "EventBridge": "EventBridge events", "unpriced": "unpriced calls"}
@@ -135,7 +137,7 @@ def report(columns: Sequence[tuple[str, Usage]], prices: Prices = PRICES, *, wid
         fmt = "{:.4f}" if item == "Lambda GB-s" else "{:.0f}"
         lines.append(row(units[item], (fmt.format(q[item]) for q in quantities)))
     lines.append(row("AWS requests", (str(aws_requests(u)) for _, u in columns)))
-    lines += ["", "  $ per million builds"]
+    lines += ["", f"  $ per million {unit}s"]
     for item in ITEMS:
         if item == "unpriced":
             continue

@@ -3,6 +3,8 @@ adapter implements which port; handlers and routes ask here."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +196,24 @@ def idempotency_config(key: str) -> IdempotencyConfig:
     )
 
 
+def ttl_cache(seconds: float) -> Callable[[Callable[[str], list[str]]], Callable[[str], list[str]]]:
+    """Remember a one-argument function's answers for `seconds` (secrets: read rarely, never per request)."""
+
+    def wrap(fn: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+        remembered: dict[str, tuple[float, list[str]]] = {}
+
+        def cached(key: str) -> list[str]:
+            now = time.monotonic()
+            hit = remembered.get(key)
+            if hit is None or hit[0] <= now:
+                hit = remembered[key] = (now + seconds, fn(key))
+            return hit[1]
+
+        return cached
+
+    return wrap
+
+
 def reset() -> None:
     """Forget every cached adapter and service (tests that change the environment)."""
     get_settings.cache_clear()
@@ -203,6 +223,7 @@ def reset() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- webhooks
+@cache
 def webhook_spec(provider_id: str) -> WebhookSpec:
     """`providers/<id>/webhooks.py`'s SPEC, imported alone: the intake must not load the provider's API client."""
     import importlib
@@ -223,6 +244,7 @@ def webhook_intake() -> WebhookIntake:
 
     sqs, url = aws_client("sqs"), settings().events_queue_url
 
+    @ttl_cache(seconds=60)  # rotation takes effect within a minute; no lookup per delivery
     def secrets(provider_id: str) -> list[str]:
         names = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}.get(provider_id, ())
         return [s for s in (provider_secret(n) for n in names) if s]

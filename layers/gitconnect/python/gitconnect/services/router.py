@@ -3,7 +3,6 @@ delivery log entry per team that answers "why did (or didn't) this build?"."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from gitconnect.domain.matching import (
 from gitconnect.domain.models import Build, Connection, Delivery, Source
 from gitconnect.providers.base import Access
 from gitconnect.services.builds import new_build
-from gitconnect.services.intake import delivery_body
+from gitconnect.services.intake import delivery_payload
 from gitconnect.services.ports import BuildQueue
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -99,7 +98,7 @@ class EventRouter:
     def route(self, message: Mapping[str, Any]) -> RouteReport:
         provider_id, event_name = str(message["provider"]), str(message["event"])
         provider = self._providers(provider_id)
-        event = provider.normalize(event_name, json.loads(delivery_body(message)))
+        event = provider.normalize(event_name, delivery_payload(message))
         report = RouteReport(event_name, "ignored")
         if event.account_key is None:
             reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"

@@ -1,0 +1,72 @@
+"""The webhook intake with a stub queue: what is refused, what is queued, and that the router gets it back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from gitconnect.providers.github.webhooks import SPEC
+from gitconnect.services.intake import MAX_MESSAGE_BYTES, WebhookIntake, delivery_payload
+
+SECRET = "s3cret"
+
+
+def intake(queue: list[str], secrets: tuple[str, ...] = (SECRET,)) -> WebhookIntake:
+    return WebhookIntake(queue.append, lambda provider: list(secrets), lambda: "2026-11-22T00:00:00.000Z")
+
+
+def headers(body: bytes, event: str = "push", secret: str = SECRET) -> dict[str, str]:
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"x-github-event": event, "x-github-delivery": "d-1", "x-hub-signature-256": signature}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"ref": "refs/heads/main", "text": "héllo \u2028 \"quoted\" \\ end"},
+        {"big": "x" * 300_000},  # over the inline limit: travels gzipped
+    ],
+)
+def test_a_verified_delivery_is_queued_and_comes_back_intact(payload: dict) -> None:
+    queue: list[str] = []
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    reply = intake(queue).receive(SPEC, headers(body), body)
+    assert (reply.status, reply.body["delivery_id"]) == (202, "d-1")
+    message = json.loads(queue[0])
+    assert (message["provider"], message["event"], message["delivery_id"]) == ("github", "push", "d-1")
+    assert delivery_payload(message) == payload
+    assert len(queue[0]) <= MAX_MESSAGE_BYTES
+
+
+def test_a_body_that_is_not_utf8_travels_gzipped() -> None:
+    queue: list[str] = []
+    body = json.dumps({"a": "é"}).encode("utf-16")  # json.loads reads UTF-16; embedding it as text would not work
+    assert intake(queue).receive(SPEC, headers(body), body).status == 202
+    assert "body_gzip" in json.loads(queue[0]) and delivery_payload(json.loads(queue[0])) == {"a": "é"}
+
+
+def test_refusals_queue_nothing() -> None:
+    queue: list[str] = []
+    body = b'{"zen": "ok"}'
+    gate = intake(queue)
+    assert gate.receive(SPEC, headers(body, secret="wrong"), body).status == 401
+    unsigned = {k: v for k, v in headers(body).items() if k != "x-hub-signature-256"}
+    no_event = {k: v for k, v in headers(body).items() if k != "x-github-event"}
+    assert gate.receive(SPEC, unsigned, body).status == 401
+    assert gate.receive(SPEC, no_event, body).status == 400
+    assert gate.receive(SPEC, headers(b"[1]"), b"[1]").status == 400
+    assert gate.receive(SPEC, headers(b"{nope"), b"{nope").status == 400
+    big = b"{" + b" " * (6 * 1024 * 1024) + b"}"
+    assert gate.receive(SPEC, headers(big), big).status == 413
+    assert gate.receive(SPEC, headers(body, event="ping"), body).status == 200
+    assert intake(queue, secrets=()).receive(SPEC, headers(body), body).status == 401  # no secret configured
+    assert queue == []
+
+
+def test_the_previous_secret_is_accepted_while_rotating() -> None:
+    queue: list[str] = []
+    body = b'{"ref": "refs/heads/main"}'
+    assert intake(queue, secrets=("new", SECRET)).receive(SPEC, headers(body), body).status == 202
