@@ -307,6 +307,24 @@ def test_same_delivery_concurrently_builds_once(gh: tuple[System, FakeGitHub], l
     assert [e["detail"]["sha"] for e in system.bus_events()] == [after]
 
 
+def test_second_installation_and_unlink(gh: tuple[System, FakeGitHub], admin: str) -> None:
+    """A team links a second installation (a user account); unlinking it stops its builds at once."""
+    system, fake = gh
+    installation = fake.add_installation("octocat", account_type="User")
+    repo = fake.add_repo(installation, "octocat/dotfiles", branches={"main": fake_sha("u1")})
+    outcome = install(system, fake, admin, installation, user_installs=[installation])
+    connection_id = outcome["connection_id"][0]
+    assert len(system.call("GET", f"/v1/teams/{TEAM}/connections", token=admin).json()["items"]) == 2
+    source = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": connection_id, "repository": "octocat/dotfiles", "branches": ["main"]}).json()
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("u1"), fake_sha("u2")))
+    assert [e["source_id"] for e in routed(system)] == [source["id"]]
+    assert system.call("DELETE", f"/v1/teams/{TEAM}/connections/{connection_id}", token=admin).status == 204
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("u2"), fake_sha("u3")))
+    assert routed(system) == []
+    assert system.call("GET", f"/v1/teams/{TEAM}/sources/{source['id']}", token=admin).status == 404
+
+
 # Runs last: it uninstalls the shared installation.
 def test_installation_lifecycle_stops_builds(gh: tuple[System, FakeGitHub], admin: str,
                                              linked: dict[str, Any]) -> None:
