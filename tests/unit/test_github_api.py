@@ -24,13 +24,6 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def http() -> Iterator[RequestsHttpClient]:
-    client = RequestsHttpClient(allow_loopback=True, timeout=5, sleep=lambda _: None)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def api(github: FakeGitHub, http: RequestsHttpClient) -> GitHubApi:
     return GitHubApi(http, github.api_url)
 

@@ -38,13 +38,6 @@ def github(clock: Clock) -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def http() -> Iterator[RequestsHttpClient]:
-    client = RequestsHttpClient(allow_loopback=True, timeout=5, sleep=lambda _: None)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def tokens(github: FakeGitHub, http: RequestsHttpClient, clock: Clock) -> InstallationTokens:
     return InstallationTokens(http, github.api_url, github.app_id, rsa_key_pair()[0], clock)
 

@@ -23,7 +23,7 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from gitconnect.domain.errors import BadRequestError, ConflictError
+from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError
 from gitconnect.domain.models import (
     Build,
     Connection,
@@ -45,6 +45,18 @@ def repo_key(provider: str, repository_id: str) -> str:
 
 def _conditional_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+def _update_existing(item: Model, key_attribute: Any, actions: list[Any]) -> bool:
+    """Update an item only if it still exists (UpdateItem would otherwise create it): False when it is gone, e.g.
+    unlinked or deleted meanwhile. Nothing is ever resurrected by an update."""
+    try:
+        item.update(actions=actions, condition=key_attribute.exists())
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
 
 
 # ------------------------------------------------------------------ cursors
@@ -282,29 +294,22 @@ class ConnectionStore:
 
     def set_restrictions(self, team_id: str, connection_id: str, restrictions: Restrictions) -> None:
         namespaces = list(restrictions.namespaces)
-        ConnectionModel(team_id, connection_id).update(
-            actions=[
-                ConnectionModel.restrictions_mode.set(restrictions.mode),
-                ConnectionModel.namespaces.set(namespaces) if namespaces else ConnectionModel.namespaces.remove(),
-            ],
-            condition=ConnectionModel.connection_id.exists(),
-        )
+        actions = [
+            ConnectionModel.restrictions_mode.set(restrictions.mode),
+            ConnectionModel.namespaces.set(namespaces) if namespaces else ConnectionModel.namespaces.remove(),
+        ]
+        if not _update_existing(ConnectionModel(team_id, connection_id), ConnectionModel.connection_id, actions):
+            raise NotFoundError(f"connection {connection_id!r} not found")
 
     def by_account(self, account_key: str) -> list[Connection]:
         """Every team's connection to one provider account (a webhook names the account, not the team)."""
         return [self._to_domain(m) for m in ConnectionModel.by_account.query(account_key)]
 
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool:
-        """False when the connection is gone (unlinked meanwhile): never resurrected by an update."""
-        try:
-            ConnectionModel(team_id, connection_id).update(
-                actions=[ConnectionModel.status.set(status)], condition=ConnectionModel.connection_id.exists()
-            )
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        """False when the connection is gone (unlinked meanwhile)."""
+        return _update_existing(
+            ConnectionModel(team_id, connection_id), ConnectionModel.connection_id, [ConnectionModel.status.set(status)]
+        )
 
 
 class SourceStore:
@@ -402,15 +407,7 @@ class SourceStore:
 
     def set_heads(self, team_id: str, source_id: str, heads: dict[str, str]) -> bool:
         """Record the heads a poll saw; False when the source is gone (deleted or unlinked meanwhile)."""
-        try:
-            SourceModel(team_id, source_id).update(
-                actions=[SourceModel.heads.set(heads)], condition=SourceModel.source_id.exists()
-            )
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _update_existing(SourceModel(team_id, source_id), SourceModel.source_id, [SourceModel.heads.set(heads)])
 
     def delete(self, team_id: str, source_id: str) -> None:
         SourceModel(team_id, source_id).delete()
