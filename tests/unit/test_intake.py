@@ -9,13 +9,13 @@ import json
 import pytest
 
 from gitconnect.providers.github.webhooks import SPEC
-from gitconnect.services.intake import MAX_MESSAGE_BYTES, WebhookIntake, delivery_payload
+from gitconnect.services.intake import MAX_MESSAGE_BYTES, Secrets, WebhookIntake, delivery_payload
 
 SECRET = "s3cret"
 
 
 def intake(queue: list[str], secrets: tuple[str, ...] = (SECRET,)) -> WebhookIntake:
-    return WebhookIntake(queue.append, lambda provider: list(secrets), lambda: "2026-11-22T00:00:00.000Z")
+    return WebhookIntake(queue.append, lambda provider, hook: Secrets(list(secrets)), lambda: "2026-11-22T00:00Z")
 
 
 def headers(body: bytes, event: str = "push", secret: str = SECRET) -> dict[str, str]:
@@ -70,3 +70,13 @@ def test_the_previous_secret_is_accepted_while_rotating() -> None:
     queue: list[str] = []
     body = b'{"ref": "refs/heads/main"}'
     assert intake(queue, secrets=("new", SECRET)).receive(SPEC, headers(body), body).status == 202
+
+
+def test_an_unknown_hook_is_404_and_a_hook_secret_version_travels_with_the_delivery() -> None:
+    queue: list[str] = []
+    hooks = {"h1": Secrets([SECRET], version=3)}
+    gate = WebhookIntake(queue.append, lambda provider, hook: hooks.get(hook or ""), lambda: "t")
+    body = b'{"ref": "refs/heads/main"}'
+    assert gate.receive(SPEC, headers(body), body, hook_id="nope").status == 404
+    assert gate.receive(SPEC, headers(body), body, hook_id="h1").status == 202
+    assert json.loads(queue[0])["secret_version"] == 3

@@ -26,6 +26,7 @@ class Settings:
     event_bus: str
     kms_key_id: str
     state_table: str = ""
+    hooks_table: str = ""
     events_queue_url: str = ""
     # One JSON document of provider secrets in Secrets Manager; a variable of the same name in the environment wins.
     provider_secrets_arn: str = ""
@@ -34,6 +35,8 @@ class Settings:
     github_client_id: str = ""
     github_api_url: str = "https://api.github.com"
     github_web_url: str = "https://github.com"
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_client_id: str = ""
     # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
     http_timeout: float = 10.0
 
@@ -67,6 +70,9 @@ def get_settings() -> Settings:
         kms_key_id=_env("GITCONNECT_KMS_KEY_ID"),
         http_timeout=float(_env("GITCONNECT_HTTP_TIMEOUT", "10")),
         state_table=_env("GITCONNECT_STATE_TABLE"),
+        hooks_table=_env("GITCONNECT_HOOKS_TABLE"),
+        gitlab_url=(_env("GITLAB_URL") or "https://gitlab.com").rstrip("/"),
+        gitlab_client_id=_env("GITLAB_CLIENT_ID"),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),
         provider_secrets_arn=_env("GITCONNECT_PROVIDER_SECRETS_ARN"),
         github_app_id=_env("GITHUB_APP_ID"),

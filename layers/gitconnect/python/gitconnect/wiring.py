@@ -6,16 +6,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gitconnect.settings import Settings, get_settings
+
+T = TypeVar("T")
 
 # Adapters and services are imported inside the factories that build them: each function loads only what it uses
 # (the webhook intake loads almost nothing), which keeps cold starts short.
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-    from gitconnect.adapters.dynamo import BuildStore, ConnectionStore, DeliveryStore, SourceStore, StateStore
+    from gitconnect.adapters.dynamo import (
+        BuildStore,
+        ConnectionStore,
+        DeliveryStore,
+        HookStore,
+        SourceStore,
+        StateStore,
+    )
     from gitconnect.adapters.messaging import BuildsQueue
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
@@ -45,18 +54,19 @@ def aws_client(service: str) -> Any:
 
 
 @cache
-def _stores() -> tuple[ConnectionStore, SourceStore, BuildStore, DeliveryStore, StateStore]:
+def _stores() -> tuple[ConnectionStore, SourceStore, BuildStore, DeliveryStore, StateStore, HookStore]:
     from gitconnect.adapters.dynamo import (
         BuildStore,
         ConnectionStore,
         DeliveryStore,
+        HookStore,
         SourceStore,
         StateStore,
         bind_tables,
     )
 
     bind_tables(settings())
-    return ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), StateStore()
+    return ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), StateStore(), HookStore()
 
 
 def connection_store() -> ConnectionStore:
@@ -73,6 +83,10 @@ def build_store() -> BuildStore:
 
 def delivery_store() -> DeliveryStore:
     return _stores()[3]
+
+
+def hook_store() -> HookStore:
+    return _stores()[5]
 
 
 @cache
@@ -196,16 +210,19 @@ def idempotency_config(key: str) -> IdempotencyConfig:
     )
 
 
-def ttl_cache(seconds: float) -> Callable[[Callable[[str], list[str]]], Callable[[str], list[str]]]:
-    """Remember a one-argument function's answers for `seconds` (secrets: read rarely, never per request)."""
+def ttl_cache(seconds: float, size: int = 4096) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
+    """Remember a one-argument function's answers for `seconds`, at most `size` of them (secrets: read rarely,
+    never per request)."""
 
-    def wrap(fn: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
-        remembered: dict[str, tuple[float, list[str]]] = {}
+    def wrap(fn: Callable[[str], T]) -> Callable[[str], T]:
+        remembered: dict[str, tuple[float, T]] = {}
 
-        def cached(key: str) -> list[str]:
+        def cached(key: str) -> T:
             now = time.monotonic()
             hit = remembered.get(key)
             if hit is None or hit[0] <= now:
+                if len(remembered) >= size:
+                    remembered.clear()
                 hit = remembered[key] = (now + seconds, fn(key))
             return hit[1]
 
@@ -240,16 +257,24 @@ def provider_secret(name: str) -> str:
 @cache
 def webhook_intake() -> WebhookIntake:
     from gitconnect.domain.ids import iso, utcnow
-    from gitconnect.services.intake import WebhookIntake
+    from gitconnect.services.intake import Secrets, WebhookIntake
 
     sqs, url = aws_client("sqs"), settings().events_queue_url
 
     @ttl_cache(seconds=60)  # rotation takes effect within a minute; no lookup per delivery
-    def secrets(provider_id: str) -> list[str]:
+    def app_secrets(provider_id: str) -> Secrets | None:
         names = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}.get(provider_id, ())
-        return [s for s in (provider_secret(n) for n in names) if s]
+        return Secrets([s for s in (provider_secret(n) for n in names) if s])
 
-    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), secrets, lambda: iso(utcnow()))
+    @ttl_cache(seconds=300)  # a regenerated secret is refused by the router at once, whatever is cached here
+    def hook_secrets(hook_id: str) -> Secrets | None:
+        hook = hook_store().get(hook_id)
+        return None if hook is None else Secrets([secrets().open_hook_secret(hook)], hook.secret_version)
+
+    def lookup(provider_id: str, hook_id: str | None) -> Secrets | None:
+        return app_secrets(provider_id) if hook_id is None else hook_secrets(f"{provider_id}/{hook_id}")
+
+    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), lookup, lambda: iso(utcnow()))
 
 
 @cache

@@ -28,6 +28,7 @@ from gitconnect.domain.models import (
     Build,
     Connection,
     Delivery,
+    Hook,
     Page,
     PathRules,
     PullRequestRules,
@@ -238,6 +239,7 @@ def bind_tables(settings: Settings) -> None:
         (BuildModel, settings.builds_table),
         (DeliveryModel, settings.deliveries_table),
         (StateModel, settings.state_table),
+        (HookModel, settings.hooks_table),
     ):
         model.Meta.table_name = name
         model.Meta.region = settings.region  # type: ignore[attr-defined]
@@ -583,3 +585,77 @@ class StateStore:
             "data": item.data or {},
             "expires_at": int(item.expires_at),
         }
+
+
+# ------------------------------------------------------------------ provider webhooks
+class HooksByConnection(GlobalSecondaryIndex["HookModel"]):
+    class Meta:
+        index_name = "by_connection"
+        projection = AllProjection()
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    hook_id = UnicodeAttribute(range_key=True)
+
+
+class HookModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    hook_id = UnicodeAttribute(hash_key=True)
+    team_id = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    source_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    repository_id = UnicodeAttribute()
+    repository = UnicodeAttribute()
+    provider_hook_id = UnicodeAttribute()
+    secret = BinaryAttribute(legacy_encoding=False)
+    secret_version = NumberAttribute()
+    created_at = UnicodeAttribute()
+
+    by_connection = HooksByConnection()
+
+
+class HookStore:
+    @staticmethod
+    def _to_domain(m: HookModel) -> Hook:
+        return Hook(
+            m.hook_id,
+            m.team_id,
+            m.connection_id,
+            m.source_id,
+            m.provider,
+            m.repository_id,
+            m.repository,
+            m.provider_hook_id,
+            m.secret,
+            int(m.secret_version),
+            m.created_at,
+        )
+
+    def put(self, h: Hook) -> None:
+        HookModel(
+            h.id,
+            team_id=h.team_id,
+            connection_id=h.connection_id,
+            source_id=h.source_id,
+            provider=h.provider,
+            repository_id=h.repository_id,
+            repository=h.repository,
+            provider_hook_id=h.provider_hook_id,
+            secret=h.secret,
+            secret_version=h.secret_version,
+            created_at=h.created_at,
+        ).save()
+
+    def get(self, hook_id: str) -> Hook | None:
+        try:
+            return self._to_domain(HookModel.get(hook_id, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def for_connection(self, connection_id: str) -> list[Hook]:
+        return [self._to_domain(m) for m in HookModel.by_connection.query(connection_id)]
+
+    def delete(self, hook_id: str) -> None:
+        HookModel(hook_id).delete()

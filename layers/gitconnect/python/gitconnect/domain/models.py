@@ -211,6 +211,23 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A webhook gitconnect registered on a provider for one source; its URL is /v1/webhooks/<provider>/<id>."""
+
+    id: str
+    team_id: str
+    connection_id: str
+    source_id: str
+    provider: str
+    repository_id: str
+    repository: str
+    provider_hook_id: str
+    secret: bytes  # the per-hook secret, KMS-sealed; the intake opens it once per container
+    secret_version: int
+    created_at: str
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a listing; `next_cursor` is opaque to clients."""
 

@@ -18,6 +18,15 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
+class Secrets:
+    """The secrets a delivery may be signed with; `version` names a per-hook secret's generation (the router
+    refuses a delivery verified with a generation that was regenerated since)."""
+
+    values: Sequence[str]
+    version: int | None = None
+
+
+@dataclass(frozen=True)
 class Reply:
     status: int
     body: dict[str, object]
@@ -29,7 +38,10 @@ def problem(status: int, title: str, detail: str) -> Reply:
 
 class WebhookIntake:
     def __init__(
-        self, enqueue: Callable[[str], None], secrets: Callable[[str], Sequence[str]], clock: Callable[[], str]
+        self,
+        enqueue: Callable[[str], None],
+        secrets: Callable[[str, str | None], Secrets | None],
+        clock: Callable[[], str],
     ) -> None:
         self._enqueue = enqueue
         self._secrets = secrets
@@ -39,7 +51,10 @@ class WebhookIntake:
         """`headers` with lower-case names; `body` exactly the bytes the provider signed."""
         if len(body) > MAX_BODY_BYTES:
             return problem(413, "Payload too large", f"the delivery is over {MAX_BODY_BYTES} bytes")
-        if not spec.verify(headers, body, self._secrets(spec.provider)):
+        secrets = self._secrets(spec.provider, hook_id)
+        if secrets is None:
+            return problem(404, "Not found", "no such webhook: it was removed, or never registered by gitconnect")
+        if not spec.verify(headers, body, secrets.values):
             return problem(401, "Unauthorized", "the delivery's signature is missing or does not match")
         event = headers.get(spec.event_header, "").strip()
         delivery_id = headers.get(spec.delivery_header, "").strip()
@@ -61,6 +76,7 @@ class WebhookIntake:
                 "delivery_id": delivery_id,
                 "event": event,
                 "hook_id": hook_id,
+                "secret_version": secrets.version,
                 "received_at": self._clock(),
             },
             separators=(",", ":"),

@@ -7,7 +7,7 @@ import json
 import time
 from collections.abc import Callable
 
-from gitconnect.domain.models import Connection
+from gitconnect.domain.models import Connection, Hook
 from gitconnect.providers.base import Access
 from gitconnect.services.ports import Cipher
 
@@ -45,6 +45,12 @@ class ConnectionSecrets:
         self._opened = {k: v for k, v in self._opened.items() if v[0] > now}  # drop expired entries
         self._opened[key] = (now + _CACHE_SECONDS, credentials)
         return dict(credentials)
+
+    def seal_hook_secret(self, team_id: str, hook_id: str, secret: str) -> bytes:
+        return self._cipher.encrypt(secret.encode(), {"team_id": team_id, "hook_id": hook_id})
+
+    def open_hook_secret(self, hook: Hook) -> str:
+        return self._cipher.decrypt(hook.secret, {"team_id": hook.team_id, "hook_id": hook.id}).decode()
 
     def access(self, connection: Connection) -> Access:
         return Access(connection.base_url, connection.account_key, self.open(connection))
