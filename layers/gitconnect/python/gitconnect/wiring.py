@@ -281,7 +281,9 @@ def webhook_intake() -> WebhookIntake:
 def router() -> EventRouter:
     from gitconnect.services.router import EventRouter
 
-    return EventRouter(connection_store(), source_store(), delivery_store(), builds_queue(), provider, secrets())
+    return EventRouter(
+        connection_store(), source_store(), delivery_store(), builds_queue(), provider, secrets(), hook_store()
+    )
 
 
 @cache

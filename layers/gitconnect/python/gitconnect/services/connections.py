@@ -44,7 +44,9 @@ class ConnectionService:
             base_url=linked.base_url,
             status="active",
             created_at=iso(utcnow()),
-            account_key=linked.account_key,
+            # Webhooks that name the account (GitHub installations) find it by that key; per-hook webhooks (GitLab,
+            # Bitbucket) name the connection itself.
+            account_key=linked.account_key or f"{provider_id}#{connection_id}",
             details=linked.details,
             secret=self._secrets.seal(team_id, connection_id, linked.credentials),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from gitconnect.domain.events import (
@@ -28,7 +28,7 @@ from gitconnect.domain.matching import (
     has_path_rules,
     push_files,
 )
-from gitconnect.domain.models import Build, Connection, Delivery, Source
+from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
 from gitconnect.providers.base import Access
 from gitconnect.services.builds import new_build
 from gitconnect.services.intake import delivery_payload
@@ -41,12 +41,17 @@ _INSTALLATION_STATUS = {"deleted": "uninstalled", "suspended": "suspended", "uns
 
 
 class AccountConnections(Protocol):
+    def get(self, team_id: str, connection_id: str) -> Connection | None: ...
     def by_account(self, account_key: str) -> list[Connection]: ...
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool: ...
 
 
 class RepositorySources(Protocol):
     def for_repository(self, provider: str, repository_id: str) -> list[Source]: ...
+
+
+class HookLookup(Protocol):
+    def get(self, hook_id: str) -> Hook | None: ...
 
 
 class DeliveryLog(Protocol):
@@ -87,7 +92,9 @@ class EventRouter:
         queue: BuildQueue,
         providers: Callable[[str], WebhookProvider],
         secrets: ConnectionSecrets,
+        hooks: HookLookup,
     ) -> None:
+        self._hooks = hooks
         self._connections = connections
         self._sources = sources
         self._deliveries = deliveries
@@ -100,6 +107,20 @@ class EventRouter:
         provider = self._providers(provider_id)
         event = provider.normalize(event_name, delivery_payload(message))
         report = RouteReport(event_name, "ignored")
+        only_source = None
+        if message.get("hook_id"):
+            # A per-hook URL names one hook of one source: its connection is the account, its source the only one.
+            hook = self._hooks.get(str(message["hook_id"]))
+            if hook is None:
+                log.info("delivery for a removed hook", extra={"delivery_id": message["delivery_id"]})
+                return report
+            if message.get("secret_version") != hook.secret_version:
+                return self._rejected(message, hook, report)
+            connection = self._connections.get(hook.team_id, hook.connection_id)
+            if connection is None:
+                return report
+            event = replace(event, account_key=connection.account_key)
+            only_source = hook.source_id
         if event.account_key is None:
             reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"
             log.info("delivery ignored", extra={"delivery_id": message["delivery_id"], "reason": reason})
@@ -111,7 +132,7 @@ class EventRouter:
         if isinstance(event, InstallationEvent):
             outcomes = [self._installation(c, event) for c in connections]
         else:
-            repo_sources = self._repository_sources(provider_id, event)
+            repo_sources = [s for s in self._repository_sources(provider_id, event) if only_source in (None, s.id)]
             outcomes = []
             for connection in connections:
                 builds, reason = self._decide(provider, connection, event, repo_sources)
@@ -137,6 +158,26 @@ class EventRouter:
             )
         self._deliveries.put_many(report.deliveries)
         report.outcome = "built" if report.builds else "ignored"
+        return report
+
+    def _rejected(self, message: Mapping[str, Any], hook: Hook, report: RouteReport) -> RouteReport:
+        """Verified with a secret generation that was regenerated since: refused, and the team sees why."""
+        report.outcome = "rejected"
+        self._deliveries.put_many(
+            [
+                Delivery(
+                    team_id=hook.team_id,
+                    id=str(message["delivery_id"]),
+                    provider=str(message["provider"]),
+                    event=str(message["event"]),
+                    connection_id=hook.connection_id,
+                    repository=hook.repository,
+                    received_at=str(message.get("received_at") or ""),
+                    outcome="rejected",
+                    reason="signed with a webhook secret that was regenerated since: not built",
+                )
+            ]
+        )
         return report
 
     def log_duplicate(self, message: Mapping[str, Any], first: Mapping[str, Any]) -> None:
