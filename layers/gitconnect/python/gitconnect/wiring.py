@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
+    from gitconnect.services.hooks import HookService
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import GitHubInstallFlow
@@ -153,14 +154,21 @@ def token_verifier() -> JwtVerifier:
 def connections() -> ConnectionService:
     from gitconnect.services.connections import ConnectionService
 
-    return ConnectionService(connection_store(), source_store(), secrets(), provider)
+    return ConnectionService(connection_store(), source_store(), secrets(), provider, hooks())
 
 
 @cache
 def sources() -> SourceService:
     from gitconnect.services.sources import SourceService
 
-    return SourceService(source_store(), connections(), secrets(), provider)
+    return SourceService(source_store(), connections(), secrets(), provider, hooks())
+
+
+@cache
+def hooks() -> HookService:
+    from gitconnect.services.hooks import HookService
+
+    return HookService(hook_store(), secrets(), provider, settings().public_url)
 
 
 @cache

@@ -104,6 +104,21 @@ class WebhookSpec:
     delivery_header: str
     verify: Callable[[Mapping[str, str], bytes, Sequence[str]], bool]  # pure, constant-time, over the raw body
     ping_events: tuple[str, ...] = ()
+    # Where the delivery id may be, best first (e.g. GitLab's `idempotency-key`, kept across retries, before
+    # `x-gitlab-event-uuid`); empty means `(delivery_header,)`.
+    delivery_headers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.delivery_headers:
+            object.__setattr__(self, "delivery_headers", (self.delivery_header,))
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str:
+        """The first non-empty delivery header's value, stripped ('' when there is none)."""
+        for name in self.delivery_headers:
+            value = (headers.get(name) or "").strip()
+            if value:
+                return value
+        return ""
 
 
 @dataclass(frozen=True)

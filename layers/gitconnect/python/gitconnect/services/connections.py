@@ -11,6 +11,7 @@ from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection, Restrictions
 from gitconnect.providers import PLANNED, REGISTRY
 from gitconnect.providers.base import Provider
+from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import ConnectionStore, SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -22,11 +23,13 @@ class ConnectionService:
         sources: SourceStore,
         secrets: ConnectionSecrets,
         providers: Callable[[str], Provider],
+        hooks: HookService,
     ) -> None:
         self._connections = connections
         self._sources = sources
         self._secrets = secrets
         self._providers = providers
+        self._hooks = hooks
 
     def link(self, team_id: str, request: dict[str, Any]) -> Connection:
         provider_id = request["provider"]
@@ -79,7 +82,18 @@ class ConnectionService:
     def unlink(self, team_id: str, connection_id: str) -> None:
         """The connection record (and its sealed credentials) goes first: from that moment no poll, manual
         build or webhook can use it. Its sources go next; builds stay readable."""
-        self.get(team_id, connection_id)
+        connection = self.get(team_id, connection_id)
+        hooks = self._hooks.for_connection(connection_id)
+        access = self._secrets.access(connection) if hooks else None  # opened before the sealed credentials go
         self._connections.delete(team_id, connection_id)
         for source_team, source_id in self._sources.ids_for_connection(connection_id):
             self._sources.delete(source_team, source_id)
+        self._hooks.remove(access, hooks)
+
+    def regenerate_webhooks(self, team_id: str, connection_id: str) -> int:
+        connection = self.get(team_id, connection_id)
+        if connection.provider in ("custom", "github"):
+            raise UnprocessableError(
+                f"{connection.provider!r} connections have no webhooks of gitconnect's to regenerate"
+            )
+        return self._hooks.regenerate(connection)

@@ -57,7 +57,7 @@ class WebhookIntake:
         if not spec.verify(headers, body, secrets.values):
             return problem(401, "Unauthorized", "the delivery's signature is missing or does not match")
         event = headers.get(spec.event_header, "").strip()
-        delivery_id = headers.get(spec.delivery_header, "").strip()
+        delivery_id = spec.delivery_id(headers)
         if not event or not delivery_id:
             return problem(
                 400, "Bad request", f"the {spec.event_header} and {spec.delivery_header} headers are required"

@@ -12,6 +12,7 @@ from gitconnect.domain.models import PathRules, PullRequestRules, Source
 from gitconnect.domain.rules import matches_any, validate_glob
 from gitconnect.providers.base import Provider
 from gitconnect.services.connections import ConnectionService
+from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -62,11 +63,13 @@ class SourceService:
         connections: ConnectionService,
         secrets: ConnectionSecrets,
         providers: Callable[[str], Provider],
+        hooks: HookService,
     ) -> None:
         self._sources = sources
         self._connections = connections
         self._secrets = secrets
         self._providers = providers
+        self._hooks = hooks
 
     def _baseline_heads(self, source: Source) -> dict[str, str]:
         """The watched branch heads right now: polling builds what is pushed after the source was created."""
@@ -99,7 +102,14 @@ class SourceService:
         )
         if source.poll:
             source = replace(source, heads=self._baseline_heads(source))
-        self._sources.create(source)
+        # The provider's webhook first: a source that cannot receive events is not created.
+        hook = self._hooks.register(connection, source)
+        try:
+            self._sources.create(source)
+        except Exception:
+            if hook is not None:
+                self._hooks.remove(self._secrets.access(connection), [hook])
+            raise
         return source
 
     def get(self, team_id: str, source_id: str) -> Source:
@@ -120,5 +130,9 @@ class SourceService:
         return changed
 
     def delete(self, team_id: str, source_id: str) -> None:
-        self.get(team_id, source_id)
+        source = self.get(team_id, source_id)
         self._sources.delete(team_id, source_id)
+        hooks = self._hooks.for_source(source.connection_id, source_id)
+        if hooks:
+            connection = self._connections.find(team_id, source.connection_id)
+            self._hooks.remove(self._secrets.access(connection) if connection else None, hooks)

@@ -58,3 +58,15 @@ def restrict(team: str, connection_id: str, body: Annotated[RestrictionsIn, Body
     """`{"mode":"unrestricted"}` or `{"mode":"restricted","namespaces":[…]}`; takes effect at once everywhere."""
     authorize(router, team, "admin")
     return wiring.connections().restrict(team, connection_id, body.mode, body.namespaces or []).to_json()
+
+
+@router.post(
+    "/v1/teams/<team>/connections/<connection_id>/webhooks/regenerate",
+    summary="Regenerate webhooks",
+    tags=["connections"],
+)
+def regenerate(team: str, connection_id: str) -> dict[str, object]:
+    """A new secret on every webhook gitconnect registered for this connection (recreated where it was deleted);
+    deliveries signed with the old secret stop building at once."""
+    authorize(router, team, "admin")
+    return {"regenerated": wiring.connections().regenerate_webhooks(team, connection_id)}
