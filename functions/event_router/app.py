@@ -12,11 +12,12 @@ from gitconnect import wiring
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = wiring.idempotency_config("[provider, delivery_id]")
+idempotency = wiring.idempotency_config("[provider, hook_id, delivery_id]")
 routed: list[str] = []  # appended to each time `route` really runs (a duplicate returns the stored result instead)
 
 
-# The same delivery (a provider retry, a redelivery, SQS at-least-once) is routed once: keyed on its delivery id.
+# The same delivery (a provider retry, a redelivery, SQS at-least-once) is routed once. Keyed on the hook too: one
+# GitLab event fires every hook of a project with the same event UUID, and each hook feeds its own source.
 @idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=wiring.idempotency_store())
 def route(delivery: dict[str, Any]) -> dict[str, Any]:
     routed.append(delivery["delivery_id"])

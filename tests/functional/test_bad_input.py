@@ -128,8 +128,9 @@ def test_malformed_link_bodies(system: System, team: str, admin: str, raw: str, 
 
 def test_provider_not_available_yet_is_a_clear_422(system: System, team: str, admin: str) -> None:
     body = assert_problem(system.call("POST", f"/v1/teams/{team}/connections", token=admin,
-                                      body={"provider": "gitlab", "token": "x"}), 422)
-    assert "gitlab" in body["detail"]
+                                      body={"provider": "bitbucket", "workspace": "w", "username": "u",
+                                            "api_token": "x"}), 422)
+    assert "bitbucket" in body["detail"]
 
 
 def test_oversized_body(system: System, team: str, admin: str) -> None:

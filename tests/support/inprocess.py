@@ -140,7 +140,13 @@ def start_system() -> System:
     )
     env = res.function_env()
     env.update(
-        {"GITCONNECT_JWT_SECRET": JWT_SECRET, "GITCONNECT_ALLOW_LOOPBACK": "1", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        {
+            "GITCONNECT_JWT_SECRET": JWT_SECRET,
+            "GITCONNECT_ALLOW_LOOPBACK": "1",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            # No pause between re-reads of a regenerated hook secret: the flows here follow each other in milliseconds.
+            "GITCONNECT_HOOK_SECRET_REFRESH_SECONDS": "0",
+        }
     )
     os.environ.update(env)
     from gitconnect import wiring

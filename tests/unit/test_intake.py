@@ -15,7 +15,7 @@ SECRET = "s3cret"
 
 
 def intake(queue: list[str], secrets: tuple[str, ...] = (SECRET,)) -> WebhookIntake:
-    return WebhookIntake(queue.append, lambda provider, hook: Secrets(list(secrets)), lambda: "2026-11-22T00:00Z")
+    return WebhookIntake(queue.append, lambda provider, hook, fresh: Secrets(list(secrets)), lambda: "t")
 
 
 def headers(body: bytes, event: str = "push", secret: str = SECRET) -> dict[str, str]:
@@ -75,8 +75,42 @@ def test_the_previous_secret_is_accepted_while_rotating() -> None:
 def test_an_unknown_hook_is_404_and_a_hook_secret_version_travels_with_the_delivery() -> None:
     queue: list[str] = []
     hooks = {"h1": Secrets([SECRET], version=3)}
-    gate = WebhookIntake(queue.append, lambda provider, hook: hooks.get(hook or ""), lambda: "t")
+    gate = WebhookIntake(queue.append, lambda provider, hook, fresh: hooks.get(hook or ""), lambda: "t")
     body = b'{"ref": "refs/heads/main"}'
     assert gate.receive(SPEC, headers(body), body, hook_id="nope").status == 404
     assert gate.receive(SPEC, headers(body), body, hook_id="h1").status == 202
     assert json.loads(queue[0])["secret_version"] == 3
+
+
+def test_a_failed_check_asks_once_for_a_fresh_hook_secret() -> None:
+    queue: list[str] = []
+    calls: list[bool] = []
+    current = {"secret": "old"}
+
+    def lookup(provider: str, hook: str | None, fresh: bool) -> Secrets:
+        calls.append(fresh)
+        return Secrets([current["secret"] if fresh else "old"], version=2 if fresh else 1)
+
+    gate = WebhookIntake(queue.append, lookup, lambda: "t")
+    current["secret"] = SECRET  # regenerated since the cache was filled
+    body = b'{"ref": "refs/heads/main"}'
+    assert gate.receive(SPEC, headers(body), body, hook_id="h1").status == 202
+    assert calls == [False, True] and json.loads(queue[0])["secret_version"] == 2
+    assert gate.receive(SPEC, headers(body, secret="forged"), body, hook_id="h1").status == 401
+
+
+def test_hook_secret_refresh_is_bounded_per_hook() -> None:
+    from gitconnect.wiring import ttl_cache
+
+    reads: list[str] = []
+
+    @ttl_cache(seconds=300, min_refresh_seconds=60)
+    def secret(key: str) -> str:
+        reads.append(key)
+        return f"secret-{len(reads)}"
+
+    assert secret("h1") == "secret-1"
+    assert secret.refresh("h1") == "secret-1"  # read moments ago: forged requests cannot force more reads
+    secret.min_refresh = 0
+    assert secret.refresh("h1") == "secret-2"
+    assert secret("h1") == "secret-2" and reads == ["h1", "h1"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from gitconnect.settings import Settings, get_settings
 
@@ -119,6 +119,12 @@ def provider_config(provider_id: str) -> dict[str, str]:
             "GITHUB_APP_PRIVATE_KEY": provider_secret("GITHUB_APP_PRIVATE_KEY"),
             "GITHUB_CLIENT_SECRET": provider_secret("GITHUB_CLIENT_SECRET"),
         }
+    if provider_id == "gitlab":
+        return {
+            "GITLAB_URL": s.gitlab_url,
+            "GITLAB_CLIENT_ID": s.gitlab_client_id,
+            "GITLAB_CLIENT_SECRET": provider_secret("GITLAB_CLIENT_SECRET"),
+        }
     return {}
 
 
@@ -218,25 +224,36 @@ def idempotency_config(key: str) -> IdempotencyConfig:
     )
 
 
-def ttl_cache(seconds: float, size: int = 4096) -> Callable[[Callable[[str], T]], Callable[[str], T]]:
-    """Remember a one-argument function's answers for `seconds`, at most `size` of them (secrets: read rarely,
-    never per request)."""
+class _TtlCache(Generic[T]):
+    """A one-argument function's answers remembered for `seconds`, at most `size` of them (secrets: read rarely,
+    never per request). `refresh` asks again unless the remembered answer is younger than `min_refresh_seconds`."""
 
-    def wrap(fn: Callable[[str], T]) -> Callable[[str], T]:
-        remembered: dict[str, tuple[float, T]] = {}
+    def __init__(self, fn: Callable[[str], T], seconds: float, size: int, min_refresh_seconds: float) -> None:
+        self._fn, self._seconds, self._size, self.min_refresh = fn, seconds, size, min_refresh_seconds
+        self._remembered: dict[str, tuple[float, float, T]] = {}  # key -> (fetched, expires, value)
 
-        def cached(key: str) -> T:
-            now = time.monotonic()
-            hit = remembered.get(key)
-            if hit is None or hit[0] <= now:
-                if len(remembered) >= size:
-                    remembered.clear()
-                hit = remembered[key] = (now + seconds, fn(key))
-            return hit[1]
+    def _fetch(self, key: str, now: float) -> T:
+        if len(self._remembered) >= self._size:
+            self._remembered.clear()
+        value = self._fn(key)
+        self._remembered[key] = (now, now + self._seconds, value)
+        return value
 
-        return cached
+    def __call__(self, key: str) -> T:
+        now = time.monotonic()
+        hit = self._remembered.get(key)
+        return hit[2] if hit and hit[1] > now else self._fetch(key, now)
 
-    return wrap
+    def refresh(self, key: str) -> T:
+        now = time.monotonic()
+        hit = self._remembered.get(key)
+        return hit[2] if hit and now - hit[0] < self.min_refresh else self._fetch(key, now)
+
+
+def ttl_cache(
+    seconds: float, size: int = 4096, min_refresh_seconds: float = 0.0
+) -> Callable[[Callable[[str], T]], _TtlCache[T]]:
+    return lambda fn: _TtlCache(fn, seconds, size, min_refresh_seconds)
 
 
 def reset() -> None:
@@ -274,13 +291,19 @@ def webhook_intake() -> WebhookIntake:
         names = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}.get(provider_id, ())
         return Secrets([s for s in (provider_secret(n) for n in names) if s])
 
-    @ttl_cache(seconds=300)  # a regenerated secret is refused by the router at once, whatever is cached here
-    def hook_secrets(hook_id: str) -> Secrets | None:
-        hook = hook_store().get(hook_id)
+    # A regenerated secret is refused by the router at once, whatever is cached here; the new one is fetched by a
+    # delivery that fails the cached check, unless the cached copy is younger than
+    # GITCONNECT_HOOK_SECRET_REFRESH_SECONDS (so forged requests cost at most one read per hook per interval).
+    @ttl_cache(seconds=300, min_refresh_seconds=settings().hook_secret_refresh_seconds)
+    def hook_secrets(key: str) -> Secrets | None:
+        hook = hook_store().get(key.split("/", 1)[1])
         return None if hook is None else Secrets([secrets().open_hook_secret(hook)], hook.secret_version)
 
-    def lookup(provider_id: str, hook_id: str | None) -> Secrets | None:
-        return app_secrets(provider_id) if hook_id is None else hook_secrets(f"{provider_id}/{hook_id}")
+    def lookup(provider_id: str, hook_id: str | None, fresh: bool) -> Secrets | None:
+        if hook_id is None:
+            return app_secrets(provider_id)
+        key = f"{provider_id}/{hook_id}"
+        return hook_secrets.refresh(key) if fresh else hook_secrets(key)
 
     return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), lookup, lambda: iso(utcnow()))
 

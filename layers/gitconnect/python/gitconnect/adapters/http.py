@@ -24,7 +24,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from gitconnect.adapters.net import guarded_pool_classes
+from gitconnect.adapters.net import guarded_pool_classes, resolve_checked
 from gitconnect.domain.errors import RateLimitedError, RemoteUnreachableError, UnsafeUrlError
 from gitconnect.providers.base import HttpResponse
 
@@ -147,6 +147,7 @@ class RequestsHttpClient:
         session.trust_env = False  # no proxies, no .netrc, no REQUESTS_CA_BUNDLE games from the environment
         session.proxies = {}
         session.max_redirects = 5
+        self._allow_loopback = allow_loopback
         adapter = _GuardedAdapter(allow_loopback=allow_loopback)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -166,7 +167,15 @@ class RequestsHttpClient:
         form: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         method = method.upper()
-        host = urlsplit(url).hostname or "the remote"
+        parts = urlsplit(url)
+        host = parts.hostname or "the remote"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UnsafeUrlError(f"only http(s) URLs are fetched, not {url.split(':', 1)[0]!r}")
+        # Refused before anything is sent (the connection classes check again, and connect to the checked address;
+        # this early check also holds where something above urllib3 answers requests itself, like test mocks).
+        resolve_checked(
+            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_loopback=self._allow_loopback
+        )
         transient_left = self._retries
         rate_limit_retried = False
         attempt = 0

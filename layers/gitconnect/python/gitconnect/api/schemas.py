@@ -28,14 +28,23 @@ class CustomLink(Strict):
     credentials: CustomCredentials | None = None
 
 
+class GitLabTokenLink(Strict):
+    """A personal, group or project access token on gitlab.com (`base_url` left out) or a self-hosted GitLab."""
+
+    provider: Literal["gitlab"]
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+    base_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    name: Name | None = None
+
+
 class PlannedProviderLink(BaseModel):
     """Providers of the contract that this build does not link yet: answered with a clear 422."""
 
     model_config = ConfigDict(extra="allow")
-    provider: Literal["github", "gitlab", "bitbucket"]
+    provider: Literal["github", "bitbucket"]
 
 
-LinkRequest = Annotated[CustomLink | PlannedProviderLink, Field(discriminator="provider")]
+LinkRequest = Annotated[CustomLink | GitLabTokenLink | PlannedProviderLink, Field(discriminator="provider")]
 
 
 class PullRequestRulesIn(Strict):

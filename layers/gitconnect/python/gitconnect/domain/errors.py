@@ -76,3 +76,10 @@ class RateLimitedError(GitconnectError):
         extra = {} if retry_after is None else {"retry_after": max(0, round(retry_after))}
         super().__init__(detail, **extra)
         self.retry_after = retry_after
+
+
+class RefreshRefusedError(RemoteAuthError):
+    """The provider refused to refresh OAuth tokens (`invalid_grant`): the refresh token was already used, revoked
+    or expired. Retrying cannot help; the connection must be linked again."""
+
+    title = "Remote refused the token refresh"

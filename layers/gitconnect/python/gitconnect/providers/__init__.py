@@ -13,10 +13,11 @@ from gitconnect.providers.base import Provider, ProviderPorts
 REGISTRY: dict[str, str] = {
     "custom": "gitconnect.providers.custom:CustomGitProvider",
     "github": "gitconnect.providers.github.provider:GitHubProvider",
+    "gitlab": "gitconnect.providers.gitlab.provider:GitLabProvider",
 }
 
 # Providers the API contract names but this build does not implement yet: the API says so instead of a 500.
-PLANNED = ("gitlab", "bitbucket")
+PLANNED = ("bitbucket",)
 
 
 def provider_class(provider_id: str) -> type[Provider]:

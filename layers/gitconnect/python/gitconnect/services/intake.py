@@ -40,9 +40,11 @@ class WebhookIntake:
     def __init__(
         self,
         enqueue: Callable[[str], None],
-        secrets: Callable[[str, str | None], Secrets | None],
+        secrets: Callable[[str, str | None, bool], Secrets | None],
         clock: Callable[[], str],
     ) -> None:
+        """`secrets(provider, hook_id, fresh)`: the secrets to verify with; `fresh` asks past any cache (after a
+        failed check, so a regenerated secret is accepted at once; the lookup itself bounds how often)."""
         self._enqueue = enqueue
         self._secrets = secrets
         self._clock = clock
@@ -51,9 +53,11 @@ class WebhookIntake:
         """`headers` with lower-case names; `body` exactly the bytes the provider signed."""
         if len(body) > MAX_BODY_BYTES:
             return problem(413, "Payload too large", f"the delivery is over {MAX_BODY_BYTES} bytes")
-        secrets = self._secrets(spec.provider, hook_id)
+        secrets = self._secrets(spec.provider, hook_id, False)
         if secrets is None:
             return problem(404, "Not found", "no such webhook: it was removed, or never registered by gitconnect")
+        if not spec.verify(headers, body, secrets.values) and hook_id is not None:
+            secrets = self._secrets(spec.provider, hook_id, True) or secrets
         if not spec.verify(headers, body, secrets.values):
             return problem(401, "Unauthorized", "the delivery's signature is missing or does not match")
         event = headers.get(spec.event_header, "").strip()

@@ -1,0 +1,135 @@
+"""GitLab (gitlab.com or self-hosted) as a provider: a connection is one user's token on one instance; webhooks
+are project hooks gitconnect registers per source, each with its own secret."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from gitconnect.domain.errors import BadRequestError, UnprocessableError
+from gitconnect.domain.events import RepoRef, WebhookEvent
+from gitconnect.domain.models import Build
+from gitconnect.domain.urls import check_remote_url
+from gitconnect.providers.base import Access, Branch, LinkedAccount, ProviderPorts, Repository, RepositoryRef
+from gitconnect.providers.gitlab import webhooks
+from gitconnect.providers.gitlab.api import GitLabApi
+
+# Build statuses as GitLab commit status states.
+_STATES = {
+    "queued": "pending",
+    "running": "running",
+    "succeeded": "success",
+    "failed": "failed",
+    "cancelled": "canceled",
+}
+STATUS_NAME = "gitconnect"
+
+
+class GitLabProvider:
+    id: ClassVar[str] = "gitlab"
+
+    def __init__(self, ports: ProviderPorts) -> None:
+        if ports.http is None:
+            raise RuntimeError("the GitLab provider needs an HTTP client")
+        self._http = ports.http
+        self._config = ports.config
+
+    @property
+    def default_url(self) -> str:
+        return self._config.get("GITLAB_URL") or "https://gitlab.com"
+
+    def _api(self, access: Access) -> GitLabApi:
+        return GitLabApi(self._http, access.base_url or self.default_url)
+
+    @staticmethod
+    def _token(access: Access) -> str:
+        token = (access.credentials or {}).get("token")
+        if not token:
+            raise UnprocessableError("this GitLab connection has no token: link it again")
+        return token
+
+    # ------------------------------------------------------------------ linking
+    def link(self, request: Mapping[str, Any]) -> LinkedAccount:
+        """An access token (personal, group or project), verified before anything is stored: the base URL must pass
+        the SSRF rules and answer /api/v4/version as a GitLab, and the token must name a user."""
+        base_url = check_remote_url(request.get("base_url") or self.default_url)
+        token = str(request["token"])
+        api = GitLabApi(self._http, base_url)
+        api.version(token)
+        user = api.current_user(token)
+        username = str(user.get("username") or user.get("id"))
+        host = urlsplit(base_url).netloc
+        return LinkedAccount(
+            name=request.get("name") or f"{username}@{host}",
+            account=username,
+            base_url=base_url,
+            credentials={"token": token, "kind": "access_token"},
+        )
+
+    # ------------------------------------------------------------------ repositories
+    def repository(self, access: Access, requested: str | None) -> RepositoryRef:
+        if not requested:
+            raise BadRequestError("a GitLab source needs `repository` (the project's path, e.g. group/app)")
+        project = self._api(access).project(self._token(access), requested)
+        return RepositoryRef(
+            str(project["path_with_namespace"]), str(project.get("http_url_to_repo") or ""), str(project["id"])
+        )
+
+    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+        return [
+            Repository(
+                id=str(p["id"]),
+                full_name=str(p["path_with_namespace"]),
+                namespace=(p.get("namespace") or {}).get("full_path")
+                or str(p["path_with_namespace"]).rsplit("/", 1)[0],
+                default_branch=p.get("default_branch"),
+                private=None if "visibility" not in p else p["visibility"] != "public",
+                clone_url=str(p.get("http_url_to_repo") or ""),
+                web_url=p.get("web_url"),
+            )
+            for p in self._api(access).projects(self._token(access), search)
+        ]
+
+    def namespaces(self, access: Access) -> list[str]:
+        return sorted({str(n.get("full_path")) for n in self._api(access).namespaces(self._token(access))})
+
+    def branches(self, access: Access, repository: str) -> list[Branch]:
+        return [Branch(n, sha) for n, sha in self._api(access).branches(self._token(access), repository)]
+
+    def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
+        return self._api(access).branch_head(self._token(access), repository, branch)
+
+    # ------------------------------------------------------------------ webhooks
+    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:
+        return webhooks.normalize(event, payload)
+
+    def changed_files(self, access: Access, repo: RepoRef, before: str | None, after: str) -> list[str] | None:
+        if before is None:
+            return None
+        return self._api(access).compare_files(self._token(access), repo.id, before, after)
+
+    def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None:
+        return None  # GitLab's tag push and release payloads carry the commit: nothing to resolve
+
+    def create_webhook(self, access: Access, repository_id: str, url: str, secret: str) -> str:
+        return str(self._api(access).create_hook(self._token(access), repository_id, url, secret)["id"])
+
+    def update_webhook(self, access: Access, repository_id: str, hook_id: str, url: str, secret: str) -> bool:
+        """Rotate the hook's secret; False when the hook is gone from GitLab (the caller recreates it)."""
+        return self._api(access).update_hook(self._token(access), repository_id, hook_id, url, secret) is not None
+
+    def delete_webhook(self, access: Access, repository_id: str, hook_id: str) -> bool:
+        return self._api(access).delete_hook(self._token(access), repository_id, hook_id)
+
+    # ------------------------------------------------------------------ status back
+    def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
+        self._api(access).create_commit_status(
+            self._token(access),
+            build.repository,
+            build.sha,
+            _STATES[build.status],
+            target_url=url,
+            description=description,
+            name=STATUS_NAME,
+        )
