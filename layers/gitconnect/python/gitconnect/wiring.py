@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from gitconnect.services.hooks import HookService
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
-    from gitconnect.services.oauth import GitHubInstallFlow
+    from gitconnect.services.oauth import GitHubInstallFlow, GitLabOAuthFlow
     from gitconnect.services.router import EventRouter
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.sources import SourceService
@@ -94,8 +94,11 @@ def hook_store() -> HookStore:
 def secrets() -> ConnectionSecrets:
     from gitconnect.adapters.cipher import KmsEnvelopeCipher
     from gitconnect.services.secrets import ConnectionSecrets
+    from gitconnect.services.token_refresh import TokenRefresher
 
-    return ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
+    sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
+    sealed.refresher = TokenRefresher(connection_store(), _stores()[4], sealed, provider)
+    return sealed
 
 
 @cache
@@ -323,4 +326,20 @@ def github_install_flow() -> GitHubInstallFlow:
 
     return GitHubInstallFlow(
         _stores()[4], connection_store(), provider("github"), provider_config("github"), settings().dashboard_url
+    )
+
+
+@cache
+def gitlab_oauth_flow() -> GitLabOAuthFlow:
+    from gitconnect.services.oauth import GitLabOAuthFlow
+
+    s = settings()
+    return GitLabOAuthFlow(
+        _stores()[4],
+        connection_store(),
+        secrets(),
+        http_client(),
+        provider_config("gitlab"),
+        s.public_url,
+        s.dashboard_url,
     )

@@ -303,6 +303,11 @@ class ConnectionStore:
         if not _update_existing(ConnectionModel(team_id, connection_id), ConnectionModel.connection_id, actions):
             raise NotFoundError(f"connection {connection_id!r} not found")
 
+    def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
+        return _update_existing(
+            ConnectionModel(team_id, connection_id), ConnectionModel.connection_id, [ConnectionModel.secret.set(secret)]
+        )
+
     def by_account(self, account_key: str) -> list[Connection]:
         """Every team's connection to one provider account (a webhook names the account, not the team)."""
         return [self._to_domain(m) for m in ConnectionModel.by_account.query(account_key)]
@@ -566,6 +571,21 @@ class StateStore:
         StateModel(
             state_id, team_id=team_id, user_id=user_id, provider=provider, data=data or None, expires_at=expires_at
         ).save(condition=StateModel.state_id.does_not_exist())
+
+    def acquire(self, lease_id: str, expires_at: int) -> bool:
+        """A lease (a token refresh in progress): taken when free or expired; False when someone else holds it."""
+        try:
+            StateModel(lease_id, team_id="-", user_id="-", provider="lease", expires_at=expires_at).save(
+                condition=StateModel.state_id.does_not_exist() | (StateModel.expires_at < int(time.time()))
+            )
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def release(self, lease_id: str) -> None:
+        StateModel(lease_id).delete()
 
     def take(self, state_id: str) -> dict[str, Any] | None:
         """Read and delete in one go: of two callbacks racing with one state, only one gets it."""

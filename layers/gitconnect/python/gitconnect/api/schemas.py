@@ -94,3 +94,9 @@ class RestrictionsIn(Strict):
     namespaces: Annotated[list[Annotated[str, Field(min_length=1, max_length=255)]], Field(max_length=200)] | None = (
         None
     )
+
+
+class AuthorizeIn(Strict):
+    base_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    client_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    client_secret: Annotated[str, Field(min_length=1, max_length=1024)] | None = None

@@ -3,17 +3,23 @@ installation GitHub names in the redirect (that id can be spoofed), and read the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from gitconnect.domain.errors import BadRequestError, GitconnectError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection
+from gitconnect.domain.urls import check_remote_url
+from gitconnect.providers.base import HttpClient
+from gitconnect.providers.gitlab import oauth as gitlab_oauth
+from gitconnect.providers.gitlab.api import GitLabApi
 from gitconnect.services.ports import ConnectionStore
+from gitconnect.services.secrets import ConnectionSecrets
 
 if TYPE_CHECKING:
     from gitconnect.providers.github.provider import GitHubProvider
@@ -120,5 +126,122 @@ class GitHubInstallFlow:
         return connection
 
     def _dashboard(self, outcome: Mapping[str, str]) -> str:
-        base = self._dashboard_url or "/"
-        return f"{base}{'&' if '?' in base else '?'}{urlencode(outcome)}"
+        return _dashboard(self._dashboard_url, outcome)
+
+
+class GitLabOAuthFlow:
+    """OAuth 2.0 authorization code + PKCE against gitlab.com (the deployment's OAuth application) or a self-hosted
+    GitLab (the OAuth application the user registered there: its client id and secret come with the request)."""
+
+    def __init__(
+        self,
+        states: StateStore,
+        connections: ConnectionStore,
+        secrets: ConnectionSecrets,
+        http: HttpClient,
+        config: Mapping[str, str],
+        public_url: str,
+        dashboard_url: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._states, self._connections, self._secrets = states, connections, secrets
+        self._http, self._config, self._clock = http, config, clock
+        self._dashboard_url = dashboard_url
+        self.redirect_uri = f"{public_url.rstrip('/')}/v1/oauth/gitlab/callback"
+
+    def authorize(self, team_id: str, user_id: str, request: Mapping[str, str | None]) -> str:
+        default = self._config.get("GITLAB_URL") or "https://gitlab.com"
+        base_url = check_remote_url(request.get("base_url") or default)
+        if request.get("client_id") or base_url != default:
+            client_id, client_secret = request.get("client_id"), request.get("client_secret")
+            if not client_id or not client_secret:
+                raise BadRequestError(
+                    "a self-hosted GitLab needs the `client_id` and `client_secret` of the OAuth "
+                    f"application registered there (redirect URI {self.redirect_uri})"
+                )
+        else:
+            client_id, client_secret = self._config.get("GITLAB_CLIENT_ID"), self._config.get("GITLAB_CLIENT_SECRET")
+            if not client_id or not client_secret:
+                raise UnprocessableError("GitLab OAuth is not configured (GITLAB_CLIENT_ID, GITLAB_CLIENT_SECRET)")
+        GitLabApi(self._http, base_url).version(None)  # SSRF rules (in the client) and "is it a GitLab?"
+        state, verifier = secrets.token_urlsafe(32), gitlab_oauth.new_verifier()
+        sid = state_id(state)
+        sealed = self._secrets.seal(team_id, sid, {"client_secret": client_secret})
+        data = {
+            "base_url": base_url,
+            "client_id": client_id,
+            "verifier": verifier,
+            "sealed": base64.b64encode(sealed or b"").decode(),
+        }
+        self._states.put(sid, team_id, user_id, "gitlab", data, int(self._clock()) + STATE_SECONDS)
+        return gitlab_oauth.authorize_url(
+            base_url, client_id, self.redirect_uri, state, gitlab_oauth.challenge(verifier)
+        )
+
+    def callback(self, params: Mapping[str, str]) -> str:
+        try:
+            connection = self._link(params)
+        except GitconnectError as exc:
+            return _dashboard(self._dashboard_url, {"provider": "gitlab", "outcome": "error", "reason": exc.detail})
+        return _dashboard(
+            self._dashboard_url, {"provider": "gitlab", "outcome": "linked", "connection_id": connection.id}
+        )
+
+    def _link(self, params: Mapping[str, str]) -> Connection:
+        state = params.get("state") or ""
+        sid = state_id(state) if state else ""
+        saved = self._states.take(sid) if state else None
+        if saved is None or saved["provider"] != "gitlab":
+            raise LinkRefusedError("the link request is unknown, was already used, or belongs to another flow")
+        if saved["expires_at"] < self._clock():
+            raise LinkRefusedError("the link request expired: start again")
+        if params.get("error"):
+            raise LinkRefusedError(
+                f"GitLab did not authorize the link: {params.get('error_description') or params['error']}"
+            )
+        if not params.get("code"):
+            raise LinkRefusedError("GitLab sent no authorization code")
+        data, team_id = saved["data"], saved["team_id"]
+        opened = self._secrets.open_sealed(team_id, sid, base64.b64decode(data["sealed"]))
+        base_url, client_id, client_secret = data["base_url"], data["client_id"], opened["client_secret"]
+        tokens = gitlab_oauth.exchange_code(
+            self._http,
+            base_url,
+            client_id,
+            client_secret,
+            params["code"],
+            self.redirect_uri,
+            data["verifier"],
+            clock=self._clock,
+        )
+        user = GitLabApi(self._http, base_url).current_user(tokens.access_token)
+        username = str(user.get("username") or user.get("id"))
+        connection_id = new_id("con")
+        credentials = {
+            "kind": "oauth",
+            "token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": str(tokens.expires_at or ""),
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "redirect_uri": self.redirect_uri,
+        }
+        connection = Connection(
+            team_id=team_id,
+            id=connection_id,
+            provider="gitlab",
+            name=f"{username}@{urlsplit(base_url).netloc}",
+            account=username,
+            base_url=base_url,
+            status="active",
+            created_at=iso(utcnow()),
+            account_key=f"gitlab#{connection_id}",
+            secret=self._secrets.seal(team_id, connection_id, credentials),
+        )
+        self._connections.put(connection)
+        return connection
+
+
+def _dashboard(base: str, outcome: Mapping[str, str]) -> str:
+    base = base or "/"
+    return f"{base}{'&' if '?' in base else '?'}{urlencode(outcome)}"

@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from gitconnect.domain.models import Connection, Hook
 from gitconnect.providers.base import Access
@@ -15,6 +16,10 @@ from gitconnect.services.ports import Cipher
 # Decrypt per private source. The key includes the ciphertext's hash: re-linked credentials are never served stale,
 # and an unlinked connection is never looked up (its record is gone first).
 _CACHE_SECONDS = 300.0
+
+
+class Refresher(Protocol):
+    def fresh(self, connection: Connection, credentials: dict[str, str] | None) -> dict[str, str] | None: ...
 
 
 class ConnectionSecrets:
@@ -31,6 +36,10 @@ class ConnectionSecrets:
         if not credentials:
             return None
         return self._cipher.encrypt(json.dumps(credentials).encode(), self._context(team_id, connection_id))
+
+    def open_sealed(self, team_id: str, connection_id: str, blob: bytes) -> dict[str, str]:
+        """What `seal` sealed under that team and id (also used for secrets parked with a one-time state)."""
+        return json.loads(self._cipher.decrypt(blob, self._context(team_id, connection_id)))  # type: ignore[no-any-return]
 
     def open(self, connection: Connection) -> dict[str, str] | None:
         if connection.secret is None:
@@ -52,5 +61,11 @@ class ConnectionSecrets:
     def open_hook_secret(self, hook: Hook) -> str:
         return self._cipher.decrypt(hook.secret, {"team_id": hook.team_id, "hook_id": hook.id}).decode()
 
+    # Set by wiring: credentials that expire (OAuth) are refreshed before they are handed out.
+    refresher: Refresher | None = None
+
     def access(self, connection: Connection) -> Access:
-        return Access(connection.base_url, connection.account_key, self.open(connection))
+        credentials = self.open(connection)
+        if self.refresher is not None:
+            credentials = self.refresher.fresh(connection, credentials)
+        return Access(connection.base_url, connection.account_key, credentials)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
-from gitconnect.api.schemas import LinkRequest, RestrictionsIn
+from gitconnect.api.schemas import AuthorizeIn, LinkRequest, RestrictionsIn
 from gitconnect.domain.errors import UnprocessableError
 
 router = APIGatewayHttpRouter()
@@ -43,12 +43,17 @@ def unlink(team: str, connection_id: str) -> Response[None]:
 @router.post(
     "/v1/teams/<team>/connections/<provider>/authorize", summary="Start linking in the browser", tags=["connections"]
 )
-def authorize_link(team: str, provider: str) -> dict[str, object]:
-    """GitHub: the App's install URL with a one-time, expiring `state` bound to this team and user."""
+def authorize_link(team: str, provider: str, body: Annotated[AuthorizeIn | None, Body()] = None) -> dict[str, object]:
+    """GitHub: the App's install URL. GitLab: the OAuth authorize URL (PKCE), of gitlab.com or of a self-hosted
+    `base_url` with the `client_id`/`client_secret` of the OAuth application registered there. Either way with a
+    one-time, expiring `state` bound to this team and user."""
     principal = authorize(router, team, "admin")
-    if provider != "github":
-        raise UnprocessableError(f"linking {provider!r} in the browser is not available in this deployment yet")
-    return {"url": wiring.github_install_flow().authorize(team, principal.user_id)}
+    if provider == "github":
+        return {"url": wiring.github_install_flow().authorize(team, principal.user_id)}
+    if provider == "gitlab":
+        request = body.model_dump() if body else {}
+        return {"url": wiring.gitlab_oauth_flow().authorize(team, principal.user_id, request)}
+    raise UnprocessableError(f"linking {provider!r} in the browser is not available in this deployment yet")
 
 
 @router.put(

@@ -12,6 +12,7 @@ from gitconnect.domain.events import RepoRef, WebhookEvent
 from gitconnect.domain.models import Build
 from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import Access, Branch, LinkedAccount, ProviderPorts, Repository, RepositoryRef
+from gitconnect.providers.gitlab import oauth as gitlab_oauth
 from gitconnect.providers.gitlab import webhooks
 from gitconnect.providers.gitlab.api import GitLabApi
 
@@ -66,6 +67,26 @@ class GitLabProvider:
             base_url=base_url,
             credentials={"token": token, "kind": "access_token"},
         )
+
+    def refresh_credentials(self, access: Access) -> dict[str, str]:
+        """A new token pair for an OAuth connection (the old pair stops working: callers serialize this)."""
+        credentials = dict(access.credentials or {})
+        tokens = gitlab_oauth.refresh(
+            self._http,
+            access.base_url or self.default_url,
+            credentials["client_id"],
+            credentials["client_secret"],
+            credentials["refresh_token"],
+            credentials["redirect_uri"],
+        )
+        credentials.update(
+            {
+                "token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "expires_at": str(tokens.expires_at or ""),
+            }
+        )
+        return credentials
 
     # ------------------------------------------------------------------ repositories
     def repository(self, access: Access, requested: str | None) -> RepositoryRef:
