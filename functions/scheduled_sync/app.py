@@ -1,4 +1,4 @@
-"""ScheduledSyncFunction: polls the branch heads of sources with polling on."""
+"""ScheduledSyncFunction: polls branch heads of sources with polling on, and repairs provider webhooks."""
 
 from typing import Any
 
@@ -11,8 +11,10 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    report = wiring.poller().poll()
-    logger.info(
-        "poll done", extra={"sources": report.sources, "requested": len(report.requested), "failed": len(report.failed)}
-    )
-    return {"sources": report.sources, "requested": report.requested, "failed": report.failed}
+    polled = wiring.poller().poll()
+    repaired = wiring.repair().run()
+    logger.info("sync done", extra={"sources": polled.sources, "requested": len(polled.requested),
+                                    "poll_failed": len(polled.failed), "hooks_checked": repaired.checked,
+                                    "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds)})
+    return {"sources": polled.sources, "requested": polled.requested, "failed": polled.failed,
+            "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds}

@@ -146,6 +146,7 @@ def start_system() -> System:
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             # No pause between re-reads of a regenerated hook secret: the flows here follow each other in milliseconds.
             "GITCONNECT_HOOK_SECRET_REFRESH_SECONDS": "0",
+            "GITCONNECT_HOOK_CHECK_SECONDS": "0",  # every scheduled sync checks every hook
         }
     )
     os.environ.update(env)

@@ -28,6 +28,7 @@ class Settings:
     state_table: str = ""
     hooks_table: str = ""
     hook_secret_refresh_seconds: float = 2.0
+    hook_check_seconds: float = 900.0
     events_queue_url: str = ""
     # One JSON document of provider secrets in Secrets Manager; a variable of the same name in the environment wins.
     provider_secrets_arn: str = ""
@@ -73,6 +74,7 @@ def get_settings() -> Settings:
         state_table=_env("GITCONNECT_STATE_TABLE"),
         hooks_table=_env("GITCONNECT_HOOKS_TABLE"),
         hook_secret_refresh_seconds=float(_env("GITCONNECT_HOOK_SECRET_REFRESH_SECONDS", "2")),
+        hook_check_seconds=float(_env("GITCONNECT_HOOK_CHECK_SECONDS", "900")),
         gitlab_url=(_env("GITLAB_URL") or "https://gitlab.com").rstrip("/"),
         gitlab_client_id=_env("GITLAB_CLIENT_ID"),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),

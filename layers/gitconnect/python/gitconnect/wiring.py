@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import GitHubInstallFlow, GitLabOAuthFlow
+    from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.sources import SourceService
@@ -342,4 +343,21 @@ def gitlab_oauth_flow() -> GitLabOAuthFlow:
         provider_config("gitlab"),
         s.public_url,
         s.dashboard_url,
+    )
+
+
+@cache
+def repair() -> HookRepair:
+    from gitconnect.services.repair import HookRepair
+
+    return HookRepair(
+        hook_store(),
+        hooks(),
+        connection_store(),
+        source_store(),
+        build_store(),
+        secrets(),
+        provider,
+        builds_queue(),
+        settings().hook_check_seconds,
     )

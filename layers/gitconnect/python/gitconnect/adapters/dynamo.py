@@ -617,6 +617,15 @@ class HooksByConnection(GlobalSecondaryIndex["HookModel"]):
     hook_id = UnicodeAttribute(range_key=True)
 
 
+class HooksByProvider(GlobalSecondaryIndex["HookModel"]):
+    class Meta:
+        index_name = "by_provider"
+        projection = AllProjection()
+
+    provider = UnicodeAttribute(hash_key=True)
+    hook_id = UnicodeAttribute(range_key=True)
+
+
 class HookModel(Model):
     class Meta:
         table_name = "unbound"
@@ -632,8 +641,10 @@ class HookModel(Model):
     secret = BinaryAttribute(legacy_encoding=False)
     secret_version = NumberAttribute()
     created_at = UnicodeAttribute()
+    checked_at = NumberAttribute(null=True)  # when the scheduled sync last asked the provider about it
 
     by_connection = HooksByConnection()
+    by_provider = HooksByProvider()
 
 
 class HookStore:
@@ -676,6 +687,13 @@ class HookStore:
 
     def for_connection(self, connection_id: str) -> list[Hook]:
         return [self._to_domain(m) for m in HookModel.by_connection.query(connection_id)]
+
+    def for_provider(self, provider: str) -> Iterable[Hook]:
+        for m in HookModel.by_provider.query(provider):
+            yield self._to_domain(m)
+
+    def set_checked(self, hook_id: str, at: float) -> bool:
+        return _update_existing(HookModel(hook_id), HookModel.hook_id, [HookModel.checked_at.set(at)])
 
     def delete(self, hook_id: str) -> None:
         HookModel(hook_id).delete()

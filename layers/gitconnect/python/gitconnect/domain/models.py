@@ -225,6 +225,7 @@ class Hook:
     secret: bytes  # the per-hook secret, KMS-sealed; the intake opens it once per container
     secret_version: int
     created_at: str
+    checked_at: float | None = None  # epoch seconds of the last health check
 
 
 @dataclass(frozen=True)

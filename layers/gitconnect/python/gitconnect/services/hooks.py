@@ -52,6 +52,9 @@ class HookService:
         provider = self._providers(provider_id)
         return provider if hasattr(provider, "create_webhook") else None  # type: ignore[return-value]
 
+    def manages(self, provider_id: str) -> bool:
+        return self._provider(provider_id) is not None
+
     def url(self, provider_id: str, hook_id: str) -> str:
         return f"{self._public_url}/v1/webhooks/{provider_id}/{hook_id}"
 

@@ -100,7 +100,8 @@ class SourceService:
             updated_at=now,
             **rules,
         )
-        if source.poll:
+        if source.poll or self._hooks.manages(connection.provider):
+            # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = replace(source, heads=self._baseline_heads(source))
         # The provider's webhook first: a source that cannot receive events is not created.
         hook = self._hooks.register(connection, source)

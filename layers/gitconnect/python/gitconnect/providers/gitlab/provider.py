@@ -140,6 +140,13 @@ class GitLabProvider:
         """Rotate the hook's secret; False when the hook is gone from GitLab (the caller recreates it)."""
         return self._api(access).update_hook(self._token(access), repository_id, hook_id, url, secret) is not None
 
+    def webhook_health(self, access: Access, repository_id: str, hook_id: str) -> str:
+        """ "ok", "disabled" (GitLab stopped calling it after failures) or "missing" (deleted on GitLab)."""
+        hook = self._api(access).hook(self._token(access), repository_id, hook_id)
+        if hook is None:
+            return "missing"
+        return "disabled" if hook.get("alert_status") in ("disabled", "temporarily_disabled") else "ok"
+
     def delete_webhook(self, access: Access, repository_id: str, hook_id: str) -> bool:
         return self._api(access).delete_hook(self._token(access), repository_id, hook_id)
 

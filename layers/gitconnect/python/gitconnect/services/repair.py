@@ -1,0 +1,125 @@
+"""Webhook health, from the scheduled sync: a hook the provider disabled (after failed deliveries) or that was
+deleted on its side is recreated with the same URL and secret, and the commits pushed meanwhile to watched
+branches are built (each branch head compared with the last build of that branch)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from gitconnect.domain.errors import GitconnectError
+from gitconnect.domain.ids import stable_id
+from gitconnect.domain.models import Build, Connection, Hook
+from gitconnect.domain.rules import matches_any
+from gitconnect.providers.base import Access
+from gitconnect.services.builds import new_build
+from gitconnect.services.hooks import HookService
+from gitconnect.services.ports import BuildQueue, BuildStore, ConnectionStore, SourceStore
+from gitconnect.services.secrets import ConnectionSecrets
+
+log = logging.getLogger(__name__)
+MANAGED = ("gitlab",)  # providers whose webhooks gitconnect registers
+
+
+class HealthStore(Protocol):
+    def put(self, h: Hook) -> None: ...
+    def for_provider(self, provider: str) -> Iterable[Hook]: ...
+    def set_checked(self, hook_id: str, at: float) -> bool: ...
+
+
+@dataclass
+class RepairReport:
+    checked: int = 0
+    recreated: list[str] = field(default_factory=list)
+    builds: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+class HookRepair:
+    def __init__(
+        self,
+        hooks: HealthStore,
+        hook_service: HookService,
+        connections: ConnectionStore,
+        sources: SourceStore,
+        builds: BuildStore,
+        secrets: ConnectionSecrets,
+        providers: Callable[[str], object],
+        queue: BuildQueue,
+        interval_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._hooks, self._service, self._connections, self._sources = hooks, hook_service, connections, sources
+        self._builds, self._secrets, self._providers, self._queue = builds, secrets, providers, queue
+        self._interval, self._clock = interval_seconds, clock
+
+    def run(self) -> RepairReport:
+        report = RepairReport()
+        for provider_id in MANAGED:
+            for hook in self._hooks.for_provider(provider_id):
+                now = self._clock()
+                if hook.checked_at is not None and now - hook.checked_at < self._interval:
+                    continue
+                try:
+                    self._check(hook, report)
+                except GitconnectError as exc:
+                    report.failed[hook.id] = exc.detail
+                    log.warning("webhook check failed", extra={"hook_id": hook.id, "reason": exc.detail})
+                self._hooks.set_checked(hook.id, now)
+        return report
+
+    def _check(self, hook: Hook, report: RepairReport) -> None:
+        connection = self._connections.get(hook.team_id, hook.connection_id)
+        if connection is None or connection.status != "active":
+            return  # unlinked (its hooks are being removed) or waiting to be linked again
+        report.checked += 1
+        provider = self._providers(hook.provider)
+        access = self._secrets.access(connection)
+        health = provider.webhook_health(access, hook.repository_id, hook.provider_hook_id)  # type: ignore[attr-defined]
+        if health == "ok":
+            return
+        if health == "disabled":
+            provider.delete_webhook(access, hook.repository_id, hook.provider_hook_id)  # type: ignore[attr-defined]
+        secret = self._secrets.open_hook_secret(hook)
+        remote_id = provider.create_webhook(  # type: ignore[attr-defined]
+            access, hook.repository_id, self._service.url(hook.provider, hook.id), secret
+        )
+        self._hooks.put(replace(hook, provider_hook_id=remote_id))
+        report.recreated.append(hook.id)
+        missed = self._missed(connection, access, hook)
+        self._queue.send(missed)
+        report.builds.extend(b.id for b in missed)
+
+    def _missed(self, connection: Connection, access: Access, hook: Hook) -> list[Build]:
+        source = self._sources.get(hook.team_id, hook.source_id)
+        if source is None:
+            return []
+        heads = {
+            b.name: b.sha
+            for b in self._providers(connection.provider).branches(access, source.repository)  # type: ignore[attr-defined]
+            if matches_any(b.name, source.branches)
+        }
+        last_built: dict[str, str] = {}
+        for build in self._builds.list(hook.team_id, source_id=source.id, cursor=None, limit=100).items:
+            last_built.setdefault(build.ref, build.sha)  # type: ignore[attr-defined]
+        missed = []
+        for name, sha in sorted(heads.items()):
+            ref = f"refs/heads/{name}"
+            known = last_built.get(ref) or source.heads.get(name)
+            if known is not None and known != sha:
+                missed.append(
+                    new_build(
+                        source,
+                        ref=ref,
+                        sha=sha,
+                        trigger="push",
+                        requested_by=None,
+                        # The router's id for this push (source, trigger, ref, sha, before): if the delivery turns
+                        # up after all, it requests this same build.
+                        build_id=stable_id("bld", source.id, "push", ref, sha, known),
+                    )
+                )
+        return missed
