@@ -28,13 +28,15 @@ def test_openapi_describes_every_route_of_the_template(system: System) -> None:
         ("post", "/v1/teams/{team}/connections/{provider}/authorize"),
         ("put", "/v1/teams/{team}/connections/{connection_id}/restrictions"),
         ("get", "/v1/oauth/{provider}/callback"), ("post", "/v1/webhooks/github"),
+        ("post", "/v1/webhooks/gitlab/{hook_id}"),
+        ("post", "/v1/teams/{team}/connections/{connection_id}/webhooks/regenerate"),
     }
     documented = {(method, path) for path, ops in paths.items() for method in ops}
     assert expected <= documented
     # Every documented operation is reachable through a route of template.yaml
     for method, path in documented:
         concrete = path.replace("{team}", "t").replace("{connection_id}", "c").replace("{source_id}", "s")
-        concrete = concrete.replace("{build_id}", "b").replace("{provider}", "github")
+        concrete = concrete.replace("{build_id}", "b").replace("{provider}", "github").replace("{hook_id}", "h")
         reply = system.call(method.upper(), concrete)
         assert reply.status != 404 or reply.headers.get("content-type") == "application/problem+json", path
     link_body = paths["/v1/teams/{team}/connections"]["post"]["requestBody"]["content"]["application/json"]

@@ -67,7 +67,29 @@ _WEBHOOK_PATHS: dict[str, Any] = {
                 "413": {"description": "body over the limit"},
             },
         }
-    }
+    },
+    "/v1/webhooks/gitlab/{hook_id}": {
+        "post": {
+            "summary": "A GitLab project hook gitconnect registered",
+            "tags": ["webhooks"],
+            "description": "Verified by comparing X-Gitlab-Token with the hook's own secret in constant time. "
+            "X-Gitlab-Event and Idempotency-Key or X-Gitlab-Event-UUID are required. 202 once queued (duplicates and "
+            "ignored events too), 401 for a wrong token, 404 for an unknown hook, 400 malformed, 413 over 5 MiB.",
+            "parameters": [
+                {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Gitlab-Token", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Gitlab-Event", "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "202": {"description": "queued for routing"},
+                "400": {"description": "malformed delivery"},
+                "401": {"description": "wrong or missing token"},
+                "404": {"description": "no such hook"},
+                "413": {"description": "body over the limit"},
+            },
+        }
+    },
 }
 
 
