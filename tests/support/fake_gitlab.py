@@ -184,6 +184,8 @@ class FakeProject:
     hooks: dict[int, FakeHook] = field(default_factory=dict)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> statuses, oldest first
     members: dict[int, int] = field(default_factory=dict)
+    # branch -> path -> (content, the last commit that changed it)
+    files: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -667,6 +669,61 @@ class FakeGitLab:
                     hook.disabled_until = self.clock() + min(max(backoff, 60.0), 86_400.0)
         return status
 
+    # -- repository files (GitOps) ------------------------------------------------------------------------------
+
+    def put_file(self, project: FakeProject, branch: str, path: str, content: bytes | str) -> str:
+        """A push that changes one file on `branch` (as a developer would, outside gitconnect): the new commit sha."""
+        with self._lock:
+            data = content.encode() if isinstance(content, str) else content
+            sha = fake_sha(f"{project.id}:{branch}:{path}:{data!r}:{len(self.log)}")
+            project.files.setdefault(branch, {})[path] = (data, sha)
+            project.branches[branch] = sha
+            project.commits.setdefault(sha, []).append(branch)
+            return sha
+
+    def _file_json(self, project: FakeProject, path: str, ref: str) -> dict[str, Any]:
+        if ref not in project.branches:
+            raise _message(404, "404 Commit Not Found")
+        found = project.files.get(ref, {}).get(path)
+        if found is None:
+            raise _message(404, "404 File Not Found")
+        content, last_commit = found
+        return {"file_name": path.rsplit("/", 1)[-1], "file_path": path, "size": len(content), "encoding": "base64",
+                "content": base64.b64encode(content).decode(), "content_sha256": hashlib.sha256(content).hexdigest(),
+                "ref": ref, "blob_id": hashlib.sha1(content).hexdigest(),  # noqa: S324 - Git's blob id scheme
+                "commit_id": project.branches[ref], "last_commit_id": last_commit, "execute_filemode": False}
+
+    def _commit_actions(self, project: FakeProject, user: FakeUser, params: dict[str, Any]) -> dict[str, Any]:
+        """POST /projects/:id/repository/commits: all actions apply, or none (GitLab answers 400 with why)."""
+        branch, message, actions = params.get("branch"), params.get("commit_message"), params.get("actions")
+        if not branch or not message or not isinstance(actions, list) or not actions:
+            raise _param_error("branch, commit_message, actions are missing")
+        if branch not in project.branches:
+            raise _message(400, "You can only create or edit files when you are on a branch")
+        files = project.files.setdefault(branch, {})
+        for action in actions:
+            path, kind = action.get("file_path"), action.get("action")
+            if kind == "create" and path in files:
+                raise _message(400, "A file with this name already exists")
+            if kind == "update" and path not in files:
+                raise _message(400, "A file with this name doesn't exist")
+            if kind == "update" and action.get("last_commit_id") and action["last_commit_id"] != files[path][1]:
+                raise _message(400, f"The file has changed since you started editing it: {path}")
+            if kind not in ("create", "update"):
+                raise _param_error("actions[action] does not have a valid value")
+        parent = project.branches[branch]
+        sha = fake_sha(f"{project.id}:{branch}:{message}:{json.dumps(actions, sort_keys=True)}:{parent}")
+        for action in actions:
+            raw = action.get("content") or ""
+            data = base64.b64decode(raw) if action.get("encoding") == "base64" else str(raw).encode()
+            files[action["file_path"]] = (data, sha)
+        project.branches[branch] = sha
+        project.commits.setdefault(sha, []).append(branch)
+        return {"id": sha, "short_id": sha[:8], "title": str(message).splitlines()[0], "message": message,
+                "author_name": user.name, "author_email": f"{user.username}@example.com",
+                "created_at": _iso(self.clock()),
+                "parent_ids": [parent], "web_url": f"{self.external_url}/-/commit/{sha}"}
+
     # -- faults and the log -------------------------------------------------------------------------------------
 
     def fail_next(self, path_prefix: str, status: int, headers: dict[str, str] | None = None, body: Any = None, *,
@@ -862,6 +919,15 @@ class FakeGitLab:
                     if branch not in project.branches:
                         raise _message(404, "404 Branch Not Found")
                     return 200, self._branch_json(project, user, branch), {}
+                case "GET", ["projects", ident, "repository", "files", file_path]:
+                    user = self._auth(headers, READ, required=False)
+                    project = self._project(ident, user, code=True)
+                    return 200, self._file_json(project, file_path, q.get("ref", project.default_branch)), {}
+                case "POST", ["projects", ident, "repository", "commits"]:
+                    user = self._auth(headers, WRITE)
+                    project = self._project(ident, user, level=DEVELOPER)
+                    assert user is not None
+                    return 201, self._commit_actions(project, user, params), {}
                 case "GET", ["projects", ident, "repository", "compare"]:
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)

@@ -61,6 +61,15 @@ class Repository:
 
 
 @dataclass(frozen=True)
+class RepoFile:
+    """A file as stored in a repository (GitOps)."""
+
+    path: str
+    content: bytes
+    version: str  # the provider's optimistic-concurrency token for the next commit (GitLab: last_commit_id)
+
+
+@dataclass(frozen=True)
 class Branch:
     name: str
     sha: str
@@ -137,7 +146,7 @@ class Provider(Protocol):
         ...
 
     def repository(self, access: Access, requested: str | None) -> RepositoryRef:
-        """The repository a new source on this connection watches (validated; not looked up remotely)."""
+        """The repository a new source on this connection watches (validated against the provider)."""
         ...
 
     def repositories(self, access: Access, search: str | None) -> list[Repository]:
@@ -146,10 +155,29 @@ class Provider(Protocol):
 
     def namespaces(self, access: Access) -> list[str]: ...
 
-    def branches(self, base_url: str | None, credentials: dict[str, str] | None, repository: str) -> list[Branch]: ...
+    def branches(self, access: Access, repository: str) -> list[Branch]: ...
 
-    def resolve_branch(
-        self, base_url: str | None, credentials: dict[str, str] | None, repository: str, branch: str
-    ) -> str | None:
+    def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         """The sha at the head of `branch`, or None when the branch does not exist."""
+        ...
+
+
+class GitOpsProvider(Provider, Protocol):
+    """Providers that can read and commit a file (GitOps). A commit lands only if the file is still the version
+    read (`expected` is RepoFile.version; None means create, refused when the file exists): ConflictError otherwise,
+    decided by the provider itself (no read-then-write race)."""
+
+    def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None: ...
+
+    def commit_file(
+        self,
+        access: Access,
+        repository: str,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        expected: str | None,
+    ) -> str:
+        """The new commit's sha."""
         ...

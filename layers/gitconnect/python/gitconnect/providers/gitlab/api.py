@@ -431,6 +431,42 @@ class GitLabApi:
         raise_for_status(response, what, not_found=f"hook {hook_id} of GitLab project {project_id} not found")
         return True
 
+    # -- repository files (GitOps) ------------------------------------------------------------------------------
+
+    def file(self, token: str, project_id: str | int, path: str, ref: str) -> dict[str, Any] | None:
+        """GET /projects/:id/repository/files/:file_path?ref=: content (base64) and `last_commit_id`; None when the
+        file is not on that ref. A ref that does not exist is NotFoundError."""
+        what = f"{path} on {ref} of GitLab project {project_id}"
+        response = self._call(
+            "GET", f"/projects/{segment(project_id)}/repository/files/{segment(path)}", token, params={"ref": ref}
+        )
+        if response.status == 404 and "File Not Found" in gitlab_message(response):
+            return None
+        raise_for_status(response, what, not_found=f"the branch {ref!r} does not exist in GitLab project {project_id}")
+        result: dict[str, Any] = _json(response, what)
+        return result
+
+    def commit_files(
+        self, token: str, project_id: str | int, branch: str, message: str, actions: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """POST /projects/:id/repository/commits: one commit of `actions` ({"action": "create"|"update", "file_path",
+        "content", "encoding", "last_commit_id"?}); the commit, or None when GitLab refuses because the file changed
+        or already exists (its optimistic concurrency, checked atomically on its side)."""
+        what = f"a commit to {branch} of GitLab project {project_id}"
+        response = self._call(
+            "POST",
+            f"/projects/{segment(project_id)}/repository/commits",
+            token,
+            json_body={"branch": branch, "commit_message": message, "actions": actions},
+        )
+        if response.status == 400 and any(
+            phrase in gitlab_message(response) for phrase in ("has changed since", "already exists", "doesn't exist")
+        ):
+            return None
+        raise_for_status(response, what, not_found=f"GitLab project {project_id} not found or not accessible")
+        result: dict[str, Any] = _json(response, what)
+        return result
+
     # -- commit statuses -----------------------------------------------------------------------------------------
 
     def create_commit_status(

@@ -3,15 +3,24 @@ are project hooks gitconnect registers per source, each with its own secret."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from gitconnect.domain.errors import BadRequestError, UnprocessableError
+from gitconnect.domain.errors import BadRequestError, ConflictError, UnprocessableError
 from gitconnect.domain.events import RepoRef, WebhookEvent
 from gitconnect.domain.models import Build
 from gitconnect.domain.urls import check_remote_url
-from gitconnect.providers.base import Access, Branch, LinkedAccount, ProviderPorts, Repository, RepositoryRef
+from gitconnect.providers.base import (
+    Access,
+    Branch,
+    LinkedAccount,
+    ProviderPorts,
+    RepoFile,
+    Repository,
+    RepositoryRef,
+)
 from gitconnect.providers.gitlab import oauth as gitlab_oauth
 from gitconnect.providers.gitlab import webhooks
 from gitconnect.providers.gitlab.api import GitLabApi
@@ -149,6 +158,38 @@ class GitLabProvider:
 
     def delete_webhook(self, access: Access, repository_id: str, hook_id: str) -> bool:
         return self._api(access).delete_hook(self._token(access), repository_id, hook_id)
+
+    # ------------------------------------------------------------------ GitOps files
+    def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:
+        found = self._api(access).file(self._token(access), repository, path.lstrip("/"), branch)
+        if found is None:
+            return None
+        return RepoFile(path.lstrip("/"), base64.b64decode(found["content"]), str(found["last_commit_id"]))
+
+    def commit_file(
+        self,
+        access: Access,
+        repository: str,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        expected: str | None,
+    ) -> str:
+        """One commit through the Commits API; `last_commit_id` makes GitLab refuse it if the file changed since."""
+        action: dict[str, Any] = {
+            "action": "create" if expected is None else "update",
+            "file_path": path.lstrip("/"),
+            "content": base64.b64encode(content).decode(),
+            "encoding": "base64",
+        }
+        if expected is not None:
+            action["last_commit_id"] = expected
+        commit = self._api(access).commit_files(self._token(access), repository, branch, message, [action])
+        if commit is None:
+            what = "already exists" if expected is None else "changed in the repository since it was read"
+            raise ConflictError(f"{path} on {branch} {what}")
+        return str(commit["id"])
 
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
