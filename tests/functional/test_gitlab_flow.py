@@ -187,6 +187,20 @@ def test_sync_repairs_deleted_and_disabled_hooks_and_builds_what_was_missed(
     assert [e["sha"] for e in routed(system)] == [after]
 
 
+def test_manual_build_resolves_the_head_through_the_api(lab: tuple[System, FakeGitLab, dict[str, Any]], admin: str,
+                                                        linked: dict[str, Any]) -> None:
+    system, fake, world = lab
+    head = fake_sha("manual-head")
+    fake.set_branch(world["project"], "main", head)
+    reply = system.call("POST", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}/builds", token=admin,
+                        body={"branch": "main"})
+    assert reply.status == 202 and reply.json()["sha"] == head
+    assert [e["sha"] for e in routed(system)] == [head]
+    missing = system.call("POST", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}/builds", token=admin,
+                          body={"branch": "nope"})
+    assert missing.status == 422
+
+
 def test_unlink_removes_the_hook(lab: tuple[System, FakeGitLab, dict[str, Any]], admin: str,
                                  linked: dict[str, Any]) -> None:
     system, fake, world = lab
