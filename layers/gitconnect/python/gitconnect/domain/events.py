@@ -9,6 +9,12 @@ from typing import Literal
 HEADS, TAGS = "refs/heads/", "refs/tags/"
 
 
+def commit_or_none(value: object) -> str | None:
+    """Git providers write the all-zero sha for "no commit" (a created ref's before, a deleted ref's after)."""
+    text = str(value or "")
+    return None if not text or set(text) == {"0"} else text
+
+
 @dataclass(frozen=True)
 class RepoRef:
     id: str  # the provider's stable id (survives renames and transfers)

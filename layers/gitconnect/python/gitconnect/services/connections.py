@@ -92,7 +92,7 @@ class ConnectionService:
 
     def regenerate_webhooks(self, team_id: str, connection_id: str) -> int:
         connection = self.get(team_id, connection_id)
-        if connection.provider in ("custom", "github"):
+        if not self._hooks.manages(connection.provider):
             raise UnprocessableError(
                 f"{connection.provider!r} connections have no webhooks of gitconnect's to regenerate"
             )

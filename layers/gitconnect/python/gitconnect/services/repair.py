@@ -14,6 +14,7 @@ from gitconnect.domain.errors import GitconnectError
 from gitconnect.domain.ids import stable_id
 from gitconnect.domain.models import Build, Connection, Hook
 from gitconnect.domain.rules import matches_any
+from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Access
 from gitconnect.services.builds import new_build
 from gitconnect.services.hooks import HookService
@@ -21,7 +22,6 @@ from gitconnect.services.ports import BuildQueue, BuildStore, ConnectionStore, S
 from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
-MANAGED = ("gitlab",)  # providers whose webhooks gitconnect registers
 
 
 class HealthStore(Protocol):
@@ -58,7 +58,7 @@ class HookRepair:
 
     def run(self) -> RepairReport:
         report = RepairReport()
-        for provider_id in MANAGED:
+        for provider_id in (p for p in REGISTRY if self._service.manages(p)):
             for hook in self._hooks.for_provider(provider_id):
                 now = self._clock()
                 if hook.checked_at is not None and now - hook.checked_at < self._interval:

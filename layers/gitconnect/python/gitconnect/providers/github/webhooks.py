@@ -23,6 +23,7 @@ from gitconnect.domain.events import (
     RepoRef,
     TagEvent,
     WebhookEvent,
+    commit_or_none,
 )
 from gitconnect.providers.base import WebhookSpec
 
@@ -103,8 +104,8 @@ def normalize(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
             account_key=key,
             repository=repo,
             ref=str(payload["ref"]),
-            before=_sha(payload.get("before")),
-            after=_sha(payload.get("after")),
+            before=commit_or_none(payload.get("before")),
+            after=commit_or_none(payload.get("after")),
             created=bool(payload.get("created")),
             deleted=bool(payload.get("deleted")),
             commits=commits,
@@ -164,12 +165,6 @@ def _installation(event: str, payload: Mapping[str, Any], key: str | None) -> We
         account=account,
         added=tuple(_listed_repo(r) for r in payload.get("repositories") or ()) if action == "created" else (),
     )
-
-
-def _sha(value: object) -> str | None:
-    """GitHub writes the all-zero sha for "no commit" (a created ref's before, a deleted ref's after)."""
-    text = str(value or "")
-    return None if not text or set(text) == {"0"} else text
 
 
 __all__ = [

@@ -29,6 +29,7 @@ from gitconnect.domain.events import (
     ReleaseEvent,
     RepoRef,
     WebhookEvent,
+    commit_or_none,
 )
 from gitconnect.providers.base import WebhookSpec
 
@@ -111,7 +112,7 @@ def normalize(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
             repository=repo,
             action="published" if payload.get("action") == "create" else "other",
             tag=str(payload.get("tag") or ""),
-            sha=_sha(commit.get("id")) if isinstance(commit, Mapping) else None,
+            sha=commit_or_none(commit.get("id")) if isinstance(commit, Mapping) else None,
         )
     return Ignored(f"{event or 'unnamed'} events are not used", None, repo)
 
@@ -123,10 +124,10 @@ def _push(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
         return Ignored(f"{event} delivery without a project")
     if not ref.startswith(TAGS if event == TAG_PUSH else HEADS):
         return Ignored(f"{event} for an unexpected ref {ref!r}", None, repo)
-    before, after = _sha(payload.get("before")), _sha(payload.get("after"))
+    before, after = commit_or_none(payload.get("before")), commit_or_none(payload.get("after"))
     if event == TAG_PUSH and after is not None:
         # An annotated tag's `after` is the tag object; `checkout_sha` is the commit it points at.
-        after = _sha(payload.get("checkout_sha")) or after
+        after = commit_or_none(payload.get("checkout_sha")) or after
     raw_commits = [c for c in payload.get("commits") or () if isinstance(c, Mapping)]
     commits = tuple(_commit(c) for c in raw_commits)
     total = payload.get("total_commits_count")
@@ -140,7 +141,7 @@ def _push(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
         before=before,
         after=after,
         created=before is None,
-        deleted=_sha(payload.get("after")) is None,
+        deleted=commit_or_none(payload.get("after")) is None,
         commits=commits,
         # At most MAX_PUSH_COMMITS are listed: complete only when the count says all of them are.
         commits_complete=isinstance(total, int) and len(commits) == total,
@@ -158,7 +159,7 @@ def _merge_request(payload: Mapping[str, Any]) -> WebhookEvent:
     repo = repo or _payload_repo(payload)
     if repo is None:
         return Ignored(f"{MERGE_REQUEST} delivery without a target project")
-    head_sha = _sha((attrs.get("last_commit") or {}).get("id"))
+    head_sha = commit_or_none((attrs.get("last_commit") or {}).get("id"))
     iid = attrs.get("iid")
     if head_sha is None or not isinstance(iid, int):
         return Ignored(f"{MERGE_REQUEST} delivery without an iid or a last commit", None, repo)
@@ -179,12 +180,6 @@ def _merge_request(payload: Mapping[str, Any]) -> WebhookEvent:
         from_fork=None if source is None or target_id is None else source != target_id,
         title=attrs.get("title"),
     )
-
-
-def _sha(value: object) -> str | None:
-    """GitLab writes the all-zero sha for "no commit" (a created ref's before, a deleted ref's after)."""
-    text = str(value or "")
-    return None if not text or set(text) == {"0"} else text
 
 
 __all__ = [
