@@ -33,13 +33,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.fake_http import FakeHandler, parse_body
 
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 DOCS = "https://docs.github.com/rest"
@@ -191,8 +193,10 @@ class FakeGitHub:
     def start(self) -> FakeGitHub:
         fake = self
 
-        class Handler(_Handler):
-            github = fake
+        class Handler(FakeHandler):
+            server_version = "GitHub.com"
+
+        Handler.fake = fake
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -570,7 +574,7 @@ class FakeGitHub:
         if api and self.api_prefix:
             api = path == self.api_prefix or path.startswith(self.api_prefix + "/")
             path = path[len(self.api_prefix):] if api else path
-        body = _parse_body(headers, raw_body)
+        body = parse_body(headers, raw_body)
         record = Recorded(method, path, query, dict(headers), body, api)
         with self._lock:
             self.log.append(record)
@@ -978,41 +982,4 @@ def _int(query: dict[str, list[str]], name: str, default: int) -> int:
         return int(query[name][-1])
     except (KeyError, ValueError, IndexError):
         return default
-
-
-def _parse_body(headers: dict[str, str], raw: bytes) -> Any:
-    if not raw:
-        return None
-    content_type = headers.get("content-type", "")
-    if "application/x-www-form-urlencoded" in content_type:
-        return {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    github: FakeGitHub
-    protocol_version = "HTTP/1.1"
-    server_version = "GitHub.com"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, reply_headers, body = self.github.handle(self.command, self.path, headers, raw)
-        self.send_response(status)
-        for name, value in reply_headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
 

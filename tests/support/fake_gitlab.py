@@ -48,9 +48,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
+
+from tests.support.fake_http import FakeHandler, parse_body
 
 GITLAB_VERSION = "17.11.1-ee"
 GITLAB_REVISION = "2f5a3c1b9e8"
@@ -352,8 +354,10 @@ class FakeGitLab:
     def start(self) -> FakeGitLab:
         fake = self
 
-        class Handler(_Handler):
-            gitlab = fake
+        class Handler(FakeHandler):
+            server_version = "nginx"
+
+        Handler.fake = fake
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
@@ -781,7 +785,7 @@ class FakeGitLab:
             known = True
             if path.startswith("/api/v4/") or path == "/api/v4":
                 path, api = path[len("/api/v4"):] or "/", True
-        body = _parse_body(headers, raw_body)
+        body = parse_body(headers, raw_body)
         record = Recorded(method, path, query, dict(headers), body, api)
         with self._lock:
             self.log.append(record)
@@ -1529,41 +1533,3 @@ _NOT_FOUND_PAGE = (
     "<!DOCTYPE html>\n<html>\n<head>\n<title>Not Found</title>\n</head>\n<body>\n<h1>404</h1>\n"
     "<p>Page not found</p>\n</body>\n</html>\n"
 )
-
-
-def _parse_body(headers: dict[str, str], raw: bytes) -> Any:
-    if not raw:
-        return None
-    content_type = headers.get("content-type", "")
-    if "application/x-www-form-urlencoded" in content_type:
-        return {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode(errors="replace")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    gitlab: FakeGitLab
-    protocol_version = "HTTP/1.1"
-    server_version = "nginx"
-    sys_version = ""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        status, reply_headers, body = self.gitlab.handle(self.command, self.path, headers, raw)
-        self.send_response(status)
-        for name, value in reply_headers.items():
-            self.send_header(name, value)
-        if status != 204:
-            self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD" and status != 204:
-            self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve

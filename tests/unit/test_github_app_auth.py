@@ -13,17 +13,10 @@ from gitconnect.adapters.http import RequestsHttpClient
 from gitconnect.domain.errors import GitconnectError, NotFoundError, RemoteAuthError
 from gitconnect.providers.github.api import GitHubApi
 from gitconnect.providers.github.app_auth import InstallationTokens, app_jwt, parse_timestamp
+from tests.support.clock import Clock
 from tests.support.fake_github import FakeGitHub, rsa_key_pair
 
 ACCESS_TOKENS = "/app/installations/"
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -20,18 +20,11 @@ from gitconnect.domain.errors import (
 )
 from gitconnect.providers.base import HttpResponse
 from gitconnect.providers.gitlab.api import GitLabApi, gitlab_message, next_link, next_page, segment
+from tests.support.clock import Clock
 from tests.support.fake_gitlab import DEVELOPER, MAINTAINER, FakeGitLab, FakeHook, FakeProject, FakeUser, fake_sha
 
 MAIN, FEATURE = fake_sha("main"), fake_sha("feature")
 HOOK_URL = "https://gitconnect.example.com/v1/webhooks/gitlab/hk_123"
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

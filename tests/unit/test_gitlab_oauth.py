@@ -14,17 +14,10 @@ from gitconnect.domain.errors import RefreshRefusedError, RemoteAuthError, Remot
 from gitconnect.providers.gitlab import oauth
 from gitconnect.providers.gitlab.api import GitLabApi
 from gitconnect.providers.gitlab.oauth import Tokens, authorize_url, challenge, exchange_code, new_verifier, refresh
+from tests.support.clock import Clock
 from tests.support.fake_gitlab import FakeGitLab, FakeUser
 
 REDIRECT = "https://gitconnect.example.com/v1/oauth/gitlab/callback"
-
-
-class Clock:
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
