@@ -143,16 +143,6 @@ def test_a_pagination_link_off_the_api_origin_is_not_followed() -> None:
     assert http.urls == ["https://api.github.com/installation/repositories"]
 
 
-def test_repository_by_id_uses_the_documented_listing(github: FakeGitHub, api: GitHubApi, token: str) -> None:
-    repo = github.repo(f"{OWNER}/{REPO}")
-    assert api.repository_by_id(token, repo.id)["full_name"] == f"{OWNER}/{REPO}"
-    with pytest.raises(NotFoundError):
-        api.repository_by_id(token, 1)
-
-
-# -- branches, comparisons, tags ---------------------------------------------------------------------------------------
-
-
 def test_branch_head(github: FakeGitHub, api: GitHubApi, token: str) -> None:
     assert api.branch_head(token, OWNER, REPO, "main") == MAIN
     assert api.branch_head(token, OWNER, REPO, "feature/login") == FEATURE

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import secrets as random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from gitconnect.domain.errors import GitconnectError
@@ -118,13 +119,11 @@ class HookService:
             if not provider.update_webhook(access, hook.repository_id, remote_id, url, secret):
                 remote_id = provider.create_webhook(access, hook.repository_id, url, secret)
             self._hooks.put(
-                Hook(
-                    **{
-                        **hook.__dict__,
-                        "provider_hook_id": remote_id,
-                        "secret": self._secrets.seal_hook_secret(hook.team_id, hook.id, secret),
-                        "secret_version": hook.secret_version + 1,
-                    }
+                replace(
+                    hook,
+                    provider_hook_id=remote_id,
+                    secret=self._secrets.seal_hook_secret(hook.team_id, hook.id, secret),
+                    secret_version=hook.secret_version + 1,
                 )
             )
             count += 1

@@ -271,7 +271,7 @@ class EventRouter:
         )
         if decision.pull_request is None:
             return build
-        return Build(**{**build.__dict__, "pull_request": decision.pull_request})
+        return replace(build, pull_request=decision.pull_request)
 
 
 class _LazyFacts:

@@ -211,17 +211,6 @@ class GitHubApi:
         """GET /installation/repositories: every repository the installation can access."""
         return self._pages("/installation/repositories", token, "the installation's repositories", "repositories")
 
-    def repository_by_id(self, token: str, repo_id: int | str) -> dict[str, Any]:
-        """The installation's repository with this id (it survives renames and transfers).
-
-        GitHub's `GET /repositories/{id}` is not in its OpenAPI description, so this reads the documented
-        installation repository list instead (⌈repositories/100⌉ calls)."""
-        wanted = str(repo_id)
-        for repository in self.installation_repositories(token):
-            if str(repository.get("id")) == wanted:
-                return repository
-        raise NotFoundError(f"repository {repo_id} is not accessible to this GitHub App installation")
-
     # -- repositories ------------------------------------------------------------------------------------------
 
     def branches(self, token: str, owner: str, repo: str) -> list[tuple[str, str]]:
