@@ -49,8 +49,10 @@ class MotoServer:
             probe.bind((self.host, self.port))
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                # moto.server with DynamoDB writes made atomic, as they are on AWS (moto_atomic.py)
+                [sys.executable, "-m", "infra.local.moto_atomic", "-H", self.host, "-p", str(self.port)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parents[2],  # where `infra` is importable from
                 start_new_session=True,  # a Ctrl-C in the terminal is ours to handle, not moto's
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )

@@ -10,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
+from infra.local.moto_atomic import serialize_dynamodb_writes
 from tests.support.inprocess import System, start_system
 
 
@@ -20,6 +21,7 @@ def system_with(env: dict[str, str] | None = None) -> Iterator[System]:
     saved = dict(os.environ)
     try:
         os.environ.update(env or {})
+        serialize_dynamodb_writes()  # handlers run in threads here: DynamoDB's conditional writes are atomic
         with mock_aws():
             yield start_system()
     finally:
