@@ -59,6 +59,7 @@ WEBHOOKS_SCHEMAS_VERSION = "7.6.1"  # @octokit/webhooks-schemas (schema.json: JS
 OPENAPI_VERSION = "23.0.2"  # @octokit/openapi
 FIXTURES_VERSION = "23.1.2"  # @octokit/fixtures
 PYGITHUB_VERSION = "2.10.0"  # PyGithub sdist, which ships tests/ReplayData/
+BITBUCKET_CLIENT_VERSION = "2.12.0"  # npm `bitbucket`: its route table is generated from Bitbucket Cloud's OpenAPI
 
 NPM_TIMEOUT_S = 120
 PIP_TIMEOUT_S = 300  # pip builds the sdist's metadata in an isolated env first (~20 s the first time)
@@ -472,3 +473,65 @@ def pygithub_replay_requests(name: str) -> list[dict[str, Any]]:
             "response_body": response_body,
         })
     return records
+
+
+# -- Bitbucket Cloud -------------------------------------------------------------------------------------------------
+
+_ROUTE_START = re.compile(r'method:"(GET|POST|PUT|DELETE|PATCH)",(params:\{)?')
+
+
+def _object_keys(text: str, start: int) -> tuple[dict[str, str], int]:
+    """The top-level `key:value` pairs of the JS object literal whose `{` is at `start` (values as source text),
+    and the index after its `}`. Minified code: keys are bare identifiers or quoted strings; braces inside strings
+    are skipped with the string."""
+    depth, i, key_start, pairs, key = 0, start, start + 1, {}, None
+    value_start = 0
+    while i < len(text):
+        c = text[i]
+        if c == '"':
+            i = text.index('"', i + 1)
+        elif c in "{[":
+            depth += 1
+        elif c in "}]":
+            depth -= 1
+            if depth == 0:
+                if key is not None:
+                    pairs[key] = text[value_start:i]
+                return pairs, i + 1
+        elif depth == 1 and c == ":" and key is None:
+            key, value_start = text[key_start:i].strip('"'), i + 1
+        elif depth == 1 and c == ",":
+            if key is not None:
+                pairs[key] = text[value_start:i]
+            key, key_start = None, i + 1
+        i += 1
+    raise ValueError("unbalanced object literal")
+
+
+@functools.cache
+def bitbucket_routes() -> list[dict[str, Any]]:
+    """Bitbucket Cloud's REST API 2.0 as the npm `bitbucket` client ships it (generated from Atlassian's OpenAPI
+    description): `{"method", "url", "params": {name: {"required", "enum"?}}}`, url templates such as
+    `/repositories/{workspace}/{repo_slug}/src/{commit}/{path}`. `_body` in params is the request body."""
+    member = "lib/index.js"
+    source = (npm_package("bitbucket", BITBUCKET_CLIENT_VERSION, members=[member]) / member).read_text("utf-8")
+    routes = []
+    for match in _ROUTE_START.finditer(source):
+        params, end = _object_keys(source, match.end() - 1) if match.group(2) else ({}, match.end() - 1)
+        url = re.match(r',?(?:returns:"[^"]*",?)?url:"([^"]+)"', source[end:])
+        if url is None:
+            continue
+        routes.append({
+            "method": match.group(1),
+            "url": url.group(1),
+            "params": {
+                name: {"required": "required:!0" in value,
+                       "enum": re.findall(r'"([^"]*)"', e.group(1)) if (e := re.search(r"enum:\[([^\]]*)\]", value))
+                       else None}
+                for name, value in params.items()
+            },
+        })
+    if len(routes) < 100:
+        raise RuntimeError(f"only {len(routes)} Bitbucket routes parsed from npm bitbucket {BITBUCKET_CLIENT_VERSION}")
+    return routes
+

@@ -39,6 +39,9 @@ class Settings:
     github_web_url: str = "https://github.com"
     gitlab_url: str = "https://gitlab.com"
     gitlab_client_id: str = ""
+    bitbucket_client_id: str = ""
+    bitbucket_api_url: str = "https://api.bitbucket.org"
+    bitbucket_web_url: str = "https://bitbucket.org"
     # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
     http_timeout: float = 10.0
 
@@ -77,6 +80,9 @@ def get_settings() -> Settings:
         hook_check_seconds=float(_env("GITCONNECT_HOOK_CHECK_SECONDS", "900")),
         gitlab_url=(_env("GITLAB_URL") or "https://gitlab.com").rstrip("/"),
         gitlab_client_id=_env("GITLAB_CLIENT_ID"),
+        bitbucket_client_id=_env("BITBUCKET_CLIENT_ID"),
+        bitbucket_api_url=(_env("BITBUCKET_API_URL") or "https://api.bitbucket.org").rstrip("/"),
+        bitbucket_web_url=(_env("BITBUCKET_WEB_URL") or "https://bitbucket.org").rstrip("/"),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),
         provider_secrets_arn=_env("GITCONNECT_PROVIDER_SECRETS_ARN"),
         github_app_id=_env("GITHUB_APP_ID"),
@@ -93,6 +99,7 @@ SECRET_NAMES = (
     "GITHUB_WEBHOOK_SECRET_PREVIOUS",
     "GITHUB_CLIENT_SECRET",
     "GITLAB_CLIENT_SECRET",
+    "BITBUCKET_CLIENT_SECRET",
 )
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from gitconnect.services.hooks import HookService
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
-    from gitconnect.services.oauth import GitHubInstallFlow, GitLabOAuthFlow
+    from gitconnect.services.oauth import BitbucketOAuthFlow, GitHubInstallFlow, GitLabOAuthFlow
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
     from gitconnect.services.secrets import ConnectionSecrets
@@ -128,6 +128,14 @@ def provider_config(provider_id: str) -> dict[str, str]:
             "GITLAB_URL": s.gitlab_url,
             "GITLAB_CLIENT_ID": s.gitlab_client_id,
             "GITLAB_CLIENT_SECRET": provider_secret("GITLAB_CLIENT_SECRET"),
+        }
+    if provider_id == "bitbucket":
+        return {
+            "BITBUCKET_CLIENT_ID": s.bitbucket_client_id,
+            "BITBUCKET_API_URL": s.bitbucket_api_url,
+            "BITBUCKET_WEB_URL": s.bitbucket_web_url,
+            "BITBUCKET_CLIENT_SECRET": provider_secret("BITBUCKET_CLIENT_SECRET"),
+            "GITCONNECT_PUBLIC_URL": s.public_url,
         }
     return {}
 
@@ -343,6 +351,21 @@ def gitlab_oauth_flow() -> GitLabOAuthFlow:
         provider_config("gitlab"),
         s.public_url,
         s.dashboard_url,
+    )
+
+
+@cache
+def bitbucket_oauth_flow() -> BitbucketOAuthFlow:
+    from gitconnect.services.oauth import BitbucketOAuthFlow
+
+    return BitbucketOAuthFlow(
+        _stores()[4],
+        connection_store(),
+        secrets(),
+        provider("bitbucket"),  # type: ignore[arg-type]
+        http_client(),
+        provider_config("bitbucket"),
+        settings().dashboard_url,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Glob = Annotated[str, Field(min_length=1, max_length=200)]
@@ -37,14 +37,39 @@ class GitLabTokenLink(Strict):
     name: Name | None = None
 
 
-class PlannedProviderLink(BaseModel):
-    """Providers of the contract that this build does not link yet: answered with a clear 422."""
+Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class BitbucketLink(Strict):
+    """Bitbucket Cloud: `workspace` + `username` (the Atlassian account's e-mail) + `api_token` (API tokens replaced
+    app passwords), or a workspace/repository `access_token` (with its `workspace`, unless it may list workspaces)."""
+
+    provider: Literal["bitbucket"]
+    workspace: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    username: Annotated[str, Field(min_length=1, max_length=254)] | None = None
+    api_token: Secret | None = None
+    access_token: Secret | None = None
+    name: Name | None = None
+
+    @model_validator(mode="after")
+    def one_kind_of_credentials(self) -> BitbucketLink:
+        if self.access_token and (self.api_token or self.username):
+            raise ValueError("give either `access_token`, or `username` and `api_token`, not both")
+        if not self.access_token and not (self.workspace and self.username and self.api_token):
+            raise ValueError("`workspace`, `username` and `api_token` are required (or an `access_token`)")
+        return self
+
+
+class GitHubCredentialsLink(BaseModel):
+    """GitHub is linked by installing the App (`…/connections/github/authorize`): answered with a clear 422."""
 
     model_config = ConfigDict(extra="allow")
-    provider: Literal["github", "bitbucket"]
+    provider: Literal["github"]
 
 
-LinkRequest = Annotated[CustomLink | GitLabTokenLink | PlannedProviderLink, Field(discriminator="provider")]
+LinkRequest = Annotated[
+    CustomLink | GitLabTokenLink | BitbucketLink | GitHubCredentialsLink, Field(discriminator="provider")
+]
 
 
 class PullRequestRulesIn(Strict):

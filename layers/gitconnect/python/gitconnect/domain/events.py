@@ -25,6 +25,10 @@ class RepoRef:
     default_branch: str | None = None
     private: bool | None = None
 
+    @classmethod
+    def named(cls, full_name: str, repository_id: str) -> RepoRef:
+        return cls(id=repository_id, full_name=full_name, owner=full_name.rpartition("/")[0] or full_name)
+
 
 @dataclass(frozen=True)
 class ChangedCommit:

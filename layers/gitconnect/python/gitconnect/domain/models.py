@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gitconnect.domain.events import RepoRef
+
 Provider = Literal["github", "gitlab", "bitbucket", "custom"]
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Trigger = Literal["push", "pull_request", "tag", "release", "manual", "poll"]
@@ -226,6 +228,11 @@ class Hook:
     secret_version: int
     created_at: str
     checked_at: float | None = None  # epoch seconds of the last health check
+
+    @property
+    def repo(self) -> RepoRef:
+        """The watched repository, as provider webhook calls take it (its id and its name)."""
+        return RepoRef.named(self.repository, self.repository_id)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,8 @@ REGISTRY: dict[str, str] = {
     "custom": "gitconnect.providers.custom:CustomGitProvider",
     "github": "gitconnect.providers.github.provider:GitHubProvider",
     "gitlab": "gitconnect.providers.gitlab.provider:GitLabProvider",
+    "bitbucket": "gitconnect.providers.bitbucket.provider:BitbucketProvider",
 }
-
-# Providers the API contract names but this build does not implement yet: the API says so instead of a 500.
-PLANNED = ("bitbucket",)
 
 
 def provider_class(provider_id: str) -> type[Provider]:

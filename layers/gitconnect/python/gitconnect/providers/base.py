@@ -70,6 +70,24 @@ class RepoFile:
 
 
 @dataclass(frozen=True)
+class Tokens:
+    """One OAuth token pair (GitLab, Bitbucket). `expires_at` is epoch seconds, None when the provider said the access
+    token does not expire (old self-managed GitLab instances)."""
+
+    access_token: str
+    refresh_token: str
+    expires_at: float | None
+    scope: str | None = None
+
+    def expires_within(self, seconds: float, now: float) -> bool:
+        """True when the access token is expired or will be within `seconds` (refresh before it is)."""
+        return self.expires_at is not None and self.expires_at - seconds <= now
+
+    def __repr__(self) -> str:  # tokens never end up in logs or tracebacks
+        return f"Tokens(expires_at={self.expires_at!r}, scope={self.scope!r})"
+
+
+@dataclass(frozen=True)
 class Branch:
     name: str
     sha: str

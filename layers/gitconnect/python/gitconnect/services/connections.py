@@ -9,7 +9,7 @@ from typing import Any
 from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection, Restrictions
-from gitconnect.providers import PLANNED, REGISTRY
+from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Provider
 from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import ConnectionStore, SourceStore
@@ -34,8 +34,7 @@ class ConnectionService:
     def link(self, team_id: str, request: dict[str, Any]) -> Connection:
         provider_id = request["provider"]
         if provider_id not in REGISTRY:
-            detail = "is not available in this deployment yet" if provider_id in PLANNED else "is unknown"
-            raise UnprocessableError(f"the provider {provider_id!r} {detail}")
+            raise UnprocessableError(f"the provider {provider_id!r} is unknown")
         linked = self._providers(provider_id).link(request)
         connection_id = new_id("con")
         connection = Connection(

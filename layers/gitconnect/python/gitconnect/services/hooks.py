@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from gitconnect.domain.errors import GitconnectError
+from gitconnect.domain.events import RepoRef
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection, Hook, Source
 from gitconnect.providers.base import Access
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 class HookProvider(Protocol):
     """Providers whose webhooks gitconnect manages itself."""
 
-    def create_webhook(self, access: Access, repository_id: str, url: str, secret: str) -> str: ...
-    def update_webhook(self, access: Access, repository_id: str, hook_id: str, url: str, secret: str) -> bool: ...
-    def delete_webhook(self, access: Access, repository_id: str, hook_id: str) -> bool: ...
+    def create_webhook(self, access: Access, repo: RepoRef, url: str, secret: str) -> str: ...
+    def update_webhook(self, access: Access, repo: RepoRef, hook_id: str, url: str, secret: str) -> bool: ...
+    def delete_webhook(self, access: Access, repo: RepoRef, hook_id: str) -> bool: ...
+    def webhook_health(self, access: Access, repo: RepoRef, hook_id: str) -> str: ...
 
 
 class HookStore(Protocol):
@@ -66,7 +68,10 @@ class HookService:
             return None
         hook_id, secret = new_id("hook"), random.token_urlsafe(32)
         remote_id = provider.create_webhook(
-            self._secrets.access(connection), source.repository_id, self.url(connection.provider, hook_id), secret
+            self._secrets.access(connection),
+            RepoRef.named(source.repository, source.repository_id),
+            self.url(connection.provider, hook_id),
+            secret,
         )
         hook = Hook(
             id=hook_id,
@@ -92,7 +97,7 @@ class HookService:
             provider = self._provider(hook.provider)
             if provider is not None and access is not None:
                 try:
-                    confirmed += provider.delete_webhook(access, hook.repository_id, hook.provider_hook_id)
+                    confirmed += provider.delete_webhook(access, hook.repo, hook.provider_hook_id)
                 except GitconnectError as exc:
                     log.warning("webhook not removed on the provider", extra={"hook_id": hook.id, "reason": exc.detail})
             self._hooks.delete(hook.id)
@@ -116,8 +121,8 @@ class HookService:
             secret = random.token_urlsafe(32)
             url = self.url(connection.provider, hook.id)
             remote_id = hook.provider_hook_id
-            if not provider.update_webhook(access, hook.repository_id, remote_id, url, secret):
-                remote_id = provider.create_webhook(access, hook.repository_id, url, secret)
+            if not provider.update_webhook(access, hook.repo, remote_id, url, secret):
+                remote_id = provider.create_webhook(access, hook.repo, url, secret)
             self._hooks.put(
                 replace(
                     hook,

@@ -1,5 +1,6 @@
 """Linking through the provider's browser flow. GitHub: install the App, then prove the user can access the
-installation GitHub names in the redirect (that id can be spoofed), and read the installation as the App."""
+installation GitHub names in the redirect (that id can be spoofed), and read the installation as the App. GitLab
+and Bitbucket: OAuth 2.0 authorization code (GitLab with PKCE), the token pair stored sealed."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection
 from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import HttpClient
+from gitconnect.providers.bitbucket import oauth as bitbucket_oauth
 from gitconnect.providers.gitlab import oauth as gitlab_oauth
 from gitconnect.providers.gitlab.api import GitLabApi
 from gitconnect.services.ports import ConnectionStore
 from gitconnect.services.secrets import ConnectionSecrets
 
 if TYPE_CHECKING:
+    from gitconnect.providers.bitbucket.provider import BitbucketProvider
     from gitconnect.providers.github.provider import GitHubProvider
 
 STATE_SECONDS = 600
@@ -236,6 +239,88 @@ class GitLabOAuthFlow:
             status="active",
             created_at=iso(utcnow()),
             account_key=f"gitlab#{connection_id}",
+            secret=self._secrets.seal(team_id, connection_id, credentials),
+        )
+        self._connections.put(connection)
+        return connection
+
+
+class BitbucketOAuthFlow:
+    """OAuth 2.0 authorization code grant with the deployment's Bitbucket OAuth consumer (`BITBUCKET_CLIENT_ID`,
+    secret `BITBUCKET_CLIENT_SECRET`; its callback URL is `<GITCONNECT_PUBLIC_URL>/v1/oauth/bitbucket/callback`)."""
+
+    def __init__(
+        self,
+        states: StateStore,
+        connections: ConnectionStore,
+        secrets: ConnectionSecrets,
+        bitbucket: BitbucketProvider,
+        http: HttpClient,
+        config: Mapping[str, str],
+        dashboard_url: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._states, self._connections, self._secrets = states, connections, secrets
+        self._bitbucket, self._http, self._config = bitbucket, http, config
+        self._dashboard_url, self._clock = dashboard_url, clock
+
+    def authorize(self, team_id: str, user_id: str) -> str:
+        client_id = self._config.get("BITBUCKET_CLIENT_ID")
+        if not client_id or not self._config.get("BITBUCKET_CLIENT_SECRET"):
+            raise UnprocessableError("Bitbucket OAuth is not configured (BITBUCKET_CLIENT_ID, BITBUCKET_CLIENT_SECRET)")
+        state = secrets.token_urlsafe(32)
+        self._states.put(state_id(state), team_id, user_id, "bitbucket", {}, int(self._clock()) + STATE_SECONDS)
+        return bitbucket_oauth.authorize_url(self._bitbucket.web_url, client_id, state)
+
+    def callback(self, params: Mapping[str, str]) -> str:
+        try:
+            connection = self._link(params)
+        except GitconnectError as exc:
+            return _dashboard(self._dashboard_url, {"provider": "bitbucket", "outcome": "error", "reason": exc.detail})
+        return _dashboard(
+            self._dashboard_url, {"provider": "bitbucket", "outcome": "linked", "connection_id": connection.id}
+        )
+
+    def _link(self, params: Mapping[str, str]) -> Connection:
+        state = params.get("state") or ""
+        saved = self._states.take(state_id(state)) if state else None
+        if saved is None or saved["provider"] != "bitbucket":
+            raise LinkRefusedError("the link request is unknown, was already used, or belongs to another flow")
+        if saved["expires_at"] < self._clock():
+            raise LinkRefusedError("the link request expired: start again")
+        if params.get("error"):
+            raise LinkRefusedError(
+                f"Bitbucket did not authorize the link: {params.get('error_description') or params['error']}"
+            )
+        if not params.get("code"):
+            raise LinkRefusedError("Bitbucket sent no authorization code")
+        tokens = bitbucket_oauth.exchange_code(
+            self._http,
+            self._bitbucket.web_url,
+            self._config.get("BITBUCKET_CLIENT_ID", ""),
+            self._config.get("BITBUCKET_CLIENT_SECRET", ""),
+            params["code"],
+            clock=self._clock,
+        )
+        user = self._bitbucket.api.current_user(f"Bearer {tokens.access_token}")
+        account = str(user.get("nickname") or user.get("display_name") or user.get("uuid"))
+        team_id, connection_id = saved["team_id"], new_id("con")
+        credentials = {
+            "kind": "oauth",
+            "token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": str(tokens.expires_at or ""),
+        }
+        connection = Connection(
+            team_id=team_id,
+            id=connection_id,
+            provider="bitbucket",
+            name=f"{account}@bitbucket",
+            account=account,
+            base_url=self._bitbucket.web_url,
+            status="active",
+            created_at=iso(utcnow()),
+            account_key=f"bitbucket#{connection_id}",
             secret=self._secrets.seal(team_id, connection_id, credentials),
         )
         self._connections.put(connection)

@@ -78,14 +78,14 @@ class HookRepair:
         report.checked += 1
         provider = self._providers(hook.provider)
         access = self._secrets.access(connection)
-        health = provider.webhook_health(access, hook.repository_id, hook.provider_hook_id)  # type: ignore[attr-defined]
+        health = provider.webhook_health(access, hook.repo, hook.provider_hook_id)  # type: ignore[attr-defined]
         if health == "ok":
             return
         if health == "disabled":
-            provider.delete_webhook(access, hook.repository_id, hook.provider_hook_id)  # type: ignore[attr-defined]
+            provider.delete_webhook(access, hook.repo, hook.provider_hook_id)  # type: ignore[attr-defined]
         secret = self._secrets.open_hook_secret(hook)
         remote_id = provider.create_webhook(  # type: ignore[attr-defined]
-            access, hook.repository_id, self._service.url(hook.provider, hook.id), secret
+            access, hook.repo, self._service.url(hook.provider, hook.id), secret
         )
         self._hooks.put(replace(hook, provider_hook_id=remote_id))
         report.recreated.append(hook.id)

@@ -37,6 +37,7 @@ from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
 
+FULL_SHA_LENGTH = 40
 _INSTALLATION_STATUS = {"deleted": "uninstalled", "suspended": "suspended", "unsuspended": "active"}
 
 
@@ -61,9 +62,18 @@ class DeliveryLog(Protocol):
 class WebhookProvider(Protocol):
     """What the router needs from a provider with webhooks (API calls only when a payload leaves a gap)."""
 
-    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent: ...
+    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent | tuple[WebhookEvent, ...]:
+        """One event, or one per ref for a delivery that moved several (a Bitbucket push)."""
+        ...
+
     def changed_files(self, access: Access, repo: RepoRef, before: str | None, after: str) -> list[str] | None: ...
     def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None: ...
+
+
+class ShortHashProvider(Protocol):
+    """Providers whose payloads may name a commit by a short hash (Bitbucket pull requests)."""
+
+    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None: ...
 
 
 @dataclass
@@ -105,7 +115,9 @@ class EventRouter:
     def route(self, message: Mapping[str, Any]) -> RouteReport:
         provider_id, event_name = str(message["provider"]), str(message["event"])
         provider = self._providers(provider_id)
-        event = provider.normalize(event_name, delivery_payload(message))
+        normalized = provider.normalize(event_name, delivery_payload(message))
+        events = normalized if isinstance(normalized, tuple) else (normalized,)
+        event = _representative(events)
         report = RouteReport(event_name, "ignored")
         only_source = None
         if message.get("hook_id"):
@@ -119,7 +131,8 @@ class EventRouter:
             connection = self._connections.get(hook.team_id, hook.connection_id)
             if connection is None:
                 return report
-            event = replace(event, account_key=connection.account_key)
+            events = tuple(replace(e, account_key=connection.account_key) for e in events)
+            event = _representative(events)
             only_source = hook.source_id
         if event.account_key is None:
             reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"
@@ -135,7 +148,7 @@ class EventRouter:
             repo_sources = [s for s in self._repository_sources(provider_id, event) if only_source in (None, s.id)]
             outcomes = []
             for connection in connections:
-                builds, reason = self._decide(provider, connection, event, repo_sources)
+                builds, reason = self._decide_all(provider, connection, events, repo_sources)
                 report.builds.extend(builds)
                 outcomes.append(("built" if builds else "ignored", reason, builds))
         # Queue first: a failure here retries the whole delivery, and stable build ids make the retry harmless.
@@ -218,6 +231,23 @@ class EventRouter:
             return []
         return self._sources.for_repository(provider_id, repo.id)
 
+    def _decide_all(
+        self,
+        provider: WebhookProvider,
+        connection: Connection,
+        events: tuple[WebhookEvent, ...],
+        repo_sources: list[Source],
+    ) -> tuple[list[Build], str]:
+        """The builds of every event of one delivery; the reason names each ref when a push moved several."""
+        if len(events) == 1:
+            return self._decide(provider, connection, events[0], repo_sources)
+        builds, reasons = [], []
+        for event in events:
+            event_builds, reason = self._decide(provider, connection, event, repo_sources)
+            builds.extend(event_builds)
+            reasons.append(f"{event.ref}: {reason}" if isinstance(event, PushEvent) else reason)
+        return builds, " | ".join(reasons)
+
     def _decide(
         self, provider: WebhookProvider, connection: Connection, event: WebhookEvent, repo_sources: list[Source]
     ) -> tuple[list[Build], str]:
@@ -246,6 +276,11 @@ class EventRouter:
             files = facts.push_files(event) if has_path_rules(source) and not event.is_tag else None
             return decide_push(source, event, files)
         if isinstance(event, PullRequestEvent):
+            if len(event.head_sha) < FULL_SHA_LENGTH:
+                full = facts.full_commit(event.head_sha)
+                if full is None:
+                    return Decision(False, f"the commit {event.head_sha} could not be resolved to a full hash")
+                event = replace(event, head_sha=full)
             return decide_pull_request(source, event)
         if isinstance(event, TagEvent):
             return decide_tag(source, event, facts.tag_commit(event.tag) if source.tags else None)
@@ -274,6 +309,12 @@ class EventRouter:
         return replace(build, pull_request=decision.pull_request)
 
 
+def _representative(events: tuple[WebhookEvent, ...]) -> WebhookEvent:
+    """The event that speaks for a delivery's account and repository (all of its events share them): the first
+    one acted upon, else the first."""
+    return next((e for e in events if not isinstance(e, Ignored)), events[0])
+
+
 class _LazyFacts:
     """Provider API answers the payload left out, fetched at most once per delivery and connection."""
 
@@ -281,6 +322,7 @@ class _LazyFacts:
         self._provider, self._access, self._repo = provider, access, repo
         self._files: dict[str, list[str] | None] = {}
         self._tags: dict[str, str | None] = {}
+        self._commits: dict[str, str | None] = {}
 
     def push_files(self, event: PushEvent) -> list[str] | None:
         files = push_files(event)
@@ -290,6 +332,12 @@ class _LazyFacts:
             # The payload's list is truncated or missing: ask the compare API; None there too means "unknown".
             self._files[event.after] = self._provider.changed_files(self._access, self._repo, event.before, event.after)
         return self._files[event.after]
+
+    def full_commit(self, sha: str) -> str | None:
+        if sha not in self._commits:
+            provider: ShortHashProvider = self._provider  # type: ignore[assignment]
+            self._commits[sha] = provider.full_commit(self._access, self._repo, sha)
+        return self._commits[sha]
 
     def tag_commit(self, tag: str) -> str | None:
         if tag not in self._tags:

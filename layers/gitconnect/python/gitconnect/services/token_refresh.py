@@ -1,4 +1,4 @@
-"""Refreshing OAuth access tokens that expire (GitLab: 2 hours; each refresh invalidates the old pair).
+"""Refreshing OAuth access tokens that expire (GitLab, Bitbucket: 2 hours; each refresh invalidates the old pair).
 
 Refresh shortly before expiry, once: callers in one container wait on a lock, callers in other containers on a
 lease in the state table, and everyone re-reads the connection afterwards and uses the pair the winner stored.
@@ -72,7 +72,9 @@ class TokenRefresher:
         if latest is None:
             raise UnprocessableError("the connection was unlinked")
         if latest.status == "needs_relink":
-            raise RefreshRefusedError("GitLab refused to refresh this connection's token: link it again")
+            raise RefreshRefusedError(
+                f"{latest.provider} refused to refresh this connection's token: link it again", error="invalid_grant"
+            )
         return latest, self._sealer.open(latest)
 
     def fresh(self, connection: Connection, credentials: dict[str, str] | None) -> dict[str, str] | None:

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
 from gitconnect.api.schemas import AuthorizeIn, LinkRequest, RestrictionsIn
-from gitconnect.domain.errors import UnprocessableError
+from gitconnect.domain.errors import BadRequestError, UnprocessableError
 
 router = APIGatewayHttpRouter()
 
@@ -45,15 +45,19 @@ def unlink(team: str, connection_id: str) -> Response[None]:
 )
 def authorize_link(team: str, provider: str, body: Annotated[AuthorizeIn | None, Body()] = None) -> dict[str, object]:
     """GitHub: the App's install URL. GitLab: the OAuth authorize URL (PKCE), of gitlab.com or of a self-hosted
-    `base_url` with the `client_id`/`client_secret` of the OAuth application registered there. Either way with a
-    one-time, expiring `state` bound to this team and user."""
+    `base_url` with the `client_id`/`client_secret` of the OAuth application registered there. Bitbucket: the OAuth
+    consumer's authorize URL (no body). Always with a one-time, expiring `state` bound to this team and user."""
     principal = authorize(router, team, "admin")
     if provider == "github":
         return {"url": wiring.github_install_flow().authorize(team, principal.user_id)}
     if provider == "gitlab":
         request = body.model_dump() if body else {}
         return {"url": wiring.gitlab_oauth_flow().authorize(team, principal.user_id, request)}
-    raise UnprocessableError(f"linking {provider!r} in the browser is not available in this deployment yet")
+    if provider == "bitbucket":
+        if body is not None and body.model_dump(exclude_none=True):
+            raise BadRequestError("Bitbucket Cloud is linked through the deployment's OAuth consumer: send no body")
+        return {"url": wiring.bitbucket_oauth_flow().authorize(team, principal.user_id)}
+    raise UnprocessableError(f"{provider!r} is not linked in the browser: link it with credentials")
 
 
 @router.put(

@@ -90,6 +90,30 @@ _WEBHOOK_PATHS: dict[str, Any] = {
             },
         }
     },
+    "/v1/webhooks/bitbucket/{hook_id}": {
+        "post": {
+            "summary": "A Bitbucket Cloud repository webhook gitconnect registered",
+            "tags": ["webhooks"],
+            "description": "Verified with X-Hub-Signature (`sha256=` HMAC-SHA256 over the raw body with the hook's own "
+            "secret, compared in constant time). X-Event-Key and X-Request-UUID (the delivery id, kept across retries) "
+            "are required. 202 once queued (duplicates and ignored events too), 401 for a missing or wrong signature, "
+            "404 for an unknown hook, 400 malformed, 413 over 5 MiB.",
+            "parameters": [
+                {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Hub-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Event-Key", "in": "header", "required": True, "schema": {"type": "string"}},
+                {"name": "X-Request-UUID", "in": "header", "required": True, "schema": {"type": "string"}},
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "202": {"description": "queued for routing"},
+                "400": {"description": "malformed delivery"},
+                "401": {"description": "missing or wrong signature"},
+                "404": {"description": "no such hook"},
+                "413": {"description": "body over the limit"},
+            },
+        }
+    },
 }
 
 

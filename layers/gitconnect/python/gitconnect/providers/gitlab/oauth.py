@@ -19,7 +19,6 @@ import secrets
 import string
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,7 +28,7 @@ from gitconnect.domain.errors import (
     RemoteUnreachableError,
     UnprocessableError,
 )
-from gitconnect.providers.base import HttpClient, HttpResponse
+from gitconnect.providers.base import HttpClient, HttpResponse, Tokens
 
 UNRESERVED = string.ascii_letters + string.digits + "-._~"  # RFC 7636 §4.1 (RFC 3986 §2.3)
 VERIFIER_MIN, VERIFIER_MAX = 43, 128
@@ -37,24 +36,6 @@ CHALLENGE_METHOD = "S256"
 DEFAULT_SCOPES: tuple[str, ...] = ("api",)
 ACCESS_TOKEN_LIFETIME = 7200  # GitLab's access tokens last two hours
 USER_AGENT = "gitconnect"
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """One OAuth token pair. `expires_at` is epoch seconds (GitLab's `created_at + expires_in`), None when GitLab
-    said the access token does not expire (old self-managed instances)."""
-
-    access_token: str
-    refresh_token: str
-    expires_at: float | None
-    scope: str | None = None
-
-    def expires_within(self, seconds: float, now: float) -> bool:
-        """True when the access token is expired or will be within `seconds` (refresh before it is)."""
-        return self.expires_at is not None and self.expires_at - seconds <= now
-
-    def __repr__(self) -> str:  # tokens never end up in logs or tracebacks
-        return f"Tokens(expires_at={self.expires_at!r}, scope={self.scope!r})"
 
 
 # -- PKCE ------------------------------------------------------------------------------------------------------------

@@ -142,22 +142,22 @@ class GitLabProvider:
     def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None:
         return None  # GitLab's tag push and release payloads carry the commit: nothing to resolve
 
-    def create_webhook(self, access: Access, repository_id: str, url: str, secret: str) -> str:
-        return str(self._api(access).create_hook(self._token(access), repository_id, url, secret)["id"])
+    def create_webhook(self, access: Access, repo: RepoRef, url: str, secret: str) -> str:
+        return str(self._api(access).create_hook(self._token(access), repo.id, url, secret)["id"])
 
-    def update_webhook(self, access: Access, repository_id: str, hook_id: str, url: str, secret: str) -> bool:
+    def update_webhook(self, access: Access, repo: RepoRef, hook_id: str, url: str, secret: str) -> bool:
         """Rotate the hook's secret; False when the hook is gone from GitLab (the caller recreates it)."""
-        return self._api(access).update_hook(self._token(access), repository_id, hook_id, url, secret) is not None
+        return self._api(access).update_hook(self._token(access), repo.id, hook_id, url, secret) is not None
 
-    def webhook_health(self, access: Access, repository_id: str, hook_id: str) -> str:
+    def webhook_health(self, access: Access, repo: RepoRef, hook_id: str) -> str:
         """ "ok", "disabled" (GitLab stopped calling it after failures) or "missing" (deleted on GitLab)."""
-        hook = self._api(access).hook(self._token(access), repository_id, hook_id)
+        hook = self._api(access).hook(self._token(access), repo.id, hook_id)
         if hook is None:
             return "missing"
         return "disabled" if hook.get("alert_status") in ("disabled", "temporarily_disabled") else "ok"
 
-    def delete_webhook(self, access: Access, repository_id: str, hook_id: str) -> bool:
-        return self._api(access).delete_hook(self._token(access), repository_id, hook_id)
+    def delete_webhook(self, access: Access, repo: RepoRef, hook_id: str) -> bool:
+        return self._api(access).delete_hook(self._token(access), repo.id, hook_id)
 
     # ------------------------------------------------------------------ GitOps files
     def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:
