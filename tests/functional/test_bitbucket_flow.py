@@ -354,6 +354,17 @@ def test_sync_recreates_a_deleted_hook_and_builds_what_was_missed(
     recreated = the_hook(app)
     assert recreated.url == hook.url and recreated.secret == hook.secret and recreated.uuid != hook.uuid
     assert [(e["sha"], e["trigger"]) for e in routed(system)] == [(missed, "push")]
+    # Made inactive on Bitbucket: replaced by an active one, and the next push arrives again
+    recreated.active = False
+    system.fire_schedule()
+    again = the_hook(app)
+    assert again.active and again.uuid != recreated.uuid
+    assert routed(system) == []  # nothing was pushed meanwhile
+    after = fake_sha("after-repair")
+    fake.add_commit(app, after, parents=[missed])
+    fake.set_branch(app, "main", after)
+    assert [s for _, s in fake.send_push(app, [{"branch": "main", "old": missed, "new": after}])] == [202]
+    assert [e["sha"] for e in routed(system)] == [after]
 
 
 def test_manual_build_resolves_the_head(bb: tuple[System, FakeBitbucket, dict[str, Any]], admin: str,
