@@ -131,13 +131,13 @@ def test_link_by_access_token(bb: tuple[System, FakeBitbucket, dict[str, Any]]) 
 
 def test_repositories_namespaces_branches_and_restrictions(bb: tuple[System, FakeBitbucket, dict[str, Any]],
                                                            admin: str, linked: dict[str, Any]) -> None:
-    system, _, _ = bb
+    system, fake, _ = bb
     base = f"/v1/teams/{TEAM}/connections/{linked['connection']['id']}"
     repos = system.call("GET", f"{base}/repositories", token=admin).json()["items"]
     assert [r["full_name"] for r in repos] == ["acme/app", "acme/docs"]
     app = repos[0]
     assert app["id"].startswith("{") and app["namespace"] == "acme" and app["default_branch"] == "main"
-    assert app["clone_url"].endswith("/acme/app.git") and "@" not in app["clone_url"]
+    assert app["clone_url"] == f"{fake.web_url}/acme/app.git"  # Bitbucket's https clone link, without the user
     assert [r["full_name"] for r in system.call("GET", f"{base}/repositories?search=doc",
                                                 token=admin).json()["items"]] == ["acme/docs"]
     assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == ["acme"]
@@ -175,7 +175,8 @@ def test_source_hook_push_build_status(bb: tuple[System, FakeBitbucket, dict[str
                         body={"status": "running"})
     assert reply.status == 200
     (status,) = fake.statuses(app, after)
-    assert status["state"] == "INPROGRESS" and status["key"].startswith("gitconnect")
+    assert status["state"] == "INPROGRESS"
+    assert status["key"] == "gitconnect-" + linked["source"]["id"].removeprefix("src_")
     assert status["url"].startswith("http")
     system.call("POST", f"/v1/builds/{events[0]['build_id']}/status", token=events[0]["callback_token"],
                 body={"status": "succeeded", "url": "https://ci.example/runs/1"})

@@ -301,7 +301,7 @@ class BitbucketApi:
         updated). `url` is required by Bitbucket."""
         if state not in BUILD_STATES:
             raise UnprocessableError(f"a Bitbucket build status is one of {sorted(BUILD_STATES)}, not {state!r}")
-        body: dict[str, Any] = {"key": key[:40], "state": state, "url": url}
+        body: dict[str, Any] = {"key": key, "state": state, "url": url}
         if name is not None:
             body["name"] = name
         if description is not None:

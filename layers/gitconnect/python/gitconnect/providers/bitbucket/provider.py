@@ -44,7 +44,7 @@ STATUS_NAME = "gitconnect"
 def _without_userinfo(url: str) -> str:
     """Bitbucket's clone links name the user (`https://nick@bitbucket.org/ws/repo.git`); builds must not."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.hostname or "")) if parts.username else url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _https_clone(repo: Mapping[str, Any]) -> str:
@@ -258,7 +258,8 @@ class BitbucketProvider:
             self._auth(access),
             build.repository,
             build.sha,
-            key=f"{STATUS_NAME}-{build.source_id}",  # one status per source on a commit, updated in place
+            # One status per source on a commit, updated in place (`gitconnect-<source id without src_>`).
+            key=f"{STATUS_NAME}-{build.source_id.removeprefix('src_')}",
             state=_STATES[build.status],
             url=url or f"{public}/v1/teams/{build.team_id}/builds/{build.id}",  # Bitbucket requires a link
             name=STATUS_NAME,
