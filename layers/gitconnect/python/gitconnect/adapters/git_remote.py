@@ -1,16 +1,48 @@
-"""Git remotes through dulwich (pure Python, runs inside Lambda), over the SSRF-guarded connection pool."""
+"""Git remotes through dulwich (pure Python, runs inside Lambda), over the SSRF-guarded connection pool.
+
+Files (GitOps) are read from a shallow fetch (depth 1) of one branch into memory, and committed by pushing one new
+commit on top of the head that was read: dulwich advertises the remote's refs first, and the push is only sent when
+the branch still points at that head (the server then updates it only from that value), so a branch that moved
+since the read is a conflict, never an overwrite.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import urllib3
 from dulwich.client import GitProtocolError, HttpGitClient, HTTPUnauthorized
 from dulwich.errors import NotGitRepository
+from dulwich.objects import Blob, Commit, Tree
+from dulwich.repo import MemoryRepo
 
-from gitconnect.domain.errors import GitconnectError, RemoteAuthError, RemoteUnreachableError
+from gitconnect.domain.errors import GitconnectError, RemoteAuthError, RemoteUnreachableError, UnprocessableError
 from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import GitCredentials
+
+_FILE_MODE = 0o100644
+_TREE_MODE = 0o040000
+
+
+@contextmanager
+def _remote_errors() -> Iterator[None]:
+    """dulwich's and urllib3's failures as domain errors."""
+    try:
+        yield
+    except GitconnectError:
+        raise
+    except HTTPUnauthorized as exc:
+        raise RemoteAuthError("the remote asked for credentials, or refused the ones given") from exc
+    except NotGitRepository as exc:
+        raise RemoteUnreachableError("there is no Git repository at this URL") from exc
+    except GitProtocolError as exc:
+        if isinstance(exc.__cause__, urllib3.exceptions.HTTPError):  # dulwich wraps transport errors
+            raise RemoteUnreachableError(f"the remote could not be reached: {_why(exc.__cause__)}") from exc
+        raise RemoteUnreachableError(f"the remote did not answer as a Git server: {_short(exc)}") from exc
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise RemoteUnreachableError(f"the remote could not be reached: {_why(exc)}") from exc
 
 
 class DulwichGitRemote:
@@ -29,25 +61,132 @@ class DulwichGitRemote:
     def ls_remote(self, url: str, credentials: GitCredentials | None) -> dict[str, str]:
         """Every ref the remote advertises (name -> sha); HEAD symref targets are not followed."""
         client = self._client(url, credentials)
-        try:
+        with _remote_errors():
             result = client.get_refs(b"")
-        except GitconnectError:
-            raise
-        except HTTPUnauthorized as exc:
-            raise RemoteAuthError("the remote asked for credentials, or refused the ones given") from exc
-        except NotGitRepository as exc:
-            raise RemoteUnreachableError("there is no Git repository at this URL") from exc
-        except GitProtocolError as exc:
-            if isinstance(exc.__cause__, urllib3.exceptions.HTTPError):  # dulwich wraps transport errors
-                raise RemoteUnreachableError(f"the remote could not be reached: {_why(exc.__cause__)}") from exc
-            raise RemoteUnreachableError(f"the remote did not answer as a Git server: {_short(exc)}") from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise RemoteUnreachableError(f"the remote could not be reached: {_why(exc)}") from exc
         return {
             name.decode("utf-8", "replace"): sha.decode("ascii")
             for name, sha in result.refs.items()
             if sha is not None and not name.endswith(b"^{}")
         }
+
+    def _fetch_head(self, client: HttpGitClient, branch: str) -> tuple[MemoryRepo, bytes] | None:
+        """The branch's head commit (and its tree) in memory, or None when there is no such branch."""
+        ref = f"refs/heads/{branch}".encode()
+        repo = MemoryRepo()
+        found: list[bytes] = []
+
+        def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+            if refs.get(ref):
+                found.append(refs[ref])
+            return found[:1]
+
+        with _remote_errors():
+            client.fetch(b"", repo, determine_wants=wants, depth=1)
+        return (repo, found[0]) if found else None
+
+    def read_file(
+        self, url: str, credentials: GitCredentials | None, branch: str, path: str
+    ) -> tuple[str, bytes | None] | None:
+        """(the branch's head sha, the file's bytes or None when the path holds no file); None when the branch does
+        not exist."""
+        fetched = self._fetch_head(self._client(url, credentials), branch)
+        if fetched is None:
+            return None
+        repo, head = fetched
+        blob = _lookup(repo, repo[head].tree, _parts(path))  # type: ignore[attr-defined]
+        return head.decode("ascii"), None if blob is None else blob.data
+
+    def commit_file(
+        self,
+        url: str,
+        credentials: GitCredentials | None,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        author: str,
+        parent: str,
+    ) -> str | None:
+        """Push one commit writing `path` on top of `parent`; the new sha, or None when the branch no longer points
+        at `parent` (someone pushed since: nothing is overwritten)."""
+        client = self._client(url, credentials)
+        fetched = self._fetch_head(client, branch)
+        if fetched is None:
+            return None
+        repo, head = fetched
+        if head.decode("ascii") != parent:
+            return None
+        blob = Blob.from_string(content)
+        repo.object_store.add_object(blob)
+        commit = Commit()
+        commit.tree = _with_file(repo, repo[head].tree, _parts(path), blob.id)  # type: ignore[attr-defined]
+        commit.parents = [head]
+        commit.author = commit.committer = author.encode()
+        commit.author_time = commit.commit_time = int(time.time())
+        commit.author_timezone = commit.commit_timezone = 0
+        commit.message = message.encode()
+        repo.object_store.add_object(commit)
+        ref = f"refs/heads/{branch}".encode()
+        moved: list[bool] = []
+
+        def update_refs(refs: dict[bytes, bytes]) -> dict[bytes, bytes]:
+            if refs.get(ref) != head:  # pushed since our fetch: send nothing
+                moved.append(True)
+                return {}
+            return {ref: commit.id}
+
+        def pack_data(have: object, want: object, **kwargs: object) -> object:
+            # Only the new commit and its new trees and blob: the fetch was shallow, so the head's ancestors are
+            # not here and must not be walked.
+            kwargs.pop("shallow", None)
+            return repo.object_store.generate_pack_data([head], [commit.id], shallow={head}, **kwargs)  # type: ignore[arg-type]
+
+        with _remote_errors():
+            result = client.send_pack(b"", update_refs, pack_data)  # type: ignore[arg-type]
+        if moved:
+            return None
+        error = (result.ref_status or {}).get(ref)
+        if error is not None:  # dulwich reports a refused update here instead of raising
+            if any(word in error for word in ("non-fast-forward", "stale", "fetch first", "lock")):
+                return None
+            raise UnprocessableError(f"the remote refused the commit to {branch}: {error}")
+        return commit.id.decode("ascii")
+
+
+def _parts(path: str) -> list[bytes]:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if not parts or any(p in (".", "..") for p in parts):
+        raise UnprocessableError(f"{path!r} is not a file path inside the repository")
+    return [p.encode() for p in parts]
+
+
+def _lookup(repo: MemoryRepo, tree_id: bytes, parts: list[bytes]) -> Blob | None:
+    tree = repo[tree_id]
+    for i, name in enumerate(parts):
+        if not isinstance(tree, Tree) or name not in tree:
+            return None
+        _, sha = tree[name]
+        obj = repo[sha]
+        if i == len(parts) - 1:
+            return obj if isinstance(obj, Blob) else None
+        tree = obj
+    return None
+
+
+def _with_file(repo: MemoryRepo, tree_id: bytes | None, parts: list[bytes], blob_id: bytes) -> bytes:
+    """The id of a tree like `tree_id` with the blob at `parts` (subtrees created or rewritten as needed)."""
+    tree = Tree()
+    if tree_id is not None:
+        for item in repo[tree_id].items():  # type: ignore[attr-defined]
+            tree.add(item.path, item.mode, item.sha)
+    name = parts[0]
+    if len(parts) == 1:
+        tree.add(name, _FILE_MODE, blob_id)
+    else:
+        existing = tree[name][1] if name in tree and tree[name][0] == _TREE_MODE else None
+        tree.add(name, _TREE_MODE, _with_file(repo, existing, parts[1:], blob_id))
+    repo.object_store.add_object(tree)
+    return tree.id
 
 
 def _why(exc: BaseException) -> str:

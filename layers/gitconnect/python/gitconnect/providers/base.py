@@ -96,6 +96,26 @@ class Branch:
 class GitRemote(Protocol):
     def ls_remote(self, url: str, credentials: GitCredentials | None) -> dict[str, str]: ...
 
+    def read_file(
+        self, url: str, credentials: GitCredentials | None, branch: str, path: str
+    ) -> tuple[str, bytes | None] | None:
+        """(the branch head, the file or None); None when the branch does not exist."""
+        ...
+
+    def commit_file(
+        self,
+        url: str,
+        credentials: GitCredentials | None,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        author: str,
+        parent: str,
+    ) -> str | None:
+        """The new commit pushed on top of `parent`; None when the branch no longer points at `parent`."""
+        ...
+
 
 @dataclass(frozen=True)
 class HttpResponse:

@@ -1,6 +1,7 @@
 """Custom Git: any http(s) Git remote, optionally with credentials. No API: no browsing, no webhooks.
 
-The connection is one remote; its branches come from `ls-remote`, and the scheduled sync polls the heads.
+The connection is one remote; its branches come from `ls-remote`, and the scheduled sync polls the heads. GitOps files
+are read and committed with Git itself (a shallow fetch of the branch, a push of one commit on top of the head read).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from gitconnect.domain.errors import BadRequestError, UnprocessableError
+from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
     Access,
@@ -16,12 +17,14 @@ from gitconnect.providers.base import (
     GitCredentials,
     LinkedAccount,
     ProviderPorts,
+    RepoFile,
     Repository,
     RepositoryRef,
 )
 
 _HEADS = "refs/heads/"
 _DEFAULT_USERNAME = "git"  # servers that authenticate by token ignore the user name (GitHub, GitLab, Gitea...)
+COMMIT_AUTHOR = "gitconnect <gitconnect@users.noreply.invalid>"
 
 
 def credentials_from_request(raw: dict[str, Any] | None) -> dict[str, str] | None:
@@ -97,3 +100,38 @@ class CustomGitProvider:
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         heads = {b.name: b.sha for b in self.branches(access, repository)}
         return heads.get(branch)
+
+    # ------------------------------------------------------------------ GitOps files
+    def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:
+        """The file at the branch's head; its version is that head (the next commit must sit right on top of it)."""
+        found = self._git.read_file(_remote(access.base_url), _git_credentials(access.credentials), branch, path)
+        if found is None:
+            raise NotFoundError(f"the branch {branch!r} does not exist in {repository}")
+        head, content = found
+        return None if content is None else RepoFile(path.lstrip("/"), content, head)
+
+    def commit_file(
+        self,
+        access: Access,
+        repository: str,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        expected: str | None,
+    ) -> str:
+        """One commit pushed only as a fast-forward of the version read (update) or of the head at which the file
+        was found absent (create); a branch that moved since is a ConflictError, decided by the push itself."""
+        url, credentials = _remote(access.base_url), _git_credentials(access.credentials)
+        parent = expected
+        if parent is None:
+            found = self._git.read_file(url, credentials, branch, path)
+            if found is None:
+                raise NotFoundError(f"the branch {branch!r} does not exist in {repository}")
+            parent, existing = found
+            if existing is not None:
+                raise ConflictError(f"{path} on {branch} already exists")
+        sha = self._git.commit_file(url, credentials, branch, path, content, message, COMMIT_AUTHOR, parent)
+        if sha is None:
+            raise ConflictError(f"{branch} of {repository} changed since {path} was read")
+        return sha
