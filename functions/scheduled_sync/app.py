@@ -1,4 +1,5 @@
-"""ScheduledSyncFunction: polls branch heads of sources with polling on, and repairs provider webhooks."""
+"""ScheduledSyncFunction: polls branch heads of sources with polling on, repairs provider webhooks, and syncs GitOps
+templates with their files (Custom Git has no webhooks; for the others it catches a missed delivery)."""
 
 from typing import Any
 
@@ -13,8 +14,10 @@ logger = Logger()
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     polled = wiring.poller().poll()
     repaired = wiring.repair().run()
+    templates = wiring.templates().sync_linked()
     logger.info("sync done", extra={"sources": polled.sources, "requested": len(polled.requested),
                                     "poll_failed": len(polled.failed), "hooks_checked": repaired.checked,
-                                    "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds)})
+                                    "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds),
+                                    "templates": len(templates)})
     return {"sources": polled.sources, "requested": polled.requested, "failed": polled.failed,
-            "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds}
+            "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds, "templates": templates}

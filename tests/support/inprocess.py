@@ -104,13 +104,14 @@ class System:
         )
         return self.functions[function_id].invoke(event)
 
-    def bus_events(self, detail_type: str = "BuildRequested") -> list[dict[str, Any]]:
-        """Everything published on the bus since the last call (read from the tap queue)."""
+    def bus_events(self, detail_type: str | None = "BuildRequested") -> list[dict[str, Any]]:
+        """What was published on the bus since the last call (read from the tap queue: each event is handed out
+        once), of one detail type (None: all)."""
         sqs, found = self.client("sqs"), []
         while True:
             messages = sqs.receive_message(QueueUrl=self.tap_queue_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
-                return [e for e in found if e["detail-type"] == detail_type]
+                return [e for e in found if detail_type in (None, e["detail-type"])]
             for m in messages:
                 found.append(json.loads(m["Body"]))
                 sqs.delete_message(QueueUrl=self.tap_queue_url, ReceiptHandle=m["ReceiptHandle"])

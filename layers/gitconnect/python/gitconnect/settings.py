@@ -27,6 +27,7 @@ class Settings:
     kms_key_id: str
     state_table: str = ""
     hooks_table: str = ""
+    templates_table: str = ""
     hook_secret_refresh_seconds: float = 2.0
     hook_check_seconds: float = 900.0
     events_queue_url: str = ""
@@ -76,6 +77,7 @@ def get_settings() -> Settings:
         http_timeout=float(_env("GITCONNECT_HTTP_TIMEOUT", "10")),
         state_table=_env("GITCONNECT_STATE_TABLE"),
         hooks_table=_env("GITCONNECT_HOOKS_TABLE"),
+        templates_table=_env("GITCONNECT_TEMPLATES_TABLE"),
         hook_secret_refresh_seconds=float(_env("GITCONNECT_HOOK_SECRET_REFRESH_SECONDS", "2")),
         hook_check_seconds=float(_env("GITCONNECT_HOOK_CHECK_SECONDS", "900")),
         gitlab_url=(_env("GITLAB_URL") or "https://gitlab.com").rstrip("/"),

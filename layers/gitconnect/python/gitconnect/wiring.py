@@ -36,9 +36,11 @@ if TYPE_CHECKING:
     from gitconnect.services.oauth import BitbucketOAuthFlow, GitHubInstallFlow, GitLabOAuthFlow
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
+    from gitconnect.services.runs import RunService
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.sources import SourceService
     from gitconnect.services.sync import PollService
+    from gitconnect.services.templates import TemplateService
 
 
 def settings() -> Settings:
@@ -172,7 +174,9 @@ def token_verifier() -> JwtVerifier:
 def connections() -> ConnectionService:
     from gitconnect.services.connections import ConnectionService
 
-    return ConnectionService(connection_store(), source_store(), secrets(), provider, hooks())
+    return ConnectionService(
+        connection_store(), source_store(), secrets(), provider, hooks(), on_unlink=lambda c: templates().unlinked(c)
+    )
 
 
 @cache
@@ -205,11 +209,9 @@ def builds() -> BuildService:
 
 @cache
 def dispatcher() -> BuildDispatcher:
-    from gitconnect.adapters.messaging import PlatformBus
     from gitconnect.services.builds import BuildDispatcher
 
-    bus = PlatformBus(aws_client("events"), settings().event_bus)
-    return BuildDispatcher(build_store(), source_store(), bus, settings().public_url)
+    return BuildDispatcher(build_store(), source_store(), bus(), settings().public_url)
 
 
 @cache
@@ -325,7 +327,14 @@ def router() -> EventRouter:
     from gitconnect.services.router import EventRouter
 
     return EventRouter(
-        connection_store(), source_store(), delivery_store(), builds_queue(), provider, secrets(), hook_store()
+        connection_store(),
+        source_store(),
+        delivery_store(),
+        builds_queue(),
+        provider,
+        secrets(),
+        hook_store(),
+        gitops=lambda: templates(),
     )
 
 
@@ -367,6 +376,35 @@ def bitbucket_oauth_flow() -> BitbucketOAuthFlow:
         provider_config("bitbucket"),
         settings().dashboard_url,
     )
+
+
+@cache
+def _template_store() -> Any:
+    from gitconnect.adapters.template_store import TemplateStore, bind_template_table
+
+    bind_template_table(settings().templates_table, settings().region)
+    return TemplateStore()
+
+
+@cache
+def bus() -> Any:
+    from gitconnect.adapters.messaging import PlatformBus
+
+    return PlatformBus(aws_client("events"), settings().event_bus)
+
+
+@cache
+def runs() -> RunService:
+    from gitconnect.services.runs import RunService
+
+    return RunService(_template_store(), _template_store(), bus(), settings().public_url)
+
+
+@cache
+def templates() -> TemplateService:
+    from gitconnect.services.templates import TemplateService
+
+    return TemplateService(_template_store(), connections(), secrets(), provider, runs())
 
 
 @cache

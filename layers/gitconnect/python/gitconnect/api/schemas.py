@@ -125,3 +125,50 @@ class AuthorizeIn(Strict):
     base_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
     client_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     client_secret: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+
+
+# ------------------------------------------------------------------ GitOps
+Branch = Annotated[str, Field(min_length=1, max_length=255)]
+FilePath = Annotated[str, Field(min_length=1, max_length=1024)]
+Message = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class GitOpsFetchIn(Strict):
+    connection_id: Annotated[str, Field(min_length=1, max_length=64)]
+    repository: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    branch: Branch
+    path: FilePath
+
+
+class GitOpsLinkIn(GitOpsFetchIn):
+    mode: Literal["create", "link"]
+    commit_message: Message | None = None
+
+
+class TriggersIn(Strict):
+    connection_id: Annotated[str, Field(min_length=1, max_length=64)]
+    repository: Annotated[str, Field(min_length=1, max_length=300)] | None = None
+    branches: Globs = []
+    pull_requests: bool = False
+    paths: PathRulesIn | None = None
+
+
+class TemplateCreate(Strict):
+    name: Name
+    kind: Literal["template", "release_flow"] = "template"
+    content: dict[str, object] | None = None
+    gitops: GitOpsLinkIn | None = None
+    run_on_update: bool = False
+    concurrency: Literal["allow", "queue", "forbid"] = "allow"
+    triggers: TriggersIn | None = None
+
+
+class TemplateUpdate(Strict):
+    content: dict[str, object]
+    base_version: Annotated[int, Field(ge=1)]
+    commit_message: Message | None = None
+
+
+class RunStatusIn(Strict):
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    description: Annotated[str, Field(max_length=500)] | None = None

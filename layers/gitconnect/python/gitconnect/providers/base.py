@@ -67,6 +67,7 @@ class RepoFile:
     path: str
     content: bytes
     version: str  # the provider's optimistic-concurrency token for the next commit (GitLab: last_commit_id)
+    author: str | None = None  # who made the commit the content was read at, where the provider says so
 
 
 @dataclass(frozen=True)

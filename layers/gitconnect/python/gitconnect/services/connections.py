@@ -24,12 +24,14 @@ class ConnectionService:
         secrets: ConnectionSecrets,
         providers: Callable[[str], Provider],
         hooks: HookService,
+        on_unlink: Callable[[str], None] = lambda connection_id: None,
     ) -> None:
         self._connections = connections
         self._sources = sources
         self._secrets = secrets
         self._providers = providers
         self._hooks = hooks
+        self._on_unlink = on_unlink  # GitOps: templates linked through the connection stop syncing
 
     def link(self, team_id: str, request: dict[str, Any]) -> Connection:
         provider_id = request["provider"]
@@ -88,6 +90,7 @@ class ConnectionService:
         for source_team, source_id in self._sources.ids_for_connection(connection_id):
             self._sources.delete(source_team, source_id)
         self._hooks.remove(access, hooks)
+        self._on_unlink(connection_id)
 
     def regenerate_webhooks(self, team_id: str, connection_id: str) -> int:
         connection = self.get(team_id, connection_id)

@@ -70,6 +70,15 @@ class WebhookProvider(Protocol):
     def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None: ...
 
 
+class GitOpsSync(Protocol):
+    def on_delivery(
+        self,
+        connection: Connection,
+        events: tuple[WebhookEvent, ...],
+        files: Callable[[PushEvent], list[str] | None],
+    ) -> list[str]: ...
+
+
 class ShortHashProvider(Protocol):
     """Providers whose payloads may name a commit by a short hash (Bitbucket pull requests)."""
 
@@ -103,8 +112,10 @@ class EventRouter:
         providers: Callable[[str], WebhookProvider],
         secrets: ConnectionSecrets,
         hooks: HookLookup,
+        gitops: Callable[[], GitOpsSync] | None = None,
     ) -> None:
         self._hooks = hooks
+        self._gitops = gitops
         self._connections = connections
         self._sources = sources
         self._deliveries = deliveries
@@ -149,8 +160,9 @@ class EventRouter:
             outcomes = []
             for connection in connections:
                 builds, reason = self._decide_all(provider, connection, events, repo_sources)
+                synced = self._gitops_events(provider, connection, events)
                 report.builds.extend(builds)
-                outcomes.append(("built" if builds else "ignored", reason, builds))
+                outcomes.append(("built" if builds else "ignored", "; ".join([reason, *synced]), builds))
         # Queue first: a failure here retries the whole delivery, and stable build ids make the retry harmless.
         self._queue.send(report.builds)
         repository = getattr(event, "repository", None)
@@ -230,6 +242,28 @@ class EventRouter:
         if isinstance(event, Ignored) or repo is None:
             return []
         return self._sources.for_repository(provider_id, repo.id)
+
+    def _gitops_events(
+        self, provider: WebhookProvider, connection: Connection, events: tuple[WebhookEvent, ...]
+    ) -> list[str]:
+        """GitOps: templates linked to a branch this delivery moved are synced with their file, and release flows
+        whose Git triggers match request a run. Syncing is best effort (the scheduled sync catches up with what fails
+        here); a failed run request fails the delivery, which is retried."""
+        relevant = tuple(
+            e
+            for e in events
+            if isinstance(e, PushEvent | PullRequestEvent) and connection.allows(e.repository.full_name)
+        )
+        if self._gitops is None or connection.status != "active" or not relevant:
+            return []
+        facts: list[_LazyFacts] = []
+
+        def files(event: PushEvent) -> list[str] | None:
+            if not facts:  # credentials opened only when a release flow's path rules need the files
+                facts.append(_LazyFacts(provider, self._secrets.access(connection), event.repository))
+            return facts[0].push_files(event)
+
+        return self._gitops().on_delivery(connection, relevant, files)
 
     def _decide_all(
         self,

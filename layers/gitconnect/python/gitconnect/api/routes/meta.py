@@ -14,9 +14,18 @@ router = APIGatewayHttpRouter()
 
 
 def _all_routers() -> list[APIGatewayHttpRouter]:
-    from gitconnect.api.routes import builds, connections, deliveries, listing, oauth, sources
+    from gitconnect.api.routes import builds, connections, deliveries, listing, oauth, sources, templates
 
-    return [router, connections.router, sources.router, builds.router, deliveries.router, listing.router, oauth.router]
+    return [
+        router,
+        connections.router,
+        sources.router,
+        builds.router,
+        deliveries.router,
+        listing.router,
+        oauth.router,
+        templates.router,
+    ]
 
 
 @cache

@@ -1,0 +1,335 @@
+"""Templates, their versions and their runs in one DynamoDB table (PynamoDB), by key or index only.
+
+Items: a template `team#<team>` / `tpl#<id>`; its versions `tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` /
+`run`. Indexes: `by_connection` (templates linked to, or triggered by, a connection: router, unlink), `by_bucket`
+(every linked template: the scheduled sync) and `by_template` (a template's runs, oldest first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from gitconnect.domain.errors import ConflictError
+from gitconnect.domain.templates import GitOpsLink, Run, Template, TemplateVersion, Triggers
+
+LINKED_BUCKET = "gitops"
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    code = getattr(exc, "cause_response_code", None)
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+class _ByConnection(GlobalSecondaryIndex["TemplateModel"]):
+    class Meta:
+        index_name = "by_connection"
+        projection = AllProjection()
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByBucket(GlobalSecondaryIndex["TemplateModel"]):
+    class Meta:
+        index_name = "by_bucket"
+        projection = AllProjection()
+
+    sync_bucket = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByTemplate(GlobalSecondaryIndex["RunModel"]):
+    class Meta:
+        index_name = "by_template"
+        projection = AllProjection()
+
+    template_key = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class TemplateModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    template_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    content = JSONAttribute()
+    version = NumberAttribute()
+    run_on_update = BooleanAttribute()
+    concurrency = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    gitops = JSONAttribute(null=True)
+    triggers = JSONAttribute(null=True)
+    connection_id = UnicodeAttribute(null=True)  # by_connection: the GitOps link's or the triggers' connection
+    sync_bucket = UnicodeAttribute(null=True)  # by_bucket: set while a GitOps link is active
+
+    by_connection = _ByConnection()
+    by_bucket = _ByBucket()
+
+
+class VersionModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    content = JSONAttribute()
+    origin = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    commit_sha = UnicodeAttribute(null=True)
+    author = UnicodeAttribute(null=True)
+
+
+class RunModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    run_id = UnicodeAttribute()
+    team_id = UnicodeAttribute()
+    template_key = UnicodeAttribute()
+    created_key = UnicodeAttribute()
+    version = NumberAttribute()
+    status = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    started = BooleanAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    callback_token_hash = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)
+
+    by_template = _ByTemplate()
+
+
+def bind_template_table(name: str, region: str) -> None:
+    for model in (TemplateModel, VersionModel, RunModel):
+        model.Meta.table_name = name
+        model.Meta.region = region  # type: ignore[attr-defined]
+        model._connection = None
+
+
+def _template_keys(team_id: str, template_id: str) -> tuple[str, str]:
+    return f"team#{team_id}", f"tpl#{template_id}"
+
+
+def _link_json(link: GitOpsLink | None) -> dict[str, Any] | None:
+    return None if link is None else {**link.to_json(), "file_version": link.file_version}
+
+
+def _to_template(m: TemplateModel) -> Template:
+    link = m.gitops
+    triggers = m.triggers
+    return Template(
+        team_id=m.pk.removeprefix("team#"),
+        id=m.template_id,
+        name=m.name,
+        kind=m.kind,  # type: ignore[arg-type]
+        content=m.content,
+        version=int(m.version),
+        run_on_update=m.run_on_update,
+        concurrency=m.concurrency,  # type: ignore[arg-type]
+        created_at=m.created_at,
+        updated_at=m.updated_at,
+        gitops=None if link is None else GitOpsLink(**link),
+        triggers=None
+        if triggers is None
+        else Triggers(
+            connection_id=triggers["connection_id"],
+            repository=triggers["repository"],
+            branches=tuple(triggers["branches"]),
+            pull_requests=triggers["pull_requests"],
+            include=tuple(triggers["paths"]["include"]),
+            exclude=tuple(triggers["paths"]["exclude"]),
+        ),
+    )
+
+
+def _template_model(t: Template) -> TemplateModel:
+    pk, sk = _template_keys(t.team_id, t.id)
+    linked = t.gitops is not None and t.gitops.status != "unlinked"
+    connection = t.gitops.connection_id if linked and t.gitops else (t.triggers.connection_id if t.triggers else None)
+    return TemplateModel(
+        pk,
+        sk,
+        template_id=t.id,
+        name=t.name,
+        kind=t.kind,
+        content=t.content,
+        version=t.version,
+        run_on_update=t.run_on_update,
+        concurrency=t.concurrency,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        gitops=_link_json(t.gitops),
+        triggers=None if t.triggers is None else t.triggers.to_json(),
+        connection_id=connection,
+        sync_bucket=LINKED_BUCKET if linked else None,
+    )
+
+
+def _version_model(v: TemplateVersion) -> VersionModel:
+    return VersionModel(
+        f"tpl#{v.template_id}",
+        f"v#{v.version:010d}",
+        content=v.content,
+        origin=v.origin,
+        created_at=v.created_at,
+        commit_sha=v.commit_sha,
+        author=v.author,
+    )
+
+
+def _to_run(m: RunModel) -> Run:
+    return Run(
+        id=m.run_id,
+        team_id=m.team_id,
+        template_id=m.template_key.removeprefix("tpl#"),
+        version=int(m.version),
+        status=m.status,  # type: ignore[arg-type]
+        created_at=m.created_at,
+        updated_at=m.updated_at,
+        reason=m.reason,
+        started=m.started,
+        description=m.description,
+        callback_token_hash=m.callback_token_hash,
+        details=m.details or {},
+    )
+
+
+class TemplateStore:
+    def get(self, team_id: str, template_id: str) -> Template | None:
+        try:
+            return _to_template(TemplateModel.get(*_template_keys(team_id, template_id), consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def list(self, team_id: str) -> list[Template]:
+        return [_to_template(m) for m in TemplateModel.query(f"team#{team_id}", TemplateModel.sk.startswith("tpl#"))]
+
+    def for_connection(self, connection_id: str) -> list[Template]:
+        return [_to_template(m) for m in TemplateModel.by_connection.query(connection_id)]
+
+    def linked(self) -> list[Template]:
+        return [_to_template(m) for m in TemplateModel.by_bucket.query(LINKED_BUCKET)]
+
+    def create(self, template: Template, first: TemplateVersion) -> None:
+        """The template and its first version, together."""
+        with TransactWrite(connection=TemplateModel._get_connection().connection) as tx:
+            tx.save(_template_model(template), condition=TemplateModel.pk.does_not_exist())
+            tx.save(_version_model(first))
+
+    def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None:
+        """The template's new state (and its new version, if any), only if it is still at `expected_version`:
+        ConflictError otherwise (another save or sync got there first)."""
+        model = _template_model(template)
+        try:
+            with TransactWrite(connection=TemplateModel._get_connection().connection) as tx:
+                tx.save(model, condition=TemplateModel.version == expected_version)
+                if version is not None:
+                    tx.save(_version_model(version), condition=VersionModel.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if _conditional_failed(exc):
+                raise ConflictError("the template changed meanwhile: read it again") from exc
+            raise
+
+    def delete(self, team_id: str, template_id: str) -> None:
+        TemplateModel(*_template_keys(team_id, template_id)).delete()
+        with VersionModel.batch_write() as batch:
+            for m in VersionModel.query(f"tpl#{template_id}"):
+                batch.delete(m)
+
+    def versions(self, template_id: str) -> list[TemplateVersion]:
+        return [
+            TemplateVersion(
+                template_id=template_id,
+                version=int(m.sk.removeprefix("v#")),
+                content=m.content,
+                origin=m.origin,  # type: ignore[arg-type]
+                created_at=m.created_at,
+                commit_sha=m.commit_sha,
+                author=m.author,
+            )
+            for m in VersionModel.query(f"tpl#{template_id}", scan_index_forward=False)
+        ]
+
+    # -- runs ----------------------------------------------------------------------------------------------------
+
+    def put_run(self, run: Run) -> None:
+        try:
+            RunModel(
+                f"run#{run.id}",
+                "run",
+                run_id=run.id,
+                team_id=run.team_id,
+                template_key=f"tpl#{run.template_id}",
+                created_key=run.created_key,
+                version=run.version,
+                status=run.status,
+                reason=run.reason,
+                started=run.started,
+                created_at=run.created_at,
+                updated_at=run.updated_at,
+                description=run.description,
+                callback_token_hash=run.callback_token_hash,
+                details=run.details or None,
+            ).save(condition=RunModel.pk.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                raise ConflictError(f"run {run.id} exists") from exc
+            raise
+
+    def get_run(self, run_id: str) -> Run | None:
+        try:
+            return _to_run(RunModel.get(f"run#{run_id}", "run", consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def runs(self, template_id: str) -> list[Run]:
+        """Oldest first."""
+        return [_to_run(m) for m in RunModel.by_template.query(f"tpl#{template_id}")]
+
+    def start_run(self, run: Run, token_hash: str, at: str) -> Run:
+        """Mark a queued run started (RunRequested published); ConflictError when it was started or ended already."""
+        model = RunModel(f"run#{run.id}", "run")
+        try:
+            model.update(
+                actions=[
+                    RunModel.started.set(True),
+                    RunModel.callback_token_hash.set(token_hash),
+                    RunModel.updated_at.set(at),
+                ],
+                condition=(RunModel.started == False) & (RunModel.status == "queued"),  # noqa: E712 - a condition
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                raise ConflictError(f"run {run.id} was started or ended already") from exc
+            raise
+        return replace(run, started=True, callback_token_hash=token_hash, updated_at=at)
+
+    def update_run_status(
+        self, run_id: str, status: str, description: str | None, at: str, allowed_from: tuple[str, ...]
+    ) -> Run:
+        model = RunModel(f"run#{run_id}", "run")
+        actions = [RunModel.status.set(status), RunModel.updated_at.set(at)]
+        if description is not None:
+            actions.append(RunModel.description.set(description))
+        try:
+            model.update(actions=actions, condition=RunModel.status.is_in(*allowed_from))
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                raise ConflictError(f"the run cannot move to {status!r} from its current status") from exc
+            raise
+        return _to_run(model)

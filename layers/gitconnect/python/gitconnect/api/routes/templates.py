@@ -1,0 +1,92 @@
+"""Templates and release flows, their GitOps link, versions and runs (DESIGN.md §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect import wiring
+from gitconnect.api.auth import authenticate, authorize, bearer_token
+from gitconnect.api.schemas import GitOpsFetchIn, RunStatusIn, TemplateCreate, TemplateUpdate
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/v1/teams/<team>/gitops/fetch", summary="Is there a file at repository+branch+path?", tags=["gitops"])
+def fetch(team: str, body: Annotated[GitOpsFetchIn, Body()]) -> dict[str, Any]:
+    """`{"exists", "content" (the parsed JSON), "sha" (the version read)}`; a file that is not JSON is a 422."""
+    authorize(router, team)
+    return wiring.templates().fetch(team, body.connection_id, body.repository, body.branch, body.path)
+
+
+@router.post("/v1/teams/<team>/templates", summary="Create a template or release flow", tags=["gitops"])
+def create(team: str, body: Annotated[TemplateCreate, Body()]) -> Response[dict[str, Any]]:
+    """`gitops.mode: "create"` commits the content to a new file (refused if the file exists); `"link"` loads an
+    existing file. Without `gitops` the template lives in the app only."""
+    principal = authorize(router, team)
+    template = wiring.templates().create(team, principal.user_id, body.model_dump(exclude_none=True))
+    return Response(201, content_type="application/json", body=template.to_json())
+
+
+@router.get("/v1/teams/<team>/templates", summary="List templates and release flows", tags=["gitops"])
+def list_templates(team: str) -> dict[str, Any]:
+    authorize(router, team)
+    return {"items": [t.to_json() for t in wiring.templates().list(team)]}
+
+
+@router.get("/v1/teams/<team>/templates/<template_id>", summary="Read a template", tags=["gitops"])
+def get_template(team: str, template_id: str) -> dict[str, Any]:
+    authorize(router, team)
+    return wiring.templates().get(team, template_id).to_json()
+
+
+@router.put("/v1/teams/<team>/templates/<template_id>", summary="Save a new version", tags=["gitops"])
+def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()]) -> dict[str, Any]:
+    """Commits the content to the linked file; 409 when `base_version` is not the latest (both versions shown) or
+    the file changed in the repository since the last sync (the repository's content shown)."""
+    principal = authorize(router, team)
+    service = wiring.templates()
+    return service.update(
+        team, principal.user_id, template_id, body.content, body.base_version, body.commit_message
+    ).to_json()
+
+
+@router.delete("/v1/teams/<team>/templates/<template_id>", summary="Delete a template", tags=["gitops"])
+def delete(team: str, template_id: str) -> Response[None]:
+    """The file in the repository stays."""
+    authorize(router, team)
+    wiring.templates().delete(team, template_id)
+    return Response(204)
+
+
+@router.get("/v1/teams/<team>/templates/<template_id>/versions", summary="Version history", tags=["gitops"])
+def versions(team: str, template_id: str) -> dict[str, Any]:
+    authorize(router, team)
+    return {"items": [v.to_json() for v in wiring.templates().versions(team, template_id)]}
+
+
+@router.get("/v1/teams/<team>/templates/<template_id>/runs", summary="Runs, newest first", tags=["gitops"])
+def list_runs(team: str, template_id: str) -> dict[str, Any]:
+    authorize(router, team)
+    template = wiring.templates().get(team, template_id)
+    return {"items": [r.to_json() for r in wiring.runs().list(template.id)]}
+
+
+@router.post("/v1/teams/<team>/templates/<template_id>/runs", summary="Run the latest version", tags=["gitops"])
+def run(team: str, template_id: str) -> Response[dict[str, Any]]:
+    """Under `forbid`, 409 while a run is in progress; under `queue`, the run waits its turn."""
+    principal = authorize(router, team)
+    template = wiring.templates().get(team, template_id)
+    started = wiring.runs().request(template, f"requested by {principal.user_id}", manual=True)
+    return Response(202, content_type="application/json", body=started.to_json())
+
+
+@router.post("/v1/runs/<run_id>/status", summary="Report a run's status (runner callback)", tags=["gitops"])
+def report_run(run_id: str, body: Annotated[RunStatusIn, Body()]) -> dict[str, Any]:
+    """Authenticated by the run's own callback token (from RunRequested) or by a team token."""
+    service = wiring.runs()
+    found = service.run_for_report(run_id, bearer_token(router), lambda: authenticate(router))
+    return service.report(found, body.status, body.description).to_json()

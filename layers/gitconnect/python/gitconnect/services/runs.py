@@ -1,0 +1,132 @@
+"""Runs of templates and release flows: `RunRequested` on the bus under the template's concurrency policy.
+
+- `allow`: every run starts at once.
+- `queue`: one run at a time; the others wait (`queued`, not started) and start in order as each one ends.
+- `forbid`: a run requested while one is active is refused: by hand, 409; automatically, recorded `cancelled` with
+  the reason, so the team sees it was not run.
+Runs report their status like builds: `POST /v1/runs/{id}/status` with the run's own callback token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from gitconnect.domain.auth import Principal
+from gitconnect.domain.errors import ConflictError, NotFoundError, UnauthorizedError
+from gitconnect.domain.ids import iso, new_id, utcnow
+from gitconnect.domain.templates import RUN_FINAL, Run, Template
+from gitconnect.services.builds import token_hash
+from gitconnect.services.ports import EventBus
+
+_OPEN = ("queued", "running")
+
+
+class RunStore(Protocol):
+    def put_run(self, run: Run) -> None: ...
+    def get_run(self, run_id: str) -> Run | None: ...
+    def runs(self, template_id: str) -> list[Run]: ...
+    def start_run(self, run: Run, token_hash: str, at: str) -> Run: ...
+    def update_run_status(
+        self, run_id: str, status: str, description: str | None, at: str, allowed_from: tuple[str, ...]
+    ) -> Run: ...
+
+
+class TemplateLookup(Protocol):
+    def get(self, team_id: str, template_id: str) -> Template | None: ...
+
+
+class RunService:
+    def __init__(self, store: RunStore, templates: TemplateLookup, bus: EventBus, public_url: str) -> None:
+        self._store, self._templates, self._bus = store, templates, bus
+        self._public_url = public_url.rstrip("/")
+
+    def request(
+        self, template: Template, reason: str, *, manual: bool = False, details: dict[str, Any] | None = None
+    ) -> Run:
+        now = iso(utcnow())
+        run = Run(
+            new_id("run"),
+            template.team_id,
+            template.id,
+            template.version,
+            "queued",
+            now,
+            now,
+            reason,
+            details=details or {},
+        )
+        active = [r for r in self._store.runs(template.id) if r.active]
+        if template.concurrency == "forbid" and active:
+            if manual:
+                raise ConflictError(f"run {active[0].id} is in progress and this template forbids concurrent runs")
+            run = replace(run, status="cancelled", description=f"refused: run {active[0].id} was in progress")
+            self._store.put_run(run)
+            return run
+        self._store.put_run(run)
+        if template.concurrency == "allow" or not active:
+            return self._start(template, run)
+        return run  # `queue`: waits for the active run to end
+
+    def _start(self, template: Template, run: Run) -> Run:
+        token = secrets.token_urlsafe(32)
+        started = self._store.start_run(run, token_hash(token), iso(utcnow()))
+        self._bus.publish(
+            "RunRequested",
+            {
+                "run_id": run.id,
+                "team_id": run.team_id,
+                "template_id": template.id,
+                "kind": template.kind,
+                "name": template.name,
+                "version": run.version,
+                "content": template.content if template.version == run.version else None,
+                "reason": run.reason,
+                **run.details,
+                "callback_url": f"{self._public_url}/v1/runs/{run.id}/status",
+                "callback_token": token,
+            },
+        )
+        return started
+
+    def list(self, template_id: str) -> list[Run]:
+        return list(reversed(self._store.runs(template_id)))  # newest first
+
+    def run_for_report(self, run_id: str, token: str, team_principal: Callable[[], Principal]) -> Run:
+        run = self._store.get_run(run_id)
+        if run and run.callback_token_hash and hmac.compare_digest(run.callback_token_hash, token_hash(token)):
+            return run
+        try:
+            principal = team_principal()
+        except UnauthorizedError as exc:
+            raise UnauthorizedError("the token is neither this run's callback token nor a valid team token") from exc
+        if run is None:
+            raise NotFoundError(f"run {run_id!r} not found")
+        principal.require(run.team_id)
+        return run
+
+    def report(self, run: Run, status: str, description: str | None) -> Run:
+        if status == run.status and status in RUN_FINAL:
+            return run  # the runner repeating its final report
+        allowed = ("queued",) if status == "queued" else _OPEN
+        updated = self._store.update_run_status(run.id, status, description, iso(utcnow()), allowed)
+        if status in RUN_FINAL:
+            self._start_next(updated)
+        return updated
+
+    def _start_next(self, ended: Run) -> None:
+        """Under `queue`, the oldest waiting run starts when the active one ends."""
+        template = self._templates.get(ended.team_id, ended.template_id)
+        if template is None or template.concurrency != "queue":
+            return
+        runs = self._store.runs(template.id)
+        if any(r.active for r in runs):
+            return
+        waiting = next((r for r in runs if not r.started and r.status == "queued"), None)
+        if waiting is not None:
+            with contextlib.suppress(ConflictError):  # another report started it first
+                self._start(template, waiting)

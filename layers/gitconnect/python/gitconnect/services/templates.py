@@ -1,0 +1,354 @@
+"""Templates and release flows, and their GitOps link (DESIGN.md §2 "GitOps").
+
+- Saving in the app commits the file through the provider's own optimistic concurrency (GitHub blob sha, GitLab
+  `last_commit_id`, Bitbucket `parents`, a fast-forward push for Custom Git): a file changed in the repository since
+  the last sync makes the save a 409 that shows the repository's content; nothing is overwritten.
+- A save whose `base_version` is not the latest is a 409 with both versions.
+- A push that changes the linked file becomes a new version (`origin: git`) from that commit. The commit gitconnect
+  made itself does not: the link remembers it (and content equal to the template's is never a new version), so there
+  is no loop.
+- Invalid JSON pushed to the repository is not applied: the template keeps its last good version and the link says
+  why, at which commit.
+- Each new version requests a run when the template runs on update (concurrency per RunService).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from gitconnect.domain.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    GitconnectError,
+    NotFoundError,
+    UnprocessableError,
+)
+from gitconnect.domain.events import PullRequestEvent, PushEvent, WebhookEvent
+from gitconnect.domain.ids import iso, new_id, utcnow
+from gitconnect.domain.matching import decide_pull_request, decide_push, has_path_rules
+from gitconnect.domain.models import Connection
+from gitconnect.domain.templates import (
+    GitOpsLink,
+    Template,
+    TemplateVersion,
+    Triggers,
+    file_path,
+    parse_document,
+    render,
+)
+from gitconnect.providers.base import Access, GitOpsProvider
+from gitconnect.services.runs import RunService
+from gitconnect.services.secrets import ConnectionSecrets
+
+log = logging.getLogger(__name__)
+
+
+class TemplateStore(Protocol):
+    def get(self, team_id: str, template_id: str) -> Template | None: ...
+    def list(self, team_id: str) -> list[Template]: ...
+    def for_connection(self, connection_id: str) -> list[Template]: ...
+    def linked(self) -> list[Template]: ...
+    def create(self, template: Template, first: TemplateVersion) -> None: ...
+    def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None: ...
+    def delete(self, team_id: str, template_id: str) -> None: ...
+    def versions(self, template_id: str) -> list[TemplateVersion]: ...
+
+
+class Connections(Protocol):
+    def get(self, team_id: str, connection_id: str) -> Connection: ...
+
+
+class _Target:
+    """Where a link's file lives, with what to reach it."""
+
+    def __init__(self, provider: GitOpsProvider, access: Access, repository: str) -> None:
+        self.provider, self.access, self.repository = provider, access, repository
+
+
+class TemplateService:
+    def __init__(
+        self,
+        store: TemplateStore,
+        connections: Connections,
+        secrets: ConnectionSecrets,
+        providers: Callable[[str], object],
+        runs: RunService,
+    ) -> None:
+        self._store, self._connections, self._secrets = store, connections, secrets
+        self._providers, self._runs = providers, runs
+
+    # ------------------------------------------------------------------ where files live
+    def target(self, team_id: str, connection_id: str, repository: str | None) -> tuple[_Target, str]:
+        """The provider, access and repository of a link (checked: the team's connection, inside its restrictions,
+        a provider that can read and commit files); and the repository's name."""
+        connection = self._connections.get(team_id, connection_id)
+        provider = self._providers(connection.provider)
+        if not hasattr(provider, "commit_file"):
+            raise UnprocessableError(f"{connection.provider!r} connections cannot sync files yet")
+        access = self._secrets.access(connection)
+        repo = provider.repository(access, repository).repository  # type: ignore[attr-defined]
+        if not connection.allows(repo):
+            raise ForbiddenError(f"{repo} is outside the connection's namespace restrictions")
+        return _Target(provider, access, repo), repo  # type: ignore[arg-type]
+
+    def fetch(self, team_id: str, connection_id: str, repository: str | None, branch: str, path: str) -> dict[str, Any]:
+        target, _ = self.target(team_id, connection_id, repository)
+        found = target.provider.read_file(target.access, target.repository, branch, file_path(path))
+        if found is None:
+            return {"exists": False, "content": None, "sha": None}
+        return {"exists": True, "content": parse_document(found.content), "sha": found.version}
+
+    # ------------------------------------------------------------------ reading
+    def get(self, team_id: str, template_id: str) -> Template:
+        template = self._store.get(team_id, template_id)
+        if template is None:
+            raise NotFoundError(f"template {template_id!r} not found")
+        return template
+
+    def list(self, team_id: str) -> list[Template]:
+        return self._store.list(team_id)
+
+    def versions(self, team_id: str, template_id: str) -> list[TemplateVersion]:
+        return self._store.versions(self.get(team_id, template_id).id)
+
+    # ------------------------------------------------------------------ writing
+    def create(self, team_id: str, user_id: str, request: dict[str, Any]) -> Template:
+        now = iso(utcnow())
+        content = request.get("content")
+        gitops, origin, commit_sha = None, "app", None
+        spec = request.get("gitops")
+        if spec is not None:
+            path = file_path(spec["path"])
+            target, repository = self.target(team_id, spec["connection_id"], spec.get("repository"))
+            if spec["mode"] == "create":
+                if content is None:
+                    raise BadRequestError("`content` is required to save a new file")
+                message = spec.get("commit_message") or f"Add {request['name']} ({path})"
+                commit_sha = target.provider.commit_file(
+                    target.access, repository, spec["branch"], path, render(content), message, None
+                )
+            else:  # link: the file is the content
+                found = target.provider.read_file(target.access, repository, spec["branch"], path)
+                if found is None:
+                    raise UnprocessableError(f"there is no file at {path} on {spec['branch']} of {repository}")
+                content, origin, commit_sha = parse_document(found.content), "git", found.version
+            gitops = GitOpsLink(
+                spec["connection_id"], repository, spec["branch"], path, "synced", commit_sha, commit_sha
+            )
+        if content is None:
+            raise BadRequestError("`content` is required")
+        render(content)  # refuses a document too large to store
+        triggers = request.get("triggers")
+        template = Template(
+            team_id=team_id,
+            id=new_id("tpl"),
+            name=request["name"],
+            kind=request.get("kind", "template"),
+            content=content,
+            version=1,
+            run_on_update=bool(request.get("run_on_update")),
+            concurrency=request.get("concurrency", "allow"),
+            created_at=now,
+            updated_at=now,
+            gitops=gitops,
+            triggers=None if triggers is None else self._triggers(team_id, request.get("kind"), triggers),
+        )
+        author = user_id if origin == "app" else None
+        first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)  # type: ignore[arg-type]
+        self._store.create(template, first)
+        return template
+
+    def _triggers(self, team_id: str, kind: str | None, raw: dict[str, Any]) -> Triggers:
+        if kind != "release_flow":
+            raise BadRequestError("Git triggers are for release flows")
+        _, repository = self.target(team_id, raw["connection_id"], raw.get("repository"))
+        paths = raw.get("paths") or {}
+        return Triggers(
+            raw["connection_id"],
+            repository,
+            tuple(raw.get("branches") or ()),
+            bool(raw.get("pull_requests")),
+            tuple(paths.get("include") or ()),
+            tuple(paths.get("exclude") or ()),
+        )
+
+    def update(
+        self,
+        team_id: str,
+        user_id: str,
+        template_id: str,
+        content: dict[str, Any],
+        base_version: int,
+        message: str | None,
+    ) -> Template:
+        template = self.get(team_id, template_id)
+        if base_version != template.version:
+            raise ConflictError(
+                f"version {base_version} is not the latest ({template.version}): merge and save again",
+                current={"version": template.version, "content": template.content},
+                yours={"base_version": base_version, "content": content},
+            )
+        render(content)
+        now = iso(utcnow())
+        link, commit_sha = template.gitops, None
+        if link is not None and link.status != "unlinked":
+            target, _ = self.target(team_id, link.connection_id, link.repository)
+            try:
+                commit_sha = target.provider.commit_file(
+                    target.access,
+                    link.repository,
+                    link.branch,
+                    link.path,
+                    render(content),
+                    message or f"Update {template.name} (version {template.version + 1})",
+                    link.file_version,
+                )
+            except ConflictError:
+                found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
+                raise ConflictError(
+                    f"{link.path} changed in the repository since the last sync: nothing was saved",
+                    repository={
+                        "sha": None if found is None else found.version,
+                        "content": None if found is None else _lenient(found.content),
+                    },
+                    current={"version": template.version, "content": template.content},
+                ) from None
+            link = replace(link, status="synced", last_synced_sha=commit_sha, file_version=commit_sha, last_error=None)
+        saved = replace(template, content=content, version=template.version + 1, updated_at=now, gitops=link)
+        version = TemplateVersion(template.id, saved.version, content, "app", now, commit_sha, user_id)
+        self._store.save_version(saved, version, template.version)
+        if saved.run_on_update:
+            self._runs.request(saved, f"version {saved.version} saved in the app")
+        return saved
+
+    def delete(self, team_id: str, template_id: str) -> None:
+        self._store.delete(team_id, self.get(team_id, template_id).id)
+
+    # ------------------------------------------------------------------ from Git
+    def sync(self, template: Template, *, commit_hint: str | None = None) -> str:
+        """Bring a linked template up to its file: "unchanged", "synced" (the same content at a newer commit),
+        "updated" (a new version), "invalid" (refused, the link says why) or "missing"."""
+        link = template.gitops
+        if link is None or link.status == "unlinked":
+            return "unchanged"
+        target, _ = self.target(template.team_id, link.connection_id, link.repository)
+        found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
+        now = iso(utcnow())
+        if found is None:
+            error = {"reason": f"{link.path} is not on {link.branch} any more", "commit_sha": commit_hint, "at": now}
+            self._store.save_version(
+                replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
+            )
+            return "missing"
+        if found.version == link.file_version:
+            return "unchanged"
+        try:
+            content = parse_document(found.content)
+        except GitconnectError as exc:
+            error = {"reason": exc.detail, "commit_sha": found.version, "at": now}
+            if link.status != "error" or (link.last_error or {}).get("commit_sha") != found.version:
+                self._store.save_version(
+                    replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
+                )
+            return "invalid"
+        fresh = replace(
+            link, status="synced", last_synced_sha=found.version, file_version=found.version, last_error=None
+        )
+        if content == template.content:  # gitconnect's own commit, or a commit that left the file as it is
+            self._store.save_version(replace(template, gitops=fresh), None, template.version)
+            return "synced"
+        saved = replace(template, content=content, version=template.version + 1, updated_at=now, gitops=fresh)
+        version = TemplateVersion(template.id, saved.version, content, "git", now, found.version, found.author)
+        self._store.save_version(saved, version, template.version)
+        if saved.run_on_update:
+            self._runs.request(saved, f"version {saved.version} from commit {found.version[:12]}")
+        return "updated"
+
+    def sync_linked(self) -> dict[str, str]:
+        """Every linked template against its file (the scheduled sync: Custom Git, and any missed webhook)."""
+        outcomes = {}
+        for template in self._store.linked():
+            try:
+                outcomes[template.id] = self.sync(template)
+            except GitconnectError as exc:
+                outcomes[template.id] = f"failed: {exc.detail}"
+                log.warning("template sync failed", extra={"template_id": template.id, "reason": exc.detail})
+        return outcomes
+
+    def on_delivery(
+        self,
+        connection: Connection,
+        events: tuple[WebhookEvent, ...],
+        files: Callable[[PushEvent], list[str] | None],
+    ) -> list[str]:
+        """A delivery on this connection (one read of its templates): templates linked to a branch it moved are
+        synced with their file (best effort: the scheduled sync catches up with a failure), and release flows whose
+        Git triggers match a push or a pull request request a run. What happened, for the delivery log."""
+        templates = self._store.for_connection(connection.id)
+        outcomes: list[str] = []
+        for event in events:
+            if not isinstance(event, PushEvent | PullRequestEvent):
+                continue
+            repository = event.repository.full_name
+            if isinstance(event, PushEvent) and not event.is_tag and not event.deleted:
+                for template in templates:
+                    link = template.gitops
+                    if (
+                        link
+                        and link.status != "unlinked"
+                        and (link.repository, link.branch) == (repository, event.name)
+                    ):
+                        try:
+                            outcomes.append(f"template {template.name}: {self.sync(template, commit_hint=event.after)}")
+                        except GitconnectError as exc:
+                            log.warning(
+                                "template sync failed", extra={"template_id": template.id, "reason": exc.detail}
+                            )
+                            outcomes.append(f"template {template.name}: not synced ({exc.detail})")
+            for template in templates:
+                triggers = template.triggers
+                if template.kind == "release_flow" and triggers and triggers.repository == repository:
+                    outcomes.extend(self._trigger(template, triggers, event, files))
+        return outcomes
+
+    def _trigger(
+        self,
+        template: Template,
+        triggers: Triggers,
+        event: PushEvent | PullRequestEvent,
+        files: Callable[[PushEvent], list[str] | None],
+    ) -> list[str]:
+        """A release flow's Git triggers decided like a source's rules (branch globs, path rules over the push's
+        files, pull request actions); a run when they match."""
+        rules = triggers.as_source(template.id, template.team_id)
+        if isinstance(event, PushEvent):
+            if event.is_tag or not triggers.branches:
+                return []
+            decision = decide_push(rules, event, files(event) if has_path_rules(rules) else None)
+        else:
+            if not triggers.pull_requests:
+                return []
+            decision = decide_pull_request(rules, event)
+        if not decision.build:
+            return [f"release flow {template.name}: {decision.reason}"]
+        details = {"trigger": decision.trigger, "ref": decision.ref, "sha": decision.sha}
+        run = self._runs.request(template, decision.reason, details=details)
+        return [f"release flow {template.name}: run {run.id} ({run.status})"]
+
+    def unlinked(self, connection_id: str) -> None:
+        """The connection is gone: its templates keep their content, marked unlinked, and stop syncing."""
+        for template in self._store.for_connection(connection_id):
+            if template.gitops is not None:
+                link = replace(template.gitops, status="unlinked")
+                self._store.save_version(replace(template, gitops=link), None, template.version)
+
+
+def _lenient(raw: bytes) -> Any:
+    try:
+        return parse_document(raw)
+    except GitconnectError:
+        return raw.decode("utf-8", "replace")
