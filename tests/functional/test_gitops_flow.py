@@ -93,6 +93,8 @@ def test_create_push_save_conflicts_and_invalid_json(system: System, team: str, 
     assert current["version"] == 2 and current["content"] == {"services": ["web", "worker"]}
     history = versions(system, team, admin, tid)
     assert [(v["version"], v["origin"], v["commit_sha"]) for v in history[:1]] == [(2, "git", pushed)]
+    assert history[0]["author"] == "Test <test@example.com>"  # the commit's author (the git CLI's, here)
+    assert history[1]["author"] == "user-1"  # the app user who created it
     assert [(r["version"], r["template_id"]) for r in runs_on_bus()] == [(2, tid)]
     # Saving in the app commits the new content; the next sync sees gitconnect's own commit: no new version, no run
     saved = system.call("PUT", f"/v1/teams/{team}/templates/{tid}", token=admin, body={

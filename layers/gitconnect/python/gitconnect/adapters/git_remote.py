@@ -86,15 +86,17 @@ class DulwichGitRemote:
 
     def read_file(
         self, url: str, credentials: GitCredentials | None, branch: str, path: str
-    ) -> tuple[str, bytes | None] | None:
-        """(the branch's head sha, the file's bytes or None when the path holds no file); None when the branch does
-        not exist."""
+    ) -> tuple[str, bytes | None, str] | None:
+        """(the branch's head sha, the file's bytes or None when the path holds no file, the head commit's author);
+        None when the branch does not exist."""
         fetched = self._fetch_head(self._client(url, credentials), branch)
         if fetched is None:
             return None
         repo, head = fetched
-        blob = _lookup(repo, repo[head].tree, _parts(path))  # type: ignore[attr-defined]
-        return head.decode("ascii"), None if blob is None else blob.data
+        commit = repo[head]
+        blob = _lookup(repo, commit.tree, _parts(path))  # type: ignore[attr-defined]
+        author = commit.author.decode("utf-8", "replace")  # type: ignore[attr-defined]
+        return head.decode("ascii"), None if blob is None else blob.data, author
 
     def commit_file(
         self,

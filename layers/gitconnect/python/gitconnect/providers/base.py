@@ -99,8 +99,8 @@ class GitRemote(Protocol):
 
     def read_file(
         self, url: str, credentials: GitCredentials | None, branch: str, path: str
-    ) -> tuple[str, bytes | None] | None:
-        """(the branch head, the file or None); None when the branch does not exist."""
+    ) -> tuple[str, bytes | None, str] | None:
+        """(the branch head, the file or None, the head's author); None when the branch does not exist."""
         ...
 
     def commit_file(

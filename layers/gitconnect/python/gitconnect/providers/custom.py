@@ -107,8 +107,8 @@ class CustomGitProvider:
         found = self._git.read_file(_remote(access.base_url), _git_credentials(access.credentials), branch, path)
         if found is None:
             raise NotFoundError(f"the branch {branch!r} does not exist in {repository}")
-        head, content = found
-        return None if content is None else RepoFile(path.lstrip("/"), content, head)
+        head, content, author = found
+        return None if content is None else RepoFile(path.lstrip("/"), content, head, author)
 
     def commit_file(
         self,
@@ -128,7 +128,7 @@ class CustomGitProvider:
             found = self._git.read_file(url, credentials, branch, path)
             if found is None:
                 raise NotFoundError(f"the branch {branch!r} does not exist in {repository}")
-            parent, existing = found
+            parent, existing, _ = found
             if existing is not None:
                 raise ConflictError(f"{path} on {branch} already exists")
         sha = self._git.commit_file(url, credentials, branch, path, content, message, COMMIT_AUTHOR, parent)

@@ -119,7 +119,7 @@ class TemplateService:
     def create(self, team_id: str, user_id: str, request: dict[str, Any]) -> Template:
         now = iso(utcnow())
         content = request.get("content")
-        gitops, origin, commit_sha = None, "app", None
+        gitops, origin, commit_sha, author = None, "app", None, user_id
         spec = request.get("gitops")
         if spec is not None:
             path = file_path(spec["path"])
@@ -135,7 +135,7 @@ class TemplateService:
                 found = target.provider.read_file(target.access, repository, spec["branch"], path)
                 if found is None:
                     raise UnprocessableError(f"there is no file at {path} on {spec['branch']} of {repository}")
-                content, origin, commit_sha = parse_document(found.content), "git", found.version
+                content, origin, commit_sha, author = parse_document(found.content), "git", found.version, found.author
             gitops = GitOpsLink(
                 spec["connection_id"], repository, spec["branch"], path, "synced", commit_sha, commit_sha
             )
@@ -157,7 +157,6 @@ class TemplateService:
             gitops=gitops,
             triggers=None if triggers is None else self._triggers(team_id, request.get("kind"), triggers),
         )
-        author = user_id if origin == "app" else None
         first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)  # type: ignore[arg-type]
         self._store.create(template, first)
         return template
