@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -42,6 +43,11 @@ def _to_json_schema(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _to_json_schema(value) for key, value in node.items() if key not in ("example", "examples")}
+    alternatives = converted.get("oneOf")
+    if isinstance(alternatives, list) and all(str(a.get("$ref", "")).endswith("-error") for a in alternatives):
+        # GitHub's error alternatives overlap (a basic-error body is also a valid repository-rule-violation-error):
+        # "one of" these shapes, in the description's sense, is "any of" them in JSON Schema's.
+        converted["anyOf"] = converted.pop("oneOf")
     if converted.pop("nullable", False) is True:
         return {"anyOf": [{"type": "null"}, converted]}
     return converted
@@ -225,6 +231,8 @@ EXPECTED_OPERATIONS = {
     "git/get-ref",
     "git/get-tag",
     "repos/create-commit-status",
+    "repos/get-content",
+    "repos/create-or-update-file-contents",
 }
 
 
@@ -274,6 +282,21 @@ def exercised() -> Iterator[FakeGitHub]:
         api.create_commit_status(token, "octo-org", "hello-world", feature, "pending", None, None, "gitconnect/build")
         code = github.issue_code(user_token)
         assert api.exchange_code(github.web_url, github.client_id, github.client_secret, code) == user_token
+        # GitOps files through the contents API: create, read, update with the blob sha, refusals
+        assert api.file(token, "octo-org", "hello-world", "templates/app.json", main) is None
+        created = api.put_file(token, "octo-org", "hello-world", "templates/app.json", b"{}", "Add", "main", None)
+        assert created is not None and created["commit"]["sha"] == repo.branches["main"]
+        again = api.put_file(token, "octo-org", "hello-world", "templates/app.json", b"{}", "Again", "main", None)
+        assert again is None
+        read = api.file(token, "octo-org", "hello-world", "templates/app.json", "main")
+        assert read is not None and read["sha"] == created["content"]["sha"]
+        updated = api.put_file(token, "octo-org", "hello-world", "templates/app.json", b'{"a": 1}', "Edit", "main",
+                               read["sha"])
+        assert updated is not None
+        assert api.put_file(token, "octo-org", "hello-world", "templates/app.json", b"[]", "Stale", "main",
+                            read["sha"]) is None
+        with pytest.raises(UnprocessableError):
+            api.file(token, "octo-org", "hello-world", "templates", "main")  # a directory
         yield github
 
 
@@ -492,3 +515,30 @@ def test_recorded_validation_error_surfaces_githubs_message() -> None:
     assert github_message(response) == "Validation Failed"
     with pytest.raises(UnprocessableError, match="Validation Failed"):
         raise_for_status(response, "creating a label")
+
+
+def test_recorded_create_file_call_matches_ours() -> None:
+    """octokit's recorded PUT /repos/{owner}/{repo}/contents/{path}: our request carries what it sent, and its real
+    answer gives us the new commit and the new blob sha (the version of the next commit)."""
+    call = _octokit("create-file")[0]
+    owner, repo, path = re.fullmatch(r"/repos/([^/]+)/([^/]+)/contents/(.+)", call["path"]).groups()
+    http = ReplayHttp([("PUT", call["path"], _octokit_response(call))])
+    sent = call["body"]
+    answer = GitHubApi(http).put_file(
+        "ghs_recorded", owner, repo, path, base64.b64decode(sent["content"]), sent["message"], "main", None
+    )
+    ours = http.sent[0]["json"]
+    assert {k: ours[k] for k in sent} == sent  # message and content exactly as octokit sent them
+    assert answer is not None
+    recorded = call["response"]
+    assert answer["commit"]["sha"] == recorded["commit"]["sha"]
+    assert answer["content"]["sha"] == recorded["content"]["sha"]
+
+
+def test_recorded_directory_listing_is_not_a_file() -> None:
+    """octokit's recorded GET …/contents/ (a directory): a clear refusal, not a crash."""
+    call = next(c for c in _octokit("get-content") if c["path"].endswith("/contents/"))
+    http = ReplayHttp([("GET", call["path"], _octokit_response(call))])
+    with pytest.raises(UnprocessableError, match="not a file"):
+        GitHubApi(http).file("ghs_recorded", "octokit-fixture-org", "hello-world", "", "master")
+

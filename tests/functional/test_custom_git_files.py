@@ -27,7 +27,7 @@ def test_create_read_update_and_conflicts(provider: CustomGitProvider, remote: t
     access = Access(url, None, None)
     document = json.dumps({"kind": "template", "spec": {"replicas": 1}}, indent=2).encode()
     assert provider.read_file(access, "r", "main", "/templates/app.json") is None
-    first = provider.commit_file(access, "r", "main", "/templates/app.json", document, "Add app", None)
+    first = provider.commit_file(access, "r", "main", "/templates/app.json", document, "Add app", None).sha
     work.pull()
     assert work.head() == first
     assert (work.path / "templates" / "app.json").read_bytes() == document
@@ -37,7 +37,7 @@ def test_create_read_update_and_conflicts(provider: CustomGitProvider, remote: t
         provider.commit_file(access, "r", "main", "templates/app.json", document, "Again", None)
     read = provider.read_file(access, "r", "main", "templates/app.json")
     assert read is not None and read.content == document and read.version == first
-    second = provider.commit_file(access, "r", "main", "templates/app.json", b"{}", "Edit", read.version)
+    second = provider.commit_file(access, "r", "main", "templates/app.json", b"{}", "Edit", read.version).sha
     # Someone pushes with the git CLI meanwhile: a save based on the old version is refused, nothing is lost
     work.pull()
     work.write("templates/app.json", '{"changed": true}')

@@ -107,6 +107,7 @@ class FakeRepo:
     commits: set[str] = field(default_factory=set)
     comparisons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base sha, head sha) -> ...
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> statuses, newest last
+    trees: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> path -> content (GitOps files)
 
     @property
     def full_name(self) -> str:
@@ -149,6 +150,11 @@ class _Reply(Exception):  # a control-flow signal: "answer this now"
         self.status, self.body, self.headers = status, body, headers or {}
 
 
+def _blob_sha(data: bytes) -> str:
+    """Git's id of a blob with these bytes (what the contents API calls a file's `sha`)."""
+    return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
 def _error(status: int, message: str, **extra: Any) -> _Reply:
     return _Reply(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
 
@@ -182,6 +188,7 @@ class FakeGitHub:
         self.installation_tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires at)
         self.codes: dict[str, dict[str, Any]] = {}
         self.log: list[Recorded] = []
+        self.file_commits: dict[str, tuple[str, str]] = {}  # commit sha -> (parent, message), GitOps commits
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
@@ -276,6 +283,25 @@ class FakeGitHub:
     def add_commit(self, full_name: str, sha: str) -> str:
         with self._lock:
             self.repo(full_name).commits.add(sha)
+        return sha
+
+    def put_file(self, full_name: str, branch: str, path: str, content: bytes | str, message: str = "edit") -> str:
+        """A commit on `branch` that writes one file (a push from outside gitconnect): the new commit's sha."""
+        with self._lock:
+            return self._commit_file(self.repo(full_name), branch, path,
+                                     content.encode() if isinstance(content, str) else content, message)
+
+    def file_at(self, full_name: str, branch: str, path: str) -> bytes | None:
+        repo = self.repo(full_name)
+        return repo.trees.get(repo.branches.get(branch, ""), {}).get(path)
+
+    def _commit_file(self, repo: FakeRepo, branch: str, path: str, data: bytes, message: str) -> str:
+        parent = repo.branches[branch]
+        tree = {**repo.trees.get(parent, {}), path: data}
+        sha = fake_sha(f"{repo.full_name} {parent} {path} {data!r} {message}")
+        repo.trees[sha], repo.branches[branch] = tree, sha
+        repo.commits.add(sha)
+        self.file_commits[sha] = (parent, message)
         return sha
 
     def add_tag(self, full_name: str, tag: str, commit_sha: str, *, annotated: bool = False, depth: int = 1) -> str:
@@ -673,6 +699,12 @@ class FakeGitHub:
                 case "POST", ["repos", owner, name, "statuses", sha]:
                     repo = self._repo_auth(headers, owner, name)
                     return 201, self._create_status(repo, sha, body), {}
+                case "GET", ["repos", owner, name, "contents", *parts]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._get_content(repo, "/".join(parts), query), {}
+                case "PUT", ["repos", owner, name, "contents", *parts] if parts:
+                    repo = self._repo_auth(headers, owner, name)
+                    return self._put_content(repo, "/".join(parts), body)
         raise _error(404, "Not Found")
 
     # -- auth ---------------------------------------------------------------------------------------------------
@@ -907,6 +939,78 @@ class FakeGitHub:
             "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
                              "verified_at": None},
         }
+
+    # -- repository contents (GitOps) ---------------------------------------------------------------------------
+
+    def _content_json(self, repo: FakeRepo, path: str, ref: str, data: bytes | None) -> dict[str, Any]:
+        """A content item as GitHub describes it ("content-file"; a directory entry without `content`)."""
+        r, web = f"{self.api_url}/repos/{repo.full_name}", f"{self.web_url}/{repo.full_name}"
+        blob = _blob_sha(data) if data is not None else fake_sha(f"tree {path}")
+        kind = "file" if data is not None else "dir"
+        item: dict[str, Any] = {
+            "type": kind, "size": len(data) if data is not None else 0, "name": path.rsplit("/", 1)[-1],
+            "path": path, "sha": blob, "url": f"{r}/contents/{path}?ref={ref}",
+            "git_url": f"{r}/git/{'blobs' if data is not None else 'trees'}/{blob}",
+            "html_url": f"{web}/{'blob' if data is not None else 'tree'}/{ref}/{path}",
+            "download_url": f"{self.web_url}/raw/{repo.full_name}/{ref}/{path}" if data is not None else None,
+        }
+        item["_links"] = {"self": item["url"], "git": item["git_url"], "html": item["html_url"]}
+        return item
+
+    def _get_content(self, repo: FakeRepo, path: str, query: dict[str, list[str]]) -> Any:
+        """GET /repos/{owner}/{repo}/contents/{path}?ref=: a file (base64 content, blob sha), a directory (a list),
+        404 "Not Found" for neither, 404 "No commit found for the ref …" for an unknown ref."""
+        ref = (query.get("ref") or [repo.default_branch])[0]
+        sha = self._resolve(repo, ref)
+        if sha is None:
+            raise _error(404, f"No commit found for the ref {ref}")
+        tree = repo.trees.get(sha, {})
+        path = path.strip("/")
+        if path in tree:
+            data = tree[path]
+            encoded = base64.encodebytes(data).decode()  # GitHub wraps base64 at 60/76 columns
+            return {**self._content_json(repo, path, ref, data), "content": encoded, "encoding": "base64"}
+        prefix = f"{path}/" if path else ""
+        children = sorted({p[len(prefix):].split("/", 1)[0] for p in tree if p.startswith(prefix)})
+        if not children:
+            raise _error(404, "Not Found")
+        return [self._content_json(repo, f"{prefix}{c}", ref, tree.get(f"{prefix}{c}")) for c in children]
+
+    def _put_content(self, repo: FakeRepo, path: str, body: Any) -> tuple[int, Any, dict[str, str]]:
+        """PUT /repos/{owner}/{repo}/contents/{path}: a commit writing one file. Updating needs the blob `sha` being
+        replaced (422 without it, 409 when it is not the file's current one); creating needs none."""
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str) or "content" not in body:
+            raise _error(422, "Invalid request.\n\n\"message\", \"content\" weren't supplied.")
+        branch = body.get("branch") or repo.default_branch
+        if branch not in repo.branches:
+            raise _error(404, f"Branch {branch} not found")
+        try:
+            data = base64.b64decode(body["content"], validate=True)
+        except ValueError:
+            raise _error(422, "content is not valid Base64") from None
+        current = repo.trees.get(repo.branches[branch], {}).get(path)
+        given = body.get("sha")
+        if current is not None and not given:
+            raise _error(422, "Invalid request.\n\n\"sha\" wasn't supplied.")
+        if current is not None and given != _blob_sha(current):
+            raise _error(409, f"{path} does not match {given}")
+        if current is None and given:
+            raise _error(422, f"sha does not match: {path} does not exist")
+        parent = repo.branches[branch]
+        sha = self._commit_file(repo, branch, path, data, body["message"])
+        r, web = f"{self.api_url}/repos/{repo.full_name}", f"{self.web_url}/{repo.full_name}"
+        person = {"name": "gitconnect[bot]", "email": "gitconnect[bot]@users.noreply.github.com",
+                  "date": "2026-11-22T00:00:00Z"}
+        commit = {
+            "sha": sha, "node_id": _node_id("Commit", int(sha[:8], 16)), "url": f"{r}/git/commits/{sha}",
+            "html_url": f"{web}/commit/{sha}", "author": person, "committer": person, "message": body["message"],
+            "tree": {"url": f"{r}/git/trees/{fake_sha(sha + ' tree')}", "sha": fake_sha(sha + " tree")},
+            "parents": [{"url": f"{r}/git/commits/{parent}", "html_url": f"{web}/commit/{parent}", "sha": parent}],
+            "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,
+                             "verified_at": None},
+        }
+        return (201 if current is None else 200), {"content": self._content_json(repo, path, branch, data),
+                                                   "commit": commit}, {}
 
     def _create_status(self, repo: FakeRepo, sha: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -35,13 +35,13 @@ def test_create_read_update_and_conflicts(world: World) -> None:
     fake, repo, provider, access = world
     document = json.dumps({"kind": "template", "spec": {"replicas": 1}}).encode()
     assert provider.read_file(access, "acme/infra", "main", "/templates/app.json") is None
-    first = provider.commit_file(access, "acme/infra", "main", "/templates/app.json", document, "Add app", None)
+    first = provider.commit_file(access, "acme/infra", "main", "/templates/app.json", document, "Add app", None).sha
     assert repo.branches["main"] == first and len(first) == 40
     with pytest.raises(ConflictError, match="already exists"):
         provider.commit_file(access, "acme/infra", "main", "templates/app.json", document, "Again", None)
     read = provider.read_file(access, "acme/infra", "main", "templates/app.json")
     assert read is not None and read.content == document and read.version == first
-    second = provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Edit", read.version)
+    second = provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Edit", read.version).sha
     assert second != first and repo.branches["main"] == second
     # Someone pushes meanwhile: a save based on the old version is refused by Bitbucket (parents is not the tip)
     fake.put_file(repo, "main", "templates/app.json", b'{"changed": true}')

@@ -30,13 +30,13 @@ def test_create_read_update_and_conflicts(lab: tuple[FakeGitLab, FakeProject, Gi
     fake, project, provider, access = lab
     document = json.dumps({"kind": "template", "spec": {"replicas": 1}}).encode()
     assert provider.read_file(access, "acme/infra", "main", "/templates/app.json") is None
-    first = provider.commit_file(access, "acme/infra", "main", "/templates/app.json", document, "Add app", None)
+    first = provider.commit_file(access, "acme/infra", "main", "/templates/app.json", document, "Add app", None).sha
     assert project.branches["main"] == first
     with pytest.raises(ConflictError, match="already exists"):
         provider.commit_file(access, "acme/infra", "main", "templates/app.json", document, "Again", None)
     read = provider.read_file(access, "acme/infra", "main", "templates/app.json")
     assert read is not None and read.content == document and read.version == first
-    second = provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Edit", read.version)
+    second = provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Edit", read.version).sha
     assert second != first
     # Someone pushes a change meanwhile: a save based on the old version is refused by GitLab
     fake.put_file(project, "main", "templates/app.json", b'{"changed": true}')

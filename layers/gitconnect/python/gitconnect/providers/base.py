@@ -68,6 +68,20 @@ class RepoFile:
     content: bytes
     version: str  # the provider's optimistic-concurrency token for the next commit (GitLab: last_commit_id)
     author: str | None = None  # who made the commit the content was read at, where the provider says so
+    commit: str | None = None  # the commit it was read at, where `version` is not a commit (GitHub: a blob sha)
+
+    @property
+    def commit_sha(self) -> str:
+        return self.commit or self.version
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A commit made by `commit_file`: its sha, and the file's version for the next commit (GitHub: the new blob
+    sha; GitLab, Bitbucket, Custom Git: the commit itself)."""
+
+    sha: str
+    version: str
 
 
 @dataclass(frozen=True)
@@ -217,6 +231,4 @@ class GitOpsProvider(Provider, Protocol):
         content: bytes,
         message: str,
         expected: str | None,
-    ) -> str:
-        """The new commit's sha."""
-        ...
+    ) -> Committed: ...

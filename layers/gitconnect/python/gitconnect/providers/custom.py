@@ -14,6 +14,7 @@ from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
     Access,
     Branch,
+    Committed,
     GitCredentials,
     LinkedAccount,
     ProviderPorts,
@@ -119,7 +120,7 @@ class CustomGitProvider:
         content: bytes,
         message: str,
         expected: str | None,
-    ) -> str:
+    ) -> Committed:
         """One commit pushed only as a fast-forward of the version read (update) or of the head at which the file
         was found absent (create); a branch that moved since is a ConflictError, decided by the push itself."""
         url, credentials = _remote(access.base_url), _git_credentials(access.credentials)
@@ -134,4 +135,4 @@ class CustomGitProvider:
         sha = self._git.commit_file(url, credentials, branch, path, content, message, COMMIT_AUTHOR, parent)
         if sha is None:
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
-        return sha
+        return Committed(sha, sha)  # the head the next push must fast-forward

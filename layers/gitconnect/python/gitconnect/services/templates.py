@@ -128,16 +128,18 @@ class TemplateService:
                 if content is None:
                     raise BadRequestError("`content` is required to save a new file")
                 message = spec.get("commit_message") or f"Add {request['name']} ({path})"
-                commit_sha = target.provider.commit_file(
+                committed = target.provider.commit_file(
                     target.access, repository, spec["branch"], path, render(content), message, None
                 )
+                commit_sha, file_version = committed.sha, committed.version
             else:  # link: the file is the content
                 found = target.provider.read_file(target.access, repository, spec["branch"], path)
                 if found is None:
                     raise UnprocessableError(f"there is no file at {path} on {spec['branch']} of {repository}")
-                content, origin, commit_sha, author = parse_document(found.content), "git", found.version, found.author
+                content, origin, author = parse_document(found.content), "git", found.author
+                commit_sha, file_version = found.commit_sha, found.version
             gitops = GitOpsLink(
-                spec["connection_id"], repository, spec["branch"], path, "synced", commit_sha, commit_sha
+                spec["connection_id"], repository, spec["branch"], path, "synced", commit_sha, file_version
             )
         if content is None:
             raise BadRequestError("`content` is required")
@@ -197,7 +199,7 @@ class TemplateService:
         if link is not None and link.status != "unlinked":
             target, _ = self.target(team_id, link.connection_id, link.repository)
             try:
-                commit_sha = target.provider.commit_file(
+                committed = target.provider.commit_file(
                     target.access,
                     link.repository,
                     link.branch,
@@ -211,12 +213,15 @@ class TemplateService:
                 raise ConflictError(
                     f"{link.path} changed in the repository since the last sync: nothing was saved",
                     repository={
-                        "sha": None if found is None else found.version,
+                        "sha": None if found is None else found.commit_sha,
                         "content": None if found is None else _lenient(found.content),
                     },
                     current={"version": template.version, "content": template.content},
                 ) from None
-            link = replace(link, status="synced", last_synced_sha=commit_sha, file_version=commit_sha, last_error=None)
+            commit_sha = committed.sha
+            link = replace(
+                link, status="synced", last_synced_sha=commit_sha, file_version=committed.version, last_error=None
+            )
         saved = replace(template, content=content, version=template.version + 1, updated_at=now, gitops=link)
         version = TemplateVersion(template.id, saved.version, content, "app", now, commit_sha, user_id)
         self._store.save_version(saved, version, template.version)
@@ -248,23 +253,23 @@ class TemplateService:
         try:
             content = parse_document(found.content)
         except GitconnectError as exc:
-            error = {"reason": exc.detail, "commit_sha": found.version, "at": now}
-            if link.status != "error" or (link.last_error or {}).get("commit_sha") != found.version:
+            error = {"reason": exc.detail, "commit_sha": found.commit_sha, "at": now}
+            if link.status != "error" or (link.last_error or {}).get("commit_sha") != found.commit_sha:
                 self._store.save_version(
                     replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
                 )
             return "invalid"
         fresh = replace(
-            link, status="synced", last_synced_sha=found.version, file_version=found.version, last_error=None
+            link, status="synced", last_synced_sha=found.commit_sha, file_version=found.version, last_error=None
         )
         if content == template.content:  # gitconnect's own commit, or a commit that left the file as it is
             self._store.save_version(replace(template, gitops=fresh), None, template.version)
             return "synced"
         saved = replace(template, content=content, version=template.version + 1, updated_at=now, gitops=fresh)
-        version = TemplateVersion(template.id, saved.version, content, "git", now, found.version, found.author)
+        version = TemplateVersion(template.id, saved.version, content, "git", now, found.commit_sha, found.author)
         self._store.save_version(saved, version, template.version)
         if saved.run_on_update:
-            self._runs.request(saved, f"version {saved.version} from commit {found.version[:12]}")
+            self._runs.request(saved, f"version {saved.version} from commit {found.commit_sha[:12]}")
         return "updated"
 
     def sync_linked(self) -> dict[str, str]:

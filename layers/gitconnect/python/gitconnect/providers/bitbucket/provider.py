@@ -20,6 +20,7 @@ from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
+    Committed,
     LinkedAccount,
     ProviderPorts,
     RepoFile,
@@ -238,7 +239,7 @@ class BitbucketProvider:
         content: bytes,
         message: str,
         expected: str | None,
-    ) -> str:
+    ) -> Committed:
         """One commit on `branch` whose parent must still be its tip: the version read (update), or the head at
         which the file was found absent (create)."""
         parent = expected
@@ -249,7 +250,7 @@ class BitbucketProvider:
         sha = self.api.commit_file(self._auth(access), repository, branch, path, content, message, parent)
         if sha is None:
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
-        return sha
+        return Committed(sha, sha)  # the branch tip the next commit names in `parents`
 
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:

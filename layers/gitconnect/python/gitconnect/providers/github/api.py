@@ -8,6 +8,7 @@ made here against it. Pagination follows the `Link` header's rel="next" (never g
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from collections.abc import Mapping
@@ -310,6 +311,55 @@ class GitHubApi:
         return result
 
     # -- OAuth (the web host, not the API) ----------------------------------------------------------------------
+
+    # -- repository contents (GitOps) ---------------------------------------------------------------------------
+
+    def file(self, token: str, owner: str, repo: str, path: str, ref: str) -> dict[str, Any] | None:
+        """GET /repos/{owner}/{repo}/contents/{path}?ref=: the file (base64 `content`, blob `sha`); None when there is
+        no file at that path (a directory is UnprocessableError, an unknown ref NotFoundError)."""
+        what = f"{path} at {ref[:12]} of {owner}/{repo}"
+        response = self._call(
+            "GET",
+            f"/repos/{segment(owner)}/{segment(repo)}/contents/{quote(path, safe='/')}",
+            token,
+            params={"ref": ref},
+        )
+        if response.status == 404 and github_message(response) == "Not Found":
+            return None
+        raise_for_status(response, what)
+        body = _json(response, what)
+        if not isinstance(body, dict) or body.get("type") != "file":
+            raise UnprocessableError(f"{path} is not a file in {owner}/{repo}")
+        if body.get("encoding") != "base64":  # files over 1 MB come without content
+            raise UnprocessableError(f"{path} in {owner}/{repo} is too large to read through the contents API")
+        return body
+
+    def put_file(
+        self,
+        token: str,
+        owner: str,
+        repo: str,
+        path: str,
+        content: bytes,
+        message: str,
+        branch: str,
+        sha: str | None,
+    ) -> dict[str, Any] | None:
+        """PUT /repos/{owner}/{repo}/contents/{path}: a commit writing the file on `branch`. `sha` is the blob being
+        replaced (None: create). GitHub itself refuses a stale `sha` (409) and a create over an existing file (422,
+        "sha" wasn't supplied): None here. The answer has the new `content.sha` and `commit.sha`."""
+        what = f"a commit of {path} to {branch} of {owner}/{repo}"
+        body: dict[str, Any] = {"message": message, "content": base64.b64encode(content).decode(), "branch": branch}
+        if sha is not None:
+            body["sha"] = sha
+        response = self._call(
+            "PUT", f"/repos/{segment(owner)}/{segment(repo)}/contents/{quote(path, safe='/')}", token, json_body=body
+        )
+        if response.status == 409 or (response.status == 422 and '"sha"' in github_message(response)):
+            return None
+        raise_for_status(response, what, not_found=f"the branch {branch!r} or {owner}/{repo} was not found")
+        result: dict[str, Any] = _json(response, what)
+        return result
 
     def exchange_code(
         self,

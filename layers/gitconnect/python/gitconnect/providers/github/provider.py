@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any, ClassVar
 
-from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
+from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from gitconnect.domain.events import RepoRef, WebhookEvent
 from gitconnect.domain.models import Build
-from gitconnect.providers.base import Access, Branch, LinkedAccount, ProviderPorts, Repository, RepositoryRef
+from gitconnect.providers.base import (
+    Access,
+    Branch,
+    Committed,
+    LinkedAccount,
+    ProviderPorts,
+    RepoFile,
+    Repository,
+    RepositoryRef,
+)
 from gitconnect.providers.github import webhooks
 from gitconnect.providers.github.api import GitHubApi
 from gitconnect.providers.github.app_auth import InstallationTokens
@@ -142,6 +152,40 @@ class GitHubProvider:
     def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None:
         owner, name = _split(repo.full_name)
         return self.api.tag_commit(self._token(access), owner, name, tag)
+
+    # ------------------------------------------------------------------ GitOps files
+    def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:
+        """The file at the branch's head commit, read at that commit (one consistent snapshot); its version is the
+        blob sha, which GitHub checks itself on the next commit."""
+        owner, name = _split(repository)
+        head = self.api.branch_head(self._token(access), owner, name, branch)
+        if head is None:
+            raise NotFoundError(f"the branch {branch!r} does not exist in {repository}")
+        found = self.api.file(self._token(access), owner, name, path.lstrip("/"), head)
+        if found is None:
+            return None
+        return RepoFile(path.lstrip("/"), base64.b64decode(found["content"]), str(found["sha"]), commit=head)
+
+    def commit_file(
+        self,
+        access: Access,
+        repository: str,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        expected: str | None,
+    ) -> Committed:
+        """One commit through the contents API; GitHub refuses it when the file's blob is no longer `expected`
+        (or, for a create, when the file exists)."""
+        owner, name = _split(repository)
+        answer = self.api.put_file(
+            self._token(access), owner, name, path.lstrip("/"), content, message, branch, expected
+        )
+        if answer is None:
+            what = "already exists" if expected is None else "changed in the repository since it was read"
+            raise ConflictError(f"{path} on {branch} {what}")
+        return Committed(str(answer["commit"]["sha"]), str(answer["content"]["sha"]))
 
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:

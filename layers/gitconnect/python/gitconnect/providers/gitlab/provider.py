@@ -15,6 +15,7 @@ from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
     Access,
     Branch,
+    Committed,
     LinkedAccount,
     ProviderPorts,
     RepoFile,
@@ -175,7 +176,7 @@ class GitLabProvider:
         content: bytes,
         message: str,
         expected: str | None,
-    ) -> str:
+    ) -> Committed:
         """One commit through the Commits API; `last_commit_id` makes GitLab refuse it if the file changed since."""
         action: dict[str, Any] = {
             "action": "create" if expected is None else "update",
@@ -189,7 +190,7 @@ class GitLabProvider:
         if commit is None:
             what = "already exists" if expected is None else "changed in the repository since it was read"
             raise ConflictError(f"{path} on {branch} {what}")
-        return str(commit["id"])
+        return Committed(str(commit["id"]), str(commit["id"]))  # last_commit_id of the next update
 
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
