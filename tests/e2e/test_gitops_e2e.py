@@ -96,3 +96,21 @@ def test_gitops_end_to_end(stack: Stack, tmp_path: Path) -> None:
         current = template()
         assert current["version"] == 3 and current["content"] == {"replicas": 3}
         assert current["gitops"]["last_error"]["commit_sha"] == broken
+
+
+@pytest.mark.parametrize(("policy", "started"), [("allow", [2, 3]), ("forbid", [2])])
+def test_run_on_update_policies(stack: Stack, policy: str, started: list[int]) -> None:
+    """Two saves in a row: `allow` starts both runs, `forbid` refuses the second while the first is active (`queue`
+    is exercised above)."""
+    stack.read_tap(at_least=100, wait_seconds=0.5)  # whatever earlier tests left on the tap
+    tid = stack.request("POST", "/v1/teams/demo/templates", json_body={
+        "name": f"e2e-{policy}", "content": {"n": 0}, "run_on_update": True, "concurrency": policy}).json()["id"]
+    for n in (1, 2):
+        saved = stack.request("PUT", f"/v1/teams/demo/templates/{tid}",
+                              json_body={"content": {"n": n}, "base_version": n})
+        assert saved.status == 200, saved.body
+    events = stack.read_tap(at_least=len(started), wait_seconds=10)
+    assert [(e["detail-type"], e["detail"]["version"]) for e in events] == [("RunRequested", v) for v in started]
+    runs = stack.request("GET", f"/v1/teams/demo/templates/{tid}/runs").json()["items"]
+    expected_second = "queued" if policy == "allow" else "cancelled"
+    assert [(r["version"], r["status"]) for r in runs] == [(3, expected_second), (2, "queued")]
