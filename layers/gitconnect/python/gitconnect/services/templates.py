@@ -243,10 +243,12 @@ class TemplateService:
         found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
         now = iso(utcnow())
         if found is None:
-            error = {"reason": f"{link.path} is not on {link.branch} any more", "commit_sha": commit_hint, "at": now}
-            self._store.save_version(
-                replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
-            )
+            reason = f"{link.path} is not on {link.branch} any more"
+            if link.status != "error" or (link.last_error or {}).get("reason") != reason:
+                error = {"reason": reason, "commit_sha": commit_hint, "at": now}
+                self._store.save_version(
+                    replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
+                )
             return "missing"
         if found.version == link.file_version:
             return "unchanged"
