@@ -54,6 +54,22 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def check_reporter(
+    what: str, team_id: str | None, stored_hash: str | None, token: str, team_principal: Callable[[], Principal]
+) -> None:
+    """A status report (build or run) is allowed with the record's own callback token, or with a token of its team
+    (`team_principal` verifies it, asked only when the token is not the callback token). `team_id` None: there is no
+    such record, and the caller answers 404 once the token was found valid (ids cannot be probed without one)."""
+    if stored_hash and hmac.compare_digest(stored_hash, token_hash(token)):
+        return
+    try:
+        principal = team_principal()
+    except UnauthorizedError as exc:
+        raise UnauthorizedError(f"the token is neither this {what}'s callback token nor a valid team token") from exc
+    if team_id is not None:
+        principal.require(team_id)
+
+
 class BuildService:
     def __init__(
         self,
@@ -113,15 +129,10 @@ class BuildService:
         team token of the build's team (`team_principal` verifies it; only asked when the token is not the
         callback token)."""
         build = self._builds.get(build_id)
-        if build and build.callback_token_hash and hmac.compare_digest(build.callback_token_hash, token_hash(token)):
-            return build
-        try:
-            principal = team_principal()
-        except UnauthorizedError as exc:
-            raise UnauthorizedError("the token is neither this build's callback token nor a valid team token") from exc
+        team, stored = (build.team_id, build.callback_token_hash) if build else (None, None)
+        check_reporter("build", team, stored, token, team_principal)
         if build is None:
             raise NotFoundError(f"build {build_id!r} not found")
-        principal.require(build.team_id)
         return build
 
     def report_status(self, build: Build, status: str, url: str | None, description: str | None) -> Build:

@@ -10,17 +10,16 @@ Runs report their status like builds: `POST /v1/runs/{id}/status` with the run's
 from __future__ import annotations
 
 import contextlib
-import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
 from gitconnect.domain.auth import Principal
-from gitconnect.domain.errors import ConflictError, NotFoundError, UnauthorizedError
+from gitconnect.domain.errors import ConflictError, NotFoundError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.templates import RUN_FINAL, Run, Template
-from gitconnect.services.builds import token_hash
+from gitconnect.services.builds import check_reporter, token_hash
 from gitconnect.services.ports import EventBus
 
 _OPEN = ("queued", "running")
@@ -98,15 +97,10 @@ class RunService:
 
     def run_for_report(self, run_id: str, token: str, team_principal: Callable[[], Principal]) -> Run:
         run = self._store.get_run(run_id)
-        if run and run.callback_token_hash and hmac.compare_digest(run.callback_token_hash, token_hash(token)):
-            return run
-        try:
-            principal = team_principal()
-        except UnauthorizedError as exc:
-            raise UnauthorizedError("the token is neither this run's callback token nor a valid team token") from exc
+        team, stored = (run.team_id, run.callback_token_hash) if run else (None, None)
+        check_reporter("run", team, stored, token, team_principal)
         if run is None:
             raise NotFoundError(f"run {run_id!r} not found")
-        principal.require(run.team_id)
         return run
 
     def report(self, run: Run, status: str, description: str | None) -> Run:
