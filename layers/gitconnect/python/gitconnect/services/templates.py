@@ -82,9 +82,9 @@ class TemplateService:
         self._providers, self._runs = providers, runs
 
     # ------------------------------------------------------------------ where files live
-    def target(self, team_id: str, connection_id: str, repository: str | None) -> tuple[_Target, str]:
+    def target(self, team_id: str, connection_id: str, repository: str | None) -> _Target:
         """The provider, access and repository of a link (checked: the team's connection, inside its restrictions,
-        a provider that can read and commit files); and the repository's name."""
+        a provider that can read and commit files)."""
         connection = self._connections.get(team_id, connection_id)
         provider = self._providers(connection.provider)
         if not hasattr(provider, "commit_file"):
@@ -93,14 +93,14 @@ class TemplateService:
         repo = provider.repository(access, repository).repository  # type: ignore[attr-defined]
         if not connection.allows(repo):
             raise ForbiddenError(f"{repo} is outside the connection's namespace restrictions")
-        return _Target(provider, access, repo), repo  # type: ignore[arg-type]
+        return _Target(provider, access, repo)  # type: ignore[arg-type]
 
     def fetch(self, team_id: str, connection_id: str, repository: str | None, branch: str, path: str) -> dict[str, Any]:
-        target, _ = self.target(team_id, connection_id, repository)
+        target = self.target(team_id, connection_id, repository)
         found = target.provider.read_file(target.access, target.repository, branch, file_path(path))
         if found is None:
             return {"exists": False, "content": None, "sha": None}
-        return {"exists": True, "content": parse_document(found.content), "sha": found.version}
+        return {"exists": True, "content": parse_document(found.content), "sha": found.commit_sha}
 
     # ------------------------------------------------------------------ reading
     def get(self, team_id: str, template_id: str) -> Template:
@@ -123,7 +123,8 @@ class TemplateService:
         spec = request.get("gitops")
         if spec is not None:
             path = file_path(spec["path"])
-            target, repository = self.target(team_id, spec["connection_id"], spec.get("repository"))
+            target = self.target(team_id, spec["connection_id"], spec.get("repository"))
+            repository = target.repository
             if spec["mode"] == "create":
                 if content is None:
                     raise BadRequestError("`content` is required to save a new file")
@@ -145,6 +146,9 @@ class TemplateService:
             raise BadRequestError("`content` is required")
         render(content)  # refuses a document too large to store
         triggers = request.get("triggers")
+        if triggers and spec and triggers["connection_id"] != spec["connection_id"]:
+            # One connection per template: it is how pushes find the template (and how unlinking finds it).
+            raise BadRequestError("a release flow's Git triggers use the connection of its GitOps file")
         template = Template(
             team_id=team_id,
             id=new_id("tpl"),
@@ -166,7 +170,7 @@ class TemplateService:
     def _triggers(self, team_id: str, kind: str | None, raw: dict[str, Any]) -> Triggers:
         if kind != "release_flow":
             raise BadRequestError("Git triggers are for release flows")
-        _, repository = self.target(team_id, raw["connection_id"], raw.get("repository"))
+        repository = self.target(team_id, raw["connection_id"], raw.get("repository")).repository
         paths = raw.get("paths") or {}
         return Triggers(
             raw["connection_id"],
@@ -197,7 +201,7 @@ class TemplateService:
         now = iso(utcnow())
         link, commit_sha = template.gitops, None
         if link is not None and link.status != "unlinked":
-            target, _ = self.target(team_id, link.connection_id, link.repository)
+            target = self.target(team_id, link.connection_id, link.repository)
             try:
                 committed = target.provider.commit_file(
                     target.access,
@@ -239,7 +243,7 @@ class TemplateService:
         link = template.gitops
         if link is None or link.status == "unlinked":
             return "unchanged"
-        target, _ = self.target(template.team_id, link.connection_id, link.repository)
+        target = self.target(template.team_id, link.connection_id, link.repository)
         found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
         now = iso(utcnow())
         if found is None:
