@@ -236,7 +236,13 @@ def test_bad_input(system: System, team: str, admin: str, linked_remote: dict[st
         ({"name": "a", "content": {}, "concurrency": "sometimes"}, 400),
         ({"name": "a", "content": {}, "gitops": {**base, "path": "x.json", "connection_id": "con_nope"}}, 404),
         ({"name": "a", "content": {}, "triggers": {"connection_id": linked_remote["connection_id"]}}, 400),
+        ({"name": "a", "content": {}, "gitops": {**base, "path": "new.json"},  # triggers on a template: not committed
+          "triggers": {"connection_id": linked_remote["connection_id"]}}, 400),
     ]
+    other = system.call("POST", f"/v1/teams/{team}/connections", token=admin,
+                        body={"provider": "custom", "url": linked_remote["url"], "name": "second"}).json()["id"]
+    cases.append(({"name": "a", "kind": "release_flow", "gitops": {**base, "path": "x.json", "mode": "link"},
+                   "triggers": {"connection_id": other, "branches": ["main"]}}, 400))
     work: WorkingCopy = linked_remote["work"]
     head = work.head()
     for body, status in cases:

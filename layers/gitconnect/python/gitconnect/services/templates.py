@@ -121,6 +121,12 @@ class TemplateService:
         content = request.get("content")
         gitops, origin, commit_sha, author = None, "app", None, user_id
         spec = request.get("gitops")
+        triggers_on = (request.get("triggers") or {}).get("connection_id")
+        if spec and triggers_on and triggers_on != spec["connection_id"]:
+            # One connection per template: it is how pushes find the template (and how unlinking finds it).
+            raise BadRequestError("a release flow's Git triggers use the connection of its GitOps file")
+        raw_triggers = request.get("triggers")  # checked before anything is committed
+        triggers = None if raw_triggers is None else self._triggers(team_id, request.get("kind"), raw_triggers)
         if spec is not None:
             path = file_path(spec["path"])
             target = self.target(team_id, spec["connection_id"], spec.get("repository"))
@@ -145,10 +151,6 @@ class TemplateService:
         if content is None:
             raise BadRequestError("`content` is required")
         render(content)  # refuses a document too large to store
-        triggers = request.get("triggers")
-        if triggers and spec and triggers["connection_id"] != spec["connection_id"]:
-            # One connection per template: it is how pushes find the template (and how unlinking finds it).
-            raise BadRequestError("a release flow's Git triggers use the connection of its GitOps file")
         template = Template(
             team_id=team_id,
             id=new_id("tpl"),
@@ -161,7 +163,7 @@ class TemplateService:
             created_at=now,
             updated_at=now,
             gitops=gitops,
-            triggers=None if triggers is None else self._triggers(team_id, request.get("kind"), triggers),
+            triggers=triggers,
         )
         first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)  # type: ignore[arg-type]
         self._store.create(template, first)
