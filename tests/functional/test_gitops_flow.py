@@ -198,6 +198,7 @@ def test_run_on_update_concurrency(system: System, team: str, admin: str, policy
             assert done.status == 200, done.body
             started = runs_on_bus()[before:]
             assert started[-1]["version"] == expected_next
+            assert started[-1]["content"] == {"n": expected_next - 1}  # that version's content, not the latest
     else:
         assert [r["version"] for r in started] == [2]
         statuses = {r["version"]: (r["status"], r["reason"]) for r in runs}
@@ -255,3 +256,19 @@ def test_bad_input(system: System, team: str, admin: str, linked_remote: dict[st
     other = system.token({"other-team": "admin"})
     assert system.call("POST", f"/v1/teams/{team}/templates", token=other,
                        body={"name": "a", "content": {}}).status == 403
+
+
+def test_a_run_that_could_not_be_published_does_not_block_the_queue(system: System, team: str, admin: str,
+                                                                     runs_on_bus: RunTap) -> None:
+    """PutEvents failing for good (past botocore's retries): the manual run answers 503 and stays waiting, not
+    "started"; the next request starts a run (`queue` is not stuck behind a run nobody was told about)."""
+    from tests.support.faults import failing
+
+    tid = system.call("POST", f"/v1/teams/{team}/templates", token=admin, body={
+        "name": "q", "content": {}, "concurrency": "queue"}).json()["id"]
+    with failing("PutEvents"):
+        assert system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin).status == 503
+    assert runs_on_bus() == []
+    started = system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin)
+    assert started.status == 202
+    assert [r["run_id"] for r in runs_on_bus()] == [started.json()["id"]]

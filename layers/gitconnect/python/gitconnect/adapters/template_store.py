@@ -251,6 +251,12 @@ class TemplateStore:
             for m in VersionModel.query(f"tpl#{template_id}"):
                 batch.delete(m)
 
+    def version_content(self, template_id: str, version: int) -> dict[str, Any] | None:
+        try:
+            return VersionModel.get(f"tpl#{template_id}", f"v#{version:010d}", consistent_read=True).content  # type: ignore[no-any-return]
+        except DoesNotExist:
+            return None
+
     def versions(self, template_id: str) -> list[TemplateVersion]:
         return [
             TemplateVersion(
@@ -318,6 +324,12 @@ class TemplateStore:
                 raise ConflictError(f"run {run.id} was started or ended already") from exc
             raise
         return replace(run, started=True, callback_token_hash=token_hash, updated_at=at)
+
+    def unstart_run(self, run_id: str) -> None:
+        RunModel(f"run#{run_id}", "run").update(
+            actions=[RunModel.started.set(False), RunModel.callback_token_hash.remove()],
+            condition=RunModel.status == "queued",
+        )
 
     def update_run_status(
         self, run_id: str, status: str, description: str | None, at: str, allowed_from: tuple[str, ...]

@@ -30,6 +30,7 @@ class RunStore(Protocol):
     def get_run(self, run_id: str) -> Run | None: ...
     def runs(self, template_id: str) -> list[Run]: ...
     def start_run(self, run: Run, token_hash: str, at: str) -> Run: ...
+    def unstart_run(self, run_id: str) -> None: ...
     def update_run_status(
         self, run_id: str, status: str, description: str | None, at: str, allowed_from: tuple[str, ...]
     ) -> Run: ...
@@ -37,6 +38,7 @@ class RunStore(Protocol):
 
 class TemplateLookup(Protocol):
     def get(self, team_id: str, template_id: str) -> Template | None: ...
+    def version_content(self, template_id: str, version: int) -> dict[str, Any] | None: ...
 
 
 class RunService:
@@ -72,24 +74,33 @@ class RunService:
         return run  # `queue`: waits for the active run to end
 
     def _start(self, template: Template, run: Run) -> Run:
+        """Mark the run started (only once, whoever else tries), then publish it; a failed publish un-marks it, so
+        a `queue` never waits on a run that was never requested."""
         token = secrets.token_urlsafe(32)
         started = self._store.start_run(run, token_hash(token), iso(utcnow()))
-        self._bus.publish(
-            "RunRequested",
-            {
-                "run_id": run.id,
-                "team_id": run.team_id,
-                "template_id": template.id,
-                "kind": template.kind,
-                "name": template.name,
-                "version": run.version,
-                "content": template.content if template.version == run.version else None,
-                "reason": run.reason,
-                **run.details,
-                "callback_url": f"{self._public_url}/v1/runs/{run.id}/status",
-                "callback_token": token,
-            },
+        content = (
+            template.content
+            if template.version == run.version
+            else self._templates.version_content(template.id, run.version)  # a queued run of an older version
         )
+        detail = {
+            "run_id": run.id,
+            "team_id": run.team_id,
+            "template_id": template.id,
+            "kind": template.kind,
+            "name": template.name,
+            "version": run.version,
+            "content": content,
+            "reason": run.reason,
+            **run.details,
+            "callback_url": f"{self._public_url}/v1/runs/{run.id}/status",
+            "callback_token": token,
+        }
+        try:
+            self._bus.publish("RunRequested", detail)
+        except Exception:
+            self._store.unstart_run(run.id)
+            raise
         return started
 
     def list(self, template_id: str) -> list[Run]:
