@@ -1,8 +1,9 @@
 """Templates, their versions and their runs in one DynamoDB table (PynamoDB), by key or index only.
 
 Items: a template `team#<team>` / `tpl#<id>`; its versions `tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` /
-`run`. Indexes: `by_connection` (templates linked to, or triggered by, a connection: router, unlink), `by_bucket`
-(every linked template: the scheduled sync) and `by_template` (a template's runs, oldest first).
+`run`. Indexes: `by_connection` (templates linked to, or triggered by, a connection: unlink), `by_link_repository`
+and `by_trigger_repository` (what a delivery about a repository concerns: one read each, however many teams),
+`by_bucket` (every linked template: the scheduled sync) and `by_template` (a template's runs, oldest first).
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ class _ByConnection(GlobalSecondaryIndex["TemplateModel"]):
         projection = AllProjection()
 
     connection_id = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByLinkRepository(GlobalSecondaryIndex["TemplateModel"]):
+    class Meta:
+        index_name = "by_link_repository"
+        projection = AllProjection()
+
+    link_repository = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByTriggerRepository(GlobalSecondaryIndex["TemplateModel"]):
+    class Meta:
+        index_name = "by_trigger_repository"
+        projection = AllProjection()
+
+    trigger_repository = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
 
 
@@ -73,9 +92,13 @@ class TemplateModel(Model):
     triggers = JSONAttribute(null=True)
     connection_id = UnicodeAttribute(null=True)  # by_connection: the GitOps link's or the triggers' connection
     sync_bucket = UnicodeAttribute(null=True)  # by_bucket: set while a GitOps link is active
+    link_repository = UnicodeAttribute(null=True)  # by_link_repository: the linked file's repository
+    trigger_repository = UnicodeAttribute(null=True)  # by_trigger_repository: a release flow's triggers' repository
 
     by_connection = _ByConnection()
     by_bucket = _ByBucket()
+    by_link_repository = _ByLinkRepository()
+    by_trigger_repository = _ByTriggerRepository()
 
 
 class VersionModel(Model):
@@ -177,6 +200,8 @@ def _template_model(t: Template) -> TemplateModel:
         triggers=None if t.triggers is None else t.triggers.to_json(),
         connection_id=connection,
         sync_bucket=LINKED_BUCKET if linked else None,
+        link_repository=t.gitops.repository if linked and t.gitops else None,
+        trigger_repository=t.triggers.repository if t.triggers else None,
     )
 
 
@@ -221,6 +246,12 @@ class TemplateStore:
 
     def for_connection(self, connection_id: str) -> list[Template]:
         return [_to_template(m) for m in TemplateModel.by_connection.query(connection_id)]
+
+    def linked_to(self, repository: str) -> list[Template]:
+        return [_to_template(m) for m in TemplateModel.by_link_repository.query(repository)]
+
+    def triggered_by(self, repository: str) -> list[Template]:
+        return [_to_template(m) for m in TemplateModel.by_trigger_repository.query(repository)]
 
     def linked(self) -> list[Template]:
         return [_to_template(m) for m in TemplateModel.by_bucket.query(LINKED_BUCKET)]

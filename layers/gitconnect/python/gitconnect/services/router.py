@@ -34,6 +34,7 @@ from gitconnect.services.builds import new_build
 from gitconnect.services.intake import delivery_payload
 from gitconnect.services.ports import BuildQueue
 from gitconnect.services.secrets import ConnectionSecrets
+from gitconnect.services.templates import RepositoryTemplates
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,12 @@ class WebhookProvider(Protocol):
 
 
 class GitOpsSync(Protocol):
+    def for_repository(self, repository: str) -> RepositoryTemplates: ...
     def on_delivery(
         self,
         connection: Connection,
         events: tuple[WebhookEvent, ...],
+        found: RepositoryTemplates,
         files: Callable[[PushEvent], list[str] | None],
     ) -> list[str]: ...
 
@@ -158,9 +161,10 @@ class EventRouter:
         else:
             repo_sources = [s for s in self._repository_sources(provider_id, event) if only_source in (None, s.id)]
             outcomes = []
+            templates = _OnceOrNone(self._templates_for, event)
             for connection in connections:
                 builds, reason = self._decide_all(provider, connection, events, repo_sources)
-                synced = self._gitops_events(provider, connection, events)
+                synced = self._gitops_events(provider, connection, events, templates)
                 report.builds.extend(builds)
                 outcomes.append(("built" if builds else "ignored", "; ".join([reason, *synced]), builds))
         # Queue first: a failure here retries the whole delivery, and stable build ids make the retry harmless.
@@ -243,8 +247,18 @@ class EventRouter:
             return []
         return self._sources.for_repository(provider_id, repo.id)
 
+    def _templates_for(self, event: WebhookEvent) -> RepositoryTemplates | None:
+        repo = getattr(event, "repository", None)
+        if self._gitops is None or repo is None or not isinstance(event, PushEvent | PullRequestEvent):
+            return None
+        return self._gitops().for_repository(repo.full_name)
+
     def _gitops_events(
-        self, provider: WebhookProvider, connection: Connection, events: tuple[WebhookEvent, ...]
+        self,
+        provider: WebhookProvider,
+        connection: Connection,
+        events: tuple[WebhookEvent, ...],
+        templates: _OnceOrNone,
     ) -> list[str]:
         """GitOps: templates linked to a branch this delivery moved are synced with their file, and release flows
         whose Git triggers match request a run. Syncing is best effort (the scheduled sync catches up with what fails
@@ -256,6 +270,9 @@ class EventRouter:
         )
         if self._gitops is None or connection.status != "active" or not relevant:
             return []
+        found = templates()  # read once per delivery, on the first connection that needs it
+        if found is None:
+            return []
         facts: list[_LazyFacts] = []
 
         def files(event: PushEvent) -> list[str] | None:
@@ -263,7 +280,7 @@ class EventRouter:
                 facts.append(_LazyFacts(provider, self._secrets.access(connection), event.repository))
             return facts[0].push_files(event)
 
-        return self._gitops().on_delivery(connection, relevant, files)
+        return self._gitops().on_delivery(connection, relevant, found, files)
 
     def _decide_all(
         self,
@@ -341,6 +358,18 @@ class EventRouter:
         if decision.pull_request is None:
             return build
         return replace(build, pull_request=decision.pull_request)
+
+
+class _OnceOrNone:
+    """A value computed on first use, then remembered (per delivery)."""
+
+    def __init__(self, fn: Callable[[WebhookEvent], Any], event: WebhookEvent) -> None:
+        self._fn, self._event, self._done, self._value = fn, event, False, None
+
+    def __call__(self) -> Any:
+        if not self._done:
+            self._value, self._done = self._fn(self._event), True
+        return self._value
 
 
 def _representative(events: tuple[WebhookEvent, ...]) -> WebhookEvent:

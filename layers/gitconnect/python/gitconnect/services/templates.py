@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from gitconnect.domain.errors import (
@@ -51,11 +51,19 @@ class TemplateStore(Protocol):
     def get(self, team_id: str, template_id: str) -> Template | None: ...
     def list(self, team_id: str) -> list[Template]: ...
     def for_connection(self, connection_id: str) -> list[Template]: ...
+    def linked_to(self, repository: str) -> list[Template]: ...
+    def triggered_by(self, repository: str) -> list[Template]: ...
     def linked(self) -> list[Template]: ...
     def create(self, template: Template, first: TemplateVersion) -> None: ...
     def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None: ...
     def delete(self, team_id: str, template_id: str) -> None: ...
     def versions(self, template_id: str) -> list[TemplateVersion]: ...
+
+
+@dataclass(frozen=True)
+class RepositoryTemplates:
+    linked: list[Template]
+    triggered: list[Template]
 
 
 class Connections(Protocol):
@@ -291,27 +299,33 @@ class TemplateService:
                 log.warning("template sync failed", extra={"template_id": template.id, "reason": exc.detail})
         return outcomes
 
+    def for_repository(self, repository: str) -> RepositoryTemplates:
+        """What a delivery about `repository` may concern (two index reads, whatever the number of teams): the
+        templates linked to a file there and the release flows triggered by it."""
+        return RepositoryTemplates(self._store.linked_to(repository), self._store.triggered_by(repository))
+
     def on_delivery(
         self,
         connection: Connection,
         events: tuple[WebhookEvent, ...],
+        found: RepositoryTemplates,
         files: Callable[[PushEvent], list[str] | None],
     ) -> list[str]:
-        """A delivery on this connection (one read of its templates): templates linked to a branch it moved are
-        synced with their file (best effort: the scheduled sync catches up with a failure), and release flows whose
-        Git triggers match a push or a pull request request a run. What happened, for the delivery log."""
-        templates = self._store.for_connection(connection.id)
+        """A delivery's events on this connection: templates it links on a branch a push moved are synced with their
+        file (best effort: the scheduled sync catches up with a failure), and its release flows whose Git triggers
+        match a push or a pull request request a run. What happened, for the delivery log."""
         outcomes: list[str] = []
         for event in events:
             if not isinstance(event, PushEvent | PullRequestEvent):
                 continue
             repository = event.repository.full_name
             if isinstance(event, PushEvent) and not event.is_tag and not event.deleted:
-                for template in templates:
+                for template in found.linked:
                     link = template.gitops
                     if (
                         link
                         and link.status != "unlinked"
+                        and link.connection_id == connection.id
                         and (link.repository, link.branch) == (repository, event.name)
                     ):
                         try:
@@ -321,9 +335,14 @@ class TemplateService:
                                 "template sync failed", extra={"template_id": template.id, "reason": exc.detail}
                             )
                             outcomes.append(f"template {template.name}: not synced ({exc.detail})")
-            for template in templates:
+            for template in found.triggered:
                 triggers = template.triggers
-                if template.kind == "release_flow" and triggers and triggers.repository == repository:
+                if (
+                    template.kind == "release_flow"
+                    and triggers
+                    and triggers.connection_id == connection.id
+                    and triggers.repository == repository
+                ):
                     outcomes.extend(self._trigger(template, triggers, event, files))
         return outcomes
 
