@@ -114,3 +114,30 @@ def test_sqs_fault_during_manual_build_stores_nothing(system: System, team: str,
     assert reply.headers["content-type"] == "application/problem+json"
     assert "Traceback" not in reply.body.decode() and json.loads(reply.body)["status"] == 503
     assert builds_of(system, team, admin, source["id"]) == []
+
+
+def test_a_builder_that_calls_back_at_once_is_recognized(system: System, team: str, admin: str, source: dict) -> None:
+    """The builder reports the moment BuildRequested reaches it (here: while PutEvents is still returning): the
+    callback token must already be known. (It was stored after the publish once: a fast builder got a 401.)"""
+    from unittest import mock
+
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+    answers: list[int] = []
+
+    def put_events_then_call_back(client: BaseClient, operation: str, params: dict) -> object:
+        result = original(client, operation, params)
+        if operation == "PutEvents":
+            detail = json.loads(params["Entries"][0]["Detail"])
+            if "build_id" in detail:
+                answers.append(system.call("POST", f"/v1/builds/{detail['build_id']}/status",
+                                           token=detail["callback_token"], body={"status": "running"}).status)
+        return result
+
+    with mock.patch.object(BaseClient, "_make_api_call", put_events_then_call_back):
+        reply = system.call("POST", f"/v1/teams/{team}/sources/{source['id']}/builds", token=admin,
+                            body={"branch": "main"})
+        assert reply.status == 202
+        system.drain("BuildTriggerFunction")
+    assert answers == [200]

@@ -147,7 +147,8 @@ class Build:
     status_url: str | None = None
     description: str | None = None
     requested_by: str | None = None
-    # Set once BuildRequested went to the bus; a retried request never publishes a published build again.
+    # When BuildRequested was handed to the bus (set just before, with the callback token's hash; a failed publish is
+    # retried with a new token).
     published_at: str | None = None
     # sha256 of the callback token handed to the builder in BuildRequested (the token itself is never stored).
     callback_token_hash: str | None = None

@@ -181,8 +181,10 @@ class BuildDispatcher:
             )
             return "cancelled"
         callback_token = secrets.token_urlsafe(32)
-        self._bus.publish("BuildRequested", self.detail(build, callback_token))
+        # The token's hash is stored before the event goes out: a builder may call back the moment it has it. A
+        # publish that fails is retried (SQS) with a new token, which replaces this one.
         self._builds.mark_published(build.id, token_hash(callback_token), iso(utcnow()))
+        self._bus.publish("BuildRequested", self.detail(build, callback_token))
         return "published"
 
     def detail(self, build: Build, callback_token: str) -> dict[str, object]:
