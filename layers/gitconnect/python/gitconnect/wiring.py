@@ -25,7 +25,8 @@ if TYPE_CHECKING:
         SourceStore,
         StateStore,
     )
-    from gitconnect.adapters.messaging import BuildsQueue
+    from gitconnect.adapters.messaging import BuildsQueue, PlatformBus
+    from gitconnect.adapters.template_store import TemplateStore
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
     from gitconnect.services.builds import BuildDispatcher, BuildService
@@ -379,7 +380,7 @@ def bitbucket_oauth_flow() -> BitbucketOAuthFlow:
 
 
 @cache
-def _template_store() -> Any:
+def _template_store() -> TemplateStore:
     from gitconnect.adapters.template_store import TemplateStore, bind_template_table
 
     bind_template_table(settings().templates_table, settings().region)
@@ -387,7 +388,7 @@ def _template_store() -> Any:
 
 
 @cache
-def bus() -> Any:
+def bus() -> PlatformBus:
     from gitconnect.adapters.messaging import PlatformBus
 
     return PlatformBus(aws_client("events"), settings().event_bus)
