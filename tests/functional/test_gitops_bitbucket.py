@@ -109,3 +109,22 @@ def test_release_flow_git_triggers(bb: tuple[System, FakeBitbucket, dict], admin
     assert [(r["template_id"], r["trigger"]) for r in bus.new_runs()] == [(flow_id, "pull_request")]
     listed = system.call("GET", f"/v1/teams/{TEAM}/templates/{flow_id}/runs", token=admin).json()["items"]
     assert [r["trigger"] for r in listed] == ["pull_request", "push"]
+
+
+def test_namespace_restrictions_apply_to_gitops(bb: tuple[System, FakeBitbucket, dict], admin: str,  # noqa: F811
+                                                linked: dict) -> None:  # noqa: F811
+    system, _, _ = bb
+    base = f"/v1/teams/{TEAM}/connections/{linked['connection']['id']}"
+    fetch = {"connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
+             "path": "deploy/app.json"}
+    assert system.call("PUT", f"{base}/restrictions", token=admin,
+                       body={"mode": "restricted", "namespaces": ["other"]}).status == 200
+    try:
+        assert system.call("POST", f"/v1/teams/{TEAM}/gitops/fetch", token=admin, body=fetch).status == 403
+        created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=admin, body={
+            "name": "nope", "content": {}, "gitops": {**fetch, "path": "new.json", "mode": "create"}})
+        assert created.status == 403
+    finally:
+        system.call("PUT", f"{base}/restrictions", token=admin, body={"mode": "unrestricted"})
+    lifted = system.call("POST", f"/v1/teams/{TEAM}/gitops/fetch", token=admin, body={**fetch, "path": "none.json"})
+    assert lifted.status == 200 and lifted.json()["exists"] is False
