@@ -272,3 +272,24 @@ def test_a_run_that_could_not_be_published_does_not_block_the_queue(system: Syst
     started = system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin)
     assert started.status == 202
     assert [r["run_id"] for r in runs_on_bus()] == [started.json()["id"]]
+
+
+def test_a_repeated_final_report_starts_the_next_queued_run(system: System, team: str, admin: str,
+                                                             runs_on_bus: RunTap) -> None:
+    """The next queued run could not be published when the active one ended (the report answered 503): the runner
+    repeating its report starts it."""
+    from tests.support.faults import failing
+
+    tid = system.call("POST", f"/v1/teams/{team}/templates", token=admin, body={
+        "name": "q2", "content": {}, "concurrency": "queue"}).json()["id"]
+    first = system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin).json()
+    second = system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin).json()
+    (started,) = runs_on_bus()
+    assert started["run_id"] == first["id"]
+    report = {"status": "succeeded"}
+    with failing("PutEvents"):
+        failed = system.call("POST", f"/v1/runs/{first['id']}/status", token=started["callback_token"], body=report)
+    assert failed.status == 503
+    again = system.call("POST", f"/v1/runs/{first['id']}/status", token=started["callback_token"], body=report)
+    assert again.status == 200 and again.json()["status"] == "succeeded"
+    assert [r["run_id"] for r in runs_on_bus()] == [first["id"], second["id"]]

@@ -116,7 +116,8 @@ class RunService:
 
     def report(self, run: Run, status: str, description: str | None) -> Run:
         if status == run.status and status in RUN_FINAL:
-            return run  # the runner repeating its final report
+            self._start_next(run)  # the runner repeating its final report (after a failed start of the next one)
+            return run
         allowed = ("queued",) if status == "queued" else _OPEN
         updated = self._store.update_run_status(run.id, status, description, iso(utcnow()), allowed)
         if status in RUN_FINAL:
