@@ -44,8 +44,16 @@ def repo_key(provider: str, repository_id: str) -> str:
     return f"{provider}#{repository_id}"
 
 
-def _conditional_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+def conditional_failed(exc: Exception) -> bool:
+    """A write refused by its condition (or a transaction cancelled by one of its conditions)."""
+    code = getattr(exc, "cause_response_code", None)
+    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
+
+
+def bind_model(model: type[Model], table_name: str, region: str) -> None:
+    model.Meta.table_name = table_name
+    model.Meta.region = region  # type: ignore[attr-defined]
+    model._connection = None  # forget a connection bound to an earlier name
 
 
 def _update_existing(item: Model, key_attribute: Any, actions: list[Any]) -> bool:
@@ -54,7 +62,7 @@ def _update_existing(item: Model, key_attribute: Any, actions: list[Any]) -> boo
     try:
         item.update(actions=actions, condition=key_attribute.exists())
     except UpdateError as exc:
-        if _conditional_failed(exc):
+        if conditional_failed(exc):
             return False
         raise
     return True
@@ -241,9 +249,7 @@ def bind_tables(settings: Settings) -> None:
         (StateModel, settings.state_table),
         (HookModel, settings.hooks_table),
     ):
-        model.Meta.table_name = name
-        model.Meta.region = settings.region  # type: ignore[attr-defined]
-        model._connection = None  # forget a connection bound to an earlier name
+        bind_model(model, name, settings.region)
 
 
 # ------------------------------------------------------------------ stores
@@ -389,7 +395,7 @@ class SourceStore:
         try:
             self._to_model(s).save(condition=SourceModel.source_id.exists())
         except PutError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConflictError("the source was deleted meanwhile") from exc
             raise
 
@@ -451,7 +457,7 @@ class BuildStore:
         try:
             BuildModel(b.id, created_key=b.created_key, **fields).save(condition=BuildModel.build_id.does_not_exist())
         except PutError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True
@@ -481,7 +487,7 @@ class BuildStore:
         try:
             model.update(actions=actions, condition=BuildModel.status.is_in(*allowed_from))
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConflictError(f"the build cannot move to {status!r} from its current status") from exc
             raise
         return self._to_domain(model)
@@ -579,7 +585,7 @@ class StateStore:
                 condition=StateModel.state_id.does_not_exist() | (StateModel.expires_at < int(time.time()))
             )
         except PutError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise
         return True
@@ -595,7 +601,7 @@ class StateStore:
         except DoesNotExist:
             return None
         except DeleteError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return None
             raise
         return {

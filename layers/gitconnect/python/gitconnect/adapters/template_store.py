@@ -17,15 +17,11 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from gitconnect.adapters.dynamo import bind_model, conditional_failed
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.templates import GitOpsLink, Run, Template, TemplateVersion, Triggers
 
 LINKED_BUCKET = "gitops"
-
-
-def _conditional_failed(exc: Exception) -> bool:
-    code = getattr(exc, "cause_response_code", None)
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
 class _ByConnection(GlobalSecondaryIndex["TemplateModel"]):
@@ -139,9 +135,7 @@ class RunModel(Model):
 
 def bind_template_table(name: str, region: str) -> None:
     for model in (TemplateModel, VersionModel, RunModel):
-        model.Meta.table_name = name
-        model.Meta.region = region  # type: ignore[attr-defined]
-        model._connection = None
+        bind_model(model, name, region)
 
 
 def _template_keys(team_id: str, template_id: str) -> tuple[str, str]:
@@ -272,7 +266,7 @@ class TemplateStore:
                 if version is not None:
                     tx.save(_version_model(version), condition=VersionModel.pk.does_not_exist())
         except TransactWriteError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConflictError("the template changed meanwhile: read it again") from exc
             raise
 
@@ -324,7 +318,7 @@ class TemplateStore:
                 details=run.details or None,
             ).save(condition=RunModel.pk.does_not_exist())
         except PutError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConflictError(f"run {run.id} exists") from exc
             raise
 
@@ -351,7 +345,7 @@ class TemplateStore:
                 condition=(RunModel.started == False) & (RunModel.status == "queued"),  # noqa: E712 - a condition
             )
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConflictError(f"run {run.id} was started or ended already") from exc
             raise
         return replace(run, started=True, callback_token_hash=token_hash, updated_at=at)
@@ -372,7 +366,7 @@ class TemplateStore:
         try:
             model.update(actions=actions, condition=RunModel.status.is_in(*allowed_from))
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConflictError(f"the run cannot move to {status!r} from its current status") from exc
             raise
         return _to_run(model)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gitconnect.domain.events import (
     Ignored,
@@ -34,7 +34,9 @@ from gitconnect.services.builds import new_build
 from gitconnect.services.intake import delivery_payload
 from gitconnect.services.ports import BuildQueue
 from gitconnect.services.secrets import ConnectionSecrets
-from gitconnect.services.templates import RepositoryTemplates
+
+if TYPE_CHECKING:  # annotations only: loading the router does not load the GitOps service
+    from gitconnect.services.templates import RepositoryTemplates
 
 log = logging.getLogger(__name__)
 
