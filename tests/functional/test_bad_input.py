@@ -248,3 +248,58 @@ def test_canary_secret_never_leaves_its_envelope(system: System, team: str, admi
         assert canary.encode().hex() not in json.dumps(items, default=lambda b: b.hex() if isinstance(b, bytes) else "")
     out, err = capfd.readouterr()
     assert canary not in out and canary not in err
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"provider": "custom", "url": "\xff\xfe"}', b"\xc3\x28", b'{"a": "\xed\xa0\x80"}', b"\x80" * 64],
+)
+def test_a_body_that_is_not_utf8_is_a_400_before_routing(system: System, team: str, admin: str, raw: bytes) -> None:
+    body = assert_problem(system.call("POST", f"/v1/teams/{team}/connections", token=admin, raw_body=raw), 400)
+    assert "UTF-8" in body["detail"]
+    assert connections_of(system, team, admin) == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "raw"),
+    [
+        ("POST", "/v1/teams/{team}/connections", '{"provider": 7}'),
+        ("POST", "/v1/teams/{team}/connections", "not json"),
+        ("POST", "/v1/teams/{team}/sources", "[]"),
+        ("PUT", "/v1/teams/{team}/connections/c-1/restrictions", '{"mode": "sideways"}'),
+        ("POST", "/v1/teams/{team}/connections", "\xff"),
+        ("GET", "/v1/teams/{team}/builds?limit=-5", None),
+        ("POST", "/v1/builds/b-1/status", '{"status": "exploded"}'),
+        ("POST", "/v1/runs/r-1/status", "{"),
+    ],
+)
+def test_no_token_is_a_401_whatever_the_body(system: System, team: str, method: str, path: str,
+                                            raw: str | None) -> None:
+    body = assert_problem(system.call(method, path.format(team=team), raw_body=raw), 401)
+    assert "errors" not in body  # nothing about the shape the route expects
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", "/", 404, None),
+        ("GET", "/v1", 404, None),
+        ("POST", "/v1/nothing/here", 404, None),
+        ("GET", "/v1/webhooks/github", 405, "POST"),
+        ("DELETE", "/v1/health", 405, "GET"),
+        ("PATCH", "/v1/teams/{team}/connections", 405, "GET, POST"),
+        ("GET", "/v1/teams/{team}/no-such-collection", 404, None),
+    ],
+)
+def test_unknown_paths_and_methods_are_problems(system: System, team: str, admin: str, method: str, path: str,
+                                                status: int, allow: str | None) -> None:
+    reply = system.call(method, path.format(team=team), token=admin)
+    assert_problem(reply, status)
+    assert reply.headers.get("allow") == allow
+
+
+@pytest.mark.parametrize("segment", ["x" * 5000, "%00", "a%0Ab", "%E2%80%8B" * 300])
+def test_odd_path_parameters_are_404s(system: System, team: str, admin: str, segment: str) -> None:
+    for path in (f"/v1/teams/{team}/connections/{segment}", f"/v1/teams/{team}/sources/{segment}",
+                 f"/v1/teams/{team}/builds/{segment}", f"/v1/teams/{team}/templates/{segment}/versions"):
+        assert_problem(system.call("GET", path, token=admin), 404)

@@ -167,15 +167,17 @@ class RequestsHttpClient:
         form: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         method = method.upper()
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:  # an unbalanced IPv6 bracket, a port out of range
+            raise UnsafeUrlError(f"the URL is not valid: {exc}") from None
         host = parts.hostname or "the remote"
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UnsafeUrlError(f"only http(s) URLs are fetched, not {url.split(':', 1)[0]!r}")
         # Refused before anything is sent (the connection classes check again, and connect to the checked address;
         # this early check also holds where something above urllib3 answers requests itself, like test mocks).
-        resolve_checked(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_loopback=self._allow_loopback
-        )
+        resolve_checked(parts.hostname, port, allow_loopback=self._allow_loopback)
         transient_left = self._retries
         rate_limit_retried = False
         attempt = 0

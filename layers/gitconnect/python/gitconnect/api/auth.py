@@ -1,6 +1,12 @@
-"""Bearer-token authentication of the team API: 401 without a valid token, 403 for another team."""
+"""Bearer-token authentication of the team API: 401 without a valid token, 403 for another team.
+
+The token is verified once per request, before the body is validated (`gitconnect.api.app` calls
+`authenticate_event` first and keeps the principal in the resolver's context); the routes read it from there."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -9,16 +15,28 @@ from gitconnect.domain.auth import Principal, Role
 from gitconnect.domain.errors import UnauthorizedError
 
 
-def bearer_token(router: APIGatewayHttpRouter) -> str:
-    header = router.current_event.headers.get("authorization") or ""
+def bearer_token_of(event: Mapping[str, Any]) -> str:
+    headers = event.get("headers") or {}
+    header = str(headers.get("authorization") or headers.get("Authorization") or "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise UnauthorizedError("send `Authorization: Bearer <token>`")
     return token.strip()
 
 
+def authenticate_event(event: Mapping[str, Any]) -> Principal:
+    return wiring.token_verifier().verify(bearer_token_of(event))
+
+
+def bearer_token(router: APIGatewayHttpRouter) -> str:
+    return bearer_token_of(router.current_event.raw_event)
+
+
 def authenticate(router: APIGatewayHttpRouter) -> Principal:
-    return wiring.token_verifier().verify(bearer_token(router))
+    principal = router.context.get("principal")
+    if isinstance(principal, Principal):
+        return principal
+    return authenticate_event(router.current_event.raw_event)
 
 
 def authorize(router: APIGatewayHttpRouter, team_id: str, role: Role = "member") -> Principal:

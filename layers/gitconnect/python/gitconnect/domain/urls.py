@@ -99,7 +99,10 @@ def check_remote_url(url: str) -> str:
         raise UnsafeUrlError("the URL is longer than 2048 characters")
     if any(ord(c) < 0x20 or c in " \x7f\\" for c in url):
         raise UnsafeUrlError("the URL contains spaces, backslashes or control characters")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unbalanced bracket
+        raise UnsafeUrlError(f"the URL is not valid: {exc}") from exc
     if parts.scheme.lower() not in _ALLOWED_SCHEMES or "://" not in url:
         raise UnsafeUrlError(
             f"only https:// and http:// remotes are supported (got {url.split(':', 1)[0]!r}); "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from functools import cache
 from typing import Any
 
@@ -50,6 +51,20 @@ def openapi_document() -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(text)
     doc.setdefault("paths", {}).update(_WEBHOOK_PATHS)
     return doc
+
+
+@cache
+def _path_patterns() -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+    doc = openapi_document()
+    return [
+        (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), tuple(m.upper() for m in ops))
+        for path, ops in doc.get("paths", {}).items()
+    ]
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the whole API (every function's routes) takes on `path`; empty when the path is unknown."""
+    return sorted({m for pattern, methods in _path_patterns() if pattern.match(path) for m in methods})
 
 
 # The webhook intake is deliberately not a Powertools app (it must import little); its route is described here.
