@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
 
-.PHONY: run test unit functional e2e contract lint bench build deploy validate clean
+.PHONY: run test unit functional e2e contract fuzz lint bench build deploy validate clean
 
 $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ e2e: $(VENV)/.installed
 
 contract: $(VENV)/.installed
 	$(PY) -m pytest tests/contract
+
+fuzz: $(VENV)/.installed
+	$(PY) -m pytest tests/fuzz
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
