@@ -83,3 +83,25 @@ class RefreshRefusedError(RemoteAuthError):
     or expired. Retrying cannot help; the connection must be linked again."""
 
     title = "Remote refused the token refresh"
+
+
+class MalformedPayloadError(GitconnectError):
+    """A verified delivery whose JSON does not have the shape its provider documents (a value of another type, a
+    required value missing). Retrying cannot help: the router logs it `rejected` with `reason` and acknowledges it."""
+
+    status = 400
+    title = "Malformed payload"
+
+    def __init__(self, problem: str, *, event: str | None = None) -> None:
+        super().__init__(f"malformed {event} payload: {problem}" if event else f"malformed payload: {problem}")
+        self.problem = problem
+        self.event = event
+
+    @property
+    def reason(self) -> str:
+        """What the delivery log says: `malformed push payload: ref is not a string (got null)`."""
+        return self.detail
+
+    def about(self, event: str) -> MalformedPayloadError:
+        """The same problem, naming the delivery's event."""
+        return MalformedPayloadError(self.problem, event=event)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gitconnect.domain.errors import GitconnectError, MalformedPayloadError
 from gitconnect.domain.events import (
     Ignored,
     InstallationEvent,
@@ -30,6 +31,7 @@ from gitconnect.domain.matching import (
 )
 from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
 from gitconnect.providers.base import Access
+from gitconnect.providers.github.webhooks import account_key_of as github_account_key_of
 from gitconnect.services.builds import new_build
 from gitconnect.services.intake import delivery_payload
 from gitconnect.services.ports import BuildQueue
@@ -41,7 +43,12 @@ if TYPE_CHECKING:  # annotations only: loading the router does not load the GitO
 log = logging.getLogger(__name__)
 
 FULL_SHA_LENGTH = 40
+MAX_LOGGED_NAME = 512
 _INSTALLATION_STATUS = {"deleted": "uninstalled", "suspended": "suspended", "unsuspended": "active"}
+REGENERATED_SINCE = "signed with a webhook secret that was regenerated since: not built"
+# Deliveries that do not come through a per-hook URL name their account in the payload (a GitHub App's
+# `installation.id`): read leniently, to tell its teams about a delivery that could not be normalized.
+_ACCOUNT_NAMED_IN_PAYLOAD: dict[str, Callable[[object], str | None]] = {"github": github_account_key_of}
 
 
 class AccountConnections(Protocol):
@@ -131,11 +138,8 @@ class EventRouter:
     def route(self, message: Mapping[str, Any]) -> RouteReport:
         provider_id, event_name = str(message["provider"]), str(message["event"])
         provider = self._providers(provider_id)
-        normalized = provider.normalize(event_name, delivery_payload(message))
-        events = normalized if isinstance(normalized, tuple) else (normalized,)
-        event = _representative(events)
         report = RouteReport(event_name, "ignored")
-        only_source = None
+        hook: Hook | None = None
         if message.get("hook_id"):
             # A per-hook URL names one hook of one source: its connection is the account, its source the only one.
             hook = self._hooks.get(str(message["hook_id"]))
@@ -143,7 +147,23 @@ class EventRouter:
                 log.info("delivery for a removed hook", extra={"delivery_id": message["delivery_id"]})
                 return report
             if message.get("secret_version") != hook.secret_version:
-                return self._rejected(message, hook, report)
+                return self._rejected(message, report, REGENERATED_SINCE, [_Concerned.hook(hook)])
+        payload = delivery_payload(message)
+        try:
+            normalized = provider.normalize(event_name, payload)
+        except MalformedPayloadError as error:
+            return self._malformed(message, payload, hook, report, error.reason)
+        except GitconnectError:
+            raise
+        except Exception as error:  # a backstop: a normalizer's bug must not make a verified delivery poison
+            log.warning("a normalizer failed on a delivery", exc_info=True,
+                        extra={"delivery_id": message["delivery_id"], "provider": provider_id})
+            reason = f"malformed {event_name} payload: it could not be read ({type(error).__name__})"
+            return self._malformed(message, payload, hook, report, reason)
+        events = normalized if isinstance(normalized, tuple) else (normalized,)
+        event = _representative(events)
+        only_source = None
+        if hook is not None:
             connection = self._connections.get(hook.team_id, hook.connection_id)
             if connection is None:
                 return report
@@ -191,24 +211,44 @@ class EventRouter:
         report.outcome = "built" if report.builds else "ignored"
         return report
 
-    def _rejected(self, message: Mapping[str, Any], hook: Hook, report: RouteReport) -> RouteReport:
-        """Verified with a secret generation that was regenerated since: refused, and the team sees why."""
+    def _malformed(
+        self, message: Mapping[str, Any], payload: object, hook: Hook | None, report: RouteReport, reason: str
+    ) -> RouteReport:
+        """Verified, but not the shape the provider documents: refused for good (the same bytes would fail the
+        same way on every retry), and each team it concerns sees why. The teams are the hook's for a per-hook
+        delivery; else those linked to the account the payload names, when that much of it can be read."""
+        log.info("delivery rejected as malformed", extra={"delivery_id": message["delivery_id"], "reason": reason})
+        if hook is not None:
+            return self._rejected(message, report, reason, [_Concerned.hook(hook)])
+        provider_id = str(message["provider"])
+        account_of = _ACCOUNT_NAMED_IN_PAYLOAD.get(provider_id)
+        key = None if account_of is None else account_of(payload)
+        connections = [] if key is None else self._connections.by_account(key)
+        repository = _named_repository(payload)
+        concerned = [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
+        return self._rejected(message, report, reason, concerned)
+
+    def _rejected(
+        self, message: Mapping[str, Any], report: RouteReport, reason: str, concerned: Sequence[_Concerned]
+    ) -> RouteReport:
+        """Refused for good (acknowledged, never retried): a `rejected` entry with the reason for each team."""
         report.outcome = "rejected"
-        self._deliveries.put_many(
-            [
-                Delivery(
-                    team_id=hook.team_id,
-                    id=str(message["delivery_id"]),
-                    provider=str(message["provider"]),
-                    event=str(message["event"]),
-                    connection_id=hook.connection_id,
-                    repository=hook.repository,
-                    received_at=str(message.get("received_at") or ""),
-                    outcome="rejected",
-                    reason="signed with a webhook secret that was regenerated since: not built",
-                )
-            ]
-        )
+        report.deliveries = [
+            Delivery(
+                team_id=c.team_id,
+                id=str(message["delivery_id"]),
+                provider=str(message["provider"]),
+                event=str(message["event"]),
+                connection_id=c.connection_id,
+                repository=c.repository,
+                received_at=str(message.get("received_at") or ""),
+                outcome="rejected",
+                reason=reason,
+            )
+            for c in concerned
+        ]
+        if report.deliveries:
+            self._deliveries.put_many(report.deliveries)
         return report
 
     def log_duplicate(self, message: Mapping[str, Any], first: Mapping[str, Any]) -> None:
@@ -360,6 +400,26 @@ class EventRouter:
         if decision.pull_request is None:
             return build
         return replace(build, pull_request=decision.pull_request)
+
+
+@dataclass(frozen=True)
+class _Concerned:
+    """A team a delivery is about, through one of its connections."""
+
+    team_id: str
+    connection_id: str | None
+    repository: str | None
+
+    @classmethod
+    def hook(cls, hook: Hook) -> _Concerned:
+        return cls(hook.team_id, hook.connection_id, hook.repository)
+
+
+def _named_repository(payload: object) -> str | None:
+    """`repository.full_name` when the payload has a readable one (for the delivery log only)."""
+    repository = payload.get("repository") if isinstance(payload, Mapping) else None
+    full_name = repository.get("full_name") if isinstance(repository, Mapping) else None
+    return full_name if isinstance(full_name, str) and 0 < len(full_name) <= MAX_LOGGED_NAME else None
 
 
 class _OnceOrNone:

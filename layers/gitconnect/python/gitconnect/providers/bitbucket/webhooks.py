@@ -18,8 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from gitconnect.domain.errors import MalformedPayloadError
 from gitconnect.domain.events import (
     HEADS,
     TAGS,
@@ -30,6 +30,23 @@ from gitconnect.domain.events import (
     RepoRef,
     WebhookEvent,
     commit_or_none,
+)
+from gitconnect.domain.payload import (
+    JsonObject,
+    full_name,
+    identifier,
+    integer,
+    name,
+    obj,
+    opt_array,
+    opt_boolean,
+    opt_obj,
+    opt_objects,
+    opt_string,
+    path,
+    root,
+    sha,
+    string,
 )
 from gitconnect.providers.base import WebhookSpec
 
@@ -66,54 +83,90 @@ def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> b
 SPEC = WebhookSpec("bitbucket", EVENT_HEADER, DELIVERY_HEADER, verify)
 
 
-def _repo(raw: object) -> RepoRef | None:
-    if not isinstance(raw, Mapping) or not raw.get("uuid") or not raw.get("full_name"):
-        return None
-    full_name = str(raw["full_name"])
-    html = ((raw.get("links") or {}).get("html") or {}).get("href")
+def _repo(raw: JsonObject, at: str) -> RepoRef:
+    repository = full_name(raw, "full_name", at)
+    links = opt_obj(raw, "links", at)
+    html = None if links is None else opt_obj(links, "html", path(at, "links"))
+    href = None if html is None else opt_string(html, "href", path(at, "links.html"))
     return RepoRef(
-        id=str(raw["uuid"]),
-        full_name=full_name,
-        owner=full_name.partition("/")[0],  # the workspace
-        clone_url=f"{html}.git" if html else None,
-        web_url=html,
-        private=raw.get("is_private") if isinstance(raw.get("is_private"), bool) else None,
+        id=identifier(raw, "uuid", at),
+        full_name=repository,
+        owner=repository.partition("/")[0],  # the workspace
+        clone_url=f"{href}.git" if href else None,
+        web_url=href or None,
+        private=opt_boolean(raw, "is_private", at),
     )
 
 
-def normalize(event: str, payload: Mapping[str, Any]) -> WebhookEvent | tuple[WebhookEvent, ...]:
-    """The normalized events of one delivery: one per ref a push moved; `Ignored` with the reason otherwise."""
-    repo = _repo(payload.get("repository"))
-    if repo is None:
-        return Ignored(f"{event or 'unnamed'} delivery without a repository")
-    if event == PUSH:
-        push = payload.get("push")
-        changes = push.get("changes") if isinstance(push, Mapping) else None
-        if not isinstance(changes, list) or not changes:
-            return Ignored(f"{PUSH} delivery without changes", None, repo)
-        return tuple(_change(repo, c) for c in changes)
-    if event in _PR_ACTIONS:
-        return _pull_request(event, payload, repo)
-    return Ignored(f"{event or 'unnamed'} events are not used", None, repo)
-
-
-def _ref_name(ref: object) -> tuple[str, str] | None:
-    """(`refs/heads/x` or `refs/tags/x`, the target commit) of one side of a change."""
-    if not isinstance(ref, Mapping) or ref.get("type") not in _REF_PREFIX or not ref.get("name"):
+def _repo_if_any(payload: JsonObject) -> RepoRef | None:
+    """The repository an event we do not use is about, for the delivery log, when it names one that can be read."""
+    raw = payload.get("repository")
+    if not isinstance(raw, Mapping):
         return None
-    target = ref.get("target") if isinstance(ref.get("target"), Mapping) else {}
-    return _REF_PREFIX[str(ref["type"])] + str(ref["name"]), str(target.get("hash") or "")
+    try:
+        return _repo(raw, "repository")
+    except MalformedPayloadError:
+        return None
 
 
-def _change(repo: RepoRef, change: object) -> WebhookEvent:
+def normalize(event: str, payload: object) -> WebhookEvent | tuple[WebhookEvent, ...]:
+    """The normalized events of one delivery: one per ref a push moved; `Ignored` with the reason otherwise. A payload
+    that does not have the shape Bitbucket documents raises `MalformedPayloadError` naming the event and the value."""
+    try:
+        return _normalize(event, root(payload))
+    except MalformedPayloadError as error:
+        raise error.about(event or "unnamed") from None
+
+
+def _normalize(event: str, payload: JsonObject) -> WebhookEvent | tuple[WebhookEvent, ...]:
+    if event != PUSH and event not in _PR_ACTIONS:
+        repo = _repo_if_any(payload)
+        if repo is None:
+            return Ignored(f"{event or 'unnamed'} delivery without a repository")
+        return Ignored(f"{event or 'unnamed'} events are not used", None, repo)
+    raw = opt_obj(payload, "repository")
+    if raw is None:
+        return Ignored(f"{event} delivery without a repository")
+    repo = _repo(raw, "repository")
+    if event != PUSH:
+        return _pull_request(event, payload, repo)
+    push = payload.get("push")
+    # Not an object: nothing that says what moved (answered as ignored, as it always was).
+    changes = opt_array(push, "changes", "push") if isinstance(push, Mapping) else None
+    if not changes:
+        return Ignored(f"{PUSH} delivery without changes", None, repo)
+    return tuple(_change(repo, c, f"push.changes[{i}]") for i, c in enumerate(changes))
+
+
+def _side(change: JsonObject, key: str, at: str) -> tuple[str, str, JsonObject] | None:
+    """(`refs/heads/x` or `refs/tags/x`, the target commit, the target) of one side of a change; None when that
+    side is null (the ref was created or deleted) or is no Git ref."""
+    ref = opt_obj(change, key, at)
+    if ref is None:
+        return None
+    where = path(at, key)
+    kind = string(ref, "type", where)
+    if kind not in _REF_PREFIX:
+        return None  # e.g. a Mercurial bookmark
+    ref_name = name(ref, "name", where)
+    target = obj(ref, "target", where)
+    return _REF_PREFIX[kind] + ref_name, sha(target, "hash", path(where, "target")), target
+
+
+def _change(repo: RepoRef, change: object, at: str) -> WebhookEvent:
     if not isinstance(change, Mapping):
         return Ignored("a push change that is not an object", None, repo)
-    old, new = _ref_name(change.get("old")), _ref_name(change.get("new"))
+    old, new = _side(change, "old", at), _side(change, "new", at)
     named = new or old
+    # Bitbucket lists at most 5 commits, newest first, and never their files.
+    commits = tuple(
+        ChangedCommit(string(c, "hash", where), opt_string(c, "message", where) or "", None)
+        for where, c in opt_objects(change, "commits", at)
+    )
+    truncated = opt_boolean(change, "truncated", at)
+    head_message = None if new is None else opt_string(new[2], "message", path(at, "new.target"))
     if named is None:
         return Ignored("a push change without a branch or tag", None, repo)
-    raw_commits = [c for c in change.get("commits") or () if isinstance(c, Mapping)]
-    head = change["new"].get("target") if new else None
     return PushEvent(
         account_key=None,
         repository=repo,
@@ -122,32 +175,39 @@ def _change(repo: RepoRef, change: object) -> WebhookEvent:
         after=commit_or_none(new[1]) if new else None,
         created=old is None,
         deleted=new is None,
-        # Bitbucket lists at most 5 commits, newest first, and never their files.
-        commits=tuple(ChangedCommit(str(c.get("hash") or ""), str(c.get("message") or ""), None) for c in raw_commits),
-        commits_complete=change.get("truncated") is False,
-        head_message=str(head.get("message") or "") if isinstance(head, Mapping) else None,
+        commits=commits,
+        commits_complete=truncated is False,
+        head_message=None if new is None else head_message or "",
     )
 
 
-def _pull_request(event: str, payload: Mapping[str, Any], repo: RepoRef) -> WebhookEvent:
-    pr = payload.get("pullrequest")
-    if not isinstance(pr, Mapping):
+def _pull_request(event: str, payload: JsonObject, repo: RepoRef) -> WebhookEvent:
+    pr = opt_obj(payload, "pullrequest")
+    if pr is None:
         return Ignored(f"{event} delivery without a pull request", None, repo)
-    source = pr.get("source") if isinstance(pr.get("source"), Mapping) else {}
-    destination = pr.get("destination") if isinstance(pr.get("destination"), Mapping) else {}
-    head = commit_or_none((source.get("commit") or {}).get("hash"))
-    number = pr.get("id")
-    if head is None or not isinstance(number, int):
-        return Ignored(f"{event} delivery without an id or a source commit", None, repo)
-    source_repo, target_repo = _repo(source.get("repository")), _repo(destination.get("repository"))
+    at = "pullrequest"
+    source, destination = obj(pr, "source", at), obj(pr, "destination", at)
+    number = integer(pr, "id", at)
+    # A short hash (12 digits): the router resolves it.
+    head = commit_or_none(sha(obj(source, "commit", "pullrequest.source"), "hash", "pullrequest.source.commit",
+                              short=True))
+    head_ref = string(obj(source, "branch", "pullrequest.source"), "name", "pullrequest.source.branch")
+    base_ref = string(obj(destination, "branch", "pullrequest.destination"), "name", "pullrequest.destination.branch")
+    source_raw = opt_obj(source, "repository", "pullrequest.source")
+    target_raw = opt_obj(destination, "repository", "pullrequest.destination")
+    source_repo = None if source_raw is None else _repo(source_raw, "pullrequest.source.repository")
+    target_repo = None if target_raw is None else _repo(target_raw, "pullrequest.destination.repository")
+    title = opt_string(pr, "title", at)
+    if head is None:
+        return Ignored(f"{event} delivery without a source commit", None, repo)
     return PullRequestEvent(
         account_key=None,
         repository=repo,
         action=_PR_ACTIONS[event],
         number=number,
-        head_sha=head,  # a short hash: the router resolves it
-        head_ref=str((source.get("branch") or {}).get("name") or ""),
-        base_ref=str((destination.get("branch") or {}).get("name") or ""),
+        head_sha=head,
+        head_ref=head_ref,
+        base_ref=base_ref,
         from_fork=None if source_repo is None or target_repo is None else source_repo.id != target_repo.id,
-        title=pr.get("title") if isinstance(pr.get("title"), str) else None,
+        title=title,
     )

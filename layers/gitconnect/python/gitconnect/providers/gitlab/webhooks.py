@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from gitconnect.domain.errors import MalformedPayloadError
 from gitconnect.domain.events import (
     HEADS,
     TAGS,
@@ -30,6 +30,22 @@ from gitconnect.domain.events import (
     RepoRef,
     WebhookEvent,
     commit_or_none,
+)
+from gitconnect.domain.payload import (
+    JsonObject,
+    name,
+    opt_full_name,
+    opt_identifier,
+    opt_integer,
+    opt_obj,
+    opt_objects,
+    opt_sha,
+    opt_string,
+    opt_strings,
+    path,
+    root,
+    sha,
+    string,
 )
 from gitconnect.providers.base import WebhookSpec
 
@@ -67,73 +83,97 @@ SPEC = WebhookSpec(
 )
 
 
-def _repo(project: Mapping[str, Any], project_id: object = None) -> RepoRef | None:
-    """A project as GitLab's hook payloads describe it (`project`, or an MR's `source`/`target`)."""
-    pid = project.get("id") if project.get("id") is not None else project_id
-    full_name = str(project.get("path_with_namespace") or "")
-    if pid is None or not full_name:
+def _repo(project: JsonObject, at: str, project_id: str | None = None) -> RepoRef | None:
+    """A project as GitLab's hook payloads describe it (`project`, or an MR's `target`); None when it does not say
+    which project (no id, no path)."""
+    pid = opt_identifier(project, "id", at) or project_id
+    # Absent or empty: the project is not named (ignored); a path that is not `group/.../project` is malformed.
+    text = opt_string(project, "path_with_namespace", at)
+    repository = opt_full_name(project, "path_with_namespace", at, nested=True) if text else None
+    level = opt_integer(project, "visibility_level", at)
+    clone_url = opt_string(project, "git_http_url", at)
+    http_url = opt_string(project, "http_url", at)
+    web_url, default_branch = opt_string(project, "web_url", at), opt_string(project, "default_branch", at)
+    if pid is None or repository is None:
         return None
-    level = project.get("visibility_level")
     return RepoRef(
-        id=str(pid),
-        full_name=full_name,
-        owner=full_name.rpartition("/")[0] or full_name,  # the namespace, nested groups included
-        clone_url=project.get("git_http_url") or project.get("http_url"),
-        web_url=project.get("web_url"),
-        default_branch=project.get("default_branch"),
-        private=None if not isinstance(level, int) else level != _PUBLIC,
+        id=pid,
+        full_name=repository,
+        owner=repository.rpartition("/")[0],  # the namespace, nested groups included
+        clone_url=clone_url or http_url,
+        web_url=web_url,
+        default_branch=default_branch,
+        private=None if level is None else level != _PUBLIC,
     )
 
 
-def _payload_repo(payload: Mapping[str, Any]) -> RepoRef | None:
-    project = payload.get("project")
-    return _repo(project, payload.get("project_id")) if isinstance(project, Mapping) else None
+def _payload_repo(payload: JsonObject) -> RepoRef | None:
+    project = opt_obj(payload, "project")
+    project_id = opt_identifier(payload, "project_id")
+    return None if project is None else _repo(project, "project", project_id)
 
 
-def _commit(raw: Mapping[str, Any]) -> ChangedCommit:
-    lists = [raw.get(k) for k in ("added", "modified", "removed")]
-    files = tuple(str(f) for v in lists for f in v) if all(isinstance(v, list) for v in lists) else None
-    return ChangedCommit(sha=str(raw.get("id") or ""), message=str(raw.get("message") or ""), files=files)
+def _commit(raw: JsonObject, at: str) -> ChangedCommit:
+    lists = [opt_strings(raw, k, at) for k in ("added", "modified", "removed")]
+    files = None if any(v is None for v in lists) else tuple(f for v in lists for f in v or ())
+    return ChangedCommit(sha=string(raw, "id", at), message=opt_string(raw, "message", at) or "", files=files)
 
 
-def normalize(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
-    """The normalized event of one delivery (`Ignored` with the reason for what we do not act on)."""
+def normalize(event: str, payload: object) -> WebhookEvent:
+    """The normalized event of one delivery (`Ignored` with the reason for what we do not act on). A payload that
+    does not have the shape GitLab documents raises `MalformedPayloadError` naming the event and the value."""
+    try:
+        return _normalize(event, root(payload))
+    except MalformedPayloadError as error:
+        raise error.about(event or "unnamed") from None
+
+
+def _normalize(event: str, payload: JsonObject) -> WebhookEvent:
     if event in (PUSH, TAG_PUSH):
         return _push(event, payload)
     if event == MERGE_REQUEST:
         return _merge_request(payload)
+    if event != RELEASE:
+        return Ignored(f"{event or 'unnamed'} events are not used", None, _repo_if_any(payload))
     repo = _payload_repo(payload)
-    if event == RELEASE:
-        if repo is None:
-            return Ignored(f"{event} delivery without a project")
-        commit = payload.get("commit") or {}
-        return ReleaseEvent(
-            account_key=None,
-            repository=repo,
-            action="published" if payload.get("action") == "create" else "other",
-            tag=str(payload.get("tag") or ""),
-            sha=commit_or_none(commit.get("id")) if isinstance(commit, Mapping) else None,
-        )
-    return Ignored(f"{event or 'unnamed'} events are not used", None, repo)
-
-
-def _push(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
-    repo = _payload_repo(payload)
-    ref = str(payload.get("ref") or "")
     if repo is None:
         return Ignored(f"{event} delivery without a project")
+    commit = opt_obj(payload, "commit")
+    return ReleaseEvent(
+        account_key=None,
+        repository=repo,
+        action="published" if opt_string(payload, "action") == "create" else "other",
+        tag=name(payload, "tag"),
+        sha=None if commit is None else commit_or_none(opt_sha(commit, "id", "commit")),
+    )
+
+
+def _repo_if_any(payload: JsonObject) -> RepoRef | None:
+    """The project an event we do not use is about, for the delivery log, when it names one that can be read."""
+    try:
+        return _payload_repo(payload)
+    except MalformedPayloadError:
+        return None
+
+
+def _push(event: str, payload: JsonObject) -> WebhookEvent:
+    repo = _payload_repo(payload)
+    if repo is None:
+        return Ignored(f"{event} delivery without a project")
+    ref = string(payload, "ref")
     if not ref.startswith(TAGS if event == TAG_PUSH else HEADS):
-        return Ignored(f"{event} for an unexpected ref {ref!r}", None, repo)
-    before, after = commit_or_none(payload.get("before")), commit_or_none(payload.get("after"))
+        return Ignored(f"{event} for an unexpected ref {ref[:200]!r}", None, repo)
+    before, after = commit_or_none(sha(payload, "before")), commit_or_none(sha(payload, "after"))
+    checkout = opt_sha(payload, "checkout_sha")  # null when the push deleted the ref
+    deleted = after is None
     if event == TAG_PUSH and after is not None:
         # An annotated tag's `after` is the tag object; `checkout_sha` is the commit it points at.
-        after = commit_or_none(payload.get("checkout_sha")) or after
-    raw_commits = [c for c in payload.get("commits") or () if isinstance(c, Mapping)]
-    commits = tuple(_commit(c) for c in raw_commits)
-    total = payload.get("total_commits_count")
-    checkout = payload.get("checkout_sha")
-    last = raw_commits[-1] if raw_commits else None
-    head = next((c for c in raw_commits if checkout and c.get("id") == checkout), last)
+        after = commit_or_none(checkout) or after
+    listed = [(raw, _commit(raw, at)) for at, raw in opt_objects(payload, "commits")]
+    commits = tuple(c for _, c in listed)
+    total = opt_integer(payload, "total_commits_count")
+    last = listed[-1] if listed else None
+    head = next(((raw, c) for raw, c in listed if checkout and c.sha == checkout), last)
     return PushEvent(
         account_key=None,
         repository=repo,
@@ -141,44 +181,49 @@ def _push(event: str, payload: Mapping[str, Any]) -> WebhookEvent:
         before=before,
         after=after,
         created=before is None,
-        deleted=commit_or_none(payload.get("after")) is None,
+        deleted=deleted,
         commits=commits,
         # At most MAX_PUSH_COMMITS are listed: complete only when the count says all of them are.
-        commits_complete=isinstance(total, int) and len(commits) == total,
-        head_message=None if head is None else head.get("message"),
+        commits_complete=total is not None and len(commits) == total,
+        head_message=None if head is None else opt_string(head[0], "message"),
     )
 
 
-def _merge_request(payload: Mapping[str, Any]) -> WebhookEvent:
-    attrs = payload.get("object_attributes")
-    if not isinstance(attrs, Mapping):
+def _merge_request(payload: JsonObject) -> WebhookEvent:
+    attrs = opt_obj(payload, "object_attributes")
+    at = "object_attributes"
+    if attrs is None:
         return Ignored(f"{MERGE_REQUEST} delivery without object_attributes")
     # The repository is the target project: GitLab sends the hook of the project the MR targets (`project`).
-    target = attrs.get("target")
-    repo = _repo(target, attrs.get("target_project_id")) if isinstance(target, Mapping) else None
-    repo = repo or _payload_repo(payload)
+    target = opt_obj(attrs, "target", at)
+    target_id = opt_identifier(attrs, "target_project_id", at)
+    source_id = opt_identifier(attrs, "source_project_id", at)
+    hooked = _payload_repo(payload)
+    repo = None if target is None else _repo(target, path(at, "target"), target_id)
+    repo = repo or hooked
     if repo is None:
         return Ignored(f"{MERGE_REQUEST} delivery without a target project")
-    head_sha = commit_or_none((attrs.get("last_commit") or {}).get("id"))
-    iid = attrs.get("iid")
-    if head_sha is None or not isinstance(iid, int):
+    last_commit = opt_obj(attrs, "last_commit", at)
+    head_sha = None if last_commit is None else commit_or_none(sha(last_commit, "id", path(at, "last_commit")))
+    iid = opt_integer(attrs, "iid", at)
+    action, oldrev = opt_string(attrs, "action", at) or "", opt_string(attrs, "oldrev", at)
+    title = opt_string(attrs, "title", at)
+    if head_sha is None or iid is None:
         return Ignored(f"{MERGE_REQUEST} delivery without an iid or a last commit", None, repo)
-    action = str(attrs.get("action") or "")
     # An update carries `oldrev` only when the source branch moved (new commits, an applied suggestion);
     # without it only the title, description, labels... changed.
-    new_commits = action == "update" and bool(attrs.get("oldrev"))
+    new_commits = action == "update" and bool(oldrev)
     mapped = "updated" if new_commits else _MR_ACTIONS.get(action, "other")
-    source, target_id = attrs.get("source_project_id"), attrs.get("target_project_id")
     return PullRequestEvent(
         account_key=None,
         repository=repo,
         action=mapped,
         number=iid,
         head_sha=head_sha,
-        head_ref=str(attrs.get("source_branch") or ""),
-        base_ref=str(attrs.get("target_branch") or ""),
-        from_fork=None if source is None or target_id is None else source != target_id,
-        title=attrs.get("title"),
+        head_ref=string(attrs, "source_branch", at),
+        base_ref=string(attrs, "target_branch", at),
+        from_fork=None if source_id is None or target_id is None else source_id != target_id,
+        title=title,
     )
 
 
