@@ -1,49 +1,55 @@
-"""Bitbucket Cloud's REST API 2.0, the calls gitconnect makes: request building and response parsing over the
-injected `HttpClient` (no I/O of its own). developer.atlassian.com/cloud/bitbucket/rest is the reference.
+"""Bitbucket Cloud's REST API 2.0, the calls gitconnect makes: its endpoints over the shared REST core
+(`providers.rest`: the injected `HttpClient`, no I/O of its own). developer.atlassian.com/cloud/bitbucket/rest is
+the reference.
 
 - The API lives under `{api_url}/2.0` (`https://api.bitbucket.org/2.0`). Every request carries the `Authorization`
   value it is given: `Bearer <OAuth or access token>`, or `Basic <e-mail:API token>` (`basic_auth`).
 - Repositories are `{workspace}/{repo_slug}` (each segment percent-quoted); webhooks carry their stable `uuid`.
 - Lists are pages `{"values", "next"?}`; `next` is an absolute URL, followed only while it stays on the API's own
-  origin (the token never goes elsewhere), bounded by max_pages.
+  origin (the token never goes elsewhere: a `next` elsewhere is an error), bounded by max_pages.
 - Errors are `{"type": "error", "error": {"message", "detail"?}}` (OAuth's token endpoint: `{"error",
-  "error_description"}`). 401/403 → RemoteAuthError, 404 → None or NotFoundError as each method says, 400/409/422 →
-  UnprocessableError, 5xx → RemoteUnreachableError; 429 is the HTTP client's.
+  "error_description"}`). The statuses map as for every provider (`providers.rest`): 401/403 → RemoteAuthError,
+  404 → None or NotFoundError as each method says, 400/422 → UnprocessableError, 409 → ConflictError,
+  429 → RateLimitedError, 5xx (and Bitbucket's 555 for a diff that timed out) → RemoteUnreachableError.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 from gitconnect.domain.errors import (
+    ConflictError,
     NotFoundError,
-    RemoteAuthError,
     RemoteUnreachableError,
     UnprocessableError,
 )
 from gitconnect.providers.base import HttpClient, HttpResponse
+from gitconnect.providers.rest import (
+    MAX_PAGES,
+    USER_AGENT,
+    BodyNext,
+    Dialect,
+    RestClient,
+    bounded,
+    json_or_none,
+    segment,
+    segments,
+    without_none,
+)
+
+__all__ = ["USER_AGENT", "BitbucketApi", "basic_auth", "error_message", "raise_for_status", "repo_path", "segment"]
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/2.0"
-USER_AGENT = "gitconnect"
 PAGELEN = 100  # Bitbucket's maximum for most lists
-MAX_PAGES = 100
 BUILD_STATES = frozenset({"INPROGRESS", "SUCCESSFUL", "FAILED", "STOPPED"})
 
 
 def basic_auth(username: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
-
-
-def segment(value: str) -> str:
-    if not value:
-        raise UnprocessableError("an empty name cannot be part of a Bitbucket API path")
-    return quote(value, safe="")
 
 
 def repo_path(full_name: str) -> str:
@@ -55,10 +61,8 @@ def repo_path(full_name: str) -> str:
 
 
 def error_message(response: HttpResponse) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    """Bitbucket's error text (bounded), or the status when the body says nothing usable."""
+    body = json_or_none(response)
     text = ""
     if isinstance(body, dict):
         error = body.get("error")
@@ -68,97 +72,35 @@ def error_message(response: HttpResponse) -> str:
                 text = f"{text}: {error['detail']}" if text else str(error["detail"])
         elif isinstance(error, str):
             text = str(body.get("error_description") or error)
-    text = text.strip()
-    return text[:300] if text else f"HTTP {response.status}"
+    return bounded(text, response)
 
 
-def raise_for_status(response: HttpResponse, what: str, *, not_found: str | None = None) -> None:
-    status = response.status
-    if 200 <= status < 300:
-        return
-    message = error_message(response)
-    if status == 401:
-        raise RemoteAuthError(f"Bitbucket refused the credentials for {what}: {message}")
-    if status == 403:
-        raise RemoteAuthError(f"Bitbucket did not allow {what}: {message}")
-    if status == 404:
-        raise NotFoundError(not_found or f"{what}: Bitbucket answered {message}")
-    if status in (400, 409, 422):
-        raise UnprocessableError(f"Bitbucket refused {what}: {message}")
-    raise RemoteUnreachableError(f"Bitbucket failed to answer {what} (HTTP {status}): {message}")
+def _as_given(authorization: str) -> str:
+    return authorization  # callers pass the whole header value: Bearer or Basic
 
 
-def _json(response: HttpResponse, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise RemoteUnreachableError(f"Bitbucket answered {what} with something that is not JSON") from None
+BITBUCKET = Dialect("Bitbucket", error_message, BodyNext(pagelen=PAGELEN), authorization=_as_given)
+raise_for_status = BITBUCKET.raise_for_status
 
 
 class BitbucketApi:
     """The REST calls, each made with the `Authorization` value it is given."""
 
     def __init__(self, http: HttpClient, api_url: str = "https://api.bitbucket.org", *, max_pages: int = MAX_PAGES):
-        self._http = http
-        self.api_url = api_url.rstrip("/") + API_PREFIX
-        self._origin = urlsplit(self.api_url)[:2]
-        self._max_pages = max_pages
-
-    # -- plumbing ------------------------------------------------------------------------------------------------
-
-    def _call(
-        self,
-        method: str,
-        path_or_url: str,
-        auth: str,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json_body: Any = None,
-        form: Mapping[str, str] | None = None,
-    ) -> HttpResponse:
-        url = path_or_url if path_or_url.startswith(("http://", "https://")) else self.api_url + path_or_url
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT, "Authorization": auth}
-        return self._http.request(method, url, headers=headers, params=params, json_body=json_body, form=form)
-
-    def _get(self, path: str, auth: str, what: str, *, not_found: str | None = None) -> Any:
-        response = self._call("GET", path, auth)
-        raise_for_status(response, what, not_found=not_found)
-        return _json(response, what)
-
-    def _pages(self, path: str, auth: str, what: str, params: Mapping[str, str | int] | None = None) -> list[Any]:
-        """Every value of a paginated list, following `next` on the API's own origin, bounded by max_pages."""
-        items: list[Any] = []
-        target: str = path
-        query: Mapping[str, str | int] | None = {**(params or {}), "pagelen": PAGELEN}
-        for _ in range(self._max_pages):
-            response = self._call("GET", target, auth, params=query)
-            raise_for_status(response, what)
-            page = _json(response, what)
-            values = page.get("values") if isinstance(page, dict) else None
-            if not isinstance(values, list):
-                raise RemoteUnreachableError(f"Bitbucket answered {what} with an unexpected shape")
-            items.extend(values)
-            following = page.get("next")
-            if not isinstance(following, str) or not following:
-                return items
-            if urlsplit(following)[:2] != self._origin:
-                log.warning("%s: Bitbucket's next page is on another origin; not followed", what)
-                return items
-            target, query = following, None  # `next` carries every parameter of the request
-        log.warning("%s has more than %d pages; the rest is not read", what, self._max_pages)
-        return items
+        self._rest = RestClient(http, api_url.rstrip("/") + API_PREFIX, BITBUCKET, max_pages=max_pages)
+        self.api_url = self._rest.api_url
 
     # -- the account ---------------------------------------------------------------------------------------------
 
     def current_user(self, auth: str) -> dict[str, Any]:
         """GET /user: `nickname`, `display_name`, `uuid`, `account_id`."""
-        result: dict[str, Any] = self._get("/user", auth, "the account")
+        result: dict[str, Any] = self._rest.request("GET", "/user", auth, "the account")
         return result
 
     def workspaces(self, auth: str) -> list[str]:
         """GET /user/workspaces (all pages): the slugs of the workspaces the account can reach. Access tokens, which
         belong to one workspace, are refused (403)."""
-        values = self._pages("/user/workspaces", auth, "the account's workspaces")
+        values = self._rest.pages("/user/workspaces", auth, "the account's workspaces")
         return [str(v["workspace"]["slug"]) for v in values if isinstance(v.get("workspace"), dict)]
 
     # -- repositories and refs -----------------------------------------------------------------------------------
@@ -174,34 +116,42 @@ class BitbucketApi:
         what = f"the repositories of workspace {workspace}"
         path = f"/repositories/{segment(workspace)}"
         if first_page_only:
-            response = self._call("GET", path, auth, params={**params, "pagelen": 1})
-            raise_for_status(response, what, not_found=f"workspace {workspace!r} not found or not accessible")
-            return list(_json(response, what).get("values") or [])
-        return self._pages(path, auth, what, params)
+            page = self._rest.request(
+                "GET",
+                path,
+                auth,
+                what,
+                params={**params, "pagelen": 1},
+                not_found=f"workspace {workspace!r} not found or not accessible",
+            )
+            return list(page.get("values") or [])
+        return self._rest.pages(path, auth, what, params=params)
 
     def repository(self, auth: str, full_name: str) -> dict[str, Any]:
         """GET /repositories/{workspace}/{repo_slug}; NotFoundError when it is not there or not visible."""
         what = f"Bitbucket repository {full_name}"
-        result: dict[str, Any] = self._get(
-            repo_path(full_name), auth, what, not_found=f"{what} not found or not accessible"
+        result: dict[str, Any] = self._rest.request(
+            "GET", repo_path(full_name), auth, what, not_found=f"{what} not found or not accessible"
         )
         return result
 
     def branches(self, auth: str, full_name: str) -> list[tuple[str, str]]:
         """GET …/refs/branches (all pages): (name, head sha) pairs."""
-        items = self._pages(f"{repo_path(full_name)}/refs/branches", auth, f"the branches of {full_name}")
+        items = self._rest.pages(f"{repo_path(full_name)}/refs/branches", auth, f"the branches of {full_name}")
         return [(str(b["name"]), str(b["target"]["hash"])) for b in items]
 
     def branch_head(self, auth: str, full_name: str, branch: str) -> str | None:
         """GET …/refs/branches/{name}: the head sha, None when there is no such branch (NotFoundError when the
         repository itself is gone)."""
         what = f"branch {branch!r} of {full_name}"
-        response = self._call("GET", f"{repo_path(full_name)}/refs/branches/{segment(branch)}", auth)
-        if response.status == 404:
+        body = self._rest.request(
+            "GET", f"{repo_path(full_name)}/refs/branches/{segment(branch)}", auth, what, missing={404}
+        )
+        if body is None:
+            # Quirk: Bitbucket's 404 does not say whether the branch or the repository is missing.
             self.repository(auth, full_name)  # raises when the repository is what is missing
             return None
-        raise_for_status(response, what)
-        sha = (_json(response, what).get("target") or {}).get("hash")
+        sha = (body.get("target") or {}).get("hash")
         if not isinstance(sha, str):
             raise RemoteUnreachableError(f"Bitbucket answered {what} without a commit")
         return sha
@@ -209,21 +159,20 @@ class BitbucketApi:
     def commit(self, auth: str, full_name: str, revision: str) -> str | None:
         """GET …/commit/{revision}: the full hash of a (short) hash or ref; None when Bitbucket does not know it."""
         what = f"commit {revision} of {full_name}"
-        response = self._call("GET", f"{repo_path(full_name)}/commit/{segment(revision)}", auth)
-        if response.status == 404:
-            return None
-        raise_for_status(response, what)
-        sha = _json(response, what).get("hash")
+        body = self._rest.request(
+            "GET", f"{repo_path(full_name)}/commit/{segment(revision)}", auth, what, missing={404}
+        )
+        sha = body.get("hash") if isinstance(body, dict) else None
         return sha if isinstance(sha, str) else None
 
     def diffstat_files(self, auth: str, full_name: str, new: str, old: str) -> list[str] | None:
         """GET …/diffstat/{new}..{old} (all pages): every path changed (both sides of a rename), or None when
-        Bitbucket cannot say (unknown commits, or it failed to compute the diff)."""
+        Bitbucket cannot say (unknown commits, or it failed to compute the diff: 5xx, 555 when it timed out)."""
         what = f"the diffstat {old[:12]}..{new[:12]} of {full_name}"
         spec = f"{segment(new)}..{segment(old)}"
         try:
-            values = self._pages(f"{repo_path(full_name)}/diffstat/{spec}", auth, what)
-        except (NotFoundError, RemoteUnreachableError, UnprocessableError) as exc:
+            values = self._rest.pages(f"{repo_path(full_name)}/diffstat/{spec}", auth, what)
+        except (NotFoundError, RemoteUnreachableError, UnprocessableError, ConflictError) as exc:
             log.info("diffstat unavailable", extra={"reason": exc.detail})
             return None
         paths: list[str] = []
@@ -243,45 +192,43 @@ class BitbucketApi:
     def create_hook(self, auth: str, full_name: str, url: str, secret: str, events: tuple[str, ...]) -> str:
         """POST …/hooks (admin on the repository needed): the new webhook's uuid. Bitbucket signs deliveries with
         `secret` and never returns it (`secret_set`)."""
-        what = f"a webhook on {full_name}"
-        response = self._call(
-            "POST", f"{repo_path(full_name)}/hooks", auth, json_body=self._hook_body(url, secret, events)
+        created = self._rest.request(
+            "POST",
+            f"{repo_path(full_name)}/hooks",
+            auth,
+            f"a webhook on {full_name}",
+            json_body=self._hook_body(url, secret, events),
+            not_found=f"Bitbucket repository {full_name} not found or not accessible",
         )
-        raise_for_status(response, what, not_found=f"Bitbucket repository {full_name} not found or not accessible")
-        return str(_json(response, what)["uuid"])
+        return str(created["uuid"])
 
     def hook(self, auth: str, full_name: str, hook_uuid: str) -> dict[str, Any] | None:
         """GET …/hooks/{uid}; None when it is gone."""
-        what = f"webhook {hook_uuid} of {full_name}"
-        response = self._call("GET", f"{repo_path(full_name)}/hooks/{segment(hook_uuid)}", auth)
-        if response.status == 404:
-            return None
-        raise_for_status(response, what)
-        result: dict[str, Any] = _json(response, what)
+        result: dict[str, Any] | None = self._rest.request(
+            "GET",
+            f"{repo_path(full_name)}/hooks/{segment(hook_uuid)}",
+            auth,
+            f"webhook {hook_uuid} of {full_name}",
+            missing={404},
+        )
         return result
 
     def update_hook(
         self, auth: str, full_name: str, hook_uuid: str, url: str, secret: str, events: tuple[str, ...]
     ) -> bool:
         """PUT …/hooks/{uid} with the whole configuration and a new secret; False when the hook is gone."""
-        response = self._call(
+        return self._rest.done(
             "PUT",
             f"{repo_path(full_name)}/hooks/{segment(hook_uuid)}",
             auth,
+            f"webhook {hook_uuid} of {full_name}",
             json_body=self._hook_body(url, secret, events),
         )
-        if response.status == 404:
-            return False
-        raise_for_status(response, f"webhook {hook_uuid} of {full_name}")
-        return True
 
     def delete_hook(self, auth: str, full_name: str, hook_uuid: str) -> bool:
         """DELETE …/hooks/{uid}: True when deleted, False when it was already gone."""
-        response = self._call("DELETE", f"{repo_path(full_name)}/hooks/{segment(hook_uuid)}", auth)
-        if response.status == 404:
-            return False
-        raise_for_status(response, f"deleting webhook {hook_uuid} of {full_name}")
-        return True
+        what = f"deleting webhook {hook_uuid} of {full_name}"
+        return self._rest.done("DELETE", f"{repo_path(full_name)}/hooks/{segment(hook_uuid)}", auth, what)
 
     # -- build statuses ------------------------------------------------------------------------------------------
 
@@ -301,17 +248,14 @@ class BitbucketApi:
         updated). `url` is required by Bitbucket."""
         if state not in BUILD_STATES:
             raise UnprocessableError(f"a Bitbucket build status is one of {sorted(BUILD_STATES)}, not {state!r}")
-        body: dict[str, Any] = {"key": key, "state": state, "url": url}
-        if name is not None:
-            body["name"] = name
-        if description is not None:
-            body["description"] = description
-        what = f"a build status on {full_name}@{sha[:12]}"
-        response = self._call(
-            "POST", f"{repo_path(full_name)}/commit/{segment(sha)}/statuses/build", auth, json_body=body
+        body = without_none(key=key, state=state, url=url, name=name, description=description)
+        result: dict[str, Any] = self._rest.request(
+            "POST",
+            f"{repo_path(full_name)}/commit/{segment(sha)}/statuses/build",
+            auth,
+            f"a build status on {full_name}@{sha[:12]}",
+            json_body=body,
         )
-        raise_for_status(response, what)
-        result: dict[str, Any] = _json(response, what)
         return result
 
     # -- source (GitOps) -----------------------------------------------------------------------------------------
@@ -320,16 +264,14 @@ class BitbucketApi:
         """GET …/src/{commit}/{path}: the file's bytes; None when there is no file at that path (a directory is
         UnprocessableError). Read at a commit hash, never a branch name (a branch may contain `/`)."""
         what = f"{path} at {commit[:12]} of {full_name}"
-        base = f"{repo_path(full_name)}/src/{segment(commit)}/{quote(path.lstrip('/'))}"
-        meta = self._call("GET", base, auth, params={"format": "meta"})
-        if meta.status == 404:
+        base = f"{repo_path(full_name)}/src/{segment(commit)}/{segments(path.lstrip('/'))}"
+        meta = self._rest.request("GET", base, auth, what, params={"format": "meta"}, missing={404})
+        if meta is None:
             return None
-        raise_for_status(meta, what)
-        if _json(meta, what).get("type") != "commit_file":
+        if not isinstance(meta, dict) or meta.get("type") != "commit_file":
             raise UnprocessableError(f"{path} is a directory in {full_name}, not a file")
-        response = self._call("GET", base, auth)
-        raise_for_status(response, what)
-        return response.body
+        # Quirk: without format=meta the answer is the file's raw bytes, not JSON.
+        return self._rest.check(self._rest.call("GET", base, auth), what).body
 
     def commit_file(
         self, auth: str, full_name: str, branch: str, path: str, content: bytes, message: str, parent: str | None
@@ -345,10 +287,11 @@ class BitbucketApi:
         if parent is not None:
             form["parents"] = parent
         what = f"a commit to {branch} of {full_name}"
-        response = self._call("POST", f"{repo_path(full_name)}/src", auth, form=form)
+        response = self._rest.call("POST", f"{repo_path(full_name)}/src", auth, form=form)
         if response.status == 409:
             return None
-        raise_for_status(response, what, not_found=f"Bitbucket repository {full_name} not found or not accessible")
+        self._rest.check(response, what, not_found=f"Bitbucket repository {full_name} not found or not accessible")
+        # Quirk: the answer has no body; the new commit is the last segment of `Location`.
         location = response.headers.get("location", "")
         sha = location.rstrip("/").rsplit("/", 1)[-1]
         if len(sha) < 40:

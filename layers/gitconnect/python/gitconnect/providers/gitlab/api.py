@@ -1,5 +1,5 @@
-"""GitLab's REST API v4, the calls gitconnect makes: request building and response parsing over the injected
-`HttpClient` (no I/O of its own). GitLab's documentation (docs.gitlab.com/api) is the reference.
+"""GitLab's REST API v4, the calls gitconnect makes: its endpoints over the shared REST core (`providers.rest`: the
+injected `HttpClient`, no I/O of its own). GitLab's documentation (docs.gitlab.com/api) is the reference.
 
 - The API lives under `{base_url}/api/v4` (a self-managed instance may sit under a sub-path: base_url
   `https://host/gitlab`). Every request carries `Authorization: Bearer <token>`, which GitLab accepts for OAuth
@@ -10,33 +10,36 @@
   on our own URL, so the token never goes to a host GitLab's configured `external_url` names. Bounded by max_pages.
 - Errors: GitLab's bodies are `{"message": ...}` (a string, or a field → messages object for validation errors),
   `{"error": ...}` for parameter errors, or OAuth's `{"error", "error_description"}` (expired or revoked tokens,
-  insufficient scope). 401 → RemoteAuthError, 403 → RemoteAuthError with GitLab's reason, 404 → None or
-  NotFoundError as each method says, 400/409/422 → UnprocessableError, 5xx → RemoteUnreachableError. 429 is the
-  HTTP client's (GitLab sends Retry-After with it).
+  insufficient scope; the code goes into the error's `extra`). The statuses map as for every provider
+  (`providers.rest`): 400 (bad parameters) and 422 → UnprocessableError, 409 → ConflictError, 404 → None or
+  NotFoundError as each method says, 429 (GitLab sends Retry-After and RateLimit-Reset) → RateLimitedError.
 """
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
 
-from gitconnect.domain.errors import (
-    NotFoundError,
-    RemoteAuthError,
-    RemoteUnreachableError,
-    UnprocessableError,
-)
+from gitconnect.domain.errors import RemoteUnreachableError, UnprocessableError
 from gitconnect.providers.base import HttpClient, HttpResponse
+from gitconnect.providers.rest import (
+    MAX_PAGES,
+    USER_AGENT,
+    Dialect,
+    NextPageHeader,
+    RestClient,
+    bounded,
+    json_or_none,
+    next_link,
+    next_page,
+    segment,
+    without_none,
+)
 
-log = logging.getLogger(__name__)
+__all__ = ["USER_AGENT", "GitLabApi", "gitlab_message", "next_link", "next_page", "raise_for_status", "segment"]
 
 API_PREFIX = "/api/v4"
-USER_AGENT = "gitconnect"
 PER_PAGE = 100  # GitLab's maximum
-MAX_PAGES = 100
 STATUS_STATES = frozenset({"pending", "running", "success", "failed", "canceled", "skipped"})
 HOOK_TEST_TRIGGERS = frozenset(
     {
@@ -56,37 +59,12 @@ HOOK_TEST_TRIGGERS = frozenset(
 )
 HOOK_NAME = "gitconnect"
 _TRANSITION_REFUSED = "Cannot transition status"
-_LINK = re.compile(r'<([^>]*)>((?:\s*;\s*[^;,=\s]+\s*(?:=\s*(?:"[^"]*"|[^;,]*))?)*)')
-_REL = re.compile(r';\s*rel\s*=\s*(?:"([^"]*)"|([^;\s,]+))', re.IGNORECASE)
-
-
-def next_link(link_header: str | None) -> str | None:
-    """The URL of rel="next" in an RFC 8288 `Link` header, or None."""
-    for url, parameters in _LINK.findall(link_header or ""):
-        for quoted, bare in _REL.findall(parameters):
-            if "next" in (quoted or bare).lower().split():
-                return url.strip()
-    return None
-
-
-def segment(value: str | int) -> str:
-    """One URL path segment, percent-quoted (`group/project` → `group%2Fproject`, as GitLab requires)."""
-    text = str(value)
-    if not text:
-        raise UnprocessableError("an empty name cannot be part of a GitLab API path")
-    return quote(text, safe="")
-
-
-def _body(response: HttpResponse) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+_COMMIT_REFUSED = ("has changed since", "already exists", "doesn't exist")  # GitLab's 400s for a stale commit
 
 
 def gitlab_message(response: HttpResponse) -> str:
     """GitLab's error text (bounded), or the status when the body says nothing usable."""
-    body = _body(response)
+    body = json_or_none(response)
     text = ""
     if isinstance(body, dict):
         message = body.get("message")
@@ -101,43 +79,18 @@ def gitlab_message(response: HttpResponse) -> str:
         if not text.strip():
             description, error = body.get("error_description"), body.get("error")
             text = description if isinstance(description, str) and description.strip() else str(error or "")
-    text = text.strip()
-    return text[:300] if text else f"HTTP {response.status}"
+    return bounded(text, response)
 
 
-def _error_code(response: HttpResponse) -> str | None:
-    body = _body(response)
+def _error_code(response: HttpResponse) -> dict[str, object]:
+    """The OAuth error code of a refusal (`invalid_token`, `insufficient_scope`), for the error's `extra`."""
+    body = json_or_none(response)
     error = body.get("error") if isinstance(body, dict) else None
-    return error if isinstance(error, str) and "_" in error else None  # OAuth codes: invalid_token, insufficient_scope
+    return {"error": error} if isinstance(error, str) and "_" in error else {}
 
 
-def raise_for_status(response: HttpResponse, what: str, *, not_found: str | None = None) -> None:
-    """Map GitLab's error answers to domain errors; GitLab's own message goes into the detail."""
-    status = response.status
-    if 200 <= status < 300:
-        return
-    message = gitlab_message(response)
-    extra: dict[str, object] = {}
-    if code := _error_code(response):
-        extra["error"] = code
-    if status == 401:
-        raise RemoteAuthError(f"GitLab refused the credentials for {what}: {message}", **extra)
-    if status == 403:
-        raise RemoteAuthError(f"GitLab did not allow {what}: {message}", **extra)
-    if status == 404:
-        raise NotFoundError(not_found or f"{what}: GitLab answered {message}")
-    if status in (400, 409, 422):
-        raise UnprocessableError(f"GitLab refused {what}: {message}")
-    if status >= 500:
-        raise RemoteUnreachableError(f"GitLab failed to answer {what} (HTTP {status}): {message}")
-    raise RemoteUnreachableError(f"GitLab answered {what} with HTTP {status}: {message}")
-
-
-def _json(response: HttpResponse, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise RemoteUnreachableError(f"GitLab answered {what} with something that is not JSON") from None
+GITLAB = Dialect("GitLab", gitlab_message, NextPageHeader(per_page=PER_PAGE), auth_extra=_error_code)
+raise_for_status = GITLAB.raise_for_status
 
 
 def _project_missing(response: HttpResponse) -> bool:
@@ -145,19 +98,9 @@ def _project_missing(response: HttpResponse) -> bool:
     return response.status == 404 and "project not found" in gitlab_message(response).lower()
 
 
-def next_page(response: HttpResponse) -> dict[str, str] | None:
-    """The query of the next page, or None on the last one (pure).
-
-    Offset pagination: `X-Next-Page` (an empty value on the last page). Without that header (keyset pagination, or
-    a proxy that strips it), the query of `Link` rel="next"."""
-    headers = response.headers
-    if "x-next-page" in headers:
-        number = headers["x-next-page"].strip()
-        return {"page": number} if number.isdigit() else None
-    url = next_link(headers.get("link"))
-    if url is None:
-        return None
-    return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+def _absent_inside_project(response: HttpResponse) -> bool:
+    """Quirk: a 404 for something inside a project that exists (GitLab's 404 body says which is missing)."""
+    return response.status == 404 and not _project_missing(response)
 
 
 class GitLabApi:
@@ -165,59 +108,13 @@ class GitLabApi:
     access token)."""
 
     def __init__(self, http: HttpClient, base_url: str = "https://gitlab.com", *, max_pages: int = MAX_PAGES):
-        self._http = http
         self.base_url = base_url.rstrip("/")
-        self.api_url = self.base_url + API_PREFIX
-        self._max_pages = max_pages
-
-    # -- plumbing ------------------------------------------------------------------------------------------------
-
-    @staticmethod
-    def headers(token: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        token: str | None,
-        *,
-        params: Mapping[str, str | int] | None = None,
-        json_body: Any = None,
-    ) -> HttpResponse:
-        return self._http.request(
-            method, self.api_url + path, headers=self.headers(token), params=params, json_body=json_body
-        )
-
-    def _get(self, path: str, token: str, what: str, *, not_found: str | None = None) -> Any:
-        response = self._call("GET", path, token)
-        raise_for_status(response, what, not_found=not_found)
-        return _json(response, what)
+        self._rest = RestClient(http, self.base_url + API_PREFIX, GITLAB, max_pages=max_pages)
+        self.api_url = self._rest.api_url
 
     def _pages(self, path: str, token: str, what: str, params: Mapping[str, str | int] | None = None) -> list[Any]:
         """Every item of a paginated list (X-Next-Page, else Link rel="next"), bounded by max_pages."""
-        first: dict[str, str | int] = {**(params or {}), "per_page": PER_PAGE}
-        query: dict[str, str | int] = first
-        items: list[Any] = []
-        for page in range(1, self._max_pages + 1):
-            response = self._call("GET", path, token, params=query)
-            raise_for_status(response, what, not_found=f"{what}: GitLab answered {gitlab_message(response)}")
-            chunk = _json(response, what)
-            if not isinstance(chunk, list):
-                raise RemoteUnreachableError(f"GitLab answered {what} with an unexpected shape")
-            items.extend(chunk)
-            following = next_page(response)
-            if following is None:
-                return items
-            if page == self._max_pages:
-                break
-            # The page number (offset) or the cursor (keyset) goes with our own request's parameters.
-            query = {**first, **following} if "page" in following and len(following) == 1 else following
-        log.warning("%s has more than %d pages; the rest is not read", what, self._max_pages)
-        return items
+        return self._rest.pages(path, token, what, params=params)
 
     # -- the instance and the account ---------------------------------------------------------------------------
 
@@ -226,8 +123,8 @@ class GitLabApi:
 
         Without a token GitLab answers 401 with its JSON error, which is proof enough: `{"version": None}`. A server
         that is not a GitLab (no such route, HTML, another JSON) raises UnprocessableError."""
-        response = self._call("GET", "/version", token)
-        body = _body(response)
+        response = self._rest.call("GET", "/version", token)
+        body = json_or_none(response)
         if response.status == 200 and isinstance(body, dict) and isinstance(body.get("version"), str):
             return body
         gitlab_error = isinstance(body, dict) and (
@@ -236,14 +133,14 @@ class GitLabApi:
         if response.status in (401, 403) and gitlab_error:
             if token is None and response.status == 401:
                 return {"version": None, "revision": None}
-            raise_for_status(response, "the GitLab version")
+            self._rest.check(response, "the GitLab version")
         if response.status >= 500:
             raise RemoteUnreachableError(f"{self.base_url} failed to answer (HTTP {response.status})")
         raise UnprocessableError(f"{self.base_url} is not a GitLab (no /api/v4/version)")
 
     def current_user(self, token: str) -> dict[str, Any]:
         """GET /user: the token's user (`username`; project and group tokens have a bot user, `bot: true`)."""
-        result: dict[str, Any] = self._get("/user", token, "the token's user")
+        result: dict[str, Any] = self._rest.request("GET", "/user", token, "the token's user")
         return result
 
     def namespaces(self, token: str) -> list[dict[str, Any]]:
@@ -271,8 +168,8 @@ class GitLabApi:
         """GET /projects/:id (id, or full path such as `group/sub/project`). NotFoundError when the token cannot
         see it (GitLab does not say whether it exists)."""
         what = f"GitLab project {id_or_path}"
-        result: dict[str, Any] = self._get(
-            f"/projects/{segment(id_or_path)}", token, what, not_found=f"{what} not found or not accessible"
+        result: dict[str, Any] = self._rest.request(
+            "GET", f"/projects/{segment(id_or_path)}", token, what, not_found=f"{what} not found or not accessible"
         )
         return result
 
@@ -286,11 +183,10 @@ class GitLabApi:
         """GET /projects/:id/repository/branches/:branch: the head sha; None when there is no such branch
         (NotFoundError when the project itself is gone)."""
         what = f"branch {branch!r} of GitLab project {project_id}"
-        response = self._call("GET", f"/projects/{segment(project_id)}/repository/branches/{segment(branch)}", token)
-        if response.status == 404 and not _project_missing(response):
+        path = f"/projects/{segment(project_id)}/repository/branches/{segment(branch)}"
+        body = self._rest.request("GET", path, token, what, missing=_absent_inside_project)
+        if body is None:
             return None
-        raise_for_status(response, what)
-        body = _json(response, what)
         sha = body.get("commit", {}).get("id") if isinstance(body, dict) else None
         if not isinstance(sha, str):
             raise RemoteUnreachableError(f"GitLab answered {what} without a commit")
@@ -302,16 +198,14 @@ class GitLabApi:
         compute (5xx), or one it cut short (`compare_timeout`: the diff collection overflowed its limits).
 
         A collapsed or too-large diff still names its paths, so it does not make the list unknown."""
-        what = f"the comparison {from_sha}...{to_sha} of GitLab project {project_id}"
-        response = self._call(
-            "GET", f"/projects/{segment(project_id)}/repository/compare", token, params={"from": from_sha, "to": to_sha}
+        body = self._rest.request(
+            "GET",
+            f"/projects/{segment(project_id)}/repository/compare",
+            token,
+            f"the comparison {from_sha}...{to_sha} of GitLab project {project_id}",
+            params={"from": from_sha, "to": to_sha},
+            missing=lambda r: _absent_inside_project(r) or r.status >= 500,
         )
-        if _project_missing(response):
-            raise_for_status(response, what)
-        if response.status == 404 or response.status >= 500:
-            return None
-        raise_for_status(response, what)
-        body = _json(response, what)
         diffs = body.get("diffs") if isinstance(body, dict) else None
         if not isinstance(diffs, list) or body.get("compare_timeout"):
             return None
@@ -347,12 +241,13 @@ class GitLabApi:
 
     def hook(self, token: str, project_id: str | int, hook_id: str | int) -> dict[str, Any] | None:
         """GET /projects/:id/hooks/:hook_id, None when the hook (or its project) is gone."""
-        what = f"hook {hook_id} of GitLab project {project_id}"
-        response = self._call("GET", f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}", token)
-        if response.status == 404:
-            return None
-        raise_for_status(response, what)
-        result: dict[str, Any] = _json(response, what)
+        result: dict[str, Any] | None = self._rest.request(
+            "GET",
+            f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}",
+            token,
+            f"hook {hook_id} of GitLab project {project_id}",
+            missing={404},
+        )
         return result
 
     def create_hook(
@@ -369,15 +264,14 @@ class GitLabApi:
     ) -> dict[str, Any]:
         """POST /projects/:id/hooks (Maintainer role needed: 403 otherwise). GitLab sends `secret_token` back in
         `X-Gitlab-Token` with every delivery. A URL GitLab refuses (e.g. a local address) is UnprocessableError."""
-        what = f"a webhook on GitLab project {project_id}"
-        response = self._call(
+        result: dict[str, Any] = self._rest.request(
             "POST",
             f"/projects/{segment(project_id)}/hooks",
             token,
+            f"a webhook on GitLab project {project_id}",
             json_body=self._hook_body(url, secret_token, push, tag_push, merge_requests, releases),
+            not_found=f"GitLab project {project_id} not found or not accessible",
         )
-        raise_for_status(response, what, not_found=f"GitLab project {project_id} not found or not accessible")
-        result: dict[str, Any] = _json(response, what)
         return result
 
     def update_hook(
@@ -395,26 +289,20 @@ class GitLabApi:
     ) -> dict[str, Any] | None:
         """PUT /projects/:id/hooks/:hook_id with the whole configuration (GitLab requires `url`, and resets the
         secret token when the URL changes without one): rotates the secret. None when the hook is gone."""
-        what = f"hook {hook_id} of GitLab project {project_id}"
-        response = self._call(
+        result: dict[str, Any] | None = self._rest.request(
             "PUT",
             f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}",
             token,
+            f"hook {hook_id} of GitLab project {project_id}",
             json_body=self._hook_body(url, secret_token, push, tag_push, merge_requests, releases),
+            missing={404},
         )
-        if response.status == 404:
-            return None
-        raise_for_status(response, what)
-        result: dict[str, Any] = _json(response, what)
         return result
 
     def delete_hook(self, token: str, project_id: str | int, hook_id: str | int) -> bool:
         """DELETE /projects/:id/hooks/:hook_id: True when deleted, False when it was already gone (404)."""
-        response = self._call("DELETE", f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}", token)
-        if response.status == 404:
-            return False
-        raise_for_status(response, f"deleting hook {hook_id} of GitLab project {project_id}")
-        return True
+        what = f"deleting hook {hook_id} of GitLab project {project_id}"
+        return self._rest.done("DELETE", f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}", token, what)
 
     def test_hook(self, token: str, project_id: str | int, hook_id: str | int, trigger: str = "push_events") -> bool:
         """POST /projects/:id/hooks/:hook_id/test/:trigger: GitLab sends a test delivery now. True when the receiver
@@ -422,28 +310,29 @@ class GitLabApi:
         NotFoundError when the hook is gone. GitLab limits this to five calls a minute per project and user."""
         if trigger not in HOOK_TEST_TRIGGERS:
             raise UnprocessableError(f"a GitLab hook test trigger is one of {sorted(HOOK_TEST_TRIGGERS)}")
-        what = f"a test delivery of hook {hook_id} of GitLab project {project_id}"
-        response = self._call(
-            "POST", f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}/test/{segment(trigger)}", token
+        return self._rest.done(
+            "POST",
+            f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}/test/{segment(trigger)}",
+            token,
+            f"a test delivery of hook {hook_id} of GitLab project {project_id}",
+            missing={422},
+            not_found=f"hook {hook_id} of GitLab project {project_id} not found",
         )
-        if response.status == 422:
-            return False
-        raise_for_status(response, what, not_found=f"hook {hook_id} of GitLab project {project_id} not found")
-        return True
 
     # -- repository files (GitOps) ------------------------------------------------------------------------------
 
     def file(self, token: str, project_id: str | int, path: str, ref: str) -> dict[str, Any] | None:
         """GET /projects/:id/repository/files/:file_path?ref=: content (base64) and `last_commit_id`; None when the
         file is not on that ref. A ref that does not exist is NotFoundError."""
-        what = f"{path} on {ref} of GitLab project {project_id}"
-        response = self._call(
-            "GET", f"/projects/{segment(project_id)}/repository/files/{segment(path)}", token, params={"ref": ref}
+        result: dict[str, Any] | None = self._rest.request(
+            "GET",
+            f"/projects/{segment(project_id)}/repository/files/{segment(path)}",  # GitLab wants the `/` encoded
+            token,
+            f"{path} on {ref} of GitLab project {project_id}",
+            params={"ref": ref},
+            missing=lambda r: r.status == 404 and "File Not Found" in gitlab_message(r),
+            not_found=f"the branch {ref!r} does not exist in GitLab project {project_id}",
         )
-        if response.status == 404 and "File Not Found" in gitlab_message(response):
-            return None
-        raise_for_status(response, what, not_found=f"the branch {ref!r} does not exist in GitLab project {project_id}")
-        result: dict[str, Any] = _json(response, what)
         return result
 
     def commit_files(
@@ -452,19 +341,16 @@ class GitLabApi:
         """POST /projects/:id/repository/commits: one commit of `actions` ({"action": "create"|"update", "file_path",
         "content", "encoding", "last_commit_id"?}); the commit, or None when GitLab refuses because the file changed
         or already exists (its optimistic concurrency, checked atomically on its side)."""
-        what = f"a commit to {branch} of GitLab project {project_id}"
-        response = self._call(
+        result: dict[str, Any] | None = self._rest.request(
             "POST",
             f"/projects/{segment(project_id)}/repository/commits",
             token,
+            f"a commit to {branch} of GitLab project {project_id}",
             json_body={"branch": branch, "commit_message": message, "actions": actions},
+            # Quirk: GitLab answers a stale commit with 400 (not 409) and says why in the message.
+            missing=lambda r: r.status == 400 and any(phrase in gitlab_message(r) for phrase in _COMMIT_REFUSED),
+            not_found=f"GitLab project {project_id} not found or not accessible",
         )
-        if response.status == 400 and any(
-            phrase in gitlab_message(response) for phrase in ("has changed since", "already exists", "doesn't exist")
-        ):
-            return None
-        raise_for_status(response, what, not_found=f"GitLab project {project_id} not found or not accessible")
-        result: dict[str, Any] = _json(response, what)
         return result
 
     # -- commit statuses -----------------------------------------------------------------------------------------
@@ -489,17 +375,13 @@ class GitLabApi:
         status ...": that answer means the status is already there or past it, and returns None."""
         if state not in STATUS_STATES:
             raise UnprocessableError(f"a GitLab commit status is one of {sorted(STATUS_STATES)}, not {state!r}")
-        body: dict[str, Any] = {"state": state, "name": name}
-        if ref is not None:
-            body["ref"] = ref
-        if target_url is not None:
-            body["target_url"] = target_url
-        if description is not None:
-            body["description"] = description
-        what = f"a commit status on GitLab project {project_id}@{sha[:12]}"
-        response = self._call("POST", f"/projects/{segment(project_id)}/statuses/{segment(sha)}", token, json_body=body)
-        if response.status == 400 and gitlab_message(response).startswith(_TRANSITION_REFUSED):
-            return None
-        raise_for_status(response, what)
-        result: dict[str, Any] = _json(response, what)
+        body = without_none(state=state, name=name, ref=ref, target_url=target_url, description=description)
+        result: dict[str, Any] | None = self._rest.request(
+            "POST",
+            f"/projects/{segment(project_id)}/statuses/{segment(sha)}",
+            token,
+            f"a commit status on GitLab project {project_id}@{sha[:12]}",
+            json_body=body,
+            missing=lambda r: r.status == 400 and gitlab_message(r).startswith(_TRANSITION_REFUSED),
+        )
         return result
