@@ -1,18 +1,48 @@
 """WebhookIntakeFunction: the hot path. Raw bytes in, signature checked, delivery queued; imports little."""
 
+from __future__ import annotations
+
 import base64
+import binascii
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitconnect import wiring
 
+if TYPE_CHECKING:
+    from gitconnect.services.intake import Reply
+
+PROVIDERS = frozenset({"github", "gitlab", "bitbucket"})  # /v1/webhooks/<provider>[/<hook_id>] (template.yaml)
+
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    provider = event.get("rawPath", "").split("/")[3]  # /v1/webhooks/<provider>[/<hook_id>]: the routes fix it
+    return respond(receive(event))
+
+
+def receive(event: dict[str, Any]) -> Reply:
+    intake = wiring.webhook_intake()
+    parts = (event.get("rawPath") or "").split("/")
+    provider = parts[3] if len(parts) > 3 else ""
     hook_id = (event.get("pathParameters") or {}).get("hook_id")
-    reply = wiring.webhook_intake().receive(wiring.webhook_spec(provider), headers, raw, hook_id)
+    if provider not in PROVIDERS or (provider != "github" and not intake.plausible_hook_id(hook_id)):
+        return intake.unknown_hook()  # no hook of ours has such an id: answered before any table read
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    return intake.receive(wiring.webhook_spec(provider), headers, _body(event), hook_id)
+
+
+def _body(event: dict[str, Any]) -> bytes | None:
+    """The bytes the provider sent (and signed); None when API Gateway's event cannot give them back."""
+    body = event.get("body") or ""
+    if not isinstance(body, str):
+        return None
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):  # not base64, or not even ASCII
+            return None
+    return body.encode("utf-8", "surrogatepass")  # a lone surrogate stays a byte sequence the intake refuses
+
+
+def respond(reply: Reply) -> dict[str, Any]:
     content_type = "application/json" if reply.status < 400 else "application/problem+json"
     return {"statusCode": reply.status, "headers": {"Content-Type": content_type}, "body": json.dumps(reply.body)}

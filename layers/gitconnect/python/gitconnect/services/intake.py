@@ -1,13 +1,21 @@
-"""Webhook intake, the hot path (DESIGN.md §3): verify the raw bytes, check size and event type, queue the raw
-delivery. No provider call, no table, no KMS; 2xx only once SQS has it (a lost event is worse than a duplicate)."""
+"""Webhook intake, the hot path (DESIGN.md §3): verify the raw bytes, check size, headers and body, queue the raw
+delivery. No provider call, no table, no KMS; 2xx only once SQS has it (a lost event is worse than a duplicate).
+
+Whatever a request holds, the answer is a 2xx or a 4xx problem (DESIGN.md §4, §9): only our own outage (the queue, a
+secret lookup) may be a 5xx. The order is fixed: size, signature (401 whatever the body), headers, body. What is
+queued is what the router can read back and store: a delivery id that fits a table key, an event name of printable
+ASCII, and a JSON object nested at most MAX_DEPTH deep with neither NaN/Infinity nor a lone UTF-16 surrogate."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import json
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 from gitconnect.providers.base import WebhookSpec
@@ -15,6 +23,18 @@ from gitconnect.providers.base import WebhookSpec
 MAX_BODY_BYTES = 5 * 1024 * 1024  # API Gateway allows 10 MB; real deliveries stay far below (GitHub caps at 25 MB)
 INLINE_BODY_BYTES = 200 * 1024  # larger bodies travel gzipped, to stay under SQS's message size limit
 MAX_MESSAGE_BYTES = 256 * 1024
+MAX_DELIVERY_ID = 128  # GitHub GUIDs, GitLab and Bitbucket UUIDs are 36 (38 in braces)
+MAX_EVENT = 64  # the longest real names are ~30 ("pull_request_review_thread", "Merge Request Hook")
+MAX_DEPTH = 128  # real payloads nest ~10 deep; this keeps far from the recursion limit of whoever parses it next
+
+# A delivery id becomes part of the delivery log's sort key (`received_at#id#connection`, at most 1 024 bytes): no `#`,
+# no `,` (repeated headers arrive joined with commas), no space or control character.
+_DELIVERY_ID = re.compile(rf"[A-Za-z0-9._:@+=~{{}}-]{{1,{MAX_DELIVERY_ID}}}")
+_EVENT = re.compile(rf"[ -~]{{1,{MAX_EVENT}}}")  # printable ASCII (GitLab's names have spaces: "Push Hook")
+# Per-hook URLs carry `domain.ids.new_id("hook")`: `hook_` then 26 characters of lower-case Crockford base32.
+HOOK_ID = re.compile(r"hook_[0-9a-hjkmnp-tv-z]{26}")
+# A `\ud800`-`\udfff` escape; the cheap test before it is a memchr for a backslash.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -36,6 +56,34 @@ def problem(status: int, title: str, detail: str) -> Reply:
     return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": detail})
 
 
+def unknown_hook() -> Reply:
+    return problem(404, "Not found", "no such webhook: it was removed, or never registered by gitconnect")
+
+
+def plausible_hook_id(hook_id: object) -> bool:
+    """Whether `hook_id` has the shape of an id gitconnect mints: anything else is a 404 before any table read."""
+    return isinstance(hook_id, str) and HOOK_ID.fullmatch(hook_id) is not None
+
+
+class _Malformed(ValueError):
+    """A body that parses but must not be queued; its message is the problem's detail."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _Malformed(f"the delivery body has {name}, which JSON does not allow")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _Malformed("the delivery body has a number out of range")
+    return value
+
+
+# json.loads(str) is this same decoder's decode(); the hooks run only for NaN/Infinity and for floats.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
 class WebhookIntake:
     def __init__(
         self,
@@ -49,16 +97,30 @@ class WebhookIntake:
         self._secrets = secrets
         self._clock = clock
 
-    def receive(self, spec: WebhookSpec, headers: Mapping[str, str], body: bytes, hook_id: str | None = None) -> Reply:
-        """`headers` with lower-case names; `body` exactly the bytes the provider signed."""
-        if len(body) > MAX_BODY_BYTES:
+    # For the handler, which imports nothing of this module when it loads (its cold import stays small).
+    plausible_hook_id = staticmethod(plausible_hook_id)
+    unknown_hook = staticmethod(unknown_hook)
+
+    def receive(
+        self, spec: WebhookSpec, headers: Mapping[str, str], body: bytes | None, hook_id: str | None = None
+    ) -> Reply:
+        """`headers` with lower-case names; `body` exactly the bytes the provider signed, None when the transport
+        could not decode them (a body flagged base64 that is not): nothing verifies then, and it is refused."""
+        if body is not None and len(body) > MAX_BODY_BYTES:
             return problem(413, "Payload too large", f"the delivery is over {MAX_BODY_BYTES} bytes")
+        if hook_id is not None and (len(hook_id) > 64 or not hook_id.isascii()):
+            return unknown_hook()  # no table key; the handler holds hook ids to the minted shape before this
         secrets = self._secrets(spec.provider, hook_id, False)
         if secrets is None:
-            return problem(404, "Not found", "no such webhook: it was removed, or never registered by gitconnect")
-        if not spec.verify(headers, body, secrets.values) and hook_id is not None:
-            secrets = self._secrets(spec.provider, hook_id, True) or secrets
-        if not spec.verify(headers, body, secrets.values):
+            return unknown_hook()
+        signed = b"" if body is None else body
+        verified = _verify(spec, headers, signed, secrets.values)
+        if not verified and hook_id is not None:
+            fresh = self._secrets(spec.provider, hook_id, True)
+            if fresh is not None:
+                secrets = fresh
+                verified = _verify(spec, headers, signed, secrets.values)
+        if not verified:
             return problem(401, "Unauthorized", "the delivery's signature is missing or does not match")
         event = headers.get(spec.event_header, "").strip()
         delivery_id = spec.delivery_id(headers)
@@ -66,42 +128,124 @@ class WebhookIntake:
             return problem(
                 400, "Bad request", f"the {spec.event_header} and {spec.delivery_header} headers are required"
             )
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return problem(400, "Malformed JSON", "the delivery body is not valid JSON")
+        if _EVENT.fullmatch(event) is None:
+            detail = f"the {spec.event_header} header must be 1 to {MAX_EVENT} printable ASCII characters"
+            return problem(400, "Bad request", detail)
+        if _DELIVERY_ID.fullmatch(delivery_id) is None:
+            return problem(
+                400,
+                "Bad request",
+                f"the delivery id ({' or '.join(spec.delivery_headers)}) must be 1 to {MAX_DELIVERY_ID} characters "
+                "of A-Z, a-z, 0-9 and . _ : @ + = ~ { } -",
+            )
+        if body is None:
+            return problem(400, "Malformed body", "the request body is flagged base64 but is not valid base64")
+        text, payload, refused = _parse(body)
+        if refused is not None:
+            return problem(400, "Malformed JSON", refused)
         if not isinstance(payload, dict):
             return problem(400, "Bad request", "the delivery body is not a JSON object")
+        if _deeper_than(payload, MAX_DEPTH):
+            return problem(400, "Malformed JSON", f"the delivery body nests deeper than {MAX_DEPTH} levels")
         if event in spec.ping_events:
             return Reply(200, {"ok": True, "event": event})
-        meta = json.dumps(
-            {
-                "provider": spec.provider,
-                "delivery_id": delivery_id,
-                "event": event,
-                "hook_id": hook_id,
-                "secret_version": secrets.version,
-                "received_at": self._clock(),
-            },
-            separators=(",", ":"),
+        version = secrets.version
+        meta = (  # what json.dumps(..., separators=(",", ":")) writes, for a seventh of its CPU
+            f'{{"provider":{_quote(spec.provider)},"delivery_id":{_quote(delivery_id)},"event":{_quote(event)},'
+            f'"hook_id":{"null" if hook_id is None else _quote(hook_id)},'
+            f'"secret_version":{"null" if version is None else int(version)},"received_at":{_quote(self._clock())}}}'
         )
-        text = _with_payload(meta, body)
-        if len(text) > MAX_MESSAGE_BYTES:
+        message = _message(meta, body, text)
+        if len(message) > MAX_MESSAGE_BYTES:
             return problem(413, "Payload too large", "the delivery does not fit a queue message even compressed")
-        self._enqueue(text)
+        self._enqueue(message)
         return Reply(202, {"accepted": True, "delivery_id": delivery_id})
 
 
-def _with_payload(meta: str, body: bytes) -> str:
-    """The queue message: the metadata object with the delivery inside. The body was just parsed as a JSON object,
-    so its own UTF-8 text is embedded as is (re-encoding it as an escaped string cost a quarter of the intake's
-    CPU); bodies too big for that, or not UTF-8, travel gzipped."""
-    if len(body) <= INLINE_BODY_BYTES:
-        try:
-            return f'{meta[:-1]},"payload":{body.decode("utf-8")}}}'
-        except UnicodeDecodeError:
-            pass
+def _verify(spec: WebhookSpec, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:
+    try:
+        return spec.verify(headers, body, secrets)
+    except ValueError:  # a header that is no text (a lone surrogate cannot be encoded): signed by nobody
+        return False
+
+
+def _parse(body: bytes) -> tuple[str | None, Any, str | None]:
+    """(the body's text when it is plain UTF-8 JSON text, the parsed JSON, why it is refused or None).
+
+    The hot path decodes once (json.loads(bytes) decodes too) and embeds that text in the queue message. Anything
+    else json.loads reads (a BOM, UTF-16, UTF-32) is read as json.loads reads it, then checked for lone surrogates
+    (its decoder lets them through), and travels gzipped."""
+    try:
+        text: str | None = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    try:
+        if text is not None and not text.startswith("\ufeff") and b"\x00" not in body[:2]:  # else UTF-16/32
+            payload = _DECODER.decode(text)
+            if b"\\" in body and _SURROGATE_ESCAPE.search(body) and not _encodable(payload):
+                return None, None, "the delivery body has a lone UTF-16 surrogate escape, which is no text"
+            return text, payload, None
+        payload = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    except UnicodeDecodeError:
+        return None, None, "the delivery body is not UTF-8 (nor UTF-16 or UTF-32) text"
+    except json.JSONDecodeError as exc:
+        if not body.strip():
+            return None, None, "the delivery body is empty"
+        return None, None, f"the delivery body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except _Malformed as exc:
+        return None, None, str(exc)
+    except RecursionError:
+        return None, None, f"the delivery body nests deeper than {MAX_DEPTH} levels"
+    except ValueError:  # int() refuses numbers of more than sys.get_int_max_str_digits() digits
+        return None, None, "the delivery body has a number with too many digits"
+    if not _encodable(payload):
+        return None, None, "the delivery body has a lone UTF-16 surrogate, which is no text"
+    return None, payload, None
+
+
+def _encodable(payload: Any) -> bool:
+    """Whether every string of `payload` is text (a lone surrogate cannot be encoded, so it cannot be stored)."""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        return False
+    return True
+
+
+def _deeper_than(payload: dict[str, Any], limit: int) -> bool:
+    """Whether `payload` nests more than `limit` objects and arrays deep (one level at a time, containers only)."""
+    level: list[Any] = [payload]
+    for _ in range(limit):
+        below: list[Any] = []
+        for node in level:
+            for child in node.values() if type(node) is dict else node:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    below.append(child)
+        if not below:
+            return False
+        level = below
+    return True
+
+
+def _message(meta: str, body: bytes, text: str | None) -> str:
+    """The queue message: the metadata object with the delivery inside. A body that was just parsed from its UTF-8
+    `text` is embedded as is (re-encoding it as an escaped string cost a quarter of the intake's CPU); bodies too big
+    for that, not plain UTF-8, or with a character SQS refuses (U+FFFE, U+FFFF) travel gzipped."""
+    if text is not None and len(body) <= INLINE_BODY_BYTES and not (
+        b"\xef" in body and (b"\xef\xbf\xbe" in body or b"\xef\xbf\xbf" in body)
+    ):
+        return f'{meta[:-1]},"payload":{text}}}'
     return f'{meta[:-1]},"body_gzip":"{base64.b64encode(gzip.compress(body, 6)).decode()}"}}'
+
+
+def _with_payload(meta: str, body: bytes) -> str:
+    """`_message` for a body already known to be a JSON object (bench/webhooks.py times this part alone)."""
+    try:
+        text: str | None = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return _message(meta, body, None if text is None or text.startswith("\ufeff") else text)
 
 
 def delivery_payload(message: Mapping[str, Any]) -> Any:
