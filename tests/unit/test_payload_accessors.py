@@ -138,3 +138,11 @@ def test_objects_and_strings_carry_their_item_paths() -> None:
     samples: tuple[object, ...] = (None, True, 1, 1.5, "", [], {})
     assert [p.json_type(v) for v in samples] == [
         "null", "boolean", "integer", "number", "string", "array", "object"]
+
+
+def test_names_longer_than_a_table_key_are_malformed() -> None:
+    assert p.name({"ref": "r" * 1024}, "ref") == "r" * 1024
+    with pytest.raises(MalformedPayloadError, match="over 1024 bytes"):
+        p.name({"ref": "é" * 513}, "ref")
+    with pytest.raises(MalformedPayloadError, match="over 1024 bytes"):
+        p.full_name({"full_name": "o/" + "n" * 1100}, "full_name")

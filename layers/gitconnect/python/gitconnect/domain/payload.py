@@ -18,6 +18,9 @@ from gitconnect.domain.errors import MalformedPayloadError
 JsonObject = Mapping[str, object]
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # every number a provider documents (ids, counts, iids) fits 64 bits
+# Refs and repository names are looked up by (and stored in) table keys: DynamoDB's sort key holds 1 024 bytes.
+# Real ones are far shorter (GitHub: 100-character names; Git refs of a few hundred bytes at most).
+MAX_NAME_BYTES = 1024
 MAX_ID_LENGTH = 256  # provider ids are short (a Bitbucket UUID is 38 characters); ids end up in table keys
 _FULL_SHA = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}")  # SHA-1, or SHA-256 repositories
 _SHORT_SHA = re.compile(r"[0-9a-fA-F]{7,64}")  # an abbreviated one (Bitbucket pull requests name 12 digits)
@@ -89,6 +92,8 @@ def _as_name(value: object, at: str, key: str | int) -> str:
     text = _as_string(value, at, key)
     if not text:
         raise MalformedPayloadError(f"{path(at, key)} is empty")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise MalformedPayloadError(f"{path(at, key)} is over {MAX_NAME_BYTES} bytes")
     return text
 
 
