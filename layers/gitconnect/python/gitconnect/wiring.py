@@ -3,14 +3,10 @@ adapter implements which port; handlers and routes ask here."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from gitconnect.settings import Settings, get_settings
-
-T = TypeVar("T")
 
 # Adapters and services are imported inside the factories that build them: each function loads only what it uses
 # (the webhook intake loads almost nothing), which keeps cold starts short.
@@ -22,8 +18,10 @@ if TYPE_CHECKING:
         ConnectionStore,
         DeliveryStore,
         HookStore,
+        LeaseStore,
         SourceStore,
         StateStore,
+        Stores,
     )
     from gitconnect.adapters.messaging import BuildsQueue, PlatformBus
     from gitconnect.adapters.template_store import TemplateStore
@@ -42,6 +40,17 @@ if TYPE_CHECKING:
     from gitconnect.services.sources import SourceService
     from gitconnect.services.sync import PollService
     from gitconnect.services.templates import TemplateService
+    from gitconnect.services.ttl_cache import ttl_cache as ttl_cache
+else:
+
+    def __getattr__(name: str) -> Any:
+        """`ttl_cache` lived here before services/ttl_cache.py; it is still importable from here, loaded on first use
+        so that no function's cold start pays for it."""
+        if name == "ttl_cache":
+            from gitconnect.services.ttl_cache import ttl_cache
+
+            return ttl_cache
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def settings() -> Settings:
@@ -50,8 +59,8 @@ def settings() -> Settings:
 
 @cache
 def aws_client(service: str) -> Any:
-    import boto3
-    from botocore.config import Config
+    import boto3  # type: ignore[import-untyped]  # no type stubs installed for boto3
+    from botocore.config import Config  # type: ignore[import-untyped]  # nor for botocore
 
     # Bounded retries with backoff and short timeouts on every AWS call.
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10)
@@ -59,39 +68,38 @@ def aws_client(service: str) -> Any:
 
 
 @cache
-def _stores() -> tuple[ConnectionStore, SourceStore, BuildStore, DeliveryStore, StateStore, HookStore]:
-    from gitconnect.adapters.dynamo import (
-        BuildStore,
-        ConnectionStore,
-        DeliveryStore,
-        HookStore,
-        SourceStore,
-        StateStore,
-        bind_tables,
-    )
+def _stores() -> Stores:
+    from gitconnect.adapters.dynamo import open_stores
 
-    bind_tables(settings())
-    return ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), StateStore(), HookStore()
+    return open_stores(settings())
 
 
 def connection_store() -> ConnectionStore:
-    return _stores()[0]
+    return _stores().connections
 
 
 def source_store() -> SourceStore:
-    return _stores()[1]
+    return _stores().sources
 
 
 def build_store() -> BuildStore:
-    return _stores()[2]
+    return _stores().builds
 
 
 def delivery_store() -> DeliveryStore:
-    return _stores()[3]
+    return _stores().deliveries
 
 
 def hook_store() -> HookStore:
-    return _stores()[5]
+    return _stores().hooks
+
+
+def lease_store() -> LeaseStore:
+    return _stores().leases
+
+
+def state_store() -> StateStore:
+    return _stores().states
 
 
 @cache
@@ -101,7 +109,7 @@ def secrets() -> ConnectionSecrets:
     from gitconnect.services.token_refresh import TokenRefresher
 
     sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
-    sealed.refresher = TokenRefresher(connection_store(), _stores()[4], sealed, provider)
+    sealed.refresher = TokenRefresher(connection_store(), lease_store(), sealed, provider)
     return sealed
 
 
@@ -239,38 +247,6 @@ def idempotency_config(key: str) -> IdempotencyConfig:
     )
 
 
-class _TtlCache(Generic[T]):
-    """A one-argument function's answers remembered for `seconds`, at most `size` of them (secrets: read rarely,
-    never per request). `refresh` asks again unless the remembered answer is younger than `min_refresh_seconds`."""
-
-    def __init__(self, fn: Callable[[str], T], seconds: float, size: int, min_refresh_seconds: float) -> None:
-        self._fn, self._seconds, self._size, self.min_refresh = fn, seconds, size, min_refresh_seconds
-        self._remembered: dict[str, tuple[float, float, T]] = {}  # key -> (fetched, expires, value)
-
-    def _fetch(self, key: str, now: float) -> T:
-        if len(self._remembered) >= self._size:
-            self._remembered.clear()
-        value = self._fn(key)
-        self._remembered[key] = (now, now + self._seconds, value)
-        return value
-
-    def __call__(self, key: str) -> T:
-        now = time.monotonic()
-        hit = self._remembered.get(key)
-        return hit[2] if hit and hit[1] > now else self._fetch(key, now)
-
-    def refresh(self, key: str) -> T:
-        now = time.monotonic()
-        hit = self._remembered.get(key)
-        return hit[2] if hit and now - hit[0] < self.min_refresh else self._fetch(key, now)
-
-
-def ttl_cache(
-    seconds: float, size: int = 4096, min_refresh_seconds: float = 0.0
-) -> Callable[[Callable[[str], T]], _TtlCache[T]]:
-    return lambda fn: _TtlCache(fn, seconds, size, min_refresh_seconds)
-
-
 def reset() -> None:
     """Forget every cached adapter and service (tests that change the environment)."""
     get_settings.cache_clear()
@@ -297,30 +273,17 @@ def provider_secret(name: str) -> str:
 @cache
 def webhook_intake() -> WebhookIntake:
     from gitconnect.domain.ids import iso, utcnow
-    from gitconnect.services.intake import Secrets, WebhookIntake
+    from gitconnect.services.intake import WebhookIntake
+    from gitconnect.services.webhook_secrets import WebhookSecrets
 
     sqs, url = aws_client("sqs"), settings().events_queue_url
-
-    @ttl_cache(seconds=60)  # rotation takes effect within a minute; no lookup per delivery
-    def app_secrets(provider_id: str) -> Secrets | None:
-        names = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}.get(provider_id, ())
-        return Secrets([s for s in (provider_secret(n) for n in names) if s])
-
-    # A regenerated secret is refused by the router at once, whatever is cached here; the new one is fetched by a
-    # delivery that fails the cached check, unless the cached copy is younger than
-    # GITCONNECT_HOOK_SECRET_REFRESH_SECONDS (so forged requests cost at most one read per hook per interval).
-    @ttl_cache(seconds=300, min_refresh_seconds=settings().hook_secret_refresh_seconds)
-    def hook_secrets(key: str) -> Secrets | None:
-        hook = hook_store().get(key.split("/", 1)[1])
-        return None if hook is None else Secrets([secrets().open_hook_secret(hook)], hook.secret_version)
-
-    def lookup(provider_id: str, hook_id: str | None, fresh: bool) -> Secrets | None:
-        if hook_id is None:
-            return app_secrets(provider_id)
-        key = f"{provider_id}/{hook_id}"
-        return hook_secrets.refresh(key) if fresh else hook_secrets(key)
-
-    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), lookup, lambda: iso(utcnow()))
+    # The hook store and the cipher are passed as factories: built on the first per-hook delivery, not at cold start.
+    policy = WebhookSecrets(
+        provider_secret, hook_store, secrets, hook_refresh_seconds=settings().hook_secret_refresh_seconds
+    )
+    return WebhookIntake(
+        lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), policy.lookup, lambda: iso(utcnow())
+    )
 
 
 @cache
@@ -332,7 +295,7 @@ def router() -> EventRouter:
         source_store(),
         delivery_store(),
         builds_queue(),
-        provider,
+        provider,  # type: ignore[arg-type]  # provider(id) is that id's class; the Provider protocol names no webhooks
         secrets(),
         hook_store(),
         gitops=lambda: templates(),
@@ -344,7 +307,11 @@ def github_install_flow() -> GitHubInstallFlow:
     from gitconnect.services.oauth import GitHubInstallFlow
 
     return GitHubInstallFlow(
-        _stores()[4], connection_store(), provider("github"), provider_config("github"), settings().dashboard_url
+        state_store(),
+        connection_store(),
+        provider("github"),  # type: ignore[arg-type]  # the "github" entry is a GitHubProvider
+        provider_config("github"),
+        settings().dashboard_url,
     )
 
 
@@ -354,7 +321,7 @@ def gitlab_oauth_flow() -> GitLabOAuthFlow:
 
     s = settings()
     return GitLabOAuthFlow(
-        _stores()[4],
+        state_store(),
         connection_store(),
         secrets(),
         http_client(),
@@ -369,10 +336,10 @@ def bitbucket_oauth_flow() -> BitbucketOAuthFlow:
     from gitconnect.services.oauth import BitbucketOAuthFlow
 
     return BitbucketOAuthFlow(
-        _stores()[4],
+        state_store(),
         connection_store(),
         secrets(),
-        provider("bitbucket"),  # type: ignore[arg-type]
+        provider("bitbucket"),  # type: ignore[arg-type]  # the "bitbucket" entry is a BitbucketProvider
         http_client(),
         provider_config("bitbucket"),
         settings().dashboard_url,

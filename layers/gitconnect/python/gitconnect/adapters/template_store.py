@@ -1,9 +1,10 @@
 """Templates, their versions and their runs in one DynamoDB table (PynamoDB), by key or index only.
 
-Items: a template `team#<team>` / `tpl#<id>`; its versions `tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` /
-`run`. Indexes: `by_connection` (templates linked to, or triggered by, a connection: unlink), `by_link_repository`
-and `by_trigger_repository` (what a delivery about a repository concerns: one read each, however many teams),
-`by_bucket` (every linked template: the scheduled sync) and `by_template` (a template's runs, oldest first).
+Items (their keys built by adapters/dynamo/keys.py): a template `team#<team>` / `tpl#<id>`; its versions
+`tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` / `run`. Indexes: `by_connection` (templates linked to, or
+triggered by, a connection: unlink), `by_link_repository` and `by_trigger_repository` (what a delivery about a
+repository concerns: one read each, however many teams), `by_bucket` (every linked template: the scheduled sync) and
+`by_template` (a template's runs, oldest first).
 """
 
 from __future__ import annotations
@@ -12,19 +13,28 @@ from dataclasses import replace
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from gitconnect.adapters.dynamo import bind_model, conditional_failed
+from gitconnect.adapters.dynamo.base import SecondaryIndex, bind_model, get_or_none, write_if
+from gitconnect.adapters.dynamo.keys import (
+    LINKED_BUCKET,
+    TEMPLATE_PREFIX,
+    run_key,
+    team_key,
+    team_of,
+    template_key,
+    template_of,
+    version_key,
+    version_of,
+)
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.templates import GitOpsLink, Run, Template, TemplateVersion, Triggers
 
-LINKED_BUCKET = "gitops"
 
-
-class _ByConnection(GlobalSecondaryIndex["TemplateModel"]):
+class _ByConnection(SecondaryIndex["TemplateModel"]):
     class Meta:
         index_name = "by_connection"
         projection = AllProjection()
@@ -33,7 +43,7 @@ class _ByConnection(GlobalSecondaryIndex["TemplateModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
-class _ByLinkRepository(GlobalSecondaryIndex["TemplateModel"]):
+class _ByLinkRepository(SecondaryIndex["TemplateModel"]):
     class Meta:
         index_name = "by_link_repository"
         projection = AllProjection()
@@ -42,7 +52,7 @@ class _ByLinkRepository(GlobalSecondaryIndex["TemplateModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
-class _ByTriggerRepository(GlobalSecondaryIndex["TemplateModel"]):
+class _ByTriggerRepository(SecondaryIndex["TemplateModel"]):
     class Meta:
         index_name = "by_trigger_repository"
         projection = AllProjection()
@@ -51,7 +61,7 @@ class _ByTriggerRepository(GlobalSecondaryIndex["TemplateModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
-class _ByBucket(GlobalSecondaryIndex["TemplateModel"]):
+class _ByBucket(SecondaryIndex["TemplateModel"]):
     class Meta:
         index_name = "by_bucket"
         projection = AllProjection()
@@ -60,7 +70,7 @@ class _ByBucket(GlobalSecondaryIndex["TemplateModel"]):
     sk = UnicodeAttribute(range_key=True)
 
 
-class _ByTemplate(GlobalSecondaryIndex["RunModel"]):
+class _ByTemplate(SecondaryIndex["RunModel"]):
     class Meta:
         index_name = "by_template"
         projection = AllProjection()
@@ -139,7 +149,7 @@ def bind_template_table(name: str, region: str) -> None:
 
 
 def _template_keys(team_id: str, template_id: str) -> tuple[str, str]:
-    return f"team#{team_id}", f"tpl#{template_id}"
+    return team_key(team_id), template_key(template_id)
 
 
 def _link_json(link: GitOpsLink | None) -> dict[str, Any] | None:
@@ -150,14 +160,14 @@ def _to_template(m: TemplateModel) -> Template:
     link = m.gitops
     triggers = m.triggers
     return Template(
-        team_id=m.pk.removeprefix("team#"),
+        team_id=team_of(m.pk),
         id=m.template_id,
         name=m.name,
-        kind=m.kind,  # type: ignore[arg-type]
+        kind=m.kind,  # type: ignore[arg-type]  # a str from the table for the Literal kind
         content=m.content,
         version=int(m.version),
         run_on_update=m.run_on_update,
-        concurrency=m.concurrency,  # type: ignore[arg-type]
+        concurrency=m.concurrency,  # type: ignore[arg-type]  # a str from the table for the Literal policy
         created_at=m.created_at,
         updated_at=m.updated_at,
         gitops=None if link is None else GitOpsLink(**link),
@@ -201,8 +211,8 @@ def _template_model(t: Template) -> TemplateModel:
 
 def _version_model(v: TemplateVersion) -> VersionModel:
     return VersionModel(
-        f"tpl#{v.template_id}",
-        f"v#{v.version:010d}",
+        template_key(v.template_id),
+        version_key(v.version),
         content=v.content,
         origin=v.origin,
         created_at=v.created_at,
@@ -215,9 +225,9 @@ def _to_run(m: RunModel) -> Run:
     return Run(
         id=m.run_id,
         team_id=m.team_id,
-        template_id=m.template_key.removeprefix("tpl#"),
+        template_id=template_of(m.template_key),
         version=int(m.version),
-        status=m.status,  # type: ignore[arg-type]
+        status=m.status,  # type: ignore[arg-type]  # a str from the table for the Literal status
         created_at=m.created_at,
         updated_at=m.updated_at,
         reason=m.reason,
@@ -228,15 +238,14 @@ def _to_run(m: RunModel) -> Run:
     )
 
 
+def _transaction() -> TransactWrite:
+    return TransactWrite(connection=TemplateModel._get_connection().connection)
+
+
 class TemplateStore:
     def get(self, team_id: str, template_id: str) -> Template | None:
-        try:
-            return _to_template(TemplateModel.get(*_template_keys(team_id, template_id), consistent_read=True))
-        except DoesNotExist:
-            return None
-
-    def list(self, team_id: str) -> list[Template]:
-        return [_to_template(m) for m in TemplateModel.query(f"team#{team_id}", TemplateModel.sk.startswith("tpl#"))]
+        m = get_or_none(TemplateModel, *_template_keys(team_id, template_id))
+        return None if m is None else _to_template(m)
 
     def for_connection(self, connection_id: str) -> list[Template]:
         return [_to_template(m) for m in TemplateModel.by_connection.query(connection_id)]
@@ -252,7 +261,7 @@ class TemplateStore:
 
     def create(self, template: Template, first: TemplateVersion) -> None:
         """The template and its first version, together."""
-        with TransactWrite(connection=TemplateModel._get_connection().connection) as tx:
+        with _transaction() as tx:
             tx.save(_template_model(template), condition=TemplateModel.pk.does_not_exist())
             tx.save(_version_model(first))
 
@@ -260,98 +269,83 @@ class TemplateStore:
         """The template's new state (and its new version, if any), only if it is still at `expected_version`:
         ConflictError otherwise (another save or sync got there first)."""
         model = _template_model(template)
-        try:
-            with TransactWrite(connection=TemplateModel._get_connection().connection) as tx:
+
+        def write() -> None:
+            with _transaction() as tx:
                 tx.save(model, condition=TemplateModel.version == expected_version)
                 if version is not None:
                     tx.save(_version_model(version), condition=VersionModel.pk.does_not_exist())
-        except TransactWriteError as exc:
-            if conditional_failed(exc):
-                raise ConflictError("the template changed meanwhile: read it again") from exc
-            raise
+
+        write_if(write, ConflictError("the template changed meanwhile: read it again"))
 
     def delete(self, team_id: str, template_id: str) -> None:
         TemplateModel(*_template_keys(team_id, template_id)).delete()
         with VersionModel.batch_write() as batch:
-            for m in VersionModel.query(f"tpl#{template_id}"):
+            for m in VersionModel.query(template_key(template_id)):
                 batch.delete(m)
 
     def version_content(self, template_id: str, version: int) -> dict[str, Any] | None:
-        try:
-            return VersionModel.get(f"tpl#{template_id}", f"v#{version:010d}", consistent_read=True).content  # type: ignore[no-any-return]
-        except DoesNotExist:
-            return None
+        m = get_or_none(VersionModel, template_key(template_id), version_key(version))
+        return None if m is None else m.content
 
     def versions(self, template_id: str) -> list[TemplateVersion]:
         return [
             TemplateVersion(
                 template_id=template_id,
-                version=int(m.sk.removeprefix("v#")),
+                version=version_of(m.sk),
                 content=m.content,
-                origin=m.origin,  # type: ignore[arg-type]
+                origin=m.origin,  # type: ignore[arg-type]  # a str from the table for the Literal origin
                 created_at=m.created_at,
                 commit_sha=m.commit_sha,
                 author=m.author,
             )
-            for m in VersionModel.query(f"tpl#{template_id}", scan_index_forward=False)
+            for m in VersionModel.query(template_key(template_id), scan_index_forward=False)
         ]
 
     # -- runs ----------------------------------------------------------------------------------------------------
 
     def put_run(self, run: Run) -> None:
-        try:
-            RunModel(
-                f"run#{run.id}",
-                "run",
-                run_id=run.id,
-                team_id=run.team_id,
-                template_key=f"tpl#{run.template_id}",
-                created_key=run.created_key,
-                version=run.version,
-                status=run.status,
-                reason=run.reason,
-                started=run.started,
-                created_at=run.created_at,
-                updated_at=run.updated_at,
-                description=run.description,
-                callback_token_hash=run.callback_token_hash,
-                details=run.details or None,
-            ).save(condition=RunModel.pk.does_not_exist())
-        except PutError as exc:
-            if conditional_failed(exc):
-                raise ConflictError(f"run {run.id} exists") from exc
-            raise
+        item = RunModel(
+            *run_key(run.id),
+            run_id=run.id,
+            team_id=run.team_id,
+            template_key=template_key(run.template_id),
+            created_key=run.created_key,
+            version=run.version,
+            status=run.status,
+            reason=run.reason,
+            started=run.started,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            description=run.description,
+            callback_token_hash=run.callback_token_hash,
+            details=run.details or None,
+        )
+        write_if(lambda: item.save(condition=RunModel.pk.does_not_exist()), ConflictError(f"run {run.id} exists"))
 
     def get_run(self, run_id: str) -> Run | None:
-        try:
-            return _to_run(RunModel.get(f"run#{run_id}", "run", consistent_read=True))
-        except DoesNotExist:
-            return None
+        m = get_or_none(RunModel, *run_key(run_id))
+        return None if m is None else _to_run(m)
 
     def runs(self, template_id: str) -> list[Run]:
         """Oldest first."""
-        return [_to_run(m) for m in RunModel.by_template.query(f"tpl#{template_id}")]
+        return [_to_run(m) for m in RunModel.by_template.query(template_key(template_id))]
 
     def start_run(self, run: Run, token_hash: str, at: str) -> Run:
         """Mark a queued run started (RunRequested published); ConflictError when it was started or ended already."""
-        model = RunModel(f"run#{run.id}", "run")
-        try:
-            model.update(
-                actions=[
-                    RunModel.started.set(True),
-                    RunModel.callback_token_hash.set(token_hash),
-                    RunModel.updated_at.set(at),
-                ],
-                condition=(RunModel.started == False) & (RunModel.status == "queued"),  # noqa: E712 - a condition
-            )
-        except UpdateError as exc:
-            if conditional_failed(exc):
-                raise ConflictError(f"run {run.id} was started or ended already") from exc
-            raise
+        model = RunModel(*run_key(run.id))
+        actions: list[Action] = [
+            RunModel.started.set(True),
+            RunModel.callback_token_hash.set(token_hash),
+            RunModel.updated_at.set(at),
+        ]
+        queued = (RunModel.started == False) & (RunModel.status == "queued")  # noqa: E712 - a condition
+        refused = ConflictError(f"run {run.id} was started or ended already")
+        write_if(lambda: model.update(actions=actions, condition=queued), refused)
         return replace(run, started=True, callback_token_hash=token_hash, updated_at=at)
 
     def unstart_run(self, run_id: str) -> None:
-        RunModel(f"run#{run_id}", "run").update(
+        RunModel(*run_key(run_id)).update(
             actions=[RunModel.started.set(False), RunModel.callback_token_hash.remove()],
             condition=RunModel.status == "queued",
         )
@@ -359,14 +353,15 @@ class TemplateStore:
     def update_run_status(
         self, run_id: str, status: str, description: str | None, at: str, allowed_from: tuple[str, ...]
     ) -> Run:
-        model = RunModel(f"run#{run_id}", "run")
-        actions = [RunModel.status.set(status), RunModel.updated_at.set(at)]
+        model = RunModel(*run_key(run_id))
+        actions: list[Action] = [RunModel.status.set(status), RunModel.updated_at.set(at)]
         if description is not None:
             actions.append(RunModel.description.set(description))
-        try:
-            model.update(actions=actions, condition=RunModel.status.is_in(*allowed_from))
-        except UpdateError as exc:
-            if conditional_failed(exc):
-                raise ConflictError(f"the run cannot move to {status!r} from its current status") from exc
-            raise
+        refused = ConflictError(f"the run cannot move to {status!r} from its current status")
+        write_if(lambda: model.update(actions=actions, condition=RunModel.status.is_in(*allowed_from)), refused)
         return _to_run(model)
+
+    # Last: below it, `list` in an annotation would name this method, not the builtin.
+    def list(self, team_id: str) -> list[Template]:
+        templates = TemplateModel.query(team_key(team_id), TemplateModel.sk.startswith(TEMPLATE_PREFIX))
+        return [_to_template(m) for m in templates]

@@ -1,0 +1,133 @@
+"""Builds: one item per build id. `by_team` and `by_source` list them newest first (sort key `created_key`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection
+from pynamodb.models import Model
+
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, write_if
+from gitconnect.adapters.dynamo.cursors import decode_cursor, encode_cursor
+from gitconnect.domain.errors import ConflictError
+from gitconnect.domain.models import Build, Page
+
+
+class BuildsByTeam(SecondaryIndex["BuildModel"]):
+    class Meta:
+        index_name = "by_team"
+        projection = AllProjection()
+
+    team_id = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class BuildsBySource(SecondaryIndex["BuildModel"]):
+    class Meta:
+        index_name = "by_source"
+        projection = AllProjection()
+
+    source_id = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class BuildModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    build_id = UnicodeAttribute(hash_key=True)
+    team_id = UnicodeAttribute()
+    source_id = UnicodeAttribute()
+    created_key = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    repository = UnicodeAttribute()
+    clone_url = UnicodeAttribute()
+    ref = UnicodeAttribute()
+    sha = UnicodeAttribute()
+    trigger = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    pull_request = JSONAttribute(null=True)
+    status_url = UnicodeAttribute(null=True)
+    description = UnicodeAttribute(null=True)
+    requested_by = UnicodeAttribute(null=True)
+    published_at = UnicodeAttribute(null=True)
+    callback_token_hash = UnicodeAttribute(null=True)
+
+    by_team = BuildsByTeam()
+    by_source = BuildsBySource()
+
+
+def _to_domain(m: BuildModel) -> Build:
+    return Build(
+        id=m.build_id,
+        team_id=m.team_id,
+        source_id=m.source_id,
+        connection_id=m.connection_id,
+        provider=m.provider,
+        repository=m.repository,
+        clone_url=m.clone_url,
+        ref=m.ref,
+        sha=m.sha,
+        trigger=m.trigger,
+        status=m.status,
+        created_at=m.created_at,
+        updated_at=m.updated_at,
+        pull_request=m.pull_request,
+        status_url=m.status_url,
+        description=m.description,
+        requested_by=m.requested_by,
+        published_at=m.published_at,
+        callback_token_hash=m.callback_token_hash,
+    )
+
+
+class BuildStore:
+    def put_if_absent(self, b: Build) -> bool:
+        """Create the build; False when a build with this id exists already (a retried request)."""
+        fields = {k: v for k, v in b.__dict__.items() if k != "id"}
+        item = BuildModel(b.id, created_key=b.created_key, **fields)
+        return write_if(lambda: item.save(condition=BuildModel.build_id.does_not_exist()))
+
+    def get(self, build_id: str) -> Build | None:
+        m = get_or_none(BuildModel, build_id)
+        return None if m is None else _to_domain(m)
+
+    def mark_published(self, build_id: str, token_hash: str, at: str) -> None:
+        BuildModel(build_id).update(
+            actions=[BuildModel.published_at.set(at), BuildModel.callback_token_hash.set(token_hash)],
+            condition=BuildModel.build_id.exists(),
+        )
+
+    def update_status(
+        self, build_id: str, status: str, url: str | None, description: str | None, at: str, allowed_from: Iterable[str]
+    ) -> Build:
+        """Move a build to `status`; ConflictError when its current status may not move (e.g. already final)."""
+        actions: list[Action] = [BuildModel.status.set(status), BuildModel.updated_at.set(at)]
+        if url is not None:
+            actions.append(BuildModel.status_url.set(url))
+        if description is not None:
+            actions.append(BuildModel.description.set(description))
+        model = BuildModel(build_id)
+        refused = ConflictError(f"the build cannot move to {status!r} from its current status")
+        write_if(lambda: model.update(actions=actions, condition=BuildModel.status.is_in(*allowed_from)), refused)
+        return _to_domain(model)
+
+    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page:
+        start = decode_cursor(cursor, team_id=team_id)
+        if source_id:
+            results = BuildModel.by_source.query(
+                source_id,
+                filter_condition=BuildModel.team_id == team_id,
+                scan_index_forward=False,
+                limit=limit,
+                last_evaluated_key=start,
+            )
+        else:
+            results = BuildModel.by_team.query(team_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+        items: list[object] = [_to_domain(m) for m in results]
+        return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key, team_id=team_id))

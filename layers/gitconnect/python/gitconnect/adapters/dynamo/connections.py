@@ -1,0 +1,113 @@
+"""Connections: one item per team and connection; `by_account` finds every team's link to one provider account."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BinaryAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection
+from pynamodb.models import Model
+
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing
+from gitconnect.domain.errors import NotFoundError
+from gitconnect.domain.models import Connection, Restrictions
+
+
+class ConnectionsByAccount(SecondaryIndex["ConnectionModel"]):
+    class Meta:
+        index_name = "by_account"
+        projection = AllProjection()
+
+    account_key = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+
+
+class ConnectionModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    team_id = UnicodeAttribute(hash_key=True)
+    connection_id = UnicodeAttribute(range_key=True)
+    provider = UnicodeAttribute()
+    name = UnicodeAttribute()
+    account = UnicodeAttribute(null=True)
+    base_url = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    restrictions_mode = UnicodeAttribute(default="unrestricted")
+    namespaces: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]  # PynamoDB types elements as the attribute class: str here
+    created_at = UnicodeAttribute()
+    account_key = UnicodeAttribute(null=True)
+    details = JSONAttribute(null=True)
+    secret = BinaryAttribute(null=True, legacy_encoding=False)
+
+    by_account = ConnectionsByAccount()
+
+
+def _to_domain(m: ConnectionModel) -> Connection:
+    return Connection(
+        team_id=m.team_id,
+        id=m.connection_id,
+        provider=m.provider,
+        name=m.name,
+        account=m.account,
+        base_url=m.base_url,
+        status=m.status,
+        created_at=m.created_at,
+        restrictions=Restrictions(mode=m.restrictions_mode, namespaces=tuple(m.namespaces or ())),  # type: ignore[arg-type]  # a str from the table for the Literal mode
+        account_key=m.account_key,
+        details=dict(m.details or {}),
+        secret=m.secret,
+    )
+
+
+class ConnectionStore:
+    def put(self, c: Connection) -> None:
+        ConnectionModel(
+            c.team_id,
+            c.id,
+            provider=c.provider,
+            name=c.name,
+            account=c.account,
+            base_url=c.base_url,
+            status=c.status,
+            restrictions_mode=c.restrictions.mode,
+            namespaces=list(c.restrictions.namespaces) or None,
+            created_at=c.created_at,
+            account_key=c.account_key,
+            details=c.details or None,
+            secret=c.secret,
+        ).save(condition=ConnectionModel.connection_id.does_not_exist())
+
+    def get(self, team_id: str, connection_id: str) -> Connection | None:
+        m = get_or_none(ConnectionModel, team_id, connection_id)
+        return None if m is None else _to_domain(m)
+
+    def by_account(self, account_key: str) -> list[Connection]:
+        """Every team's connection to one provider account (a webhook names the account, not the team)."""
+        return [_to_domain(m) for m in ConnectionModel.by_account.query(account_key)]
+
+    def delete(self, team_id: str, connection_id: str) -> None:
+        ConnectionModel(team_id, connection_id).delete()
+
+    def set_restrictions(self, team_id: str, connection_id: str, restrictions: Restrictions) -> None:
+        namespaces = list(restrictions.namespaces)
+        actions: list[Action] = [
+            ConnectionModel.restrictions_mode.set(restrictions.mode),
+            ConnectionModel.namespaces.set(namespaces) if namespaces else ConnectionModel.namespaces.remove(),
+        ]
+        if not self._update(team_id, connection_id, actions):
+            raise NotFoundError(f"connection {connection_id!r} not found")
+
+    def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
+        return self._update(team_id, connection_id, [ConnectionModel.secret.set(secret)])
+
+    def update_status(self, team_id: str, connection_id: str, status: str) -> bool:
+        """False when the connection is gone (unlinked meanwhile)."""
+        return self._update(team_id, connection_id, [ConnectionModel.status.set(status)])
+
+    @staticmethod
+    def _update(team_id: str, connection_id: str, actions: list[Action]) -> bool:
+        return update_existing(ConnectionModel(team_id, connection_id), ConnectionModel.connection_id, actions)
+
+    # Last: below it, `list` in an annotation would name this method, not the builtin.
+    def list(self, team_id: str) -> list[Connection]:
+        return [_to_domain(m) for m in ConnectionModel.query(team_id)]

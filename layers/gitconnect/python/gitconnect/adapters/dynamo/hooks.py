@@ -1,0 +1,101 @@
+"""Provider webhooks gitconnect manages: one item per hook; `by_connection` (unlink) and `by_provider` (repair)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection
+from pynamodb.models import Model
+
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing
+from gitconnect.domain.models import Hook
+
+
+class HooksByConnection(SecondaryIndex["HookModel"]):
+    class Meta:
+        index_name = "by_connection"
+        projection = AllProjection()
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    hook_id = UnicodeAttribute(range_key=True)
+
+
+class HooksByProvider(SecondaryIndex["HookModel"]):
+    class Meta:
+        index_name = "by_provider"
+        projection = AllProjection()
+
+    provider = UnicodeAttribute(hash_key=True)
+    hook_id = UnicodeAttribute(range_key=True)
+
+
+class HookModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    hook_id = UnicodeAttribute(hash_key=True)
+    team_id = UnicodeAttribute()
+    connection_id = UnicodeAttribute()
+    source_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    repository_id = UnicodeAttribute()
+    repository = UnicodeAttribute()
+    provider_hook_id = UnicodeAttribute()
+    secret = BinaryAttribute(legacy_encoding=False)
+    secret_version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    checked_at = NumberAttribute(null=True)  # when the scheduled sync last asked the provider about it
+
+    by_connection = HooksByConnection()
+    by_provider = HooksByProvider()
+
+
+def _to_domain(m: HookModel) -> Hook:
+    return Hook(
+        m.hook_id,
+        m.team_id,
+        m.connection_id,
+        m.source_id,
+        m.provider,
+        m.repository_id,
+        m.repository,
+        m.provider_hook_id,
+        m.secret,
+        int(m.secret_version),
+        m.created_at,
+    )
+
+
+class HookStore:
+    def put(self, h: Hook) -> None:
+        HookModel(
+            h.id,
+            team_id=h.team_id,
+            connection_id=h.connection_id,
+            source_id=h.source_id,
+            provider=h.provider,
+            repository_id=h.repository_id,
+            repository=h.repository,
+            provider_hook_id=h.provider_hook_id,
+            secret=h.secret,
+            secret_version=h.secret_version,
+            created_at=h.created_at,
+        ).save()
+
+    def get(self, hook_id: str) -> Hook | None:
+        m = get_or_none(HookModel, hook_id)
+        return None if m is None else _to_domain(m)
+
+    def for_connection(self, connection_id: str) -> list[Hook]:
+        return [_to_domain(m) for m in HookModel.by_connection.query(connection_id)]
+
+    def for_provider(self, provider: str) -> Iterable[Hook]:
+        for m in HookModel.by_provider.query(provider):
+            yield _to_domain(m)
+
+    def set_checked(self, hook_id: str, at: float) -> bool:
+        return update_existing(HookModel(hook_id), HookModel.hook_id, [HookModel.checked_at.set(at)])
+
+    def delete(self, hook_id: str) -> None:
+        HookModel(hook_id).delete()

@@ -1,0 +1,53 @@
+"""A one-argument function's answers remembered for a while (secrets: read rarely, never per request).
+
+Pure (a clock, a dict; no I/O), and here rather than in `domain/` because it is a mechanism of the use cases, not a
+record or rule of the problem; its user is the intake's secret policy (services/webhook_secrets.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class TtlCache(Generic[T]):
+    """`fn`'s answers remembered for `seconds`, at most `size` of them (all forgotten when full). `refresh` asks
+    again unless the remembered answer is younger than `min_refresh` seconds."""
+
+    def __init__(
+        self,
+        fn: Callable[[str], T],
+        seconds: float,
+        size: int = 4096,
+        min_refresh_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fn, self._seconds, self._size, self.min_refresh = fn, seconds, size, min_refresh_seconds
+        self._clock = clock
+        self._remembered: dict[str, tuple[float, float, T]] = {}  # key -> (fetched, expires, value)
+
+    def _fetch(self, key: str, now: float) -> T:
+        if len(self._remembered) >= self._size:
+            self._remembered.clear()
+        value = self._fn(key)
+        self._remembered[key] = (now, now + self._seconds, value)
+        return value
+
+    def __call__(self, key: str) -> T:
+        now = self._clock()
+        hit = self._remembered.get(key)
+        return hit[2] if hit and hit[1] > now else self._fetch(key, now)
+
+    def refresh(self, key: str) -> T:
+        now = self._clock()
+        hit = self._remembered.get(key)
+        return hit[2] if hit and now - hit[0] < self.min_refresh else self._fetch(key, now)
+
+
+def ttl_cache(
+    seconds: float, size: int = 4096, min_refresh_seconds: float = 0.0
+) -> Callable[[Callable[[str], T]], TtlCache[T]]:
+    """`TtlCache` as a decorator."""
+    return lambda fn: TtlCache(fn, seconds, size, min_refresh_seconds)

@@ -1,0 +1,115 @@
+"""The DynamoDB stores against moto: the items they write carry the key forms items in deployed tables already have
+(read back here with the plain DynamoDB API), and their conditional writes answer as the services expect."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from gitconnect import wiring
+from gitconnect.domain.errors import ConflictError, NotFoundError
+from gitconnect.domain.models import Build, Connection, Delivery, Restrictions, Source
+from gitconnect.domain.templates import Run, Template, TemplateVersion
+from tests.support.inprocess import System
+
+AT = "2026-01-02T03:04:05Z"
+
+
+def item(system: System, table: str, **key: str) -> dict[str, Any] | None:
+    answer = system.client("dynamodb").get_item(
+        TableName=table, Key={k: {"S": v} for k, v in key.items()}, ConsistentRead=True
+    )
+    return answer.get("Item")  # type: ignore[no-any-return]
+
+
+def test_template_version_and_run_items_keep_their_keys(system: System, team: str) -> None:
+    store, table = wiring._template_store(), wiring.settings().templates_table
+    template = Template(team, "tpl_k1", "t", "pipeline", {"a": 1}, 1, False, "allow", AT, AT)  # type: ignore[arg-type]
+    store.create(template, TemplateVersion("tpl_k1", 1, {"a": 1}, "app", AT))
+    store.put_run(Run("run_k1", team, "tpl_k1", 1, "queued", AT, AT))
+    assert item(system, table, pk=f"team#{team}", sk="tpl#tpl_k1") is not None
+    assert item(system, table, pk="tpl#tpl_k1", sk="v#0000000001") is not None
+    run = item(system, table, pk="run#run_k1", sk="run")
+    assert run is not None and run["template_key"] == {"S": "tpl#tpl_k1"}
+    assert [t.id for t in store.list(team)] == ["tpl_k1"] and store.version_content("tpl_k1", 1) == {"a": 1}
+    assert [r.id for r in store.runs("tpl_k1")] == ["run_k1"]
+    with pytest.raises(ConflictError, match="exists"):
+        store.put_run(Run("run_k1", team, "tpl_k1", 1, "queued", AT, AT))
+    with pytest.raises(ConflictError, match="changed meanwhile"):
+        store.save_version(template, None, expected_version=7)
+    started = store.start_run(store.get_run("run_k1"), "hash", AT)  # type: ignore[arg-type]
+    with pytest.raises(ConflictError, match="started or ended"):
+        store.start_run(started, "hash", AT)
+
+
+def test_delivery_and_source_items_keep_their_keys(system: System, team: str) -> None:
+    wiring.delivery_store().put_many([Delivery(team, "d-1", "github", "push", "con_1", "o/r", AT, "ignored", "x")])
+    logged = item(system, wiring.settings().deliveries_table, team_id=team, received_key=f"{AT}#d-1#con_1")
+    assert logged is not None and logged["delivery_id"] == {"S": "d-1"}
+    source = Source(
+        team,
+        "src_k1",
+        "s",
+        "con_1",
+        "github",
+        "o/r",
+        "https://x/o/r.git",
+        ("main",),
+        AT,
+        AT,
+        poll=True,
+        repository_id="99",
+    )
+    wiring.source_store().create(source)
+    stored = item(system, wiring.settings().sources_table, team_id=team, source_id="src_k1")
+    assert stored is not None and stored["repo_key"] == {"S": "github#99"} and stored["poll_bucket"] == {"S": "poll"}
+    assert "src_k1" in [s.id for s in wiring.source_store().for_repository("github", "99")]
+    wiring.source_store().delete(team, "src_k1")
+    with pytest.raises(ConflictError, match="deleted meanwhile"):
+        wiring.source_store().replace(source)
+    assert wiring.source_store().set_heads(team, "src_k1", {"main": "abc"}) is False
+    assert wiring.source_store().get(team, "src_k1") is None  # nothing resurrected
+
+
+def test_updates_never_create_and_creates_never_overwrite(system: System, team: str) -> None:
+    connections = wiring.connection_store()
+    assert connections.update_status(team, "con_gone", "active") is False
+    assert connections.set_secret(team, "con_gone", b"x") is False
+    with pytest.raises(NotFoundError):
+        connections.set_restrictions(team, "con_gone", Restrictions())
+    assert connections.get(team, "con_gone") is None
+    connections.put(Connection(team, "con_k1", "custom", "n", None, None, "active", AT))
+    assert connections.update_status(team, "con_k1", "needs_relink") is True
+    assert connections.get(team, "con_k1").status == "needs_relink"  # type: ignore[union-attr]
+    build = Build(
+        "bld_k1", team, "src_1", "con_k1", "custom", "o/r", "u", "refs/heads/main", "a" * 40, "manual", "queued", AT, AT
+    )
+    assert wiring.build_store().put_if_absent(build) is True
+    assert wiring.build_store().put_if_absent(build) is False
+    wiring.build_store().update_status("bld_k1", "succeeded", None, None, AT, allowed_from=("queued",))
+    with pytest.raises(ConflictError, match="cannot move"):
+        wiring.build_store().update_status("bld_k1", "running", None, None, AT, allowed_from=("queued",))
+    assert wiring.hook_store().set_checked("hook_gone", 1.0) is False and wiring.hook_store().get("hook_gone") is None
+
+
+def test_leases_and_one_time_states_share_the_state_table(system: System) -> None:
+    table, leases, states = wiring.settings().state_table, wiring.lease_store(), wiring.state_store()
+    expires = int(time.time()) + 30
+    assert leases.acquire("refresh#con_k1", expires) is True
+    assert item(system, table, state_id="refresh#con_k1") == {
+        "state_id": {"S": "refresh#con_k1"},
+        "team_id": {"S": "-"},
+        "user_id": {"S": "-"},
+        "provider": {"S": "lease"},
+        "expires_at": {"N": str(expires)},
+    }
+    assert leases.acquire("refresh#con_k1", int(time.time()) + 30) is False
+    leases.release("refresh#con_k1")
+    assert leases.acquire("refresh#con_k1", int(time.time()) - 1) is True
+    assert leases.acquire("refresh#con_k1", int(time.time()) + 30) is True  # the expired holder loses it
+    states.put("s" * 64, "team-a", "user-1", "gitlab", {"verifier": "v"}, int(time.time()) + 600)
+    taken = states.take("s" * 64)
+    assert taken is not None and taken["data"] == {"verifier": "v"} and taken["provider"] == "gitlab"
+    assert states.take("s" * 64) is None
