@@ -5,6 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
@@ -17,7 +18,10 @@ idempotency = wiring.idempotency_config("id")
 
 
 # Two copies of one request (SQS delivers at least once) dispatch once: keyed on the build id.
-@idempotent_function(data_keyword_argument="request", config=idempotency, persistence_store=wiring.idempotency_store())
+# (The decorator is untyped; its name is part of the idempotency key, so it stays a decorator on `dispatch`.)
+@idempotent_function(  # type: ignore[untyped-decorator]  # Powertools' decorator has no annotations
+    data_keyword_argument="request", config=idempotency, persistence_store=wiring.idempotency_store()
+)
 def dispatch(request: dict[str, Any]) -> str:
     return wiring.dispatcher().dispatch(Build.from_message(request))
 
@@ -28,6 +32,6 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     idempotency.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

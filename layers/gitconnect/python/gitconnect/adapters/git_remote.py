@@ -9,13 +9,16 @@ since the read is a conflict, never an overwrite.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 
 import urllib3
-from dulwich.client import GitProtocolError, HttpGitClient, HTTPUnauthorized
-from dulwich.errors import NotGitRepository
-from dulwich.objects import Blob, Commit, Tree
+from dulwich.client import HttpGitClient, HTTPUnauthorized
+from dulwich.errors import GitProtocolError, NotGitRepository
+from dulwich.objects import Blob, Commit, ObjectID, Tree
+from dulwich.pack import UnpackedObject
+from dulwich.refs import Ref
 from dulwich.repo import MemoryRepo
 
 from gitconnect.domain.errors import GitconnectError, RemoteAuthError, RemoteUnreachableError, UnprocessableError
@@ -69,13 +72,13 @@ class DulwichGitRemote:
             if sha is not None and not name.endswith(b"^{}")
         }
 
-    def _fetch_head(self, client: HttpGitClient, branch: str) -> tuple[MemoryRepo, bytes] | None:
+    def _fetch_head(self, client: HttpGitClient, branch: str) -> tuple[MemoryRepo, ObjectID] | None:
         """The branch's head commit (and its tree) in memory, or None when there is no such branch."""
-        ref = f"refs/heads/{branch}".encode()
+        ref = Ref(f"refs/heads/{branch}".encode())
         repo = MemoryRepo()
-        found: list[bytes] = []
+        found: list[ObjectID] = []
 
-        def wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
+        def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
             if refs.get(ref):
                 found.append(refs[ref])
             return found[:1]
@@ -94,8 +97,10 @@ class DulwichGitRemote:
             return None
         repo, head = fetched
         commit = repo[head]
-        blob = _lookup(repo, commit.tree, _parts(path))  # type: ignore[attr-defined]
-        author = commit.author.decode("utf-8", "replace")  # type: ignore[attr-defined]
+        if not isinstance(commit, Commit):  # a branch always names a commit; anything else is a broken remote
+            raise RemoteUnreachableError(f"the head of {branch} is not a commit")
+        blob = _lookup(repo, commit.tree, _parts(path))
+        author = commit.author.decode("utf-8", "replace")
         return head.decode("ascii"), None if blob is None else blob.data, author
 
     def commit_file(
@@ -120,31 +125,41 @@ class DulwichGitRemote:
             return None
         blob = Blob.from_string(content)
         repo.object_store.add_object(blob)
+        head_commit = repo[head]
+        if not isinstance(head_commit, Commit):
+            raise RemoteUnreachableError(f"the head of {branch} is not a commit")
         commit = Commit()
-        commit.tree = _with_file(repo, repo[head].tree, _parts(path), blob.id)  # type: ignore[attr-defined]
+        commit.tree = _with_file(repo, head_commit.tree, _parts(path), blob.id)
         commit.parents = [head]
         commit.author = commit.committer = author.encode()
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
         commit.message = message.encode()
         repo.object_store.add_object(commit)
-        ref = f"refs/heads/{branch}".encode()
+        ref = Ref(f"refs/heads/{branch}".encode())
         moved: list[bool] = []
 
-        def update_refs(refs: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        def update_refs(refs: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
             if refs.get(ref) != head:  # pushed since our fetch: send nothing
                 moved.append(True)
                 return {}
             return {ref: commit.id}
 
-        def pack_data(have: object, want: object, **kwargs: object) -> object:
+        def pack_data(
+            have: AbstractSet[ObjectID],
+            want: AbstractSet[ObjectID],
+            *,
+            ofs_delta: bool = False,
+            progress: Callable[[bytes], None] | None = None,
+        ) -> tuple[int, Iterator[UnpackedObject]]:
             # Only the new commit and its new trees and blob: the fetch was shallow, so the head's ancestors are
             # not here and must not be walked.
-            kwargs.pop("shallow", None)
-            return repo.object_store.generate_pack_data([head], [commit.id], shallow={head}, **kwargs)  # type: ignore[arg-type]
+            return repo.object_store.generate_pack_data(
+                [head], [commit.id], shallow={head}, ofs_delta=ofs_delta, progress=progress
+            )
 
         with _remote_errors():
-            result = client.send_pack(b"", update_refs, pack_data)  # type: ignore[arg-type]
+            result = client.send_pack(b"", update_refs, pack_data)
         if moved:
             return None
         error = (result.ref_status or {}).get(ref)
@@ -162,7 +177,7 @@ def _parts(path: str) -> list[bytes]:
     return [p.encode() for p in parts]
 
 
-def _lookup(repo: MemoryRepo, tree_id: bytes, parts: list[bytes]) -> Blob | None:
+def _lookup(repo: MemoryRepo, tree_id: ObjectID, parts: list[bytes]) -> Blob | None:
     tree = repo[tree_id]
     for i, name in enumerate(parts):
         if not isinstance(tree, Tree) or name not in tree:
@@ -175,11 +190,12 @@ def _lookup(repo: MemoryRepo, tree_id: bytes, parts: list[bytes]) -> Blob | None
     return None
 
 
-def _with_file(repo: MemoryRepo, tree_id: bytes | None, parts: list[bytes], blob_id: bytes) -> bytes:
+def _with_file(repo: MemoryRepo, tree_id: ObjectID | None, parts: list[bytes], blob_id: ObjectID) -> ObjectID:
     """The id of a tree like `tree_id` with the blob at `parts` (subtrees created or rewritten as needed)."""
     tree = Tree()
-    if tree_id is not None:
-        for item in repo[tree_id].items():  # type: ignore[attr-defined]
+    existing_tree = repo[tree_id] if tree_id is not None else None
+    if isinstance(existing_tree, Tree):
+        for item in existing_tree.items():
             tree.add(item.path, item.mode, item.sha)
     name = parts[0]
     if len(parts) == 1:

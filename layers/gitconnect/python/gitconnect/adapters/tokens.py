@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jwt
+from jwt.types import Options
 
 from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import UnauthorizedError
@@ -20,7 +21,7 @@ class JwtVerifier:
         self._audience = audience or None
 
     def verify(self, token: str) -> Principal:
-        options: dict[str, Any] = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
+        options: Options = {"require": ["exp", "sub"], "verify_aud": self._audience is not None}
         try:
             if self._jwks is not None:
                 key: Any = self._jwks.get_signing_key_from_jwt(token).key

@@ -29,14 +29,13 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     for router in routers:
         app.include_router(router)
 
-    @app.exception_handler(GitconnectError)
-    def domain_error(exc: GitconnectError) -> Response:
+    # Registered by calling Powertools' (untyped) decorators, so the handlers keep their types.
+    def domain_error(exc: GitconnectError) -> Response[str]:
         if exc.status >= 500:
             logger.exception("internal error")
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
 
-    @app.exception_handler(Exception)
-    def unexpected(exc: Exception) -> Response:
+    def unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
         # AWS SDK and PynamoDB errors (recognized by module, the API layer does not import them) are a backing
         # service failing, usually throttling: worth retrying. Anything else is our bug.
@@ -44,8 +43,7 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
             return problem(503, "Service unavailable", "a backing service failed; nothing was recorded, retry later")
         return problem(500, "Internal error", "an unexpected error occurred")
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(exc: RequestValidationError) -> Response:
+    def invalid_request(exc: RequestValidationError) -> Response[str]:
         errors = validation_errors(exc.errors())
         if any(e.get("type") == "json_invalid" for e in exc.errors()):
             return problem(400, "Malformed JSON", "the request body is not valid JSON")
@@ -53,13 +51,19 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
             400, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors
         )
 
-    @app.not_found
-    def not_found(_: Exception) -> Response:
+    def not_found(_: Exception) -> Response[str]:
         allowed = allowed_methods(app.current_event.path)
         if allowed:
             methods = ", ".join(allowed)
-            return problem(405, "Method not allowed", f"this path takes {methods}", headers={"Allow": methods})
+            refused = problem(405, "Method not allowed", f"this path takes {methods}")
+            refused.headers["Allow"] = methods
+            return refused
         return problem(404, "Not found", "no such route")
+
+    app.exception_handler(GitconnectError)(domain_error)
+    app.exception_handler(Exception)(unexpected)
+    app.exception_handler(RequestValidationError)(invalid_request)
+    app.not_found(not_found)
 
     return app
 

@@ -10,11 +10,9 @@ from aws_lambda_powertools.event_handler import Response
 PROBLEM_JSON = "application/problem+json"
 
 
-def problem(
-    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
-) -> Response[str]:
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response[str]:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body), headers=headers)
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
 
 
 def validation_errors(errors: Any) -> list[dict[str, str]]:
