@@ -25,7 +25,7 @@ class KmsEnvelopeCipher:
         nonce = os.urandom(12)
         aad = json.dumps(context, sort_keys=True).encode()
         sealed = AESGCM(data_key["Plaintext"]).encrypt(nonce, plaintext, aad)
-        wrapped = data_key["CiphertextBlob"]
+        wrapped: bytes = data_key["CiphertextBlob"]
         return struct.pack(">BH", _VERSION, len(wrapped)) + wrapped + nonce + sealed
 
     def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes:

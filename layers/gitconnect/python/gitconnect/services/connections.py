@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -69,14 +69,17 @@ class ConnectionService:
     def list(self, team_id: str) -> list[Connection]:
         return self._connections.list(team_id)
 
-    def restrict(self, team_id: str, connection_id: str, mode: str, namespaces: list[str]) -> Connection:
+    def restrict(self, team_id: str, connection_id: str, mode: str, namespaces: Sequence[str]) -> Connection:
         """Takes effect at once: listing, new sources, builds and webhooks all check it on every request."""
         connection = self.get(team_id, connection_id)
         if connection.provider == "custom":
             raise UnprocessableError("a Custom Git connection is one repository: there is no namespace to restrict")
         if mode == "restricted" and not namespaces:
             raise BadRequestError("a restricted connection needs at least one namespace")
-        restrictions = Restrictions(mode, tuple(dict.fromkeys(n.strip().strip("/") for n in namespaces)))  # type: ignore[arg-type]
+        if mode not in ("unrestricted", "restricted"):
+            raise BadRequestError("mode is `unrestricted` or `restricted`")
+        kept = tuple(dict.fromkeys(n.strip().strip("/") for n in namespaces))
+        restrictions = Restrictions("restricted", kept) if mode == "restricted" else Restrictions("unrestricted", kept)
         self._connections.set_restrictions(team_id, connection_id, restrictions)
         return replace(connection, restrictions=restrictions)
 
