@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
 
-.PHONY: run test unit functional e2e contract fuzz lint bench build deploy validate clean
+.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean
 
 $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,14 @@ contract: $(VENV)/.installed
 
 fuzz: $(VENV)/.installed
 	$(PY) -m pytest tests/fuzz
+
+# cfn-lint and `sam validate --lint` over template.yaml: the one tier that needs the SAM CLI's tool venv.
+template: $(VENV)/.installed $(SAM_VENV)/.installed
+	GITCONNECT_SAM=$(CURDIR)/$(SAM) $(PY) -m pytest tests/template
+
+# ruff and import-linter over the tree, and what hot-path modules import in a fresh interpreter.
+static: $(VENV)/.installed
+	$(PY) -m pytest tests/static
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

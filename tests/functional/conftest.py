@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
+from gitconnect.adapters.http import RequestsHttpClient
 from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
 from infra.local.moto_atomic import serialize_dynamodb_writes
 from tests.support.inprocess import System, start_system
@@ -44,6 +45,14 @@ def team() -> str:
 @pytest.fixture
 def admin(system: System, team: str) -> str:
     return system.token({team: "admin"})
+
+
+@pytest.fixture
+def http() -> Iterator[RequestsHttpClient]:
+    """The real HTTP client (SSRF guard on, loopback allowed for the fakes on 127.0.0.1), never sleeping."""
+    client = RequestsHttpClient(allow_loopback=True, timeout=5, sleep=lambda _: None)
+    yield client
+    client.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
-import subprocess
-import sys
 from pathlib import Path
 
 import gitconnect.providers as providers_pkg
 from gitconnect.providers import REGISTRY, provider_class
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_import_direction_holds() -> None:
-    """functions -> api -> wiring -> services -> providers -> domain; only wiring builds adapters."""
-    lint = Path(sys.executable).with_name("lint-imports")
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers/gitconnect/python'}"}
-    result = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, check=False,
-                            env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_every_provider_module_is_registered_under_its_id() -> None:
@@ -41,9 +29,3 @@ def test_handlers_stay_thin() -> None:
     for app in (ROOT / "functions").glob("*/app.py"):
         lines = [line for line in app.read_text().splitlines() if line.strip() and not line.startswith("#")]
         assert len(lines) <= 40, f"{app} has {len(lines)} lines: move logic into the gitconnect package"
-
-
-def test_ruff_is_clean() -> None:
-    ruff = Path(sys.executable).with_name("ruff")
-    result = subprocess.run([str(ruff), "check", "."], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,16 +1,15 @@
-"""GitHubApi against the fake GitHub on 127.0.0.1: requests built, answers parsed, errors mapped."""
+"""GitHubApi against the fake GitHub on 127.0.0.1: requests built, answers parsed, errors mapped (its pure pieces:
+tests/unit/test_github_api_stubbed.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from gitconnect.adapters.http import RequestsHttpClient
 from gitconnect.domain.errors import NotFoundError, RemoteAuthError, RemoteUnreachableError, UnprocessableError
-from gitconnect.providers.base import HttpResponse
-from gitconnect.providers.github.api import GitHubApi, github_message, next_link, segment
+from gitconnect.providers.github.api import GitHubApi
 from tests.support.fake_github import FakeGitHub, fake_sha
 
 OWNER, REPO = "octo-org", "hello-world"
@@ -38,41 +37,6 @@ def installation(github: FakeGitHub) -> int:
 @pytest.fixture
 def token(github: FakeGitHub, installation: int) -> str:
     return github.mint_installation_token(installation)
-
-
-# -- pure pieces ------------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        ('<https://api.github.com/x?page=2>; rel="next", <https://api.github.com/x?page=5>; rel="last"',
-         "https://api.github.com/x?page=2"),
-        ('<https://a/x?page=1>; rel="prev", <https://a/x?page=3>; rel="next"', "https://a/x?page=3"),
-        ('<https://a/x?page=4>; rel="prev", <https://a/x?page=1>; rel="first"', None),
-        ("<https://a/x?page=2>; rel=next", "https://a/x?page=2"),
-        ('<https://a/x?page=2>;rel="next last"', "https://a/x?page=2"),
-        ('<https://a/x?a=1,2&page=2>; title="a, b"; rel="next"', "https://a/x?a=1,2&page=2"),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_next_link_is_parsed_from_the_link_header(header: str | None, expected: str | None) -> None:
-    assert next_link(header) == expected
-
-
-def test_path_segments_are_quoted() -> None:
-    assert segment("feature/login") == "feature%2Flogin"
-    assert segment("a b?#%") == "a%20b%3F%23%25"
-    assert segment(42) == "42"
-    with pytest.raises(UnprocessableError):
-        segment("")
-
-
-def test_github_message_is_taken_from_the_error_body() -> None:
-    body = b'{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}'
-    assert github_message(HttpResponse(404, {}, body)) == "Not Found"
-    assert github_message(HttpResponse(502, {}, b"<html>bad gateway</html>")) == "HTTP 502"
 
 
 # -- requests and pagination ------------------------------------------------------------------------------------------
@@ -121,26 +85,6 @@ def test_pagination_is_bounded(github: FakeGitHub, http: RequestsHttpClient, ins
     capped = GitHubApi(http, github.api_url, max_pages=2)
     assert len(capped.installation_repositories(token)) == 200
     assert len(github.requests("GET")) == 2
-
-
-class _Scripted:
-    """An HttpClient answering from a list, recording where it was sent."""
-
-    def __init__(self, *responses: HttpResponse) -> None:
-        self.responses = list(responses)
-        self.urls: list[str] = []
-
-    def request(self, method: str, url: str, **_: Any) -> HttpResponse:
-        self.urls.append(url)
-        return self.responses.pop(0)
-
-
-def test_a_pagination_link_off_the_api_origin_is_not_followed() -> None:
-    link = {"link": '<https://evil.example/steal?page=2>; rel="next"'}
-    http = _Scripted(HttpResponse(200, link, b'{"total_count": 1, "repositories": [{"id": 1}]}'))
-    with pytest.raises(RemoteUnreachableError, match=r"leaves api\.github\.com"):
-        GitHubApi(http).installation_repositories("ghs_x")
-    assert http.urls == ["https://api.github.com/installation/repositories"]
 
 
 def test_branch_head(github: FakeGitHub, api: GitHubApi, token: str) -> None:
