@@ -31,9 +31,10 @@ consumer with the authorization codes its users approved. What it copies from Bi
 
 Extras for tests: `refresh_delay` (seconds a refresh takes, to expose races) with `refresh_calls`/`refresh_successes`;
 `revoke(token)` and `remove_hook` ("on Bitbucket's side"); `users_by_nickname`; `put_file` (a push made outside
-gitconnect); `send_push`/`send_event`; `fail_next(path_prefix, status, ...)` (paths without /2.0: "/repositories/",
-"/site/oauth2/access_token"); every request is logged in `log` (`requests(...)` filters it);
-`deliver(hook, headers, body_bytes) -> status` is swappable.
+gitconnect); `send_push`/`send_event`; `fail_next(path_prefix, status, ...)` and `slow_next(...)` (paths without /2.0:
+"/repositories/", "/site/oauth2/access_token"; an injected status says what Bitbucket says); every request is logged
+in `log` (`requests(...)` filters it); `deliver(hook, headers, body_bytes) -> status` is swappable. Faults, the log
+and the server's lifecycle are tests/support/fake_http.py's.
 """
 
 from __future__ import annotations
@@ -46,19 +47,17 @@ import itertools
 import json
 import re
 import secrets
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from tests.support.fake_http import FakeHandler, parse_body
+from tests.support.fake_http import HTML, REASONS, FakeServer, Recorded, Reply, fake_sha, parse_body, post_webhook
+
+__all__ = ["FakeBitbucket", "FakeHook", "FakeRepo", "FakeToken", "FakeUser", "FakeWorkspace", "Recorded", "fake_sha"]
 
 HOOK_EVENTS = frozenset(
     {  # GET /2.0/hook_events/repository
@@ -108,10 +107,6 @@ READ_REPO, WRITE_REPO = "read:repository:bitbucket", "write:repository:bitbucket
 READ_HOOK, WRITE_HOOK, DELETE_HOOK = "read:webhook:bitbucket", "write:webhook:bitbucket", "delete:webhook:bitbucket"
 
 
-def fake_sha(seed: str) -> str:
-    return hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
-
-
 def _braced() -> str:
     return "{" + str(uuid.uuid4()) + "}"
 
@@ -122,21 +117,6 @@ def _iso(epoch: float) -> str:
 
 def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-@dataclass
-class Recorded:
-    """One request as the fake received it, and what it answered."""
-
-    method: str
-    path: str  # as sent (percent-encoded), without /2.0 for API requests
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: Any  # parsed JSON, a form as {name: value}, text, or None
-    api: bool  # False for /site/oauth2/...
-    status: int = 0
-    response: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -211,36 +191,20 @@ class Delivery(NamedTuple):
     status: int  # 0 when the receiver could not be reached
 
 
-@dataclass
-class _Fault:
-    prefix: str
-    method: str | None
-    status: int
-    body: Any
-    headers: dict[str, str]
-    times: int
-
-
-class _Reply(Exception):  # a control-flow signal: "answer this now"
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers or {}
-
-
-def _error(status: int, message: str, *, detail: Any = None, **extra: Any) -> _Reply:
+def _error(status: int, message: str, *, detail: Any = None, **extra: Any) -> Reply:
     error: dict[str, Any] = {"message": message}
     if detail is not None:
         error["detail"] = detail
     headers = {"WWW-Authenticate": 'Basic realm="Bitbucket.org HTTP"'} if status == 401 else {}
-    return _Reply(status, {"type": "error", "error": {**error, **extra}}, headers)
+    return Reply(status, {"type": "error", "error": {**error, **extra}}, headers)
 
 
-def _bad_fields(**fields: str) -> _Reply:
+def _bad_fields(**fields: str) -> Reply:
     return _error(400, "Bad request", fields={name: [text] for name, text in fields.items()})
 
 
-def _oauth_error(status: int, code: str, description: str) -> _Reply:
-    return _Reply(status, {"error": code, "error_description": description})
+def _oauth_error(status: int, code: str, description: str) -> Reply:
+    return Reply(status, {"error": code, "error_description": description})
 
 
 def _form_fields(headers: dict[str, str], raw: bytes) -> list[tuple[str, bytes]]:
@@ -259,17 +223,10 @@ def _form_fields(headers: dict[str, str], raw: bytes) -> list[tuple[str, bytes]]
 
 def http_deliver(hook: FakeHook, headers: dict[str, str], body: bytes) -> int:
     """Bitbucket's side of a delivery: POST the (already signed) bytes to the hook's URL; the receiver's status."""
-    request = urllib.request.Request(hook.url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError):
-        return 0
+    return post_webhook(hook.url, body, headers)
 
 
-class FakeBitbucket:
+class FakeBitbucket(FakeServer):
     """Bitbucket Cloud (REST API 2.0 + the OAuth token endpoint) for tests: a context manager, or start()/stop()."""
 
     def __init__(
@@ -282,6 +239,7 @@ class FakeBitbucket:
         refresh_delay: float = 0.0,
         deliver: Callable[[FakeHook, dict[str, str], bytes], int] = http_deliver,
     ) -> None:
+        super().__init__()
         self.clock = clock
         self.client_id, self.client_secret = client_id, client_secret
         self.token_lifetime = token_lifetime
@@ -295,52 +253,17 @@ class FakeBitbucket:
         self.deliveries: list[Delivery] = []
         self.refresh_calls = 0
         self.refresh_successes = 0
-        self.log: list[Recorded] = []
-        self._faults: list[_Fault] = []
         self._serial = itertools.count(1)
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------------------------
-
-    def start(self) -> FakeBitbucket:
-        class Handler(FakeHandler):
-            server_version = "nginx"
-
-        Handler.fake = self
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-bitbucket", daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeBitbucket:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return int(self._server.server_address[1])
 
     @property
     def api_url(self) -> str:
         """Like https://api.bitbucket.org: the API is under /2.0."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin
 
     @property
     def web_url(self) -> str:
         """Like https://bitbucket.org: /site/oauth2/authorize and /site/oauth2/access_token (same server)."""
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin
 
     # -- state: accounts, workspaces and tokens --------------------------------------------------------------------
 
@@ -506,98 +429,42 @@ class FakeBitbucket:
             results.append((hook.uuid, status))
         return results
 
-    # -- faults and the log --------------------------------------------------------------------------------------
+    # -- faults: Bitbucket's bodies, and where requests go ----------------------------------------------------------
 
-    def fail_next(
-        self,
-        path_prefix: str,
-        status: int,
-        *,
-        body: Any = None,
-        times: int = 1,
-        method: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        """The next `times` requests whose path (without /2.0) starts with `path_prefix` get `status`."""
+    def fault_answer(self, status: int, headers: dict[str, str], body: Any) -> tuple[Any, dict[str, str]]:
         if body is None:
-            reason = {
-                401: UNAUTHORIZED,
-                403: "Forbidden",
-                404: "Resource not found",
-                429: "Rate limit for this resource has been exceeded",
-                500: "Internal Server Error",
-                502: "Bad Gateway",
-                503: "Service Unavailable",
-            }.get(status, "Error")
-            body = {"type": "error", "error": {"message": reason}}
-        with self._lock:
-            self._faults.append(
-                _Fault(path_prefix, method and method.upper(), status, body, dict(headers or {}), times)
-            )
+            reasons = {**REASONS, 401: UNAUTHORIZED, 404: "Resource not found",
+                       429: "Rate limit for this resource has been exceeded"}
+            body = {"type": "error", "error": {"message": reasons.get(status, "Error")}}
+        return body, headers
 
-    def requests(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
-        with self._lock:
-            return [
-                r for r in self.log if (method is None or r.method == method.upper()) and r.path.startswith(path_prefix)
-            ]
+    def locate(self, path: str) -> tuple[str, bool, bool]:
+        api = path == "/2.0" or path.startswith("/2.0/")
+        return (path[len("/2.0"):] or "/") if api else path, api, True
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if path.startswith(fault.prefix) and fault.method in (None, method):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
-
-    # -- request handling ---------------------------------------------------------------------------------------
-
-    def handle(
-        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        split = urlsplit(raw_path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        api = split.path == "/2.0" or split.path.startswith("/2.0/")
-        path = (split.path[len("/2.0") :] or "/") if api else split.path
+    def parse_request_body(self, headers: dict[str, str], raw: bytes) -> Any:
         if headers.get("content-type", "").startswith("multipart/form-data"):
-            body: Any = {k: v.decode(errors="replace") for k, v in _form_fields(headers, raw_body)}
-        else:
-            body = parse_body(headers, raw_body)
-        record = Recorded(method, path, query, dict(headers), body, api)
-        with self._lock:
-            self.log.append(record)
-        try:
-            fault = self._take_fault(method, path)
-            if fault is not None:
-                raise _Reply(fault.status, fault.body, fault.headers)
-            if api:
-                status, payload, reply_headers = self._api(method, path, query, headers, body, raw_body)
-            elif path == "/site/oauth2/access_token" and method == "POST":
-                status, payload, reply_headers = self._token(headers, body)
-            elif path == "/site/oauth2/authorize" and method == "GET":
-                page = "<!DOCTYPE html><html><body><h1>Authorize</h1></body></html>"
-                status, payload, reply_headers = 200, page, {"content-type": "text/html; charset=utf-8"}
-            else:
-                raise _Reply(
-                    404,
-                    "<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>",
-                    {"content-type": "text/html; charset=utf-8"},
-                )
-        except _Reply as reply:
-            status, payload, reply_headers = reply.status, reply.body, dict(reply.headers)
-        except Exception as exc:  # a bug in the fake: answer it rather than drop the connection
-            status, payload, reply_headers = 500, {"type": "error", "error": {"message": repr(exc)}}, {}
-        encoded, content_type = b"", "application/json; charset=utf-8"
-        if isinstance(payload, bytes | str):
-            encoded = payload.encode() if isinstance(payload, str) else payload
-            content_type = reply_headers.pop("content-type", "text/plain; charset=utf-8")
-        elif payload is not None:
-            encoded = json.dumps(payload).encode()
-        out = {"Content-Type": content_type, "X-Request-Id": uuid.uuid4().hex, **reply_headers}
-        record.status, record.response = status, payload
-        record.response_headers = {k.lower(): v for k, v in out.items()}
-        return status, out, encoded
+            return {k: v.decode(errors="replace") for k, v in _form_fields(headers, raw)}
+        return parse_body(headers, raw)
+
+    def answer(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any,
+        raw_body: bytes, api: bool,
+    ) -> tuple[int, Any, dict[str, str]]:
+        if api:
+            return self._api(method, path, query, headers, body, raw_body)
+        if path == "/site/oauth2/access_token" and method == "POST":
+            return self._token(headers, body)
+        if path == "/site/oauth2/authorize" and method == "GET":
+            return 200, "<!DOCTYPE html><html><body><h1>Authorize</h1></body></html>", {"content-type": HTML}
+        raise Reply(404, "<!DOCTYPE html><html><body><h1>Not Found</h1></body></html>", {"content-type": HTML})
+
+    def on_bug(self, exc: Exception) -> tuple[int, Any, dict[str, str]]:
+        """Answered rather than the connection dropped."""
+        return 500, {"type": "error", "error": {"message": repr(exc)}}, {}
+
+    def common_headers(self, api: bool) -> dict[str, str]:
+        return {"X-Request-Id": uuid.uuid4().hex}
 
     # -- authentication and permissions ---------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ with tokens, OAuth codes). What it copies from GitHub, so the client code meets 
 - the OAuth code exchange answering 200 with `{"error": "bad_verification_code", …}` for a bad or reused code;
 - `x-ratelimit-*` headers on every API answer, and an optional API path prefix (GitHub Enterprise: /api/v3).
 
-Faults: `fail_next(path_prefix, status, headers)` (e.g. a 403 secondary rate limit with Retry-After, a 500, a
-redirect), `slow_next(path_prefix, seconds)`. Every request is logged (method, path, query, headers, body, and the
-answer's status/body) in `log` for assertions; `requests(...)` filters it.
+Faults, the request log and the server's lifecycle are tests/support/fake_http.py's (`fail_next(path_prefix, status,
+headers)`: a 403 secondary rate limit with Retry-After, a 500, a redirect; `slow_next`; `log` and `requests(...)`);
+an injected 403/429 or 5xx says what GitHub says.
 """
 
 from __future__ import annotations
@@ -26,22 +26,21 @@ import base64
 import functools
 import hashlib
 import itertools
-import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.fake_http import FakeHandler, parse_body
+from tests.support.fake_http import FakeServer, Recorded, Reply, fake_sha
+
+__all__ = ["FakeGitHub", "FakeInstallation", "FakeRepo", "FakeUser", "Recorded", "fake_sha", "rsa_key_pair"]
 
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 DOCS = "https://docs.github.com/rest"
@@ -66,31 +65,12 @@ def rsa_key_pair() -> tuple[str, str]:
     return private, public
 
 
-def fake_sha(seed: str) -> str:
-    return hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
-
-
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _node_id(kind: str, ident: object) -> str:
     return base64.b64encode(f"0:{kind}{ident}".encode()).decode().rstrip("=")
-
-
-@dataclass
-class Recorded:
-    """One request as the fake received it, and what it answered."""
-
-    method: str
-    path: str  # as sent (percent-encoded), without the API prefix for API requests
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: Any  # parsed JSON, a form as {name: value}, or None
-    api: bool  # False for the web host (OAuth)
-    status: int = 0
-    response: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,34 +113,20 @@ class FakeUser:
     installation_ids: list[int] = field(default_factory=list)
 
 
-@dataclass
-class _Fault:
-    prefix: str
-    method: str | None
-    status: int | None
-    headers: dict[str, str]
-    body: Any
-    delay: float
-    times: int
-
-
-class _Reply(Exception):  # a control-flow signal: "answer this now"
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers or {}
-
-
 def _blob_sha(data: bytes) -> str:
     """Git's id of a blob with these bytes (what the contents API calls a file's `sha`)."""
     return hashlib.sha1(b"blob %d\x00" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def _error(status: int, message: str, **extra: Any) -> _Reply:
-    return _Reply(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
+def _error(status: int, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     """GitHub (API + web OAuth endpoint) for one GitHub App. Use as a context manager or start()/stop()."""
+
+    server_version = "GitHub.com"
+    text_type = "application/x-www-form-urlencoded; charset=utf-8"  # the OAuth endpoint's answer without Accept
 
     def __init__(
         self,
@@ -174,6 +140,7 @@ class FakeGitHub:
         clock: Callable[[], float] = time.time,
         token_lifetime: float = 3600.0,
     ) -> None:
+        super().__init__()
         self.app_id = str(app_id)
         self.app_slug = app_slug
         self.public_key_pem = public_key_pem or rsa_key_pair()[1]
@@ -187,52 +154,12 @@ class FakeGitHub:
         self.users: dict[str, FakeUser] = {}  # by token
         self.installation_tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires at)
         self.codes: dict[str, dict[str, Any]] = {}
-        self.log: list[Recorded] = []
         self.file_commits: dict[str, tuple[str, str]] = {}  # commit sha -> (parent, message), GitOps commits
-        self._faults: list[_Fault] = []
         self._ids = itertools.count(1000)
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ----------------------------------------------------------------------------------------------
-
-    def start(self) -> FakeGitHub:
-        fake = self
-
-        class Handler(FakeHandler):
-            server_version = "GitHub.com"
-
-        Handler.fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-github", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return int(self._server.server_address[1])
 
     @property
     def web_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.origin
 
     @property
     def api_url(self) -> str:
@@ -371,52 +298,15 @@ class FakeGitHub:
         with self._lock:
             return list(self.repo(full_name).statuses.get(sha, []))
 
-    # -- faults and the log -------------------------------------------------------------------------------------
+    # -- faults: GitHub's bodies ------------------------------------------------------------------------------------
 
-    def fail_next(
-        self,
-        path_prefix: str,
-        status: int,
-        headers: dict[str, str] | None = None,
-        body: Any = None,
-        *,
-        times: int = 1,
-        method: str | None = None,
-    ) -> None:
-        """The next `times` requests whose path (without the API prefix) starts with `path_prefix` get this answer.
-        The body defaults to GitHub's: a secondary rate limit message for 403/429, "Server Error" for 5xx."""
+    def fault_answer(self, status: int, headers: dict[str, str], body: Any) -> tuple[Any, dict[str, str]]:
+        """A secondary rate limit message for 403/429, "Server Error" for 5xx."""
         if body is None and status in (403, 429):
             body = {"message": SECONDARY_LIMIT_MESSAGE, "documentation_url": f"{DOCS}/overview/rate-limits"}
         elif body is None and status >= 500:
             body = {"message": "Server Error"}
-        with self._lock:
-            self._faults.append(_Fault(path_prefix, method, status, dict(headers or {}), body, 0.0, times))
-
-    def slow_next(self, path_prefix: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
-        """The next matching requests are answered normally, after `seconds`."""
-        with self._lock:
-            self._faults.append(_Fault(path_prefix, method, None, {}, None, seconds, times))
-
-    def requests(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
-        with self._lock:
-            return [
-                r for r in self.log
-                if (method is None or r.method == method.upper()) and r.path.startswith(path_prefix)
-            ]
-
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
-
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if path.startswith(fault.prefix) and fault.method in (None, method):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+        return body, headers
 
     # -- representations (shapes from GitHub's OpenAPI description and recorded responses) ---------------------
 
@@ -590,46 +480,23 @@ class FakeGitHub:
 
     # -- request handling ---------------------------------------------------------------------------------------
 
-    def handle(
-        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
-    ) -> tuple[int, dict[str, str], bytes]:
-        split = urlsplit(raw_path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        path = split.path
+    def locate(self, path: str) -> tuple[str, bool, bool]:
         api = not path.startswith("/login/oauth/")
         if api and self.api_prefix:
             api = path == self.api_prefix or path.startswith(self.api_prefix + "/")
             path = path[len(self.api_prefix):] if api else path
-        body = parse_body(headers, raw_body)
-        record = Recorded(method, path, query, dict(headers), body, api)
-        with self._lock:
-            self.log.append(record)
-        status, reply_headers, payload = 500, {}, None
-        try:
-            fault = self._take_fault(method, path)
-            if fault is not None:
-                time.sleep(fault.delay)
-                if fault.status is not None:
-                    raise _Reply(fault.status, fault.body, fault.headers)
-            if api:
-                status, payload, reply_headers = self._api(method, path, query, headers, body)
-            else:
-                status, payload, reply_headers = self._web(method, path, query, headers, body)
-        except _Reply as reply:
-            status, payload, reply_headers = reply.status, reply.body, reply.headers
-        encoded, content_type = b"", "application/json; charset=utf-8"
-        if isinstance(payload, bytes | str):
-            encoded = payload.encode() if isinstance(payload, str) else payload
-            content_type = reply_headers.pop("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        elif payload is not None:
-            encoded = json.dumps(payload).encode()
-        out = {"Content-Type": content_type, **(self._rate_headers() if api else {})}
-        for name, value in reply_headers.items():  # an answer's own headers (a fault's) win, whatever their case
-            out = {k: v for k, v in out.items() if k.lower() != name.lower()}
-            out[name] = value
-        record.status, record.response = status, payload
-        record.response_headers = {k.lower(): v for k, v in out.items()}
-        return status, out, encoded
+        return path, api, True
+
+    def answer(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any,
+        raw_body: bytes, api: bool,
+    ) -> tuple[int, Any, dict[str, str]]:
+        if api:
+            return self._api(method, path, query, headers, body)
+        return self._web(method, path, query, headers, body)
+
+    def common_headers(self, api: bool) -> dict[str, str]:
+        return self._rate_headers() if api else {}
 
     def _rate_headers(self) -> dict[str, str]:
         used = len(self.log)
@@ -1052,7 +919,7 @@ class FakeGitHub:
         self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any
     ) -> tuple[int, Any, dict[str, str]]:
         if method != "POST" or path != "/login/oauth/access_token":
-            raise _Reply(404, "Not Found", {"content-type": "text/plain; charset=utf-8"})
+            raise Reply(404, "Not Found", {"content-type": "text/plain; charset=utf-8"})
         params = {k: v[-1] for k, v in query.items()}
         if isinstance(body, dict):
             params.update({k: str(v) for k, v in body.items()})

@@ -29,7 +29,8 @@ authorization codes its users approved. What it copies from GitLab (docs.gitlab.
 Extras for tests: `refresh_delay` (seconds a refresh takes, to expose races) with `refresh_calls`/`refresh_successes`
 counters; `disable_hook`/`remove_hook` ("on GitLab's side"); `send_event` delivers an event to the project's hooks;
 `fail_next(path_prefix, status, ...)` and `slow_next(...)` faults (paths without the API prefix: "/projects/",
-"/oauth/token"); every request is logged in `log` (`requests(...)` filters it).
+"/oauth/token"; an injected status says what GitLab says); every request is logged in `log` (`requests(...)` filters
+it). Faults, the log and the server's lifecycle are tests/support/fake_http.py's.
 """
 
 from __future__ import annotations
@@ -40,19 +41,17 @@ import ipaddress
 import itertools
 import json
 import secrets
-import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, unquote, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from tests.support.fake_http import FakeHandler, parse_body
+from tests.support.fake_http import HTML, REASONS, FakeServer, Recorded, Reply, fake_sha, post_webhook
+
+__all__ = ["DEVELOPER", "MAINTAINER", "FakeGitLab", "FakeHook", "FakeProject", "FakeUser", "Recorded", "fake_sha"]
 
 GITLAB_VERSION = "17.11.1-ee"
 GITLAB_REVISION = "2f5a3c1b9e8"
@@ -99,27 +98,8 @@ USER_READ = ("api", "read_api", "read_user")
 WRITE = ("api",)
 
 
-def fake_sha(seed: str) -> str:
-    return hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()
-
-
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
-
-
-@dataclass
-class Recorded:
-    """One request as the fake received it, and what it answered."""
-
-    method: str
-    path: str  # as sent (percent-encoded), without the prefix and /api/v4 for API requests
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-case names
-    body: Any  # parsed JSON, a form as {name: value}, or None
-    api: bool  # False for /oauth/token and other web routes
-    status: int = 0
-    response: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -221,41 +201,24 @@ class Delivery:
     status: int  # 0 when the receiver could not be reached
 
 
-@dataclass
-class _Fault:
-    prefix: str
-    method: str | None
-    status: int | None
-    headers: dict[str, str]
-    body: Any
-    delay: float
-    times: int
+def _message(status: int, message: Any) -> Reply:
+    return Reply(status, {"message": message})
 
 
-class _Reply(Exception):  # a control-flow signal: "answer this now"
-    def __init__(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status)
-        self.status, self.body, self.headers = status, body, headers or {}
+def _param_error(text: str) -> Reply:
+    return Reply(400, {"error": text})
 
 
-def _message(status: int, message: Any) -> _Reply:
-    return _Reply(status, {"message": message})
-
-
-def _param_error(text: str) -> _Reply:
-    return _Reply(400, {"error": text})
-
-
-def _oauth_error(status: int, code: str, description: str, **extra: Any) -> _Reply:
+def _oauth_error(status: int, code: str, description: str, **extra: Any) -> Reply:
     headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
     if status == 401:
         headers["WWW-Authenticate"] = f'Bearer realm="Doorkeeper", error="{code}", error_description="{description}"'
-    return _Reply(status, {"error": code, "error_description": description, **extra}, headers)
+    return Reply(status, {"error": code, "error_description": description, **extra}, headers)
 
 
-def _invalid_token(description: str) -> _Reply:
+def _invalid_token(description: str) -> Reply:
     header = f'Bearer realm="Protected by OAuth 2.0", error="invalid_token", error_description="{description}"'
-    return _Reply(401, {"error": "invalid_token", "error_description": description}, {"WWW-Authenticate": header})
+    return Reply(401, {"error": "invalid_token", "error_description": description}, {"WWW-Authenticate": header})
 
 
 def _bool(params: dict[str, Any], name: str) -> bool | None:
@@ -285,20 +248,13 @@ def _pkce_s256(verifier: str) -> str:
 
 def http_deliver(hook: FakeHook, headers: dict[str, str], payload: Any) -> int:
     """GitLab's side of a webhook delivery: POST the JSON to the hook's URL; the receiver's status (0: unreachable)."""
-    request = urllib.request.Request(  # the fake plays GitLab, which calls the URL it was given
-        hook.url, data=json.dumps(payload).encode(), headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (urllib.error.URLError, OSError):
-        return 0
+    return post_webhook(hook.url, json.dumps(payload).encode(), headers)
 
 
-class FakeGitLab:
+class FakeGitLab(FakeServer):
     """GitLab (REST API v4 + the OAuth token endpoint) for tests. Use as a context manager or start()/stop()."""
+
+    json_type = "application/json"
 
     def __init__(
         self,
@@ -317,6 +273,7 @@ class FakeGitLab:
         deliver: Callable[[FakeHook, dict[str, str], Any], int] = http_deliver,
         hook_test_limit: int = 5,
     ) -> None:
+        super().__init__()
         self.prefix = prefix.rstrip("/")
         self.clock = clock
         self.token_lifetime = token_lifetime
@@ -336,8 +293,6 @@ class FakeGitLab:
         self.deliveries: list[Delivery] = []
         self.refresh_calls = 0
         self.refresh_successes = 0
-        self.log: list[Recorded] = []
-        self._faults: list[_Fault] = []
         self._hook_tests: dict[tuple[int, int], list[float]] = {}
         self._user_ids = itertools.count(1)
         self._namespace_ids = itertools.count(100)
@@ -345,48 +300,12 @@ class FakeGitLab:
         self._hook_ids = itertools.count(5000)
         self._status_ids = itertools.count(90_000)
         self._pipeline_ids = itertools.count(70_000)
-        self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
         self.app = self.add_app(client_id, client_secret, list(redirect_uris))
-
-    # -- lifecycle ----------------------------------------------------------------------------------------------
-
-    def start(self) -> FakeGitLab:
-        fake = self
-
-        class Handler(FakeHandler):
-            server_version = "nginx"
-
-        Handler.fake = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-gitlab", daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGitLab:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the fake first"
-        return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:
         """What a user types as the instance's base URL (with the sub-path of a self-managed install)."""
-        return f"http://127.0.0.1:{self.port}{self.prefix}"
+        return f"{self.origin}{self.prefix}"
 
     @property
     def api_url(self) -> str:
@@ -728,14 +647,11 @@ class FakeGitLab:
                 "created_at": _iso(self.clock()),
                 "parent_ids": [parent], "web_url": f"{self.external_url}/-/commit/{sha}"}
 
-    # -- faults and the log -------------------------------------------------------------------------------------
+    # -- faults: GitLab's bodies, and where requests go -------------------------------------------------------------
 
-    def fail_next(self, path_prefix: str, status: int, headers: dict[str, str] | None = None, body: Any = None, *,
-                  times: int = 1, method: str | None = None) -> None:
-        """The next `times` requests whose path (API paths without prefix and /api/v4) starts with `path_prefix` get
-        this answer. Bodies default to GitLab's: "Retry later" with Retry-After for 429, `{"message": "500 Internal
-        Server Error"}` for 5xx, `{"message": "<status> ..."}` otherwise."""
-        headers = dict(headers or {})
+    def fault_answer(self, status: int, headers: dict[str, str], body: Any) -> tuple[Any, dict[str, str]]:
+        """"Retry later" with Retry-After for 429, `{"message": "500 Internal Server Error"}` for 5xx,
+        `{"message": "<status> ..."}` otherwise."""
         if body is None and status == 429:
             body = "Retry later\n"
             reset = int(self.clock()) + 1
@@ -743,80 +659,34 @@ class FakeGitLab:
                        "RateLimit-Observed": "2001", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset),
                        **headers}
         elif body is None:
-            reason = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 500: "Internal Server Error",
-                      502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}.get(status, "Error")
-            body = {"message": f"{status} {reason}"}
-        with self._lock:
-            self._faults.append(_Fault(path_prefix, method, status, headers, body, 0.0, times))
+            body = {"message": f"{status} {REASONS.get(status, 'Error')}"}
+        return body, headers
 
-    def slow_next(self, path_prefix: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
-        """The next matching requests are answered normally, after `seconds`."""
-        with self._lock:
-            self._faults.append(_Fault(path_prefix, method, None, {}, None, seconds, times))
+    def locate(self, path: str) -> tuple[str, bool, bool]:
+        """Paths under the instance's prefix, without it (and without /api/v4 for the API); others are no route."""
+        if not (path == self.prefix or path.startswith(self.prefix + "/")):
+            return path, False, False
+        path = path[len(self.prefix):] or "/"
+        if path.startswith("/api/v4/") or path == "/api/v4":
+            return path[len("/api/v4"):] or "/", True, True
+        return path, False, True
 
-    def requests(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
-        with self._lock:
-            return [r for r in self.log
-                    if (method is None or r.method == method.upper()) and r.path.startswith(path_prefix)]
+    def answer(
+        self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str], body: Any,
+        raw_body: bytes, api: bool,
+    ) -> tuple[int, Any, dict[str, str]]:
+        if api:
+            return self._api(method, path, query, headers, body)
+        if path == "/oauth/token" and method == "POST":
+            return self._token(query, headers, body)
+        return self.no_route(method, path)
 
-    def clear_log(self) -> None:
-        with self._lock:
-            self.log.clear()
+    def no_route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
+        raise Reply(404, _NOT_FOUND_PAGE, {"content-type": HTML})
 
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if path.startswith(fault.prefix) and fault.method in (None, method):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
-
-    # -- request handling ---------------------------------------------------------------------------------------
-
-    def handle(self, method: str, raw_path: str, headers: dict[str, str],
-               raw_body: bytes) -> tuple[int, dict[str, str], bytes]:
-        split = urlsplit(raw_path)
-        query = parse_qs(split.query, keep_blank_values=True)
-        path, api, known = split.path, False, False
-        if path == self.prefix or path.startswith(self.prefix + "/"):
-            path = path[len(self.prefix):] or "/"
-            known = True
-            if path.startswith("/api/v4/") or path == "/api/v4":
-                path, api = path[len("/api/v4"):] or "/", True
-        body = parse_body(headers, raw_body)
-        record = Recorded(method, path, query, dict(headers), body, api)
-        with self._lock:
-            self.log.append(record)
-        try:
-            fault = self._take_fault(method, path) if known else None
-            if fault is not None:
-                time.sleep(fault.delay)
-                if fault.status is not None:
-                    raise _Reply(fault.status, fault.body, fault.headers)
-            if api:
-                status, payload, reply_headers = self._api(method, path, query, headers, body)
-            elif known and path == "/oauth/token" and method == "POST":
-                status, payload, reply_headers = self._token(query, headers, body)
-            else:
-                raise _Reply(404, _NOT_FOUND_PAGE, {"content-type": "text/html; charset=utf-8"})
-        except _Reply as reply:
-            status, payload, reply_headers = reply.status, reply.body, dict(reply.headers)
-        encoded, content_type = b"", "application/json"
-        if isinstance(payload, bytes | str):
-            encoded = payload.encode() if isinstance(payload, str) else payload
-            content_type = reply_headers.pop("content-type", "text/plain; charset=utf-8")
-        elif payload is not None:
-            encoded = json.dumps(payload).encode()
-        out = {"Content-Type": content_type, "X-Request-Id": uuid.uuid4().hex[:26].upper(),
-               "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
-        for name, value in reply_headers.items():  # an answer's own headers win, whatever their case
-            out = {k: v for k, v in out.items() if k.lower() != name.lower()}
-            out[name] = value
-        record.status, record.response = status, payload
-        record.response_headers = {k.lower(): v for k, v in out.items()}
-        return status, out, encoded
+    def common_headers(self, api: bool) -> dict[str, str]:
+        return {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
+                "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
 
     # -- authentication -----------------------------------------------------------------------------------------
 
@@ -842,7 +712,7 @@ class FakeGitLab:
         if token.expires_at is not None and token.expires_at <= self.clock():
             raise _invalid_token(TOKEN_EXPIRED)
         if not any(scope in token.scopes for scope in scopes):
-            raise _Reply(403, {"error": "insufficient_scope", "error_description": INSUFFICIENT_SCOPE,
+            raise Reply(403, {"error": "insufficient_scope", "error_description": INSUFFICIENT_SCOPE,
                                "scope": " ".join(scopes)})
         return self.users[token.user_id]
 
@@ -982,7 +852,7 @@ class FakeGitLab:
                     test = (hook, trigger, project)
         if test is not None:
             return self._test_hook(*test)  # outside the lock: the delivery is real HTTP
-        raise _Reply(404, {"error": "404 Not Found"})
+        raise Reply(404, {"error": "404 Not Found"})
 
     # -- lists and pagination -----------------------------------------------------------------------------------
 
@@ -1042,7 +912,7 @@ class FakeGitLab:
         simple = bool(_bool(q, "simple"))
         if q.get("pagination") == "keyset":
             if order_by != "id":
-                raise _Reply(405, {"error": "Keyset pagination is not yet available for this type of request"})
+                raise Reply(405, {"error": "Keyset pagination is not yet available for this type of request"})
             after = _int(q, "id_after" if not descending else "id_before", 0)
             if after:
                 projects = [p for p in projects if (p.id > after if not descending else p.id < after)]
@@ -1066,7 +936,7 @@ class FakeGitLab:
             token = q.get("page_token")
             if token is not None:
                 if token not in project.branches:
-                    raise _Reply(422, {"message": "422 Unprocessable Entity"})
+                    raise Reply(422, {"message": "422 Unprocessable Entity"})
                 names = [n for n in names if n > token]
             chunk = names[:per_page]
             headers = {}
