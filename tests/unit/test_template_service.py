@@ -1,0 +1,174 @@
+"""TemplateService on the in-memory ports, with a stub GitOps provider: saves are optimistic (a stale `base_version`
+or a file changed in the repository is a 409 that overwrites nothing), a push becomes a version, and a version runs
+when the template runs on update."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from gitconnect.domain.errors import ConflictError
+from gitconnect.domain.models import Connection
+from gitconnect.domain.templates import TemplateVersion
+from gitconnect.providers.base import Access, Committed, RepoFile, RepositoryRef
+from gitconnect.services.runs import RunService
+from gitconnect.services.secrets import ConnectionSecrets
+from gitconnect.services.templates import TemplateService
+from tests.support.memory import MemoryConnections, MemoryTemplates, PlainCipher, Recorder
+
+CONNECTION = Connection(team_id="t1", id="con_1", provider="stub", name="acme", account="acme", base_url=None,
+                        status="active", created_at="t", account_key="stub#1")
+LINK = {"connection_id": "con_1", "repository": "acme/app", "branch": "main", "path": "deploy.json"}
+
+
+@dataclass
+class StubGitOps:
+    """A provider with GitOps files: one commit per write, the file's version its blob hash (GitHub's way)."""
+
+    files: dict[tuple[str, str, str], tuple[bytes, str]] = field(default_factory=dict)  # -> (content, commit)
+    commits: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def version(content: bytes) -> str:
+        return hashlib.sha1(content, usedforsecurity=False).hexdigest()
+
+    def push(self, repository: str, branch: str, path: str, content: bytes) -> str:
+        """A commit made outside gitconnect."""
+        sha = hashlib.sha1(f"{len(self.commits)} {path}".encode(), usedforsecurity=False).hexdigest()
+        self.files[(repository, branch, path)] = (content, sha)
+        self.commits.append(sha)
+        return sha
+
+    def repository(self, access: Access, requested: str | None) -> RepositoryRef:
+        name = requested or "acme/app"
+        return RepositoryRef(name, f"https://git.example.com/{name}.git", "1")
+
+    def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:
+        found = self.files.get((repository, branch, path))
+        if found is None:
+            return None
+        content, commit = found
+        return RepoFile(path, content, self.version(content), "mona", commit)
+
+    def commit_file(self, access: Access, repository: str, branch: str, path: str, content: bytes, message: str,
+                    expected: str | None) -> Committed:
+        current = self.files.get((repository, branch, path))
+        if (None if current is None else self.version(current[0])) != expected:
+            raise ConflictError(f"{path} does not match {expected}")
+        return Committed(self.push(repository, branch, path, content), self.version(content))
+
+
+@dataclass
+class Given:
+    service: TemplateService
+    store: MemoryTemplates
+    bus: Recorder
+    git: StubGitOps
+
+
+def given(store: MemoryTemplates | None = None) -> Given:
+    store, bus, git = store or MemoryTemplates(), Recorder(), StubGitOps()
+    runs = RunService(store, store, bus, "https://gitconnect.example.com")
+    providers = cast(Any, {"stub": git}).__getitem__  # the service needs only its GitOps files
+    service = TemplateService(store, MemoryConnections(CONNECTION), ConnectionSecrets(PlainCipher()), providers, runs)
+    return Given(service, store, bus, git)
+
+
+def document(n: int) -> dict[str, Any]:
+    return {"replicas": n}
+
+
+def run_reasons(bus: Recorder) -> list[str]:
+    return [str(detail["reason"]) for kind, detail in bus.published if kind == "RunRequested"]
+
+
+# ------------------------------------------------------------------------------------------------ saves in the app
+
+@pytest.mark.parametrize(("base_version", "saved"), [(2, True), (1, False), (3, False)])
+def test_a_save_lands_only_on_the_latest_version(base_version: int, saved: bool) -> None:
+    # Given a template at version 2
+    g = given()
+    template = g.service.create("t1", "u1", {"name": "web", "content": document(1), "run_on_update": True})
+    g.service.update("t1", "u1", template.id, document(2), 1, None)
+    # When a save is based on `base_version`
+    if saved:
+        result = g.service.update("t1", "u1", template.id, document(3), base_version, None)
+        assert result.version == 3
+    else:
+        with pytest.raises(ConflictError) as conflict:
+            g.service.update("t1", "u1", template.id, document(3), base_version, None)
+        # Then a stale one is a 409 with both sides, and nothing is saved or run
+        assert conflict.value.extra == {"current": {"version": 2, "content": document(2)},
+                                        "yours": {"base_version": base_version, "content": document(3)}}
+    versions = [(v.version, v.content, v.origin) for v in g.service.versions("t1", template.id)]
+    expected = [(2, document(2), "app"), (1, document(1), "app")]
+    assert versions == ([(3, document(3), "app"), *expected] if saved else expected)
+    assert run_reasons(g.bus) == ["version 2 saved in the app"] + (["version 3 saved in the app"] if saved else [])
+
+
+def test_a_save_raced_by_another_writer_is_a_conflict() -> None:
+    class Raced(MemoryTemplates):
+        """Another save lands between this one's read and its write."""
+
+        def save_version(self, template: Any, version: TemplateVersion | None, expected_version: int) -> None:
+            if version is not None and version.author == "slow":
+                other = TemplateVersion(template.id, template.version, document(9), "app", "t", None, "fast")
+                super().save_version(template, other, expected_version)
+            super().save_version(template, version, expected_version)
+
+    g = given(Raced())
+    template = g.service.create("t1", "u1", {"name": "web", "content": document(1)})
+    with pytest.raises(ConflictError, match="changed meanwhile"):
+        g.service.update("t1", "slow", template.id, document(2), 1, None)
+    assert [(v.version, v.author) for v in g.service.versions("t1", template.id)] == [(2, "fast"), (1, "u1")]
+
+
+# ------------------------------------------------------------------------------------------------- a linked file
+
+def linked(g: Given) -> str:
+    g.git.push("acme/app", "main", "deploy.json", json.dumps(document(1)).encode())
+    template = g.service.create("t1", "u1", {"name": "web", "gitops": {**LINK, "mode": "link"}, "run_on_update": True})
+    return template.id
+
+
+def test_a_save_commits_the_file_at_the_version_it_was_read() -> None:
+    g = given()
+    template_id = linked(g)
+    saved = g.service.update("t1", "u1", template_id, document(2), 1, "scale up")
+    assert json.loads(g.git.files[("acme/app", "main", "deploy.json")][0]) == document(2)
+    assert saved.gitops is not None and saved.gitops.last_synced_sha == g.git.commits[-1]
+    assert g.service.sync(saved) == "unchanged"  # gitconnect's own commit is not a new version
+
+
+def test_a_file_changed_in_the_repository_makes_the_save_a_conflict() -> None:
+    g = given()
+    template_id = linked(g)
+    g.git.push("acme/app", "main", "deploy.json", b'{"replicas": 5}\n')  # someone pushed; no sync yet
+    with pytest.raises(ConflictError, match="changed in the repository since the last sync") as conflict:
+        g.service.update("t1", "u1", template_id, document(2), 1, None)
+    assert conflict.value.extra["repository"] == {"sha": g.git.commits[-1], "content": {"replicas": 5}}
+    assert g.service.get("t1", template_id).version == 1  # nothing saved, nothing overwritten
+    assert json.loads(g.git.files[("acme/app", "main", "deploy.json")][0]) == {"replicas": 5}
+
+
+@pytest.mark.parametrize(("pushed", "outcome", "version", "runs"), [
+    (b'{"replicas": 4}', "updated", 2, 1),  # a new version from the commit, and its run
+    (b'{ "replicas" : 1 }', "synced", 1, 0),  # the same document at a newer commit
+    (b"{not json", "invalid", 1, 0),  # refused: the template keeps its last good version
+])
+def test_a_push_to_the_linked_file(pushed: bytes, outcome: str, version: int, runs: int) -> None:
+    g = given()
+    template_id = linked(g)
+    commit = g.git.push("acme/app", "main", "deploy.json", pushed)
+    assert g.service.sync(g.service.get("t1", template_id)) == outcome
+    template = g.service.get("t1", template_id)
+    assert template.version == version and len(run_reasons(g.bus)) == runs
+    assert template.gitops is not None
+    if outcome == "invalid":
+        assert (template.gitops.status, (template.gitops.last_error or {}).get("commit_sha")) == ("error", commit)
+    else:
+        assert (template.gitops.status, template.gitops.last_synced_sha) == ("synced", commit)
