@@ -7,9 +7,12 @@ from __future__ import annotations
 import sys
 import threading
 
+import pytest
+
 from tests.support.inprocess import System
 
 
+@pytest.mark.slow
 def test_a_raced_lease_has_one_winner(system: System) -> None:
     from gitconnect import wiring
 

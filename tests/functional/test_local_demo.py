@@ -113,6 +113,7 @@ def ready_info(stack: Stack) -> dict[str, Any]:
     return json.loads(line[len(READY_PREFIX):])
 
 
+@pytest.mark.slow
 def test_banner_example_links_builds_and_polls_the_demo_remote(workdir: Path) -> None:
     git_port = _free_port()
     state = workdir / "stack.json"

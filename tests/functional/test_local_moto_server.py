@@ -53,6 +53,7 @@ class _EndpointSession:
         return self._session.client(name, endpoint_url=self._endpoint, **kwargs)
 
 
+@pytest.mark.slow
 def test_a_poison_message_reaches_the_dlq_after_max_receive_count(created: dict[str, Any]) -> None:
     res, sqs = created["res"], created["sqs"]
     queue, dlq = res.attrs["BuildsQueue"], res.attrs["BuildsDLQ"]

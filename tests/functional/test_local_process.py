@@ -11,6 +11,7 @@ import pytest
 from tests.support.local_stack import running_stack
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_local_stack_serves_health_and_stops_cleanly(sig: int) -> None:
     with running_stack({"GITHUB_APP_ID": "4242"}) as stack:

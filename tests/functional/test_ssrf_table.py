@@ -137,6 +137,7 @@ def _loopback(url: str) -> bool:
 API_FORMS = [u for u in forbidden_urls() if not _loopback(u)][::3]
 
 
+@pytest.mark.slow
 def test_the_api_refuses_them_for_custom_git_and_gitlab_and_stores_nothing(
     system: System, team: str, admin: str, dialled: list[str]
 ) -> None:
