@@ -453,7 +453,7 @@ def cpu_child() -> dict[str, Any]:
 
     from functions.webhook_intake import app
     from gitconnect import wiring
-    from gitconnect.services.intake import _with_payload
+    from gitconnect.domain.deliveries import DeliveryMeta, encode
     from infra.local.lambdas import LambdaContext
 
     deliveries = _cpu_deliveries()
@@ -504,10 +504,9 @@ def cpu_child() -> dict[str, Any]:
                 json.loads(body)
 
         def message() -> None:
-            meta = json.dumps({"provider": "github", "delivery_id": "d", "event": "push", "hook_id": None,
-                               "secret_version": None, "received_at": "t"}, separators=(",", ":"))
+            meta = DeliveryMeta("github", "d", "push", None, None, "t")
             for _, body, _, _ in deliveries:
-                _with_payload(meta, body)
+                encode(meta, body)
 
         return {"signature check (spec.verify)": verify, "secret lookup (per delivery)": secrets,
                 "json.loads(body)": loads, "queue message (metadata + body as is)": message}
@@ -612,6 +611,8 @@ def _matching_sources(system: Any, fake: Any, layout: str, n: int) -> tuple[int,
     repo = fake.add_repo(installation, f"{account}/app")
     first = wiring.source_store().get(TEAM, _api_source(system, token, connection_id, repo.full_name)["id"])
     connection = wiring.connection_store().get(TEAM, connection_id)
+    if first is None or connection is None:
+        raise RuntimeError("the source or connection just created through the API is not in the stores")
     for i in range(1, n):
         source = dataclasses.replace(first, id=new_id("src"), name=f"{first.name}-{i}")
         if layout == "N teams":

@@ -1,40 +1,54 @@
 """EventRouterFunction: consumes verified deliveries; each becomes build requests and delivery log entries once."""
 
-import json
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from gitconnect import wiring
+from gitconnect.domain.deliveries import QueuedDelivery, decode
+
+DUPLICATE = "duplicate"  # marks the stored summary Powertools returns for a delivery routed before
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = wiring.idempotency_config("[provider, hook_id, delivery_id]")
-routed: list[str] = []  # appended to each time `route` really runs (a duplicate returns the stored result instead)
 
 
-# The same delivery (a provider retry, a redelivery, SQS at-least-once) is routed once. Keyed on the hook too: one
-# GitLab event fires every hook of a project with the same event UUID, and each hook feeds its own source.
-@idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=wiring.idempotency_store())
-def route(delivery: dict[str, Any]) -> dict[str, Any]:
-    routed.append(delivery["delivery_id"])
+def seen_before(response: dict[str, Any], idempotent_data: DataRecord) -> dict[str, Any]:
+    """Powertools' response hook: called, instead of `route`, for a delivery that was routed before, with the summary
+    that routing stored (`response`)."""
+    return {**response, DUPLICATE: True}
+
+
+# Keyed on the value `QueuedDelivery.idempotency_key` computes (no key expression: the key is all there is to hash).
+idempotency = wiring.idempotency_config("")
+idempotency.response_hook = seen_before
+_once: Callable[[Callable[..., dict[str, Any]]], Callable[..., dict[str, Any]]] = idempotent_function(
+    data_keyword_argument="key", config=idempotency, persistence_store=wiring.idempotency_store()
+)
+
+
+# The same delivery (a provider retry, a redelivery, SQS at-least-once) is routed once. (The records are named after
+# this function, `route`.)
+@_once
+def route(*, key: tuple[str, str | None, str], delivery: QueuedDelivery) -> dict[str, Any]:
     return wiring.router().route(delivery).summary()
 
 
 def record_handler(record: SQSRecord) -> None:
-    delivery = json.loads(record.body)
-    runs = len(routed)
-    result = route(delivery=delivery)
-    if len(routed) == runs:
+    delivery = decode(record.body)
+    result = route(key=delivery.idempotency_key, delivery=delivery)
+    if result.get(DUPLICATE):
         wiring.router().log_duplicate(delivery, result)
     logger.info("delivery routed", extra={"message_id": record.message_id, "outcome": result["outcome"]})
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    routed.clear()
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     idempotency.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -5,15 +5,18 @@ queue, provider API) still raise, so that the delivery is retried. In-memory fak
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from gitconnect.domain.deliveries import QueuedDelivery, decode
 from gitconnect.domain.errors import MalformedPayloadError, RemoteUnreachableError
 from gitconnect.domain.events import RepoRef, WebhookEvent
 from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
 from gitconnect.providers.base import Access
+from gitconnect.providers.base import Provider as BaseProvider
 from gitconnect.providers.github import webhooks as github
 from gitconnect.providers.gitlab import webhooks as gitlab
 from gitconnect.services.router import REGENERATED_SINCE, EventRouter
@@ -113,15 +116,18 @@ class NoCipher:
 def router(provider: Provider, *, connections: Connections | None = None, hooks: Hooks | None = None,
            log: Log | None = None) -> tuple[EventRouter, Log]:
     log = log or Log()
-    made = EventRouter(connections or Connections(), NoSources(), log, Queue(), lambda _: provider,
+    providers = cast(Callable[[str], BaseProvider], lambda _: provider)  # the router needs only its webhooks
+    made = EventRouter(connections or Connections(), NoSources(), log, Queue(), providers,
                        ConnectionSecrets(NoCipher()), hooks or Hooks())
     return made, log
 
 
 def message(payload: Any, *, provider: str = "github", event: str = "push", hook_id: str | None = None,
-            secret_version: int | None = None) -> dict[str, Any]:
-    return {"provider": provider, "event": event, "delivery_id": "d-1", "hook_id": hook_id,
-            "secret_version": secret_version, "received_at": "2024-01-02T03:04:05Z", "payload": payload}
+            secret_version: int | None = None) -> QueuedDelivery:
+    """The delivery as the router reads it off the queue."""
+    return decode(json.dumps({"provider": provider, "event": event, "delivery_id": "d-1", "hook_id": hook_id,
+                              "secret_version": secret_version, "received_at": "2024-01-02T03:04:05Z",
+                              "payload": payload}))
 
 
 def with_value(payload: dict[str, Any], value: object, *path: str) -> dict[str, Any]:

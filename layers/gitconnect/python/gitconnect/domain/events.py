@@ -119,3 +119,9 @@ class Ignored:
 
 
 WebhookEvent = PushEvent | PullRequestEvent | TagEvent | ReleaseEvent | InstallationEvent | Ignored
+
+
+def repository_of(event: WebhookEvent) -> RepoRef | None:
+    """The repository an event is about: None for an account's event (an installation), and for an ignored delivery
+    that named none."""
+    return None if isinstance(event, InstallationEvent) else event.repository

@@ -1,4 +1,5 @@
-"""The provider protocol: what every Git provider module implements (DESIGN.md §3 "Providers are plugins").
+"""The provider protocol: what every Git provider module implements (DESIGN.md §3 "Providers are plugins"), and the
+capabilities some of them add (webhooks, managed hooks, commit statuses, ...), which services test with `isinstance`.
 
 Provider modules are pure logic; all I/O goes through the ports they receive (a Git remote client today,
 an HTTP client for the API providers).
@@ -10,7 +11,11 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # annotations only: the intake loads this module for WebhookSpec, and nothing more of the domain
+    from gitconnect.domain.events import RepoRef, WebhookEvent
+    from gitconnect.domain.models import Build
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,76 @@ class Provider(Protocol):
         ...
 
 
-class GitOpsProvider(Provider, Protocol):
+# ---------------------------------------------------------------------------------------------------- capabilities
+# What a provider may do besides the Provider protocol. A provider class names the ones it implements among its bases,
+# and services ask `isinstance(provider, Capability)`. That check only sees whether the methods exist, so a provider
+# never has a method of a capability it lacks (no stub raising NotImplementedError); tests/unit/test_capabilities.py
+# holds every registered provider to it.
+
+
+@runtime_checkable
+class Webhooks(Protocol):
+    """Providers whose deliveries the router reads (API calls only where a payload leaves a gap)."""
+
+    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent | tuple[WebhookEvent, ...]:
+        """One event, or one per ref for a delivery that moved several (a Bitbucket push)."""
+        ...
+
+    def changed_files(self, access: Access, repo: RepoRef, before: str | None, after: str) -> list[str] | None:
+        """The files changed between two commits (the compare API); None when the provider cannot say."""
+        ...
+
+    def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None:
+        """The commit a tag points at; None when there is no such tag."""
+        ...
+
+
+@runtime_checkable
+class ShortHashes(Protocol):
+    """Providers whose payloads may name a commit by a short hash (Bitbucket pull requests)."""
+
+    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None: ...
+
+
+@runtime_checkable
+class ManagedWebhooks(Protocol):
+    """Providers whose webhooks gitconnect registers itself, one per source, each with its own URL and secret."""
+
+    def create_webhook(self, access: Access, repo: RepoRef, url: str, secret: str) -> str:
+        """The provider's id of the new hook."""
+        ...
+
+    def update_webhook(self, access: Access, repo: RepoRef, hook_id: str, url: str, secret: str) -> bool:
+        """False when the provider no longer has the hook."""
+        ...
+
+    def delete_webhook(self, access: Access, repo: RepoRef, hook_id: str) -> bool:
+        """False when the provider no longer had the hook."""
+        ...
+
+    def webhook_health(self, access: Access, repo: RepoRef, hook_id: str) -> str:
+        """`ok`, `disabled` (after failed deliveries) or `missing`."""
+        ...
+
+
+@runtime_checkable
+class CommitStatuses(Protocol):
+    """Providers that show a build's status on its commit (GitHub commit statuses, ...)."""
+
+    def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None: ...
+
+
+@runtime_checkable
+class RefreshingCredentials(Protocol):
+    """Providers whose OAuth access tokens expire and are refreshed (GitLab, Bitbucket)."""
+
+    def refresh_credentials(self, access: Access) -> dict[str, str]:
+        """The new credentials (RefreshRefusedError when the provider refuses the refresh token)."""
+        ...
+
+
+@runtime_checkable
+class GitOpsFiles(Protocol):
     """Providers that can read and commit a file (GitOps). A commit lands only if the file is still the version
     read (`expected` is RepoFile.version; None means create, refused when the file exists): ConflictError otherwise,
     decided by the provider itself (no read-then-write race)."""
@@ -232,3 +306,7 @@ class GitOpsProvider(Provider, Protocol):
         message: str,
         expected: str | None,
     ) -> Committed: ...
+
+
+class GitOpsProvider(Provider, GitOpsFiles, Protocol):
+    """A provider with GitOps files."""

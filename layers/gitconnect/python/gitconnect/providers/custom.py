@@ -16,7 +16,9 @@ from gitconnect.providers.base import (
     Branch,
     Committed,
     GitCredentials,
+    GitOpsFiles,
     LinkedAccount,
+    Provider,
     ProviderPorts,
     RepoFile,
     Repository,
@@ -57,7 +59,7 @@ def _remote(base_url: str | None) -> str:
     return base_url
 
 
-class CustomGitProvider:
+class CustomGitProvider(Provider, GitOpsFiles):
     id: ClassVar[str] = "custom"
 
     def __init__(self, ports: ProviderPorts) -> None:

@@ -20,7 +20,7 @@ from gitconnect.domain.errors import (
 )
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import BUILD_STATUSES, FINAL_BUILD_STATUSES, Build, Page, Source
-from gitconnect.providers.base import Provider
+from gitconnect.providers.base import CommitStatuses, Provider
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.ports import BuildQueue, BuildStore, EventBus, SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
@@ -147,12 +147,11 @@ class BuildService:
         """Show the status on the provider's commit (GitHub commit status, ...). Best effort: the build's own
         record is the truth, and a provider outage must not fail the builder's report."""
         provider = self._providers(build.provider)
-        mirror = getattr(provider, "report_status", None)
         connection = self._connections.find(build.team_id, build.connection_id)
-        if mirror is None or connection is None:
+        if not isinstance(provider, CommitStatuses) or connection is None:
             return
         try:
-            mirror(self._secrets.access(connection), build, url, description)
+            provider.report_status(self._secrets.access(connection), build, url, description)
         except GitconnectError as exc:
             log.warning("status not mirrored", extra={"build_id": build.id, "reason": exc.detail})
 

@@ -16,19 +16,10 @@ from gitconnect.domain.errors import GitconnectError
 from gitconnect.domain.events import RepoRef
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection, Hook, Source
-from gitconnect.providers.base import Access
+from gitconnect.providers.base import Access, ManagedWebhooks, Provider
 from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
-
-
-class HookProvider(Protocol):
-    """Providers whose webhooks gitconnect manages itself."""
-
-    def create_webhook(self, access: Access, repo: RepoRef, url: str, secret: str) -> str: ...
-    def update_webhook(self, access: Access, repo: RepoRef, hook_id: str, url: str, secret: str) -> bool: ...
-    def delete_webhook(self, access: Access, repo: RepoRef, hook_id: str) -> bool: ...
-    def webhook_health(self, access: Access, repo: RepoRef, hook_id: str) -> str: ...
 
 
 class HookStore(Protocol):
@@ -43,7 +34,7 @@ class HookService:
         self,
         hooks: HookStore,
         secrets: ConnectionSecrets,
-        providers: Callable[[str], object],
+        providers: Callable[[str], Provider],
         public_url: str,
     ) -> None:
         self._hooks = hooks
@@ -51,9 +42,9 @@ class HookService:
         self._providers = providers
         self._public_url = public_url.rstrip("/")
 
-    def _provider(self, provider_id: str) -> HookProvider | None:
+    def _provider(self, provider_id: str) -> ManagedWebhooks | None:
         provider = self._providers(provider_id)
-        return provider if hasattr(provider, "create_webhook") else None  # type: ignore[return-value]
+        return provider if isinstance(provider, ManagedWebhooks) else None
 
     def manages(self, provider_id: str) -> bool:
         return self._provider(provider_id) is not None

@@ -8,20 +8,17 @@ ASCII, and a JSON object nested at most MAX_DEPTH deep with neither NaN/Infinity
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
+from gitconnect.domain.deliveries import DeliveryMeta, encode
 from gitconnect.providers.base import WebhookSpec
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # API Gateway allows 10 MB; real deliveries stay far below (GitHub caps at 25 MB)
-INLINE_BODY_BYTES = 200 * 1024  # larger bodies travel gzipped, to stay under SQS's message size limit
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_DELIVERY_ID = 128  # GitHub GUIDs, GitLab and Bitbucket UUIDs are 36 (38 in braces)
 MAX_EVENT = 64  # the longest real names are ~30 ("pull_request_review_thread", "Merge Request Hook")
@@ -149,13 +146,8 @@ class WebhookIntake:
             return problem(400, "Malformed JSON", f"the delivery body nests deeper than {MAX_DEPTH} levels")
         if event in spec.ping_events:
             return Reply(200, {"ok": True, "event": event})
-        version = secrets.version
-        meta = (  # what json.dumps(..., separators=(",", ":")) writes, for a seventh of its CPU
-            f'{{"provider":{_quote(spec.provider)},"delivery_id":{_quote(delivery_id)},"event":{_quote(event)},'
-            f'"hook_id":{"null" if hook_id is None else _quote(hook_id)},'
-            f'"secret_version":{"null" if version is None else int(version)},"received_at":{_quote(self._clock())}}}'
-        )
-        message = _message(meta, body, text)
+        meta = DeliveryMeta(spec.provider, delivery_id, event, hook_id, secrets.version, self._clock())
+        message = encode(meta, body, text)  # the body as it came, embedded when `text` is plain UTF-8, else gzipped
         if len(message) > MAX_MESSAGE_BYTES:
             return problem(413, "Payload too large", "the delivery does not fit a queue message even compressed")
         self._enqueue(message)
@@ -226,30 +218,3 @@ def _deeper_than(payload: dict[str, Any], limit: int) -> bool:
             return False
         level = below
     return True
-
-
-def _message(meta: str, body: bytes, text: str | None) -> str:
-    """The queue message: the metadata object with the delivery inside. A body that was just parsed from its UTF-8
-    `text` is embedded as is (re-encoding it as an escaped string cost a quarter of the intake's CPU); bodies too big
-    for that, not plain UTF-8, or with a character SQS refuses (U+FFFE, U+FFFF) travel gzipped."""
-    if text is not None and len(body) <= INLINE_BODY_BYTES and not (
-        b"\xef" in body and (b"\xef\xbf\xbe" in body or b"\xef\xbf\xbf" in body)
-    ):
-        return f'{meta[:-1]},"payload":{text}}}'
-    return f'{meta[:-1]},"body_gzip":"{base64.b64encode(gzip.compress(body, 6)).decode()}"}}'
-
-
-def _with_payload(meta: str, body: bytes) -> str:
-    """`_message` for a body already known to be a JSON object (bench/webhooks.py times this part alone)."""
-    try:
-        text: str | None = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    return _message(meta, body, None if text is None or text.startswith("\ufeff") else text)
-
-
-def delivery_payload(message: Mapping[str, Any]) -> Any:
-    """The delivery's parsed JSON back from a queued message."""
-    if "body_gzip" in message:
-        return json.loads(gzip.decompress(base64.b64decode(str(message["body_gzip"]))))
-    return message["payload"]

@@ -15,7 +15,7 @@ from gitconnect.domain.ids import stable_id
 from gitconnect.domain.models import Build, Connection, Hook
 from gitconnect.domain.rules import matches_any
 from gitconnect.providers import REGISTRY
-from gitconnect.providers.base import Access
+from gitconnect.providers.base import Access, ManagedWebhooks, Provider
 from gitconnect.services.builds import new_build
 from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import BuildQueue, BuildStore, ConnectionStore, SourceStore
@@ -47,7 +47,7 @@ class HookRepair:
         sources: SourceStore,
         builds: BuildStore,
         secrets: ConnectionSecrets,
-        providers: Callable[[str], object],
+        providers: Callable[[str], Provider],
         queue: BuildQueue,
         interval_seconds: float,
         clock: Callable[[], float] = time.time,
@@ -75,18 +75,18 @@ class HookRepair:
         connection = self._connections.get(hook.team_id, hook.connection_id)
         if connection is None or connection.status != "active":
             return  # unlinked (its hooks are being removed) or waiting to be linked again
-        report.checked += 1
         provider = self._providers(hook.provider)
+        if not isinstance(provider, ManagedWebhooks):
+            return  # hooks are only checked for providers whose webhooks gitconnect manages (see `run`)
+        report.checked += 1
         access = self._secrets.access(connection)
-        health = provider.webhook_health(access, hook.repo, hook.provider_hook_id)  # type: ignore[attr-defined]
+        health = provider.webhook_health(access, hook.repo, hook.provider_hook_id)
         if health == "ok":
             return
         if health == "disabled":
-            provider.delete_webhook(access, hook.repo, hook.provider_hook_id)  # type: ignore[attr-defined]
+            provider.delete_webhook(access, hook.repo, hook.provider_hook_id)
         secret = self._secrets.open_hook_secret(hook)
-        remote_id = provider.create_webhook(  # type: ignore[attr-defined]
-            access, hook.repo, self._service.url(hook.provider, hook.id), secret
-        )
+        remote_id = provider.create_webhook(access, hook.repo, self._service.url(hook.provider, hook.id), secret)
         self._hooks.put(replace(hook, provider_hook_id=remote_id))
         report.recreated.append(hook.id)
         missed = self._missed(connection, access, hook)
@@ -99,12 +99,13 @@ class HookRepair:
             return []
         heads = {
             b.name: b.sha
-            for b in self._providers(connection.provider).branches(access, source.repository)  # type: ignore[attr-defined]
+            for b in self._providers(connection.provider).branches(access, source.repository)
             if matches_any(b.name, source.branches)
         }
         last_built: dict[str, str] = {}
         for build in self._builds.list(hook.team_id, source_id=source.id, cursor=None, limit=100).items:
-            last_built.setdefault(build.ref, build.sha)  # type: ignore[attr-defined]
+            if isinstance(build, Build):  # a page holds builds here (Page.items is any listing's)
+                last_built.setdefault(build.ref, build.sha)
         missed = []
         for name, sha in sorted(heads.items()):
             ref = f"refs/heads/{name}"

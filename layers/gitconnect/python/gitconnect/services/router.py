@@ -6,8 +6,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from gitconnect.domain.deliveries import QueuedDelivery
 from gitconnect.domain.errors import GitconnectError, MalformedPayloadError
 from gitconnect.domain.events import (
     Ignored,
@@ -18,6 +19,7 @@ from gitconnect.domain.events import (
     RepoRef,
     TagEvent,
     WebhookEvent,
+    repository_of,
 )
 from gitconnect.domain.ids import stable_id
 from gitconnect.domain.matching import (
@@ -30,10 +32,9 @@ from gitconnect.domain.matching import (
     push_files,
 )
 from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
-from gitconnect.providers.base import Access
+from gitconnect.providers.base import Access, Provider, ShortHashes, Webhooks
 from gitconnect.providers.github.webhooks import account_key_of as github_account_key_of
 from gitconnect.services.builds import new_build
-from gitconnect.services.intake import delivery_payload
 from gitconnect.services.ports import BuildQueue
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -69,17 +70,6 @@ class DeliveryLog(Protocol):
     def put_many(self, deliveries: Sequence[Delivery]) -> None: ...
 
 
-class WebhookProvider(Protocol):
-    """What the router needs from a provider with webhooks (API calls only when a payload leaves a gap)."""
-
-    def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent | tuple[WebhookEvent, ...]:
-        """One event, or one per ref for a delivery that moved several (a Bitbucket push)."""
-        ...
-
-    def changed_files(self, access: Access, repo: RepoRef, before: str | None, after: str) -> list[str] | None: ...
-    def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None: ...
-
-
 class GitOpsSync(Protocol):
     def for_repository(self, repository: str) -> RepositoryTemplates: ...
     def on_delivery(
@@ -91,10 +81,7 @@ class GitOpsSync(Protocol):
     ) -> list[str]: ...
 
 
-class ShortHashProvider(Protocol):
-    """Providers whose payloads may name a commit by a short hash (Bitbucket pull requests)."""
-
-    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None: ...
+_Outcome = tuple[Literal["built", "ignored"], str, list[Build]]  # per connection: outcome, reason, builds
 
 
 @dataclass
@@ -121,7 +108,7 @@ class EventRouter:
         sources: RepositorySources,
         deliveries: DeliveryLog,
         queue: BuildQueue,
-        providers: Callable[[str], WebhookProvider],
+        providers: Callable[[str], Provider],
         secrets: ConnectionSecrets,
         hooks: HookLookup,
         gitops: Callable[[], GitOpsSync] | None = None,
@@ -135,31 +122,34 @@ class EventRouter:
         self._providers = providers
         self._secrets = secrets
 
-    def route(self, message: Mapping[str, Any]) -> RouteReport:
-        provider_id, event_name = str(message["provider"]), str(message["event"])
+    def route(self, delivery: QueuedDelivery) -> RouteReport:
+        provider_id, event_name = delivery.provider, delivery.event
         provider = self._providers(provider_id)
         report = RouteReport(event_name, "ignored")
+        if not isinstance(provider, Webhooks):  # the intake queues deliveries only for providers with webhooks
+            log.warning("delivery for a provider without webhooks", extra={"delivery_id": delivery.delivery_id})
+            return report
         hook: Hook | None = None
-        if message.get("hook_id"):
+        if delivery.hook_id:
             # A per-hook URL names one hook of one source: its connection is the account, its source the only one.
-            hook = self._hooks.get(str(message["hook_id"]))
+            hook = self._hooks.get(delivery.hook_id)
             if hook is None:
-                log.info("delivery for a removed hook", extra={"delivery_id": message["delivery_id"]})
+                log.info("delivery for a removed hook", extra={"delivery_id": delivery.delivery_id})
                 return report
-            if message.get("secret_version") != hook.secret_version:
-                return self._rejected(message, report, REGENERATED_SINCE, [_Concerned.hook(hook)])
-        payload = delivery_payload(message)
+            if delivery.secret_version != hook.secret_version:
+                return self._rejected(delivery, report, REGENERATED_SINCE, [_Concerned.hook(hook)])
+        payload = delivery.payload
         try:
             normalized = provider.normalize(event_name, payload)
         except MalformedPayloadError as error:
-            return self._malformed(message, payload, hook, report, error.reason)
+            return self._malformed(delivery, payload, hook, report, error.reason)
         except GitconnectError:
             raise
         except Exception as error:  # a backstop: a normalizer's bug must not make a verified delivery poison
             log.warning("a normalizer failed on a delivery", exc_info=True,
-                        extra={"delivery_id": message["delivery_id"], "provider": provider_id})
+                        extra={"delivery_id": delivery.delivery_id, "provider": provider_id})
             reason = f"malformed {event_name} payload: it could not be read ({type(error).__name__})"
-            return self._malformed(message, payload, hook, report, reason)
+            return self._malformed(delivery, payload, hook, report, reason)
         events = normalized if isinstance(normalized, tuple) else (normalized,)
         event = _representative(events)
         only_source = None
@@ -167,17 +157,21 @@ class EventRouter:
             connection = self._connections.get(hook.team_id, hook.connection_id)
             if connection is None:
                 return report
-            events = tuple(replace(e, account_key=connection.account_key) for e in events)
+            events = tuple(
+                e if isinstance(e, InstallationEvent) else replace(e, account_key=connection.account_key)
+                for e in events
+            )  # (an installation, the account itself, never comes to a per-hook URL)
             event = _representative(events)
             only_source = hook.source_id
         if event.account_key is None:
             reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"
-            log.info("delivery ignored", extra={"delivery_id": message["delivery_id"], "reason": reason})
+            log.info("delivery ignored", extra={"delivery_id": delivery.delivery_id, "reason": reason})
             return report
         connections = [c for c in self._connections.by_account(event.account_key) if c.provider == provider_id]
         if not connections:
-            log.info("delivery for no linked account", extra={"delivery_id": message["delivery_id"]})
+            log.info("delivery for no linked account", extra={"delivery_id": delivery.delivery_id})
             return report
+        outcomes: list[_Outcome]
         if isinstance(event, InstallationEvent):
             outcomes = [self._installation(c, event) for c in connections]
         else:
@@ -191,18 +185,18 @@ class EventRouter:
                 outcomes.append(("built" if builds else "ignored", "; ".join([reason, *synced]), builds))
         # Queue first: a failure here retries the whole delivery, and stable build ids make the retry harmless.
         self._queue.send(report.builds)
-        repository = getattr(event, "repository", None)
+        repository = repository_of(event)
         for connection, (outcome, reason, builds) in zip(connections, outcomes, strict=True):
             report.deliveries.append(
                 Delivery(
                     team_id=connection.team_id,
-                    id=str(message["delivery_id"]),
+                    id=delivery.delivery_id,
                     provider=provider_id,
                     event=event_name,
                     connection_id=connection.id,
                     repository=repository.full_name if repository else None,
-                    received_at=str(message.get("received_at") or ""),
-                    outcome=outcome,  # type: ignore[arg-type]
+                    received_at=delivery.received_at,
+                    outcome=outcome,
                     reason=reason,
                     build_ids=tuple(b.id for b in builds),
                 )
@@ -212,36 +206,36 @@ class EventRouter:
         return report
 
     def _malformed(
-        self, message: Mapping[str, Any], payload: object, hook: Hook | None, report: RouteReport, reason: str
+        self, delivery: QueuedDelivery, payload: object, hook: Hook | None, report: RouteReport, reason: str
     ) -> RouteReport:
         """Verified, but not the shape the provider documents: refused for good (the same bytes would fail the
         same way on every retry), and each team it concerns sees why. The teams are the hook's for a per-hook
         delivery; else those linked to the account the payload names, when that much of it can be read."""
-        log.info("delivery rejected as malformed", extra={"delivery_id": message["delivery_id"], "reason": reason})
+        log.info("delivery rejected as malformed", extra={"delivery_id": delivery.delivery_id, "reason": reason})
         if hook is not None:
-            return self._rejected(message, report, reason, [_Concerned.hook(hook)])
-        provider_id = str(message["provider"])
+            return self._rejected(delivery, report, reason, [_Concerned.hook(hook)])
+        provider_id = delivery.provider
         account_of = _ACCOUNT_NAMED_IN_PAYLOAD.get(provider_id)
         key = None if account_of is None else account_of(payload)
         connections = [] if key is None else self._connections.by_account(key)
         repository = _named_repository(payload)
         concerned = [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
-        return self._rejected(message, report, reason, concerned)
+        return self._rejected(delivery, report, reason, concerned)
 
     def _rejected(
-        self, message: Mapping[str, Any], report: RouteReport, reason: str, concerned: Sequence[_Concerned]
+        self, delivery: QueuedDelivery, report: RouteReport, reason: str, concerned: Sequence[_Concerned]
     ) -> RouteReport:
         """Refused for good (acknowledged, never retried): a `rejected` entry with the reason for each team."""
         report.outcome = "rejected"
         report.deliveries = [
             Delivery(
                 team_id=c.team_id,
-                id=str(message["delivery_id"]),
-                provider=str(message["provider"]),
-                event=str(message["event"]),
+                id=delivery.delivery_id,
+                provider=delivery.provider,
+                event=delivery.event,
                 connection_id=c.connection_id,
                 repository=c.repository,
-                received_at=str(message.get("received_at") or ""),
+                received_at=delivery.received_at,
                 outcome="rejected",
                 reason=reason,
             )
@@ -251,18 +245,18 @@ class EventRouter:
             self._deliveries.put_many(report.deliveries)
         return report
 
-    def log_duplicate(self, message: Mapping[str, Any], first: Mapping[str, Any]) -> None:
+    def log_duplicate(self, delivery: QueuedDelivery, first: Mapping[str, Any]) -> None:
         """A delivery seen before: each team that logged it once sees the copy as a duplicate (nothing built)."""
         self._deliveries.put_many(
             [
                 Delivery(
                     team_id=team_id,
-                    id=str(message["delivery_id"]),
-                    provider=str(message["provider"]),
-                    event=str(message["event"]),
+                    id=delivery.delivery_id,
+                    provider=delivery.provider,
+                    event=delivery.event,
                     connection_id=connection_id,
                     repository=repository,
-                    received_at=str(message.get("received_at") or ""),
+                    received_at=delivery.received_at,
                     outcome="duplicate",
                     reason="this delivery was already routed; the copy builds nothing",
                 )
@@ -271,7 +265,7 @@ class EventRouter:
         )
 
     # ------------------------------------------------------------------ installation changes
-    def _installation(self, connection: Connection, event: InstallationEvent) -> tuple[str, str, list[Build]]:
+    def _installation(self, connection: Connection, event: InstallationEvent) -> _Outcome:
         status = _INSTALLATION_STATUS.get(event.action)
         if status is None:
             # The repository set is read live from the provider (listing, sources), and the provider sends no
@@ -284,20 +278,19 @@ class EventRouter:
 
     # ------------------------------------------------------------------ repository events
     def _repository_sources(self, provider_id: str, event: WebhookEvent) -> list[Source]:
-        repo = getattr(event, "repository", None)
+        repo = repository_of(event)
         if isinstance(event, Ignored) or repo is None:
             return []
         return self._sources.for_repository(provider_id, repo.id)
 
     def _templates_for(self, event: WebhookEvent) -> RepositoryTemplates | None:
-        repo = getattr(event, "repository", None)
-        if self._gitops is None or repo is None or not isinstance(event, PushEvent | PullRequestEvent):
+        if self._gitops is None or not isinstance(event, PushEvent | PullRequestEvent):
             return None
-        return self._gitops().for_repository(repo.full_name)
+        return self._gitops().for_repository(event.repository.full_name)
 
     def _gitops_events(
         self,
-        provider: WebhookProvider,
+        provider: Webhooks,
         connection: Connection,
         events: tuple[WebhookEvent, ...],
         templates: _OnceOrNone,
@@ -326,7 +319,7 @@ class EventRouter:
 
     def _decide_all(
         self,
-        provider: WebhookProvider,
+        provider: Webhooks,
         connection: Connection,
         events: tuple[WebhookEvent, ...],
         repo_sources: list[Source],
@@ -342,13 +335,15 @@ class EventRouter:
         return builds, " | ".join(reasons)
 
     def _decide(
-        self, provider: WebhookProvider, connection: Connection, event: WebhookEvent, repo_sources: list[Source]
+        self, provider: Webhooks, connection: Connection, event: WebhookEvent, repo_sources: list[Source]
     ) -> tuple[list[Build], str]:
         if isinstance(event, Ignored):
             return [], event.reason
         if connection.status != "active":
             return [], f"the connection is {connection.status}"
-        repo: RepoRef = event.repository  # type: ignore[union-attr]
+        repo = repository_of(event)
+        if repo is None:  # an installation event: routed as one, never decided
+            return [], f"{event.kind} events do not build"
         if not connection.allows(repo.full_name):
             return [], f"{repo.full_name} is outside the connection's namespace restrictions"
         sources = [s for s in repo_sources if s.connection_id == connection.id]
@@ -443,7 +438,7 @@ def _representative(events: tuple[WebhookEvent, ...]) -> WebhookEvent:
 class _LazyFacts:
     """Provider API answers the payload left out, fetched at most once per delivery and connection."""
 
-    def __init__(self, provider: WebhookProvider, access: Access, repo: RepoRef) -> None:
+    def __init__(self, provider: Webhooks, access: Access, repo: RepoRef) -> None:
         self._provider, self._access, self._repo = provider, access, repo
         self._files: dict[str, list[str] | None] = {}
         self._tags: dict[str, str | None] = {}
@@ -460,8 +455,9 @@ class _LazyFacts:
 
     def full_commit(self, sha: str) -> str | None:
         if sha not in self._commits:
-            provider: ShortHashProvider = self._provider  # type: ignore[assignment]
-            self._commits[sha] = provider.full_commit(self._access, self._repo, sha)
+            provider = self._provider  # only providers that resolve short hashes send them
+            full = provider.full_commit(self._access, self._repo, sha) if isinstance(provider, ShortHashes) else None
+            self._commits[sha] = full
         return self._commits[sha]
 
     def tag_commit(self, tag: str) -> str | None:

@@ -14,10 +14,11 @@
 
 from __future__ import annotations
 
+import builtins  # annotations in classes whose method `list` shadows the builtin
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from gitconnect.domain.errors import (
     BadRequestError,
@@ -40,7 +41,7 @@ from gitconnect.domain.templates import (
     parse_document,
     render,
 )
-from gitconnect.providers.base import Access, GitOpsProvider
+from gitconnect.providers.base import Access, GitOpsFiles, GitOpsProvider, Provider
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -49,15 +50,15 @@ log = logging.getLogger(__name__)
 
 class TemplateStore(Protocol):
     def get(self, team_id: str, template_id: str) -> Template | None: ...
-    def list(self, team_id: str) -> list[Template]: ...
-    def for_connection(self, connection_id: str) -> list[Template]: ...
-    def linked_to(self, repository: str) -> list[Template]: ...
-    def triggered_by(self, repository: str) -> list[Template]: ...
-    def linked(self) -> list[Template]: ...
+    def list(self, team_id: str) -> builtins.list[Template]: ...
+    def for_connection(self, connection_id: str) -> builtins.list[Template]: ...
+    def linked_to(self, repository: str) -> builtins.list[Template]: ...
+    def triggered_by(self, repository: str) -> builtins.list[Template]: ...
+    def linked(self) -> builtins.list[Template]: ...
     def create(self, template: Template, first: TemplateVersion) -> None: ...
     def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None: ...
     def delete(self, team_id: str, template_id: str) -> None: ...
-    def versions(self, template_id: str) -> list[TemplateVersion]: ...
+    def versions(self, template_id: str) -> builtins.list[TemplateVersion]: ...
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class TemplateService:
         store: TemplateStore,
         connections: Connections,
         secrets: ConnectionSecrets,
-        providers: Callable[[str], object],
+        providers: Callable[[str], Provider],
         runs: RunService,
     ) -> None:
         self._store, self._connections, self._secrets = store, connections, secrets
@@ -95,13 +96,13 @@ class TemplateService:
         a provider that can read and commit files)."""
         connection = self._connections.get(team_id, connection_id)
         provider = self._providers(connection.provider)
-        if not hasattr(provider, "commit_file"):
+        if not isinstance(provider, GitOpsFiles):
             raise UnprocessableError(f"{connection.provider!r} connections cannot sync files yet")
         access = self._secrets.access(connection)
-        repo = provider.repository(access, repository).repository  # type: ignore[attr-defined]
+        repo = provider.repository(access, repository).repository
         if not connection.allows(repo):
             raise ForbiddenError(f"{repo} is outside the connection's namespace restrictions")
-        return _Target(provider, access, repo)  # type: ignore[arg-type]
+        return _Target(provider, access, repo)
 
     def fetch(self, team_id: str, connection_id: str, repository: str | None, branch: str, path: str) -> dict[str, Any]:
         target = self.target(team_id, connection_id, repository)
@@ -117,17 +118,20 @@ class TemplateService:
             raise NotFoundError(f"template {template_id!r} not found")
         return template
 
-    def list(self, team_id: str) -> list[Template]:
+    def list(self, team_id: str) -> builtins.list[Template]:
         return self._store.list(team_id)
 
-    def versions(self, team_id: str, template_id: str) -> list[TemplateVersion]:
+    def versions(self, team_id: str, template_id: str) -> builtins.list[TemplateVersion]:
         return self._store.versions(self.get(team_id, template_id).id)
 
     # ------------------------------------------------------------------ writing
     def create(self, team_id: str, user_id: str, request: dict[str, Any]) -> Template:
         now = iso(utcnow())
         content = request.get("content")
-        gitops, origin, commit_sha, author = None, "app", None, user_id
+        gitops: GitOpsLink | None = None
+        origin: Literal["app", "git"] = "app"
+        commit_sha: str | None = None
+        author: str | None = user_id
         spec = request.get("gitops")
         triggers_on = (request.get("triggers") or {}).get("connection_id")
         if spec and triggers_on and triggers_on != spec["connection_id"]:
@@ -173,7 +177,7 @@ class TemplateService:
             gitops=gitops,
             triggers=triggers,
         )
-        first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)  # type: ignore[arg-type]
+        first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)
         self._store.create(template, first)
         return template
 
@@ -309,8 +313,8 @@ class TemplateService:
         connection: Connection,
         events: tuple[WebhookEvent, ...],
         found: RepositoryTemplates,
-        files: Callable[[PushEvent], list[str] | None],
-    ) -> list[str]:
+        files: Callable[[PushEvent], builtins.list[str] | None],
+    ) -> builtins.list[str]:
         """A delivery's events on this connection: templates it links on a branch a push moved are synced with their
         file (best effort: the scheduled sync catches up with a failure), and its release flows whose Git triggers
         match a push or a pull request request a run. What happened, for the delivery log."""
@@ -351,8 +355,8 @@ class TemplateService:
         template: Template,
         triggers: Triggers,
         event: PushEvent | PullRequestEvent,
-        files: Callable[[PushEvent], list[str] | None],
-    ) -> list[str]:
+        files: Callable[[PushEvent], builtins.list[str] | None],
+    ) -> builtins.list[str]:
         """A release flow's Git triggers decided like a source's rules (branch globs, path rules over the push's
         files, pull request actions); a run when they match."""
         rules = triggers.as_source(template.id, template.team_id)

@@ -15,15 +15,11 @@ from typing import Protocol
 
 from gitconnect.domain.errors import RefreshRefusedError, RemoteUnreachableError, UnprocessableError
 from gitconnect.domain.models import Connection
-from gitconnect.providers.base import Access
+from gitconnect.providers.base import Access, Provider, RefreshingCredentials
 
 REFRESH_BEFORE_SECONDS = 300
 LEASE_SECONDS = 30
 WAIT_SECONDS = 15
-
-
-class RefreshingProvider(Protocol):
-    def refresh_credentials(self, access: Access) -> dict[str, str]: ...
 
 
 class Leases(Protocol):
@@ -54,7 +50,7 @@ class TokenRefresher:
         records: CredentialRecords,
         leases: Leases,
         sealer: Sealer,
-        providers: Callable[[str], object],
+        providers: Callable[[str], Provider],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -98,7 +94,9 @@ class TokenRefresher:
                 latest, credentials = self._current(connection)
                 if not expiring(credentials, self._clock()):
                     return credentials
-                provider: RefreshingProvider = self._providers(latest.provider)  # type: ignore[assignment]
+                provider = self._providers(latest.provider)
+                if not isinstance(provider, RefreshingCredentials):  # only OAuth credentials expire (see `expiring`)
+                    raise UnprocessableError(f"{latest.provider} connections have no credentials to refresh")
                 try:
                     renewed = provider.refresh_credentials(Access(latest.base_url, latest.account_key, credentials))
                 except RefreshRefusedError:

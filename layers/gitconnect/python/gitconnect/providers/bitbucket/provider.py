@@ -20,12 +20,19 @@ from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
+    CommitStatuses,
     Committed,
+    GitOpsFiles,
     LinkedAccount,
+    ManagedWebhooks,
+    Provider,
     ProviderPorts,
+    RefreshingCredentials,
     RepoFile,
     Repository,
     RepositoryRef,
+    ShortHashes,
+    Webhooks,
 )
 from gitconnect.providers.bitbucket import oauth as bitbucket_oauth
 from gitconnect.providers.bitbucket import webhooks
@@ -55,7 +62,9 @@ def _https_clone(repo: Mapping[str, Any]) -> str:
     return ""
 
 
-class BitbucketProvider:
+class BitbucketProvider(
+    Provider, Webhooks, ShortHashes, ManagedWebhooks, RefreshingCredentials, GitOpsFiles, CommitStatuses
+):
     id: ClassVar[str] = "bitbucket"
 
     def __init__(self, ports: ProviderPorts) -> None:

@@ -13,12 +13,16 @@ from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
+    CommitStatuses,
     Committed,
+    GitOpsFiles,
     LinkedAccount,
+    Provider,
     ProviderPorts,
     RepoFile,
     Repository,
     RepositoryRef,
+    Webhooks,
 )
 from gitconnect.providers.github import webhooks
 from gitconnect.providers.github.api import GitHubApi
@@ -43,7 +47,7 @@ def _split(full_name: str) -> tuple[str, str]:
     return owner, name
 
 
-class GitHubProvider:
+class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
     id: ClassVar[str] = "github"
 
     def __init__(self, ports: ProviderPorts) -> None:

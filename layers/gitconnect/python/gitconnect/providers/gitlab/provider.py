@@ -15,12 +15,18 @@ from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
     Access,
     Branch,
+    CommitStatuses,
     Committed,
+    GitOpsFiles,
     LinkedAccount,
+    ManagedWebhooks,
+    Provider,
     ProviderPorts,
+    RefreshingCredentials,
     RepoFile,
     Repository,
     RepositoryRef,
+    Webhooks,
 )
 from gitconnect.providers.gitlab import oauth as gitlab_oauth
 from gitconnect.providers.gitlab import webhooks
@@ -37,7 +43,7 @@ _STATES = {
 STATUS_NAME = "gitconnect"
 
 
-class GitLabProvider:
+class GitLabProvider(Provider, Webhooks, ManagedWebhooks, RefreshingCredentials, GitOpsFiles, CommitStatuses):
     id: ClassVar[str] = "gitlab"
 
     def __init__(self, ports: ProviderPorts) -> None:
