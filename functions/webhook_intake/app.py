@@ -12,8 +12,6 @@ from gitconnect import wiring
 if TYPE_CHECKING:
     from gitconnect.services.intake import Reply
 
-PROVIDERS = frozenset({"github", "gitlab", "bitbucket"})  # /v1/webhooks/<provider>[/<hook_id>] (template.yaml)
-
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return respond(receive(event))
@@ -22,9 +20,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def receive(event: dict[str, Any]) -> Reply:
     intake = wiring.webhook_intake()
     parts = (event.get("rawPath") or "").split("/")
-    provider = parts[3] if len(parts) > 3 else ""
+    provider = parts[3] if len(parts) > 3 else ""  # /v1/webhooks/<provider>[/<hook_id>] (template.yaml)
     hook_id = (event.get("pathParameters") or {}).get("hook_id")
-    if provider not in PROVIDERS or (provider != "github" and not intake.plausible_hook_id(hook_id)):
+    webhook = wiring.webhook(provider)  # the provider's declared webhook; None for a provider that takes none
+    if webhook is None or (webhook.per_hook and not intake.plausible_hook_id(hook_id)):
         return intake.unknown_hook()  # no hook of ours has such an id: answered before any table read
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     return intake.receive(wiring.webhook_spec(provider), headers, _body(event), hook_id)

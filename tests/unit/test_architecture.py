@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_provider_module_is_registered_under_its_id() -> None:
     """A provider is `providers/<id>.py`, or a package `providers/<id>/` with the class in `provider.py`."""
-    # base: the protocol; rest: the REST core the API providers share. Every other module is a provider.
-    found = [m for m in pkgutil.iter_modules(providers_pkg.__path__) if m.name not in ("base", "rest")]
+    # base: the protocol; rest: the REST core the API providers share; declaration: what a declaration is, and
+    # <id>_declaration: a one-module provider's declaration. Every other module is a provider.
+    found = [m for m in pkgutil.iter_modules(providers_pkg.__path__)
+             if m.name not in ("base", "rest", "declaration") and not m.name.endswith("_declaration")]
     assert found
     for info in found:
         module = importlib.import_module(f"gitconnect.providers.{info.name}" + (".provider" if info.ispkg else ""))

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gitconnect.providers.declaration import Setting
 
 
 @dataclass(frozen=True)
@@ -33,22 +38,37 @@ class Settings:
     events_queue_url: str = ""
     # One JSON document of provider secrets in Secrets Manager; a variable of the same name in the environment wins.
     provider_secrets_arn: str = ""
-    github_app_id: str = ""
-    github_app_slug: str = ""
-    github_client_id: str = ""
-    github_api_url: str = "https://api.github.com"
-    github_web_url: str = "https://github.com"
-    gitlab_url: str = "https://gitlab.com"
-    gitlab_client_id: str = ""
-    bitbucket_client_id: str = ""
-    bitbucket_api_url: str = "https://api.bitbucket.org"
-    bitbucket_web_url: str = "https://bitbucket.org"
+    # Each registered provider's settings by their DESIGN.md §5 names, from its declaration (providers/<id>/):
+    # {provider id: {"GITHUB_API_URL": "https://api.github.com", ...}}. Secrets are not here (wiring reads them).
+    providers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
     # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
     http_timeout: float = 10.0
 
     @property
     def api_url(self) -> str:
         return self.public_url.rstrip("/")
+
+    def provider(self, provider_id: str) -> Mapping[str, str]:
+        """One provider's settings by variable name (empty for a provider that has none, or is unknown)."""
+        return self.providers.get(provider_id, {})
+
+    def shared(self, name: str) -> str:
+        """A deployment-wide setting a provider declares it is given (`Declaration.shared_settings`)."""
+        return str(getattr(self, SHARED[name]))
+
+    if not TYPE_CHECKING:  # typed code reads `provider(id)[NAME]`; this keeps `settings.github_api_url` working
+
+        def __getattr__(self, name: str) -> str:
+            """A provider setting by its variable's name in lower case (`github_api_url` is GITHUB_API_URL)."""
+            for values in self.__dict__.get("providers", {}).values():
+                for variable, value in values.items():
+                    if variable.lower() == name:
+                        return value
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+# The deployment-wide settings a provider may be given, by variable name -> Settings attribute.
+SHARED: dict[str, str] = {"GITCONNECT_PUBLIC_URL": "public_url", "GITCONNECT_DASHBOARD_URL": "dashboard_url"}
 
 
 def _env(name: str, default: str = "") -> str:
@@ -80,31 +100,30 @@ def get_settings() -> Settings:
         templates_table=_env("GITCONNECT_TEMPLATES_TABLE"),
         hook_secret_refresh_seconds=float(_env("GITCONNECT_HOOK_SECRET_REFRESH_SECONDS", "2")),
         hook_check_seconds=float(_env("GITCONNECT_HOOK_CHECK_SECONDS", "900")),
-        gitlab_url=(_env("GITLAB_URL") or "https://gitlab.com").rstrip("/"),
-        gitlab_client_id=_env("GITLAB_CLIENT_ID"),
-        bitbucket_client_id=_env("BITBUCKET_CLIENT_ID"),
-        bitbucket_api_url=(_env("BITBUCKET_API_URL") or "https://api.bitbucket.org").rstrip("/"),
-        bitbucket_web_url=(_env("BITBUCKET_WEB_URL") or "https://bitbucket.org").rstrip("/"),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),
         provider_secrets_arn=_env("GITCONNECT_PROVIDER_SECRETS_ARN"),
-        github_app_id=_env("GITHUB_APP_ID"),
-        github_app_slug=_env("GITHUB_APP_SLUG"),
-        github_client_id=_env("GITHUB_CLIENT_ID"),
-        github_api_url=(_env("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
-        github_web_url=(_env("GITHUB_WEB_URL") or "https://github.com").rstrip("/"),
+        providers=_provider_settings(),
     )
 
 
-SECRET_NAMES = (
-    "GITHUB_APP_PRIVATE_KEY",
-    "GITHUB_WEBHOOK_SECRET",
-    "GITHUB_WEBHOOK_SECRET_PREVIOUS",
-    "GITHUB_CLIENT_SECRET",
-    "GITLAB_CLIENT_SECRET",
-    "BITBUCKET_CLIENT_SECRET",
-)
+def _provider_settings() -> dict[str, dict[str, str]]:
+    from gitconnect.providers import REGISTRY  # here, not at the top: importing settings stays cheap
+
+    return {d.id: {s.name: _setting(s) for s in d.settings} for d in REGISTRY.values()}
+
+
+def _setting(setting: Setting) -> str:
+    value = _env(setting.name) or setting.default
+    return value.rstrip("/") if setting.url else value
+
+
+def secret_names() -> frozenset[str]:
+    """The provider secrets the registered providers declare: the only variables read as secrets."""
+    from gitconnect.providers import REGISTRY
+
+    return frozenset(name for d in REGISTRY.values() for name in d.secret_names())
 
 
 def secret_from_env(name: str) -> str:
     """A provider secret set directly in the environment (local stack, tests); "" when absent."""
-    return _env(name) if name in SECRET_NAMES else ""
+    return _env(name) if name in secret_names() else ""

@@ -27,12 +27,13 @@ if TYPE_CHECKING:
     from gitconnect.adapters.template_store import TemplateStore
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
+    from gitconnect.providers.declaration import Webhook
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
     from gitconnect.services.hooks import HookService
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
-    from gitconnect.services.oauth import BitbucketOAuthFlow, GitHubInstallFlow, GitLabOAuthFlow
+    from gitconnect.services.oauth import BrowserFlow
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
     from gitconnect.services.runs import RunService
@@ -122,45 +123,31 @@ def http_client() -> HttpClient:
 
 
 def provider_config(provider_id: str) -> dict[str, str]:
-    """A provider's settings and secrets by their DESIGN.md §5 names (secrets read once, then cached)."""
+    """A provider's settings and secrets by their DESIGN.md §5 names, as its declaration lists them (secrets read
+    once, then cached); {} for an unknown provider."""
+    from gitconnect.providers import REGISTRY
+
+    declaration = REGISTRY.get(provider_id)
+    if declaration is None:
+        return {}
     s = settings()
-    if provider_id == "github":
-        return {
-            "GITHUB_APP_ID": s.github_app_id,
-            "GITHUB_APP_SLUG": s.github_app_slug,
-            "GITHUB_CLIENT_ID": s.github_client_id,
-            "GITHUB_API_URL": s.github_api_url,
-            "GITHUB_WEB_URL": s.github_web_url,
-            "GITHUB_APP_PRIVATE_KEY": provider_secret("GITHUB_APP_PRIVATE_KEY"),
-            "GITHUB_CLIENT_SECRET": provider_secret("GITHUB_CLIENT_SECRET"),
-        }
-    if provider_id == "gitlab":
-        return {
-            "GITLAB_URL": s.gitlab_url,
-            "GITLAB_CLIENT_ID": s.gitlab_client_id,
-            "GITLAB_CLIENT_SECRET": provider_secret("GITLAB_CLIENT_SECRET"),
-        }
-    if provider_id == "bitbucket":
-        return {
-            "BITBUCKET_CLIENT_ID": s.bitbucket_client_id,
-            "BITBUCKET_API_URL": s.bitbucket_api_url,
-            "BITBUCKET_WEB_URL": s.bitbucket_web_url,
-            "BITBUCKET_CLIENT_SECRET": provider_secret("BITBUCKET_CLIENT_SECRET"),
-            "GITCONNECT_PUBLIC_URL": s.public_url,
-        }
-    return {}
+    config = dict(s.provider(provider_id))
+    config.update({name: s.shared(name) for name in declaration.shared_settings})
+    config.update({name: provider_secret(name) for name in declaration.secrets})
+    return config
 
 
 @cache
 def provider(provider_id: str) -> Provider:
     from gitconnect.adapters.git_remote import DulwichGitRemote
     from gitconnect.adapters.net import guarded_pool_manager
+    from gitconnect.providers import REGISTRY
     from gitconnect.providers import create as create_provider
     from gitconnect.providers.base import ProviderPorts
 
     s = settings()
     git = DulwichGitRemote(lambda: guarded_pool_manager(allow_loopback=s.allow_loopback, timeout=s.http_timeout))
-    http = http_client() if provider_id != "custom" else None
+    http = http_client() if REGISTRY[provider_id].http else None
     return create_provider(provider_id, ProviderPorts(git=git, http=http, config=provider_config(provider_id)))
 
 
@@ -256,12 +243,25 @@ def reset() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- webhooks
+def webhook(provider_id: str) -> Webhook | None:
+    """How `provider_id`'s deliveries come (its declaration's webhook); None for a provider that takes none."""
+    from gitconnect.providers import REGISTRY
+
+    declaration = REGISTRY.get(provider_id)
+    return None if declaration is None else declaration.webhook
+
+
 @cache
 def webhook_spec(provider_id: str) -> WebhookSpec:
-    """`providers/<id>/webhooks.py`'s SPEC, imported alone: the intake must not load the provider's API client."""
-    import importlib
+    """The declared SPEC (`providers/<id>/webhooks.py`), imported alone: the intake must not load the provider's API
+    client."""
+    from gitconnect.providers import REGISTRY
+    from gitconnect.providers.declaration import load
 
-    return importlib.import_module(f"gitconnect.providers.{provider_id}.webhooks").SPEC  # type: ignore[no-any-return]
+    declared = REGISTRY[provider_id].webhook
+    if declared is None:
+        raise KeyError(f"{provider_id!r} takes no webhooks")
+    return load(declared.spec)  # type: ignore[no-any-return]  # a reference's target is untyped; SPEC is a WebhookSpec
 
 
 def provider_secret(name: str) -> str:
@@ -303,47 +303,29 @@ def router() -> EventRouter:
 
 
 @cache
-def github_install_flow() -> GitHubInstallFlow:
-    from gitconnect.services.oauth import GitHubInstallFlow
+def browser_flow(provider_id: str) -> BrowserFlow | None:
+    """The flow behind `…/connections/<id>/authorize` and `/v1/oauth/<id>/callback`, built by the factory the
+    provider declares; None for a provider linked only with credentials (or unknown)."""
+    from gitconnect.providers import REGISTRY
+    from gitconnect.providers.declaration import load
+    from gitconnect.services.oauth import FlowPorts
 
-    return GitHubInstallFlow(
-        state_store(),
-        connection_store(),
-        provider("github"),  # type: ignore[arg-type]  # the "github" entry is a GitHubProvider
-        provider_config("github"),
-        settings().dashboard_url,
-    )
-
-
-@cache
-def gitlab_oauth_flow() -> GitLabOAuthFlow:
-    from gitconnect.services.oauth import GitLabOAuthFlow
-
+    declaration = REGISTRY.get(provider_id)
+    if declaration is None or declaration.browser_flow is None:
+        return None
     s = settings()
-    return GitLabOAuthFlow(
-        state_store(),
-        connection_store(),
-        secrets(),
-        http_client(),
-        provider_config("gitlab"),
-        s.public_url,
-        s.dashboard_url,
+    ports = FlowPorts(
+        provider_id=provider_id,
+        states=state_store,
+        connections=connection_store,
+        secrets=secrets,
+        provider=lambda: provider(provider_id),
+        http=http_client,
+        config=lambda: provider_config(provider_id),
+        public_url=s.public_url,
+        dashboard_url=s.dashboard_url,
     )
-
-
-@cache
-def bitbucket_oauth_flow() -> BitbucketOAuthFlow:
-    from gitconnect.services.oauth import BitbucketOAuthFlow
-
-    return BitbucketOAuthFlow(
-        state_store(),
-        connection_store(),
-        secrets(),
-        provider("bitbucket"),  # type: ignore[arg-type]  # the "bitbucket" entry is a BitbucketProvider
-        http_client(),
-        provider_config("bitbucket"),
-        settings().dashboard_url,
-    )
+    return load(declaration.browser_flow)(ports)  # type: ignore[no-any-return]  # the factory's result is a flow
 
 
 @cache

@@ -1,10 +1,18 @@
-"""Request bodies. Unknown fields are refused (a typo must not be silently ignored)."""
+"""Request bodies. Unknown fields are refused (a typo must not be silently ignored).
+
+The link bodies (`CustomLink`, `GitLabTokenLink`, ...) are each provider's, named by its declaration; `LinkRequest`
+is built from the registry."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import operator
+from functools import reduce
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, model_validator
+
+from gitconnect.providers import REGISTRY, declared
+from gitconnect.providers.declaration import load
 
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 Glob = Annotated[str, Field(min_length=1, max_length=200)]
@@ -67,9 +75,32 @@ class GitHubCredentialsLink(BaseModel):
     provider: Literal["github"]
 
 
-LinkRequest = Annotated[
-    CustomLink | GitLabTokenLink | BitbucketLink | GitHubCredentialsLink, Field(discriminator="provider")
-]
+def _link_models() -> list[type[BaseModel]]:
+    """The bodies of `POST …/connections` the declared providers name (`Declaration.link_request`): those of
+    providers linked with credentials first, then those that only answer why not (GitHub: install the App)."""
+    ordered = sorted((d for d in declared() if d.link_request), key=lambda d: "credentials" not in d.links)
+    return [load(d.link_request) for d in ordered if d.link_request]
+
+
+def _registered(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A body for a provider added at run time (`providers.register`: tests) is validated with the model it declares;
+    every other body by the union, as the API document says."""
+    provider = value.get("provider") if isinstance(value, dict) else None
+    if isinstance(provider, str) and provider not in _IN_UNION:
+        declaration = REGISTRY.get(provider)
+        if declaration is not None and declaration.link_request:
+            return load(declaration.link_request).model_validate(value)
+    return handler(value)
+
+
+_LINK_MODELS = _link_models()
+_IN_UNION = frozenset(d.id for d in declared() if d.link_request)
+if TYPE_CHECKING:
+    LinkRequest = BaseModel
+else:  # one body per provider, told apart by `provider` (the OpenAPI document's oneOf and discriminator mapping)
+    LinkRequest = Annotated[
+        Annotated[reduce(operator.or_, _LINK_MODELS), Field(discriminator="provider")], WrapValidator(_registered)
+    ]
 
 
 class PullRequestRulesIn(Strict):

@@ -7,7 +7,6 @@ from typing import Literal
 
 from gitconnect.domain.events import RepoRef
 
-Provider = Literal["github", "gitlab", "bitbucket", "custom"]
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Trigger = Literal["push", "pull_request", "tag", "release", "manual", "poll"]
 

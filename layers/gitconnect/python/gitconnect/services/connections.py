@@ -72,8 +72,11 @@ class ConnectionService:
     def restrict(self, team_id: str, connection_id: str, mode: str, namespaces: Sequence[str]) -> Connection:
         """Takes effect at once: listing, new sources, builds and webhooks all check it on every request."""
         connection = self.get(team_id, connection_id)
-        if connection.provider == "custom":
-            raise UnprocessableError("a Custom Git connection is one repository: there is no namespace to restrict")
+        declaration = REGISTRY.get(connection.provider)
+        if declaration is not None and not declaration.namespaces:
+            raise UnprocessableError(
+                f"a {declaration.title} connection is one repository: there is no namespace to restrict"
+            )
         if mode == "restricted" and not namespaces:
             raise BadRequestError("a restricted connection needs at least one namespace")
         if mode not in ("unrestricted", "restricted"):

@@ -1,6 +1,10 @@
 """Linking through the provider's browser flow. GitHub: install the App, then prove the user can access the
 installation GitHub names in the redirect (that id can be spoofed), and read the installation as the App. GitLab
-and Bitbucket: OAuth 2.0 authorization code (GitLab with PKCE), the token pair stored sealed."""
+and Bitbucket: OAuth 2.0 authorization code (GitLab with PKCE), the token pair stored sealed.
+
+A provider names its flow's factory in its declaration (`Declaration.browser_flow`, e.g.
+`gitconnect.services.oauth:gitlab_oauth_flow`); wiring calls it with `FlowPorts`, and the API reaches the flow by
+provider id. Each flow is bound to the id it is built for: its states, connections, callback URL and outcomes say it."""
 
 from __future__ import annotations
 
@@ -9,15 +13,19 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import urlencode, urlsplit
 
 from gitconnect.domain.errors import BadRequestError, GitconnectError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection
 from gitconnect.domain.urls import check_remote_url
-from gitconnect.providers.base import HttpClient
+from gitconnect.providers.base import HttpClient, Provider
+from gitconnect.providers.bitbucket import DECLARATION as BITBUCKET
 from gitconnect.providers.bitbucket import oauth as bitbucket_oauth
+from gitconnect.providers.github import DECLARATION as GITHUB
+from gitconnect.providers.gitlab import DECLARATION as GITLAB
 from gitconnect.providers.gitlab import oauth as gitlab_oauth
 from gitconnect.providers.gitlab.api import GitLabApi
 from gitconnect.services.ports import ConnectionStore
@@ -47,7 +55,98 @@ def state_id(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-class GitHubInstallFlow:
+class BrowserFlow(Protocol):
+    """Linking in the browser: `…/connections/<id>/authorize` answers `authorize`'s URL, and the provider sends the
+    browser back to `/v1/oauth/<id>/callback`, whose answer is a redirect to `callback`'s URL."""
+
+    def authorize(self, team_id: str, user_id: str, request: Mapping[str, str | None] | None = None) -> str: ...
+
+    def callback(self, params: Mapping[str, str]) -> str: ...
+
+
+@dataclass(frozen=True)
+class FlowPorts:
+    """What wiring gives the browser-flow factory a provider declares (`Declaration.browser_flow`). Each dependency
+    is built when the factory asks for it: a flow loads only what it uses."""
+
+    provider_id: str
+    states: Callable[[], StateStore]
+    connections: Callable[[], ConnectionStore]
+    secrets: Callable[[], ConnectionSecrets]
+    provider: Callable[[], Provider]
+    http: Callable[[], HttpClient]
+    config: Callable[[], Mapping[str, str]]  # the provider's settings and secrets (wiring.provider_config)
+    public_url: str
+    dashboard_url: str
+
+
+def github_install_flow(ports: FlowPorts) -> GitHubInstallFlow:
+    github = cast("GitHubProvider", ports.provider())  # the provider the declaration names is a GitHubProvider
+    return GitHubInstallFlow(
+        ports.states(), ports.connections(), github, ports.config(), ports.dashboard_url, provider_id=ports.provider_id
+    )
+
+
+def gitlab_oauth_flow(ports: FlowPorts) -> GitLabOAuthFlow:
+    return GitLabOAuthFlow(
+        ports.states(),
+        ports.connections(),
+        ports.secrets(),
+        ports.http(),
+        ports.config(),
+        ports.public_url,
+        ports.dashboard_url,
+        provider_id=ports.provider_id,
+    )
+
+
+def bitbucket_oauth_flow(ports: FlowPorts) -> BitbucketOAuthFlow:
+    bitbucket = cast("BitbucketProvider", ports.provider())  # the provider the declaration names
+    return BitbucketOAuthFlow(
+        ports.states(),
+        ports.connections(),
+        ports.secrets(),
+        bitbucket,
+        ports.http(),
+        ports.config(),
+        ports.dashboard_url,
+        provider_id=ports.provider_id,
+    )
+
+
+class _StateBound:
+    """What every browser flow does with its one-time `state`: store its hash bound to the team, the user and this
+    flow's provider id; take it back once, refusing another flow's or an expired one."""
+
+    def __init__(self, states: StateStore, provider_id: str, dashboard_url: str, clock: Callable[[], float]) -> None:
+        self._states, self._provider_id, self._dashboard_url, self._clock = states, provider_id, dashboard_url, clock
+
+    def _put_state(self, sid: str, team_id: str, user_id: str, data: dict[str, Any]) -> None:
+        self._states.put(sid, team_id, user_id, self._provider_id, data, int(self._clock()) + STATE_SECONDS)
+
+    def _take_state(self, params: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+        """(the state's id, what was stored with it)."""
+        state = params.get("state") or ""
+        sid = state_id(state) if state else ""
+        saved = self._states.take(sid) if state else None
+        if saved is None or saved["provider"] != self._provider_id:
+            raise LinkRefusedError("the link request is unknown, was already used, or belongs to another flow")
+        if saved["expires_at"] < self._clock():
+            raise LinkRefusedError("the link request expired: start again")
+        return sid, saved
+
+    def _outcome(self, link: Callable[[Mapping[str, str]], Connection], params: Mapping[str, str]) -> str:
+        """The dashboard URL to send the browser to, with the outcome (never raises for a refused link)."""
+        try:
+            connection = link(params)
+        except GitconnectError as exc:
+            outcome = {"provider": self._provider_id, "outcome": "error", "reason": exc.detail}
+        else:
+            outcome = {"provider": self._provider_id, "outcome": "linked", "connection_id": connection.id}
+        return _dashboard(self._dashboard_url, outcome)
+
+
+class GitHubInstallFlow(_StateBound):
     def __init__(
         self,
         states: StateStore,
@@ -56,37 +155,29 @@ class GitHubInstallFlow:
         config: Mapping[str, str],
         dashboard_url: str,
         clock: Callable[[], float] = time.time,
+        *,
+        provider_id: str = GITHUB.id,
     ) -> None:
-        self._states = states
+        super().__init__(states, provider_id, dashboard_url, clock)
         self._connections = connections
         self._github = github
         self._config = config
-        self._dashboard_url = dashboard_url
-        self._clock = clock
 
-    def authorize(self, team_id: str, user_id: str) -> str:
+    def authorize(self, team_id: str, user_id: str, request: Mapping[str, str | None] | None = None) -> str:
+        """`request` (the body of `…/authorize`) is not needed: the App's install page asks for nothing."""
         slug = self._config.get("GITHUB_APP_SLUG")
         if not slug:
             raise UnprocessableError("the GitHub App is not configured (GITHUB_APP_SLUG)")
         state = secrets.token_urlsafe(32)
-        self._states.put(state_id(state), team_id, user_id, "github", {}, int(self._clock()) + STATE_SECONDS)
+        self._put_state(state_id(state), team_id, user_id, {})
         return f"{self._github.web_url}/apps/{slug}/installations/new?{urlencode({'state': state})}"
 
     def callback(self, params: Mapping[str, str]) -> str:
         """The dashboard URL to send the browser to, with the outcome (never raises for a refused link)."""
-        try:
-            connection = self._link(params)
-        except GitconnectError as exc:
-            return self._dashboard({"provider": "github", "outcome": "error", "reason": exc.detail})
-        return self._dashboard({"provider": "github", "outcome": "linked", "connection_id": connection.id})
+        return self._outcome(self._link, params)
 
     def _link(self, params: Mapping[str, str]) -> Connection:
-        state = params.get("state") or ""
-        saved = self._states.take(state_id(state)) if state else None
-        if saved is None or saved["provider"] != "github":
-            raise LinkRefusedError("the link request is unknown, was already used, or belongs to another flow")
-        if saved["expires_at"] < self._clock():
-            raise LinkRefusedError("the link request expired: start again")
+        _, saved = self._take_state(params)
         installation = params.get("installation_id") or ""
         if not installation.isdigit():
             raise BadRequestError("GitHub did not name an installation")
@@ -116,7 +207,7 @@ class GitHubInstallFlow:
         connection = Connection(
             team_id=team_id,
             id=new_id("con"),
-            provider="github",
+            provider=self._provider_id,
             name=linked.name,
             account=linked.account,
             base_url=linked.base_url,
@@ -128,11 +219,8 @@ class GitHubInstallFlow:
         self._connections.put(connection)
         return connection
 
-    def _dashboard(self, outcome: Mapping[str, str]) -> str:
-        return _dashboard(self._dashboard_url, outcome)
 
-
-class GitLabOAuthFlow:
+class GitLabOAuthFlow(_StateBound):
     """OAuth 2.0 authorization code + PKCE against gitlab.com (the deployment's OAuth application) or a self-hosted
     GitLab (the OAuth application the user registered there: its client id and secret come with the request)."""
 
@@ -146,13 +234,16 @@ class GitLabOAuthFlow:
         public_url: str,
         dashboard_url: str,
         clock: Callable[[], float] = time.time,
+        *,
+        provider_id: str = GITLAB.id,
     ) -> None:
-        self._states, self._connections, self._secrets = states, connections, secrets
-        self._http, self._config, self._clock = http, config, clock
-        self._dashboard_url = dashboard_url
-        self.redirect_uri = f"{public_url.rstrip('/')}/v1/oauth/gitlab/callback"
+        super().__init__(states, provider_id, dashboard_url, clock)
+        self._connections, self._secrets = connections, secrets
+        self._http, self._config = http, config
+        self.redirect_uri = f"{public_url.rstrip('/')}/v1/oauth/{provider_id}/callback"
 
-    def authorize(self, team_id: str, user_id: str, request: Mapping[str, str | None]) -> str:
+    def authorize(self, team_id: str, user_id: str, request: Mapping[str, str | None] | None = None) -> str:
+        request = request or {}
         default = self._config.get("GITLAB_URL") or "https://gitlab.com"
         base_url = check_remote_url(request.get("base_url") or default)
         if request.get("client_id") or base_url != default:
@@ -176,28 +267,16 @@ class GitLabOAuthFlow:
             "verifier": verifier,
             "sealed": base64.b64encode(sealed or b"").decode(),
         }
-        self._states.put(sid, team_id, user_id, "gitlab", data, int(self._clock()) + STATE_SECONDS)
+        self._put_state(sid, team_id, user_id, data)
         return gitlab_oauth.authorize_url(
             base_url, client_id, self.redirect_uri, state, gitlab_oauth.challenge(verifier)
         )
 
     def callback(self, params: Mapping[str, str]) -> str:
-        try:
-            connection = self._link(params)
-        except GitconnectError as exc:
-            return _dashboard(self._dashboard_url, {"provider": "gitlab", "outcome": "error", "reason": exc.detail})
-        return _dashboard(
-            self._dashboard_url, {"provider": "gitlab", "outcome": "linked", "connection_id": connection.id}
-        )
+        return self._outcome(self._link, params)
 
     def _link(self, params: Mapping[str, str]) -> Connection:
-        state = params.get("state") or ""
-        sid = state_id(state) if state else ""
-        saved = self._states.take(sid) if state else None
-        if saved is None or saved["provider"] != "gitlab":
-            raise LinkRefusedError("the link request is unknown, was already used, or belongs to another flow")
-        if saved["expires_at"] < self._clock():
-            raise LinkRefusedError("the link request expired: start again")
+        sid, saved = self._take_state(params)
         if params.get("error"):
             raise LinkRefusedError(
                 f"GitLab did not authorize the link: {params.get('error_description') or params['error']}"
@@ -232,20 +311,20 @@ class GitLabOAuthFlow:
         connection = Connection(
             team_id=team_id,
             id=connection_id,
-            provider="gitlab",
+            provider=self._provider_id,
             name=f"{username}@{urlsplit(base_url).netloc}",
             account=username,
             base_url=base_url,
             status="active",
             created_at=iso(utcnow()),
-            account_key=f"gitlab#{connection_id}",
+            account_key=f"{self._provider_id}#{connection_id}",
             secret=self._secrets.seal(team_id, connection_id, credentials),
         )
         self._connections.put(connection)
         return connection
 
 
-class BitbucketOAuthFlow:
+class BitbucketOAuthFlow(_StateBound):
     """OAuth 2.0 authorization code grant with the deployment's Bitbucket OAuth consumer (`BITBUCKET_CLIENT_ID`,
     secret `BITBUCKET_CLIENT_SECRET`; its callback URL is `<GITCONNECT_PUBLIC_URL>/v1/oauth/bitbucket/callback`)."""
 
@@ -259,35 +338,27 @@ class BitbucketOAuthFlow:
         config: Mapping[str, str],
         dashboard_url: str,
         clock: Callable[[], float] = time.time,
+        *,
+        provider_id: str = BITBUCKET.id,
     ) -> None:
-        self._states, self._connections, self._secrets = states, connections, secrets
+        super().__init__(states, provider_id, dashboard_url, clock)
+        self._connections, self._secrets = connections, secrets
         self._bitbucket, self._http, self._config = bitbucket, http, config
-        self._dashboard_url, self._clock = dashboard_url, clock
 
-    def authorize(self, team_id: str, user_id: str) -> str:
+    def authorize(self, team_id: str, user_id: str, request: Mapping[str, str | None] | None = None) -> str:
+        """No `request`: the API refuses a body first (`Declaration.refuses_authorize_body`)."""
         client_id = self._config.get("BITBUCKET_CLIENT_ID")
         if not client_id or not self._config.get("BITBUCKET_CLIENT_SECRET"):
             raise UnprocessableError("Bitbucket OAuth is not configured (BITBUCKET_CLIENT_ID, BITBUCKET_CLIENT_SECRET)")
         state = secrets.token_urlsafe(32)
-        self._states.put(state_id(state), team_id, user_id, "bitbucket", {}, int(self._clock()) + STATE_SECONDS)
+        self._put_state(state_id(state), team_id, user_id, {})
         return bitbucket_oauth.authorize_url(self._bitbucket.web_url, client_id, state)
 
     def callback(self, params: Mapping[str, str]) -> str:
-        try:
-            connection = self._link(params)
-        except GitconnectError as exc:
-            return _dashboard(self._dashboard_url, {"provider": "bitbucket", "outcome": "error", "reason": exc.detail})
-        return _dashboard(
-            self._dashboard_url, {"provider": "bitbucket", "outcome": "linked", "connection_id": connection.id}
-        )
+        return self._outcome(self._link, params)
 
     def _link(self, params: Mapping[str, str]) -> Connection:
-        state = params.get("state") or ""
-        saved = self._states.take(state_id(state)) if state else None
-        if saved is None or saved["provider"] != "bitbucket":
-            raise LinkRefusedError("the link request is unknown, was already used, or belongs to another flow")
-        if saved["expires_at"] < self._clock():
-            raise LinkRefusedError("the link request expired: start again")
+        _, saved = self._take_state(params)
         if params.get("error"):
             raise LinkRefusedError(
                 f"Bitbucket did not authorize the link: {params.get('error_description') or params['error']}"
@@ -314,13 +385,13 @@ class BitbucketOAuthFlow:
         connection = Connection(
             team_id=team_id,
             id=connection_id,
-            provider="bitbucket",
-            name=f"{account}@bitbucket",
+            provider=self._provider_id,
+            name=f"{account}@{self._provider_id}",
             account=account,
             base_url=self._bitbucket.web_url,
             status="active",
             created_at=iso(utcnow()),
-            account_key=f"bitbucket#{connection_id}",
+            account_key=f"{self._provider_id}#{connection_id}",
             secret=self._secrets.seal(team_id, connection_id, credentials),
         )
         self._connections.put(connection)

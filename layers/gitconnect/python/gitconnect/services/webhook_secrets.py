@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from gitconnect.providers import REGISTRY
 from gitconnect.services.intake import Secrets
 from gitconnect.services.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from gitconnect.domain.models import Hook
 
-APP_SECRET_NAMES: dict[str, tuple[str, ...]] = {"github": ("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS")}
 APP_SECRETS_SECONDS = 60.0
 HOOK_SECRETS_SECONDS = 300.0
 
@@ -56,9 +56,17 @@ class WebhookSecrets:
         return self._hook.refresh(key) if fresh else self._hook(key)
 
     def _read_app(self, provider_id: str) -> Secrets | None:
-        names = APP_SECRET_NAMES.get(provider_id, ())
+        names = app_secret_names(provider_id)
         return Secrets([s for s in (self._provider_secret(n) for n in names) if s])
 
     def _read_hook(self, key: str) -> Secrets | None:
         hook = self._hooks().get(key.split("/", 1)[1])
         return None if hook is None else Secrets([self._opener().open_hook_secret(hook)], hook.secret_version)
+
+
+def app_secret_names(provider_id: str) -> tuple[str, ...]:
+    """The provider-wide signing secrets its declaration names, current first (GITHUB_WEBHOOK_SECRET, then
+    GITHUB_WEBHOOK_SECRET_PREVIOUS while rotating); () for a provider without any."""
+    declaration = REGISTRY.get(provider_id)
+    webhook = None if declaration is None else declaration.webhook
+    return () if webhook is None else webhook.secrets

@@ -10,6 +10,7 @@ from gitconnect import wiring
 from gitconnect.api.auth import authorize
 from gitconnect.api.schemas import AuthorizeIn, LinkRequest, RestrictionsIn
 from gitconnect.domain.errors import BadRequestError, UnprocessableError
+from gitconnect.providers import REGISTRY
 
 router = APIGatewayHttpRouter()
 
@@ -48,16 +49,14 @@ def authorize_link(team: str, provider: str, body: Annotated[AuthorizeIn | None,
     `base_url` with the `client_id`/`client_secret` of the OAuth application registered there. Bitbucket: the OAuth
     consumer's authorize URL (no body). Always with a one-time, expiring `state` bound to this team and user."""
     principal = authorize(router, team, "admin")
-    if provider == "github":
-        return {"url": wiring.github_install_flow().authorize(team, principal.user_id)}
-    if provider == "gitlab":
-        request = body.model_dump() if body else {}
-        return {"url": wiring.gitlab_oauth_flow().authorize(team, principal.user_id, request)}
-    if provider == "bitbucket":
-        if body is not None and body.model_dump(exclude_none=True):
-            raise BadRequestError("Bitbucket Cloud is linked through the deployment's OAuth consumer: send no body")
-        return {"url": wiring.bitbucket_oauth_flow().authorize(team, principal.user_id)}
-    raise UnprocessableError(f"{provider!r} is not linked in the browser: link it with credentials")
+    request = body.model_dump(exclude_none=True) if body else {}
+    declaration = REGISTRY.get(provider)
+    if request and declaration is not None and declaration.refuses_authorize_body:
+        raise BadRequestError(declaration.refuses_authorize_body)  # before the flow is built: it reads secrets
+    flow = wiring.browser_flow(provider)
+    if flow is None:
+        raise UnprocessableError(f"{provider!r} is not linked in the browser: link it with credentials")
+    return {"url": flow.authorize(team, principal.user_id, request)}
 
 
 @router.put(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import re
@@ -49,7 +50,7 @@ def openapi_document() -> dict[str, Any]:
         for r, owner in zip(routers, owners, strict=True):
             r.api_resolver = owner
     doc: dict[str, Any] = json.loads(text)
-    doc.setdefault("paths", {}).update(_WEBHOOK_PATHS)
+    doc.setdefault("paths", {}).update(_webhook_paths())
     return doc
 
 
@@ -67,78 +68,12 @@ def allowed_methods(path: str) -> list[str]:
     return sorted({m for pattern, methods in _path_patterns() if pattern.match(path) for m in methods})
 
 
-# The webhook intake is deliberately not a Powertools app (it must import little); its route is described here.
-_WEBHOOK_PATHS: dict[str, Any] = {
-    "/v1/webhooks/github": {
-        "post": {
-            "summary": "The GitHub App's webhook URL",
-            "tags": ["webhooks"],
-            "description": "Verified with X-Hub-Signature-256 (HMAC-SHA256 over the raw body; the previous secret "
-            "is accepted while rotating). X-GitHub-Event and X-GitHub-Delivery are required. Answers 202 once the "
-            "delivery is queued (duplicates and ignored events too), 200 for ping, 401 for a missing or wrong "
-            "signature, 400 for malformed JSON, 413 over 5 MiB.",
-            "parameters": [
-                {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-GitHub-Delivery", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Hub-Signature-256", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {
-                "200": {"description": "ping answered"},
-                "202": {"description": "queued for routing"},
-                "400": {"description": "malformed delivery"},
-                "401": {"description": "missing or wrong signature"},
-                "413": {"description": "body over the limit"},
-            },
-        }
-    },
-    "/v1/webhooks/gitlab/{hook_id}": {
-        "post": {
-            "summary": "A GitLab project hook gitconnect registered",
-            "tags": ["webhooks"],
-            "description": "Verified by comparing X-Gitlab-Token with the hook's own secret in constant time. "
-            "X-Gitlab-Event and Idempotency-Key or X-Gitlab-Event-UUID are required. 202 once queued (duplicates and "
-            "ignored events too), 401 for a wrong token, 404 for an unknown hook, 400 malformed, 413 over 5 MiB.",
-            "parameters": [
-                {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Gitlab-Token", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Gitlab-Event", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {
-                "202": {"description": "queued for routing"},
-                "400": {"description": "malformed delivery"},
-                "401": {"description": "wrong or missing token"},
-                "404": {"description": "no such hook"},
-                "413": {"description": "body over the limit"},
-            },
-        }
-    },
-    "/v1/webhooks/bitbucket/{hook_id}": {
-        "post": {
-            "summary": "A Bitbucket Cloud repository webhook gitconnect registered",
-            "tags": ["webhooks"],
-            "description": "Verified with X-Hub-Signature (`sha256=` HMAC-SHA256 over the raw body with the hook's own "
-            "secret, compared in constant time). X-Event-Key and X-Request-UUID (the delivery id, kept across retries) "
-            "are required. 202 once queued (duplicates and ignored events too), 401 for a missing or wrong signature, "
-            "404 for an unknown hook, 400 malformed, 413 over 5 MiB.",
-            "parameters": [
-                {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Hub-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Event-Key", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Request-UUID", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {
-                "202": {"description": "queued for routing"},
-                "400": {"description": "malformed delivery"},
-                "401": {"description": "missing or wrong signature"},
-                "404": {"description": "no such hook"},
-                "413": {"description": "body over the limit"},
-            },
-        }
-    },
-}
+def _webhook_paths() -> dict[str, Any]:
+    """The webhook intake is deliberately not a Powertools app (it must import little): each provider's declaration
+    describes its URL."""
+    from gitconnect.providers import declared
+
+    return {d.webhook.path(d.id): {"post": copy.deepcopy(dict(d.webhook.openapi))} for d in declared() if d.webhook}
 
 
 @router.get("/v1/health", summary="Liveness", tags=["meta"])

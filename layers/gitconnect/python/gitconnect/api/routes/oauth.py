@@ -13,13 +13,9 @@ router = APIGatewayHttpRouter()
 def callback(provider: str) -> Response[None]:
     """Finishes linking, then sends the browser to the dashboard with `outcome=linked|error` (no token needed:
     the one-time `state` names the team and user)."""
-    flows = {
-        "github": wiring.github_install_flow,
-        "gitlab": wiring.gitlab_oauth_flow,
-        "bitbucket": wiring.bitbucket_oauth_flow,
-    }
-    if provider not in flows:
+    flow = wiring.browser_flow(provider)
+    if flow is None:
         raise NotFoundError(f"no browser linking for {provider!r}")
     params = dict(router.current_event.query_string_parameters or {})
-    location = flows[provider]().callback(params)
+    location = flow.callback(params)
     return Response(302, headers={"Location": location, "Cache-Control": "no-store"})
