@@ -325,7 +325,7 @@ def browser_flow(provider_id: str) -> BrowserFlow | None:
         public_url=s.public_url,
         dashboard_url=s.dashboard_url,
     )
-    return load(declaration.browser_flow)(ports)  # type: ignore[no-any-return]  # the factory's result is a flow
+    return load(factory)(ports)  # type: ignore[no-any-return]  # a reference's target is untyped; this one is a flow
 
 
 @cache
