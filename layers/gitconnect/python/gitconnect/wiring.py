@@ -302,17 +302,22 @@ def router() -> EventRouter:
     )
 
 
-@cache
 def browser_flow(provider_id: str) -> BrowserFlow | None:
     """The flow behind `…/connections/<id>/authorize` and `/v1/oauth/<id>/callback`, built by the factory the
     provider declares; None for a provider linked only with credentials (or unknown)."""
     from gitconnect.providers import REGISTRY
-    from gitconnect.providers.declaration import load
-    from gitconnect.services.oauth import FlowPorts
 
     declaration = REGISTRY.get(provider_id)
     if declaration is None or declaration.browser_flow is None:
-        return None
+        return None  # not cached: the id comes from the request path
+    return _browser_flow(provider_id, declaration.browser_flow)
+
+
+@cache
+def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
+    from gitconnect.providers.declaration import load
+    from gitconnect.services.oauth import FlowPorts
+
     s = settings()
     ports = FlowPorts(
         provider_id=provider_id,
