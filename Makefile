@@ -27,7 +27,9 @@ venv: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(PY) -m infra.local
 
+# mypy --strict over the package and the functions (pyproject's [tool.mypy]) first: zero errors, or no tests.
 test: $(VENV)/.installed $(SAM_VENV)/.installed
+	$(VENV)/bin/mypy
 	GITCONNECT_SAM=$(CURDIR)/$(SAM) $(PY) -m pytest
 
 unit: $(VENV)/.installed
@@ -56,6 +58,7 @@ static: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(PY) -m bench
@@ -70,4 +73,4 @@ deploy: build
 	$(SAM) deploy
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache
