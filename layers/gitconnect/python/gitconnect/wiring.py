@@ -295,7 +295,7 @@ def router() -> EventRouter:
         source_store(),
         delivery_store(),
         builds_queue(),
-        provider,  # type: ignore[arg-type]  # provider(id) is that id's class; the Provider protocol names no webhooks
+        provider,
         secrets(),
         hook_store(),
         gitops=lambda: templates(),

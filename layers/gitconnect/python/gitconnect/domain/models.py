@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from gitconnect.domain.events import RepoRef
+
+T = TypeVar("T")
 
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Trigger = Literal["push", "pull_request", "tag", "release", "manual", "poll"]
@@ -182,7 +184,8 @@ class Build:
     @classmethod
     def from_message(cls, data: dict[str, object]) -> Build:
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+        # The message is what to_message wrote (the same fields, the same types).
+        return cls(**cast(dict[str, Any], {k: v for k, v in data.items() if k in known}))
 
 
 @dataclass(frozen=True)
@@ -236,8 +239,8 @@ class Hook:
 
 
 @dataclass(frozen=True)
-class Page:
+class Page(Generic[T]):
     """One page of a listing; `next_cursor` is opaque to clients."""
 
-    items: list[object]
+    items: list[T]
     next_cursor: str | None

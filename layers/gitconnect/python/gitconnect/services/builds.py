@@ -120,7 +120,7 @@ class BuildService:
             raise NotFoundError(f"build {build_id!r} not found")
         return build
 
-    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page:
+    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page[Build]:
         return self._builds.list(team_id, source_id=source_id, cursor=cursor, limit=limit)
 
     # ------------------------------------------------------------ status reports

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
 from gitconnect.domain.errors import ForbiddenError
 from gitconnect.domain.models import Page
@@ -20,7 +21,7 @@ class ListingService:
         self._secrets = secrets
         self._providers = providers
 
-    def repositories(self, team_id: str, connection_id: str, *, search: str | None, limit: int) -> Page:
+    def repositories(self, team_id: str, connection_id: str, *, search: str | None, limit: int) -> Page[dict[str, Any]]:
         connection = self._connections.get(team_id, connection_id)
         found = self._providers(connection.provider).repositories(self._secrets.access(connection), search)
         allowed = [r for r in found if connection.allows(r.full_name)]

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from gitconnect.domain.models import Build, Connection, Page, Restrictions, Source
+from gitconnect.domain.models import Build, Connection, Delivery, Page, Restrictions, Source
 
 
 class ConnectionStore(Protocol):
@@ -35,11 +35,11 @@ class BuildStore(Protocol):
     def update_status(
         self, build_id: str, status: str, url: str | None, description: str | None, at: str, allowed_from: Iterable[str]
     ) -> Build: ...
-    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page: ...
+    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page[Build]: ...
 
 
 class DeliveryStore(Protocol):
-    def list(self, team_id: str, *, connection_id: str | None, cursor: str | None, limit: int) -> Page: ...
+    def list(self, team_id: str, *, connection_id: str | None, cursor: str | None, limit: int) -> Page[Delivery]: ...
 
 
 class Cipher(Protocol):

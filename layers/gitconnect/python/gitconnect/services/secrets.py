@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from gitconnect.domain.models import Connection, Hook
 from gitconnect.providers.base import Access
@@ -39,7 +39,8 @@ class ConnectionSecrets:
 
     def open_sealed(self, team_id: str, connection_id: str, blob: bytes) -> dict[str, str]:
         """What `seal` sealed under that team and id (also used for secrets parked with a one-time state)."""
-        return json.loads(self._cipher.decrypt(blob, self._context(team_id, connection_id)))  # type: ignore[no-any-return]
+        opened = json.loads(self._cipher.decrypt(blob, self._context(team_id, connection_id)))
+        return cast(dict[str, str], opened)  # what `seal` sealed: a JSON object of strings
 
     def open(self, connection: Connection) -> dict[str, str] | None:
         if connection.secret is None:

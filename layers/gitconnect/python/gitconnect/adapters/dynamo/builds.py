@@ -117,7 +117,7 @@ class BuildStore:
         write_if(lambda: model.update(actions=actions, condition=BuildModel.status.is_in(*allowed_from)), refused)
         return _to_domain(model)
 
-    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page:
+    def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page[Build]:
         start = decode_cursor(cursor, team_id=team_id)
         if source_id:
             results = BuildModel.by_source.query(
@@ -129,5 +129,5 @@ class BuildStore:
             )
         else:
             results = BuildModel.by_team.query(team_id, scan_index_forward=False, limit=limit, last_evaluated_key=start)
-        items: list[object] = [_to_domain(m) for m in results]
+        items = [_to_domain(m) for m in results]
         return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key, team_id=team_id))

@@ -71,11 +71,11 @@ class DeliveryStore:
                     )
                 )
 
-    def list(self, team_id: str, *, connection_id: str | None, cursor: str | None, limit: int) -> Page:
+    def list(self, team_id: str, *, connection_id: str | None, cursor: str | None, limit: int) -> Page[Delivery]:
         start = decode_cursor(cursor, team_id=team_id)
         condition = DeliveryModel.connection_id == connection_id if connection_id else None
         results = DeliveryModel.query(
             team_id, filter_condition=condition, scan_index_forward=False, limit=limit, last_evaluated_key=start
         )
-        items: list[object] = [_to_domain(m) for m in results]
+        items = [_to_domain(m) for m in results]
         return Page(items=items, next_cursor=encode_cursor(results.last_evaluated_key, team_id=team_id))

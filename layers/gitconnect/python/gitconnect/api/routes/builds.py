@@ -29,7 +29,7 @@ def list_builds(
 ) -> dict[str, object]:
     authorize(router, team)
     page = wiring.builds().list(team, source_id=source_id, cursor=cursor, limit=limit)
-    return {"items": [b.to_json() for b in page.items], "next_cursor": page.next_cursor}  # type: ignore[attr-defined]
+    return {"items": [b.to_json() for b in page.items], "next_cursor": page.next_cursor}
 
 
 @router.get("/v1/teams/<team>/builds/<build_id>", summary="Read a build", tags=["builds"])

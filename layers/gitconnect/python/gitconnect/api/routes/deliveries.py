@@ -20,4 +20,4 @@ def list_deliveries(
 ) -> dict[str, object]:
     authorize(router, team)
     page = wiring.delivery_store().list(team, connection_id=connection_id, cursor=cursor, limit=limit)
-    return {"items": [d.to_json() for d in page.items], "next_cursor": page.next_cursor}  # type: ignore[attr-defined]
+    return {"items": [d.to_json() for d in page.items], "next_cursor": page.next_cursor}
