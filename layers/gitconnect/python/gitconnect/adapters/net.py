@@ -8,7 +8,7 @@ are checked like first requests: they open new connections through the same clas
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import Any, cast
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -54,7 +54,9 @@ class _GuardMixin:
                 )
             except OSError as exc:
                 last = exc
-        raise urllib3.exceptions.NewConnectionError(self, f"could not connect to {self.host}: {last}")  # type: ignore[arg-type]
+        # (The mixin only ever sits in front of HTTPConnection: see guarded_pool_classes.)
+        connection = cast(HTTPConnection, self)
+        raise urllib3.exceptions.NewConnectionError(connection, f"could not connect to {self.host}: {last}")
 
 
 def guarded_pool_classes(*, allow_loopback: bool) -> dict[str, type[HTTPConnectionPool]]:
