@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pytest
 
+from gitconnect.domain.deliveries import QueuedDelivery, decode
 from gitconnect.domain.events import RepoRef, WebhookEvent
 from gitconnect.domain.models import Connection, Hook, PathRules, Restrictions, Source
 from gitconnect.providers.base import Access, Provider
@@ -21,21 +22,16 @@ from gitconnect.services.router import REGENERATED_SINCE, EventRouter
 from gitconnect.services.secrets import ConnectionSecrets
 from tests.support.memory import MemoryConnections, MemoryDeliveries, MemoryHooks, MemorySources, PlainCipher, Recorder
 
-try:  # the router reads a decoded queue message (gitconnect.domain.deliveries) ...
-    from gitconnect.domain.deliveries import decode as _decode
-except ImportError:  # ... or, before that module, the message's JSON object itself
-    _decode = json.loads
-
 SHA_A, SHA_B, SHA_C = "a" * 40, "b" * 40, "c" * 40
 GITLAB_PUSH = json.loads((Path(__file__).parents[1] / "fixtures" / "gitlab" / "push-hook.json").read_text())
 
 
 def delivery(payload: Any, *, provider: str = "github", event: str = "push", hook_id: str | None = None,
-             secret_version: int | None = None, delivery_id: str = "d-1") -> Any:
+             secret_version: int | None = None, delivery_id: str = "d-1") -> QueuedDelivery:
     """A delivery as the router reads it off the events queue."""
-    return _decode(json.dumps({"provider": provider, "delivery_id": delivery_id, "event": event, "hook_id": hook_id,
-                               "secret_version": secret_version, "received_at": "2024-01-02T03:04:05Z",
-                               "payload": payload}))
+    return decode(json.dumps({"provider": provider, "delivery_id": delivery_id, "event": event, "hook_id": hook_id,
+                              "secret_version": secret_version, "received_at": "2024-01-02T03:04:05Z",
+                              "payload": payload}))
 
 
 def push(ref: str = "refs/heads/main", *, files: list[str] | None = None, message: str = "change",
