@@ -113,3 +113,17 @@ def test_leases_and_one_time_states_share_the_state_table(system: System) -> Non
     taken = states.take("s" * 64)
     assert taken is not None and taken["data"] == {"verifier": "v"} and taken["provider"] == "gitlab"
     assert states.take("s" * 64) is None
+
+
+def test_a_hooks_last_check_is_read_back(system: System) -> None:
+    """The scheduled sync skips hooks checked within GITCONNECT_HOOK_CHECK_SECONDS: only if the time comes back."""
+    from gitconnect.domain.models import Hook
+
+    store = wiring.hook_store()
+    hook = Hook("hook_checkedat0000000000000000", "t-1", "c-1", "s-1", "gitlab", "42", "g/p", "7", b"sealed", 1, AT)
+    store.put(hook)
+    assert store.get(hook.id).checked_at is None  # type: ignore[union-attr]
+    assert store.set_checked(hook.id, 1_700_000_000.5)
+    assert store.get(hook.id).checked_at == 1_700_000_000.5  # type: ignore[union-attr]
+    assert [h.checked_at for h in store.for_provider("gitlab") if h.id == hook.id] == [1_700_000_000.5]
+    assert [h.checked_at for h in store.for_connection("c-1")] == [1_700_000_000.5]

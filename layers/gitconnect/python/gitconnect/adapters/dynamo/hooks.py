@@ -64,6 +64,8 @@ def _to_domain(m: HookModel) -> Hook:
         m.secret,
         int(m.secret_version),
         m.created_at,
+        # Read back, or every scheduled sync would ask the provider about every hook (GITCONNECT_HOOK_CHECK_SECONDS).
+        float(m.checked_at) if m.checked_at is not None else None,
     )
 
 
