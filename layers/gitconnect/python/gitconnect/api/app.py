@@ -113,7 +113,7 @@ def _refused_before_routing(app: APIGatewayHttpResolver, event: dict[str, Any]) 
     body = _decoded_body(event)
     if body is None:
         return _refusal(400, "Malformed body", "the request body is not valid UTF-8 text")
-    if len(body.encode()) > MAX_BODY_BYTES:
+    if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:  # (a lone surrogate is no reason for a 500)
         return _refusal(413, "Payload too large", f"the request body is over {MAX_BODY_BYTES} bytes")
     if body and content_type and not content_type.startswith("application/json"):
         return _refusal(415, "Unsupported media type", "send a JSON body with Content-Type: application/json")
