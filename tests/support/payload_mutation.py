@@ -21,6 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gitconnect.domain.payload import json_type
+
 Key = str | int
 JsonPath = tuple[Key, ...]
 Expect = Literal["base", "valid", "rejected", "same"]
@@ -45,22 +47,6 @@ REPLACEMENTS: tuple[Replacement, ...] = (
     Replacement("empty object", {}),
     Replacement("huge int", 2**128 + 1),
 )
-
-
-def json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

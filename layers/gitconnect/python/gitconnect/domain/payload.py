@@ -11,7 +11,8 @@ and still refuse a present value of another type.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from gitconnect.domain.errors import MalformedPayloadError
 
@@ -281,3 +282,14 @@ __all__ = [
     "string",
     "strings",
 ]
+
+
+T = TypeVar("T")
+
+
+def or_none(read: Callable[[], T]) -> T | None:
+    """What `read` returns, or None where the payload is malformed (for what only the delivery log uses)."""
+    try:
+        return read()
+    except MalformedPayloadError:
+        return None

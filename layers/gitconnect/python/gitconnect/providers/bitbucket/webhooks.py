@@ -43,6 +43,7 @@ from gitconnect.domain.payload import (
     opt_obj,
     opt_objects,
     opt_string,
+    or_none,
     path,
     root,
     sha,
@@ -100,13 +101,7 @@ def _repo(raw: JsonObject, at: str) -> RepoRef:
 
 def _repo_if_any(payload: JsonObject) -> RepoRef | None:
     """The repository an event we do not use is about, for the delivery log, when it names one that can be read."""
-    raw = payload.get("repository")
-    if not isinstance(raw, Mapping):
-        return None
-    try:
-        return _repo(raw, "repository")
-    except MalformedPayloadError:
-        return None
+    return or_none(lambda: _repo(obj(payload, "repository"), "repository"))
 
 
 def normalize(event: str, payload: object) -> WebhookEvent | tuple[WebhookEvent, ...]:

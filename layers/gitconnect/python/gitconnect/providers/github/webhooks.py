@@ -42,6 +42,7 @@ from gitconnect.domain.payload import (
     opt_objects,
     opt_string,
     opt_strings,
+    or_none,
     path,
     root,
     sha,
@@ -166,13 +167,7 @@ def _repo(raw: JsonObject, at: str) -> RepoRef:
 
 def _repo_if_any(payload: JsonObject) -> RepoRef | None:
     """The repository an event we do not use is about, for the delivery log, when it names one that can be read."""
-    raw = payload.get("repository")
-    if not isinstance(raw, Mapping):
-        return None
-    try:
-        return _repo(raw, "repository")
-    except MalformedPayloadError:
-        return None
+    return or_none(lambda: _repo(obj(payload, "repository"), "repository"))
 
 
 def _listed_repo(raw: JsonObject, at: str) -> RepoRef:

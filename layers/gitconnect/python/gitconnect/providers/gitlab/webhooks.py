@@ -42,6 +42,7 @@ from gitconnect.domain.payload import (
     opt_sha,
     opt_string,
     opt_strings,
+    or_none,
     path,
     root,
     sha,
@@ -150,10 +151,7 @@ def _normalize(event: str, payload: JsonObject) -> WebhookEvent:
 
 def _repo_if_any(payload: JsonObject) -> RepoRef | None:
     """The project an event we do not use is about, for the delivery log, when it names one that can be read."""
-    try:
-        return _payload_repo(payload)
-    except MalformedPayloadError:
-        return None
+    return or_none(lambda: _payload_repo(payload))
 
 
 def _push(event: str, payload: JsonObject) -> WebhookEvent:
