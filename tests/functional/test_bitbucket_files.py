@@ -10,7 +10,7 @@ import pytest
 
 from gitconnect.adapters.http import RequestsHttpClient
 from gitconnect.domain.errors import ConflictError, NotFoundError
-from gitconnect.providers.base import Access, ProviderPorts
+from gitconnect.providers.base import Access, FileChange, ProviderPorts
 from gitconnect.providers.bitbucket.provider import BitbucketProvider
 from tests.support.fake_bitbucket import FakeBitbucket, FakeRepo
 from tests.support.fake_gitlab import fake_sha
@@ -35,18 +35,22 @@ def test_create_read_update_and_conflicts(world: World) -> None:
     fake, repo, provider, access = world
     document = json.dumps({"kind": "template", "spec": {"replicas": 1}}).encode()
     assert provider.read_file(access, "acme/infra", "main", "/templates/app.json") is None
-    first = provider.commit_file(access, "acme/infra", "main", "/templates/app.json", document, "Add app", None).sha
+    first = provider.commit_file(
+        access, "acme/infra", FileChange("main", "/templates/app.json", document, "Add app", None)
+    ).sha
     assert repo.branches["main"] == first and len(first) == 40
     with pytest.raises(ConflictError, match="already exists"):
-        provider.commit_file(access, "acme/infra", "main", "templates/app.json", document, "Again", None)
+        provider.commit_file(access, "acme/infra", FileChange("main", "templates/app.json", document, "Again", None))
     read = provider.read_file(access, "acme/infra", "main", "templates/app.json")
     assert read is not None and read.content == document and read.version == first
-    second = provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Edit", read.version).sha
+    second = provider.commit_file(
+        access, "acme/infra", FileChange("main", "templates/app.json", b"{}", "Edit", read.version)
+    ).sha
     assert second != first and repo.branches["main"] == second
     # Someone pushes meanwhile: a save based on the old version is refused by Bitbucket (parents is not the tip)
     fake.put_file(repo, "main", "templates/app.json", b'{"changed": true}')
     with pytest.raises(ConflictError, match="changed"):
-        provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Stale", second)
+        provider.commit_file(access, "acme/infra", FileChange("main", "templates/app.json", b"{}", "Stale", second))
     assert provider.read_file(access, "acme/infra", "main", "templates/app.json").content == b'{"changed": true}'  # type: ignore[union-attr]
     commits = fake.requests("POST", "/repositories/acme/infra/src")
     assert len(commits) == 3  # create, update, refused stale update (the refused create never reached Bitbucket)
@@ -58,4 +62,4 @@ def test_a_missing_branch_is_not_found(world: World) -> None:
     with pytest.raises(NotFoundError):
         provider.read_file(access, "acme/infra", "no-such-branch", "a.json")
     with pytest.raises(NotFoundError):
-        provider.commit_file(access, "acme/infra", "no-such-branch", "a.json", b"{}", "x", None)
+        provider.commit_file(access, "acme/infra", FileChange("no-such-branch", "a.json", b"{}", "x", None))

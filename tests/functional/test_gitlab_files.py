@@ -10,7 +10,7 @@ import pytest
 
 from gitconnect.adapters.http import RequestsHttpClient
 from gitconnect.domain.errors import ConflictError, NotFoundError
-from gitconnect.providers.base import Access, ProviderPorts
+from gitconnect.providers.base import Access, FileChange, ProviderPorts
 from gitconnect.providers.gitlab.provider import GitLabProvider
 from tests.support.fake_gitlab import FakeGitLab, FakeProject
 
@@ -30,18 +30,22 @@ def test_create_read_update_and_conflicts(lab: tuple[FakeGitLab, FakeProject, Gi
     fake, project, provider, access = lab
     document = json.dumps({"kind": "template", "spec": {"replicas": 1}}).encode()
     assert provider.read_file(access, "acme/infra", "main", "/templates/app.json") is None
-    first = provider.commit_file(access, "acme/infra", "main", "/templates/app.json", document, "Add app", None).sha
+    first = provider.commit_file(
+        access, "acme/infra", FileChange("main", "/templates/app.json", document, "Add app", None)
+    ).sha
     assert project.branches["main"] == first
     with pytest.raises(ConflictError, match="already exists"):
-        provider.commit_file(access, "acme/infra", "main", "templates/app.json", document, "Again", None)
+        provider.commit_file(access, "acme/infra", FileChange("main", "templates/app.json", document, "Again", None))
     read = provider.read_file(access, "acme/infra", "main", "templates/app.json")
     assert read is not None and read.content == document and read.version == first
-    second = provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Edit", read.version).sha
+    second = provider.commit_file(
+        access, "acme/infra", FileChange("main", "templates/app.json", b"{}", "Edit", read.version)
+    ).sha
     assert second != first
     # Someone pushes a change meanwhile: a save based on the old version is refused by GitLab
     fake.put_file(project, "main", "templates/app.json", b'{"changed": true}')
     with pytest.raises(ConflictError, match="changed"):
-        provider.commit_file(access, "acme/infra", "main", "templates/app.json", b"{}", "Stale", second)
+        provider.commit_file(access, "acme/infra", FileChange("main", "templates/app.json", b"{}", "Stale", second))
     assert provider.read_file(access, "acme/infra", "main", "templates/app.json").content == b'{"changed": true}'  # type: ignore[union-attr]
     commits = fake.requests("POST", "/projects/acme%2Finfra/repository/commits")
     assert len(commits) == 4  # create, refused create, update, refused stale update

@@ -14,7 +14,7 @@ import pytest
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import Connection
 from gitconnect.domain.templates import TemplateVersion
-from gitconnect.providers.base import Access, Committed, RepoFile, RepositoryRef
+from gitconnect.providers.base import Access, Committed, FileChange, RepoFile, RepositoryRef
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 from gitconnect.services.templates import TemplateService
@@ -54,12 +54,12 @@ class StubGitOps:
         content, commit = found
         return RepoFile(path, content, self.version(content), "mona", commit)
 
-    def commit_file(self, access: Access, repository: str, branch: str, path: str, content: bytes, message: str,
-                    expected: str | None) -> Committed:
-        current = self.files.get((repository, branch, path))
-        if (None if current is None else self.version(current[0])) != expected:
-            raise ConflictError(f"{path} does not match {expected}")
-        return Committed(self.push(repository, branch, path, content), self.version(content))
+    def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed:
+        current = self.files.get((repository, change.branch, change.path))
+        if (None if current is None else self.version(current[0])) != change.expected:
+            raise ConflictError(f"{change.path} does not match {change.expected}")
+        sha = self.push(repository, change.branch, change.path, change.content)
+        return Committed(sha, self.version(change.content))
 
 
 @dataclass

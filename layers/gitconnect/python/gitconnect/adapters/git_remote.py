@@ -23,7 +23,7 @@ from dulwich.repo import MemoryRepo
 
 from gitconnect.domain.errors import GitconnectError, RemoteAuthError, RemoteUnreachableError, UnprocessableError
 from gitconnect.domain.urls import check_remote_url
-from gitconnect.providers.base import GitCredentials
+from gitconnect.providers.base import FileChange, GitCredentials
 
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
@@ -104,39 +104,31 @@ class DulwichGitRemote:
         return head.decode("ascii"), None if blob is None else blob.data, author
 
     def commit_file(
-        self,
-        url: str,
-        credentials: GitCredentials | None,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        author: str,
-        parent: str,
+        self, url: str, credentials: GitCredentials | None, change: FileChange, author: str, parent: str
     ) -> str | None:
-        """Push one commit writing `path` on top of `parent`; the new sha, or None when the branch no longer points
-        at `parent` (someone pushed since: nothing is overwritten)."""
+        """Push one commit writing `change.path` on top of `parent`; the new sha, or None when the branch no longer
+        points at `parent` (someone pushed since: nothing is overwritten)."""
         client = self._client(url, credentials)
-        fetched = self._fetch_head(client, branch)
+        fetched = self._fetch_head(client, change.branch)
         if fetched is None:
             return None
         repo, head = fetched
         if head.decode("ascii") != parent:
             return None
-        blob = Blob.from_string(content)
+        blob = Blob.from_string(change.content)
         repo.object_store.add_object(blob)
         head_commit = repo[head]
         if not isinstance(head_commit, Commit):
-            raise RemoteUnreachableError(f"the head of {branch} is not a commit")
+            raise RemoteUnreachableError(f"the head of {change.branch} is not a commit")
         commit = Commit()
-        commit.tree = _with_file(repo, head_commit.tree, _parts(path), blob.id)
+        commit.tree = _with_file(repo, head_commit.tree, _parts(change.path), blob.id)
         commit.parents = [head]
         commit.author = commit.committer = author.encode()
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
-        commit.message = message.encode()
+        commit.message = change.message.encode()
         repo.object_store.add_object(commit)
-        ref = Ref(f"refs/heads/{branch}".encode())
+        ref = Ref(f"refs/heads/{change.branch}".encode())
         moved: list[bool] = []
 
         def update_refs(refs: dict[Ref, ObjectID]) -> dict[Ref, ObjectID]:
@@ -166,7 +158,7 @@ class DulwichGitRemote:
         if error is not None:  # dulwich reports a refused update here instead of raising
             if any(word in error for word in ("non-fast-forward", "stale", "fetch first", "lock")):
                 return None
-            raise UnprocessableError(f"the remote refused the commit to {branch}: {error}")
+            raise UnprocessableError(f"the remote refused the commit to {change.branch}: {error}")
         return commit.id.decode("ascii")
 
 

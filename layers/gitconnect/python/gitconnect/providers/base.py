@@ -81,6 +81,23 @@ class RepoFile:
 
 
 @dataclass(frozen=True)
+class FileChange:
+    """One file to commit (GitOps): `content` at `path` on `branch`, landing only if the file is still `expected`
+    (RepoFile.version; None means create, refused when the file exists)."""
+
+    branch: str
+    path: str
+    content: bytes
+    message: str
+    expected: str | None
+
+    def refusal(self) -> str:
+        """Why the provider refused the commit: the file exists (a create), or changed since it was read."""
+        what = "already exists" if self.expected is None else "changed in the repository since it was read"
+        return f"{self.path} on {self.branch} {what}"
+
+
+@dataclass(frozen=True)
 class Committed:
     """A commit made by `commit_file`: its sha, and the file's version for the next commit (GitHub: the new blob
     sha; GitLab, Bitbucket, Custom Git: the commit itself)."""
@@ -123,17 +140,10 @@ class GitRemote(Protocol):
         ...
 
     def commit_file(
-        self,
-        url: str,
-        credentials: GitCredentials | None,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        author: str,
-        parent: str,
+        self, url: str, credentials: GitCredentials | None, change: FileChange, author: str, parent: str
     ) -> str | None:
-        """The new commit pushed on top of `parent`; None when the branch no longer points at `parent`."""
+        """The new commit of `change` (its `expected` aside) pushed on top of `parent`; None when the branch no longer
+        points at `parent`."""
         ...
 
 
@@ -291,21 +301,11 @@ class RefreshingCredentials(Protocol):
 @runtime_checkable
 class GitOpsFiles(Protocol):
     """Providers that can read and commit a file (GitOps). A commit lands only if the file is still the version
-    read (`expected` is RepoFile.version; None means create, refused when the file exists): ConflictError otherwise,
-    decided by the provider itself (no read-then-write race)."""
+    read (FileChange.expected): ConflictError otherwise, decided by the provider itself (no read-then-write race)."""
 
     def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None: ...
 
-    def commit_file(
-        self,
-        access: Access,
-        repository: str,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        expected: str | None,
-    ) -> Committed: ...
+    def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed: ...
 
 
 class GitOpsProvider(Provider, GitOpsFiles, Protocol):

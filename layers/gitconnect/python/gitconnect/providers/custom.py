@@ -15,6 +15,7 @@ from gitconnect.providers.base import (
     Access,
     Branch,
     Committed,
+    FileChange,
     GitCredentials,
     GitOpsFiles,
     LinkedAccount,
@@ -113,28 +114,19 @@ class CustomGitProvider(Provider, GitOpsFiles):
         head, content, author = found
         return None if content is None else RepoFile(path.lstrip("/"), content, head, author)
 
-    def commit_file(
-        self,
-        access: Access,
-        repository: str,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        expected: str | None,
-    ) -> Committed:
+    def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed:
         """One commit pushed only as a fast-forward of the version read (update) or of the head at which the file
         was found absent (create); a branch that moved since is a ConflictError, decided by the push itself."""
         url, credentials = _remote(access.base_url), _git_credentials(access.credentials)
-        parent = expected
+        branch, path, parent = change.branch, change.path, change.expected
         if parent is None:
             found = self._git.read_file(url, credentials, branch, path)
             if found is None:
                 raise NotFoundError(f"the branch {branch!r} does not exist in {repository}")
             parent, existing, _ = found
             if existing is not None:
-                raise ConflictError(f"{path} on {branch} already exists")
-        sha = self._git.commit_file(url, credentials, branch, path, content, message, COMMIT_AUTHOR, parent)
+                raise ConflictError(change.refusal())
+        sha = self._git.commit_file(url, credentials, change, COMMIT_AUTHOR, parent)
         if sha is None:
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
         return Committed(sha, sha)  # the head the next push must fast-forward

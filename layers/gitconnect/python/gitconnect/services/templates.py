@@ -41,7 +41,7 @@ from gitconnect.domain.templates import (
     parse_document,
     render,
 )
-from gitconnect.providers.base import Access, GitOpsFiles, GitOpsProvider, Provider
+from gitconnect.providers.base import Access, FileChange, GitOpsFiles, GitOpsProvider, Provider
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -147,9 +147,8 @@ class TemplateService:
                 if content is None:
                     raise BadRequestError("`content` is required to save a new file")
                 message = spec.get("commit_message") or f"Add {request['name']} ({path})"
-                committed = target.provider.commit_file(
-                    target.access, repository, spec["branch"], path, render(content), message, None
-                )
+                change = FileChange(spec["branch"], path, render(content), message, None)
+                committed = target.provider.commit_file(target.access, repository, change)
                 commit_sha, file_version = committed.sha, committed.version
             else:  # link: the file is the content
                 found = target.provider.read_file(target.access, repository, spec["branch"], path)
@@ -217,15 +216,14 @@ class TemplateService:
         if link is not None and link.status != "unlinked":
             target = self.target(team_id, link.connection_id, link.repository)
             try:
-                committed = target.provider.commit_file(
-                    target.access,
-                    link.repository,
+                change = FileChange(
                     link.branch,
                     link.path,
                     render(content),
                     message or f"Update {template.name} (version {template.version + 1})",
                     link.file_version,
                 )
+                committed = target.provider.commit_file(target.access, link.repository, change)
             except ConflictError:
                 found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
                 raise ConflictError(

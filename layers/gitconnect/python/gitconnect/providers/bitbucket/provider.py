@@ -22,6 +22,7 @@ from gitconnect.providers.base import (
     Branch,
     CommitStatuses,
     Committed,
+    FileChange,
     GitOpsFiles,
     LinkedAccount,
     ManagedWebhooks,
@@ -239,24 +240,16 @@ class BitbucketProvider(
         content = self.api.file(self._auth(access), repository, head, path)
         return None if content is None else RepoFile(path.lstrip("/"), content, head)
 
-    def commit_file(
-        self,
-        access: Access,
-        repository: str,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        expected: str | None,
-    ) -> Committed:
+    def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed:
         """One commit on `branch` whose parent must still be its tip: the version read (update), or the head at
         which the file was found absent (create)."""
-        parent = expected
+        branch, path, parent = change.branch, change.path, change.expected
         if parent is None:
             parent = self._head(access, repository, branch)
             if self.api.file(self._auth(access), repository, parent, path) is not None:
-                raise ConflictError(f"{path} on {branch} already exists")
-        sha = self.api.commit_file(self._auth(access), repository, branch, path, content, message, parent)
+                raise ConflictError(change.refusal())
+        auth = self._auth(access)
+        sha = self.api.commit_file(auth, repository, branch, path, change.content, change.message, parent)
         if sha is None:
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
         return Committed(sha, sha)  # the branch tip the next commit names in `parents`

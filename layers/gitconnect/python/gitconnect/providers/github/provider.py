@@ -15,6 +15,7 @@ from gitconnect.providers.base import (
     Branch,
     CommitStatuses,
     Committed,
+    FileChange,
     GitOpsFiles,
     LinkedAccount,
     Provider,
@@ -170,25 +171,16 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
             return None
         return RepoFile(path.lstrip("/"), base64.b64decode(found["content"]), str(found["sha"]), commit=head)
 
-    def commit_file(
-        self,
-        access: Access,
-        repository: str,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        expected: str | None,
-    ) -> Committed:
+    def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed:
         """One commit through the contents API; GitHub refuses it when the file's blob is no longer `expected`
         (or, for a create, when the file exists)."""
         owner, name = _split(repository)
+        path, branch, expected = change.path, change.branch, change.expected
         answer = self.api.put_file(
-            self._token(access), owner, name, path.lstrip("/"), content, message, branch, expected
+            self._token(access), owner, name, path.lstrip("/"), change.content, change.message, branch, expected
         )
         if answer is None:
-            what = "already exists" if expected is None else "changed in the repository since it was read"
-            raise ConflictError(f"{path} on {branch} {what}")
+            raise ConflictError(change.refusal())
         return Committed(str(answer["commit"]["sha"]), str(answer["content"]["sha"]))
 
     # ------------------------------------------------------------------ status back

@@ -17,6 +17,7 @@ from gitconnect.providers.base import (
     Branch,
     CommitStatuses,
     Committed,
+    FileChange,
     GitOpsFiles,
     LinkedAccount,
     ManagedWebhooks,
@@ -173,29 +174,20 @@ class GitLabProvider(Provider, Webhooks, ManagedWebhooks, RefreshingCredentials,
             return None
         return RepoFile(path.lstrip("/"), base64.b64decode(found["content"]), str(found["last_commit_id"]))
 
-    def commit_file(
-        self,
-        access: Access,
-        repository: str,
-        branch: str,
-        path: str,
-        content: bytes,
-        message: str,
-        expected: str | None,
-    ) -> Committed:
+    def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed:
         """One commit through the Commits API; `last_commit_id` makes GitLab refuse it if the file changed since."""
+        branch, path, expected = change.branch, change.path, change.expected
         action: dict[str, Any] = {
             "action": "create" if expected is None else "update",
             "file_path": path.lstrip("/"),
-            "content": base64.b64encode(content).decode(),
+            "content": base64.b64encode(change.content).decode(),
             "encoding": "base64",
         }
         if expected is not None:
             action["last_commit_id"] = expected
-        commit = self._api(access).commit_files(self._token(access), repository, branch, message, [action])
+        commit = self._api(access).commit_files(self._token(access), repository, branch, change.message, [action])
         if commit is None:
-            what = "already exists" if expected is None else "changed in the repository since it was read"
-            raise ConflictError(f"{path} on {branch} {what}")
+            raise ConflictError(change.refusal())
         return Committed(str(commit["id"]), str(commit["id"]))  # last_commit_id of the next update
 
     # ------------------------------------------------------------------ status back
