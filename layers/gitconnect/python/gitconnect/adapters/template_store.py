@@ -14,7 +14,6 @@ from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -35,46 +34,26 @@ from gitconnect.domain.templates import GitOpsLink, Run, Template, TemplateVersi
 
 
 class _ByConnection(SecondaryIndex["TemplateModel"]):
-    class Meta:
-        index_name = "by_connection"
-        projection = AllProjection()
-
     connection_id = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
 
 
 class _ByLinkRepository(SecondaryIndex["TemplateModel"]):
-    class Meta:
-        index_name = "by_link_repository"
-        projection = AllProjection()
-
     link_repository = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
 
 
 class _ByTriggerRepository(SecondaryIndex["TemplateModel"]):
-    class Meta:
-        index_name = "by_trigger_repository"
-        projection = AllProjection()
-
     trigger_repository = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
 
 
 class _ByBucket(SecondaryIndex["TemplateModel"]):
-    class Meta:
-        index_name = "by_bucket"
-        projection = AllProjection()
-
     sync_bucket = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
 
 
 class _ByTemplate(SecondaryIndex["RunModel"]):
-    class Meta:
-        index_name = "by_template"
-        projection = AllProjection()
-
     template_key = UnicodeAttribute(hash_key=True)
     created_key = UnicodeAttribute(range_key=True)
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from pynamodb.attributes import Attribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, Projection
 from pynamodb.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -24,9 +24,14 @@ def bind_model(model: type[Model], table_name: str, region: str) -> None:
 
 
 class SecondaryIndex(GlobalSecondaryIndex[M]):
-    """A global secondary index; the one place that calls PynamoDB's untyped `Index.__init_subclass__`."""
+    """A global secondary index: every attribute projected unless `projection` says otherwise (a class keyword), and
+    named as the model attribute that holds it (PynamoDB's default), which is the name template.yaml declares.
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    Each index gets its own Meta here (PynamoDB writes into it); the one place that calls PynamoDB's untyped
+    `Index.__init_subclass__`."""
+
+    def __init_subclass__(cls, projection: Projection | None = None, **kwargs: Any) -> None:
+        cls.Meta = type("Meta", (), {"projection": projection or AllProjection()})
         super().__init_subclass__(**kwargs)  # type: ignore[no-untyped-call]  # PynamoDB leaves it unannotated
 
 

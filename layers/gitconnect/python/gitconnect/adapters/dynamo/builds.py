@@ -6,7 +6,6 @@ from collections.abc import Iterable
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, write_if
@@ -16,19 +15,11 @@ from gitconnect.domain.models import Build, Page
 
 
 class BuildsByTeam(SecondaryIndex["BuildModel"]):
-    class Meta:
-        index_name = "by_team"
-        projection = AllProjection()
-
     team_id = UnicodeAttribute(hash_key=True)
     created_key = UnicodeAttribute(range_key=True)
 
 
 class BuildsBySource(SecondaryIndex["BuildModel"]):
-    class Meta:
-        index_name = "by_source"
-        projection = AllProjection()
-
     source_id = UnicodeAttribute(hash_key=True)
     created_key = UnicodeAttribute(range_key=True)
 

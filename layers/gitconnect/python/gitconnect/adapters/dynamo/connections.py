@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pynamodb.attributes import BinaryAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing
@@ -13,10 +12,6 @@ from gitconnect.domain.models import Connection, Restrictions
 
 
 class ConnectionsByAccount(SecondaryIndex["ConnectionModel"]):
-    class Meta:
-        index_name = "by_account"
-        projection = AllProjection()
-
     account_key = UnicodeAttribute(hash_key=True)
     connection_id = UnicodeAttribute(range_key=True)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection
 from pynamodb.models import Model
 
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing
@@ -13,19 +12,11 @@ from gitconnect.domain.models import Hook
 
 
 class HooksByConnection(SecondaryIndex["HookModel"]):
-    class Meta:
-        index_name = "by_connection"
-        projection = AllProjection()
-
     connection_id = UnicodeAttribute(hash_key=True)
     hook_id = UnicodeAttribute(range_key=True)
 
 
 class HooksByProvider(SecondaryIndex["HookModel"]):
-    class Meta:
-        index_name = "by_provider"
-        projection = AllProjection()
-
     provider = UnicodeAttribute(hash_key=True)
     hook_id = UnicodeAttribute(range_key=True)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
-from pynamodb.indexes import AllProjection, KeysOnlyProjection
+from pynamodb.indexes import KeysOnlyProjection
 from pynamodb.models import Model
 
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing, write_if
@@ -15,29 +15,17 @@ from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
 
 
-class SourcesByConnection(SecondaryIndex["SourceModel"]):
-    class Meta:
-        index_name = "by_connection"
-        projection = KeysOnlyProjection()
-
+class SourcesByConnection(SecondaryIndex["SourceModel"], projection=KeysOnlyProjection()):
     connection_id = UnicodeAttribute(hash_key=True)
     source_id = UnicodeAttribute(range_key=True)
 
 
 class SourcesByPoll(SecondaryIndex["SourceModel"]):
-    class Meta:
-        index_name = "by_poll"
-        projection = AllProjection()
-
     poll_bucket = UnicodeAttribute(hash_key=True)
     source_id = UnicodeAttribute(range_key=True)
 
 
 class SourcesByRepository(SecondaryIndex["SourceModel"]):
-    class Meta:
-        index_name = "by_repository"
-        projection = AllProjection()
-
     repo_key = UnicodeAttribute(hash_key=True)
     source_id = UnicodeAttribute(range_key=True)
 
