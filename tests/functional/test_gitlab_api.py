@@ -19,7 +19,7 @@ from gitconnect.domain.errors import (
     UnsafeUrlError,
 )
 from gitconnect.providers.base import HttpResponse
-from gitconnect.providers.gitlab.api import GitLabApi
+from gitconnect.providers.gitlab.api import GitLabApi, HookEvents
 from tests.support.clock import Clock
 from tests.support.fake_gitlab import DEVELOPER, MAINTAINER, FakeGitLab, FakeHook, FakeProject, FakeUser, fake_sha
 
@@ -304,7 +304,7 @@ def test_hook_lifecycle(gitlab: FakeGitLab, api: GitLabApi, token: str, project:
     assert [h["id"] for h in api.hooks(token, project.id)] == [hook_id]
     assert api.hook(token, project.id, hook_id)["url"] == HOOK_URL
 
-    updated = api.update_hook(token, project.id, hook_id, HOOK_URL, "secret-2", releases=False)
+    updated = api.update_hook(token, project.id, hook_id, HOOK_URL, "secret-2", HookEvents(releases=False))
     assert updated is not None and updated["releases_events"] is False
     assert gitlab.requests("PUT")[-1].body["token"] == "secret-2"
     assert gitlab.hook(project, hook_id).token == "secret-2"

@@ -18,6 +18,7 @@ injected `HttpClient`, no I/O of its own). GitLab's documentation (docs.gitlab.c
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from gitconnect.domain.errors import RemoteUnreachableError, UnprocessableError
@@ -36,7 +37,16 @@ from gitconnect.providers.rest import (
     without_none,
 )
 
-__all__ = ["USER_AGENT", "GitLabApi", "gitlab_message", "next_link", "next_page", "raise_for_status", "segment"]
+__all__ = [
+    "USER_AGENT",
+    "GitLabApi",
+    "HookEvents",
+    "gitlab_message",
+    "next_link",
+    "next_page",
+    "raise_for_status",
+    "segment",
+]
 
 API_PREFIX = "/api/v4"
 PER_PAGE = 100  # GitLab's maximum
@@ -60,6 +70,19 @@ HOOK_TEST_TRIGGERS = frozenset(
 HOOK_NAME = "gitconnect"
 _TRANSITION_REFUSED = "Cannot transition status"
 _COMMIT_REFUSED = ("has changed since", "already exists", "doesn't exist")  # GitLab's 400s for a stale commit
+
+
+@dataclass(frozen=True)
+class HookEvents:
+    """Which events a project hook sends (GitLab's `*_events` flags); gitconnect's hooks send all four."""
+
+    push: bool = True
+    tag_push: bool = True
+    merge_requests: bool = True
+    releases: bool = True
+
+
+ALL_HOOK_EVENTS = HookEvents()
 
 
 def gitlab_message(response: HttpResponse) -> str:
@@ -220,18 +243,16 @@ class GitLabApi:
     # -- project webhooks ----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _hook_body(
-        url: str, secret_token: str, push: bool, tag_push: bool, merge_requests: bool, releases: bool
-    ) -> dict[str, Any]:
+    def _hook_body(url: str, secret_token: str, events: HookEvents) -> dict[str, Any]:
         return {
             "url": url,
             "name": HOOK_NAME,
             "token": secret_token,
             "enable_ssl_verification": True,
-            "push_events": push,
-            "tag_push_events": tag_push,
-            "merge_requests_events": merge_requests,
-            "releases_events": releases,
+            "push_events": events.push,
+            "tag_push_events": events.tag_push,
+            "merge_requests_events": events.merge_requests,
+            "releases_events": events.releases,
         }
 
     def hooks(self, token: str, project_id: str | int) -> list[dict[str, Any]]:
@@ -256,11 +277,7 @@ class GitLabApi:
         project_id: str | int,
         url: str,
         secret_token: str,
-        *,
-        push: bool = True,
-        tag_push: bool = True,
-        merge_requests: bool = True,
-        releases: bool = True,
+        events: HookEvents = ALL_HOOK_EVENTS,
     ) -> dict[str, Any]:
         """POST /projects/:id/hooks (Maintainer role needed: 403 otherwise). GitLab sends `secret_token` back in
         `X-Gitlab-Token` with every delivery. A URL GitLab refuses (e.g. a local address) is UnprocessableError."""
@@ -269,7 +286,7 @@ class GitLabApi:
             f"/projects/{segment(project_id)}/hooks",
             token,
             f"a webhook on GitLab project {project_id}",
-            json_body=self._hook_body(url, secret_token, push, tag_push, merge_requests, releases),
+            json_body=self._hook_body(url, secret_token, events),
             not_found=f"GitLab project {project_id} not found or not accessible",
         )
         return result
@@ -281,11 +298,7 @@ class GitLabApi:
         hook_id: str | int,
         url: str,
         secret_token: str,
-        *,
-        push: bool = True,
-        tag_push: bool = True,
-        merge_requests: bool = True,
-        releases: bool = True,
+        events: HookEvents = ALL_HOOK_EVENTS,
     ) -> dict[str, Any] | None:
         """PUT /projects/:id/hooks/:hook_id with the whole configuration (GitLab requires `url`, and resets the
         secret token when the URL changes without one): rotates the secret. None when the hook is gone."""
@@ -294,7 +307,7 @@ class GitLabApi:
             f"/projects/{segment(project_id)}/hooks/{segment(hook_id)}",
             token,
             f"hook {hook_id} of GitLab project {project_id}",
-            json_body=self._hook_body(url, secret_token, push, tag_push, merge_requests, releases),
+            json_body=self._hook_body(url, secret_token, events),
             missing={404},
         )
         return result
