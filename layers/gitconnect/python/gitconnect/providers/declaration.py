@@ -44,6 +44,36 @@ class Webhook(NamedTuple):
         return f"/v1/webhooks/{provider_id}" + ("/{hook_id}" if self.per_hook else "")
 
 
+_INTAKE_RESPONSES = {"202": "queued for routing", "400": "malformed delivery", "413": "body over the limit"}
+
+
+def webhook(
+    spec: str,
+    *,
+    per_hook: bool,
+    secrets: tuple[str, ...] = (),
+    summary: str,
+    description: str,
+    headers: tuple[str, ...],
+    responses: Mapping[str, str],
+) -> Webhook:
+    """A Webhook whose OpenAPI operation is laid out as the intake serves every provider's URL: the `hook_id` path
+    parameter of a per-hook URL, then the required `headers`; a JSON object body; the intake's own answers (202, 400,
+    413) with the provider's `responses` (status: description), in status order."""
+    names = [("hook_id", "path")] if per_hook else []
+    names += [(header, "header") for header in headers]
+    answers = dict(sorted({**_INTAKE_RESPONSES, **responses}.items()))
+    openapi = {
+        "summary": summary,
+        "tags": ["webhooks"],
+        "description": description,
+        "parameters": [{"name": n, "in": where, "required": True, "schema": {"type": "string"}} for n, where in names],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {status: {"description": text} for status, text in answers.items()},
+    }
+    return Webhook(spec, per_hook, secrets, openapi)
+
+
 class Declaration(NamedTuple):
     """Checked by `check` when the registry is built or `register` adds one."""
 

@@ -5,7 +5,7 @@ Its declaration is here, importing nothing of those modules (the registry, and s
 
 from __future__ import annotations
 
-from gitconnect.providers.declaration import Declaration, Setting, Webhook
+from gitconnect.providers.declaration import Declaration, Setting, webhook
 
 DECLARATION = Declaration(
     id="github",
@@ -22,30 +22,16 @@ DECLARATION = Declaration(
     links=("app_install",),
     link_request="gitconnect.api.schemas:GitHubCredentialsLink",  # answers that the App is installed instead
     browser_flow="gitconnect.services.oauth:github_install_flow",
-    webhook=Webhook(
-        spec="gitconnect.providers.github.webhooks:SPEC",
+    webhook=webhook(
+        "gitconnect.providers.github.webhooks:SPEC",
         per_hook=False,
         secrets=("GITHUB_WEBHOOK_SECRET", "GITHUB_WEBHOOK_SECRET_PREVIOUS"),
-        openapi={
-            "summary": "The GitHub App's webhook URL",
-            "tags": ["webhooks"],
-            "description": "Verified with X-Hub-Signature-256 (HMAC-SHA256 over the raw body; the previous secret "
-            "is accepted while rotating). X-GitHub-Event and X-GitHub-Delivery are required. Answers 202 once the "
-            "delivery is queued (duplicates and ignored events too), 200 for ping, 401 for a missing or wrong "
-            "signature, 400 for malformed JSON, 413 over 5 MiB.",
-            "parameters": [
-                {"name": "X-GitHub-Event", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-GitHub-Delivery", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Hub-Signature-256", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {
-                "200": {"description": "ping answered"},
-                "202": {"description": "queued for routing"},
-                "400": {"description": "malformed delivery"},
-                "401": {"description": "missing or wrong signature"},
-                "413": {"description": "body over the limit"},
-            },
-        },
+        summary="The GitHub App's webhook URL",
+        description="Verified with X-Hub-Signature-256 (HMAC-SHA256 over the raw body; the previous secret is "
+        "accepted while rotating). X-GitHub-Event and X-GitHub-Delivery are required. Answers 202 once the delivery is "
+        "queued (duplicates and ignored events too), 200 for ping, 401 for a missing or wrong signature, 400 for "
+        "malformed JSON, 413 over 5 MiB.",
+        headers=("X-GitHub-Event", "X-GitHub-Delivery", "X-Hub-Signature-256"),
+        responses={"200": "ping answered", "401": "missing or wrong signature"},
     ),
 )

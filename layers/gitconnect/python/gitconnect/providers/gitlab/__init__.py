@@ -5,7 +5,7 @@ Its declaration is here, importing nothing of those modules (the registry, and s
 
 from __future__ import annotations
 
-from gitconnect.providers.declaration import Declaration, Setting, Webhook
+from gitconnect.providers.declaration import Declaration, Setting, webhook
 
 DECLARATION = Declaration(
     id="gitlab",
@@ -19,28 +19,14 @@ DECLARATION = Declaration(
     links=("credentials", "oauth"),
     link_request="gitconnect.api.schemas:GitLabTokenLink",
     browser_flow="gitconnect.services.oauth:gitlab_oauth_flow",
-    webhook=Webhook(
-        spec="gitconnect.providers.gitlab.webhooks:SPEC",
+    webhook=webhook(
+        "gitconnect.providers.gitlab.webhooks:SPEC",
         per_hook=True,
-        openapi={
-            "summary": "A GitLab project hook gitconnect registered",
-            "tags": ["webhooks"],
-            "description": "Verified by comparing X-Gitlab-Token with the hook's own secret in constant time. "
-            "X-Gitlab-Event and Idempotency-Key or X-Gitlab-Event-UUID are required. 202 once queued (duplicates and "
-            "ignored events too), 401 for a wrong token, 404 for an unknown hook, 400 malformed, 413 over 5 MiB.",
-            "parameters": [
-                {"name": "hook_id", "in": "path", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Gitlab-Token", "in": "header", "required": True, "schema": {"type": "string"}},
-                {"name": "X-Gitlab-Event", "in": "header", "required": True, "schema": {"type": "string"}},
-            ],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
-            "responses": {
-                "202": {"description": "queued for routing"},
-                "400": {"description": "malformed delivery"},
-                "401": {"description": "wrong or missing token"},
-                "404": {"description": "no such hook"},
-                "413": {"description": "body over the limit"},
-            },
-        },
+        summary="A GitLab project hook gitconnect registered",
+        description="Verified by comparing X-Gitlab-Token with the hook's own secret in constant time. "
+        "X-Gitlab-Event and Idempotency-Key or X-Gitlab-Event-UUID are required. 202 once queued (duplicates and "
+        "ignored events too), 401 for a wrong token, 404 for an unknown hook, 400 malformed, 413 over 5 MiB.",
+        headers=("X-Gitlab-Token", "X-Gitlab-Event"),
+        responses={"401": "wrong or missing token", "404": "no such hook"},
     ),
 )
