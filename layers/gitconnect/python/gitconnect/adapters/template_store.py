@@ -58,12 +58,18 @@ class _ByTemplate(SecondaryIndex["RunModel"]):
     created_key = UnicodeAttribute(range_key=True)
 
 
-class TemplateModel(Model):
-    class Meta:
-        table_name = "unbound"
+class _Item(Model):
+    """The key every item of the templates table has, whatever it is (a template, a version, a run: keys.py builds
+    them). No Meta: each model below has its own, bound by `bind_template_table`."""
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+
+
+class TemplateModel(_Item):
+    class Meta:
+        table_name = "unbound"
+
     template_id = UnicodeAttribute()
     name = UnicodeAttribute()
     kind = UnicodeAttribute()
@@ -86,12 +92,10 @@ class TemplateModel(Model):
     by_trigger_repository = _ByTriggerRepository()
 
 
-class VersionModel(Model):
+class VersionModel(_Item):
     class Meta:
         table_name = "unbound"
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
     content = JSONAttribute()
     origin = UnicodeAttribute()
     created_at = UnicodeAttribute()
@@ -99,12 +103,10 @@ class VersionModel(Model):
     author = UnicodeAttribute(null=True)
 
 
-class RunModel(Model):
+class RunModel(_Item):
     class Meta:
         table_name = "unbound"
 
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
     run_id = UnicodeAttribute()
     team_id = UnicodeAttribute()
     template_key = UnicodeAttribute()
