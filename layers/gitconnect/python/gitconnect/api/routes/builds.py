@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
+from gitconnect.api.responses import Cursor, Limit, accepted, paged
 from gitconnect.api.schemas import BuildStatusIn, BuildTriggerIn
 
 router = APIGatewayHttpRouter()
@@ -17,19 +18,19 @@ router = APIGatewayHttpRouter()
 def trigger(team: str, source_id: str, body: Annotated[BuildTriggerIn, Body()]) -> Response[dict[str, Any]]:
     principal = authorize(router, team)
     build = wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
-    return Response(202, content_type="application/json", body=build.to_json())
+    return accepted(build)
 
 
 @router.get("/v1/teams/<team>/builds", summary="List builds, newest first", tags=["builds"])
 def list_builds(
     team: str,
     source_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Cursor = None,
+    limit: Limit = 25,
 ) -> dict[str, object]:
     authorize(router, team)
     page = wiring.builds().list(team, source_id=source_id, cursor=cursor, limit=limit)
-    return {"items": [b.to_json() for b in page.items], "next_cursor": page.next_cursor}
+    return paged(page)
 
 
 @router.get("/v1/teams/<team>/builds/<build_id>", summary="Read a build", tags=["builds"])

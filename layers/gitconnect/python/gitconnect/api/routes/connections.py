@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
+from gitconnect.api.responses import created, items, no_content
 from gitconnect.api.schemas import AuthorizeIn, LinkRequest, RestrictionsIn
 from gitconnect.domain.errors import BadRequestError, UnprocessableError
 from gitconnect.providers import REGISTRY
@@ -19,13 +20,13 @@ router = APIGatewayHttpRouter()
 def link(team: str, body: Annotated[LinkRequest, Body()]) -> Response[dict[str, Any]]:
     authorize(router, team, "admin")
     connection = wiring.connections().link(team, body.model_dump(exclude_none=True))
-    return Response(201, content_type="application/json", body=connection.to_json())
+    return created(connection)
 
 
 @router.get("/v1/teams/<team>/connections", summary="List the team's connections", tags=["connections"])
 def list_connections(team: str) -> dict[str, object]:
     authorize(router, team)
-    return {"items": [c.to_json() for c in wiring.connections().list(team)]}
+    return items(wiring.connections().list(team))
 
 
 @router.get("/v1/teams/<team>/connections/<connection_id>", summary="Read a connection", tags=["connections"])
@@ -38,7 +39,7 @@ def get_connection(team: str, connection_id: str) -> dict[str, object]:
 def unlink(team: str, connection_id: str) -> Response[None]:
     authorize(router, team, "admin")
     wiring.connections().unlink(team, connection_id)
-    return Response(204)
+    return no_content()
 
 
 @router.post(

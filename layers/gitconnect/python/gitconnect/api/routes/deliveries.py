@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
+from gitconnect.api.responses import Cursor, Limit, paged
 
 router = APIGatewayHttpRouter()
 
@@ -15,9 +16,9 @@ router = APIGatewayHttpRouter()
 def list_deliveries(
     team: str,
     connection_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Cursor = None,
+    limit: Limit = 25,
 ) -> dict[str, object]:
     authorize(router, team)
-    page = wiring.delivery_store().list(team, connection_id=connection_id, cursor=cursor, limit=limit)
-    return {"items": [d.to_json() for d in page.items], "next_cursor": page.next_cursor}
+    page = wiring.stores().deliveries.list(team, connection_id=connection_id, cursor=cursor, limit=limit)
+    return paged(page)

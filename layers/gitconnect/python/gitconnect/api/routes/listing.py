@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
+from gitconnect.api.responses import Cursor, Limit, paged
 
 router = APIGatewayHttpRouter()
 _TAGS = ["repositories"]
@@ -17,12 +18,12 @@ def repositories(
     team: str,
     connection_id: str,
     search: Annotated[str | None, Query(max_length=100)] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> dict[str, object]:
     authorize(router, team)
     page = wiring.listing().repositories(team, connection_id, search=search, limit=limit)
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return paged(page)
 
 
 @router.get("/v1/teams/<team>/connections/<connection_id>/namespaces", summary="Namespaces", tags=_TAGS)

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
+from gitconnect.api.responses import created, items, no_content
 from gitconnect.api.schemas import SourceCreate, SourcePatch
 
 router = APIGatewayHttpRouter()
@@ -17,13 +18,13 @@ router = APIGatewayHttpRouter()
 def create_source(team: str, body: Annotated[SourceCreate, Body()]) -> Response[dict[str, Any]]:
     authorize(router, team)
     source = wiring.sources().create(team, body.model_dump(exclude_unset=True))
-    return Response(201, content_type="application/json", body=source.to_json())
+    return created(source)
 
 
 @router.get("/v1/teams/<team>/sources", summary="List sources", tags=["sources"])
 def list_sources(team: str) -> dict[str, object]:
     authorize(router, team)
-    return {"items": [s.to_json() for s in wiring.sources().list(team)]}
+    return items(wiring.sources().list(team))
 
 
 @router.get("/v1/teams/<team>/sources/<source_id>", summary="Read a source", tags=["sources"])
@@ -42,4 +43,4 @@ def update_source(team: str, source_id: str, body: Annotated[SourcePatch, Body()
 def delete_source(team: str, source_id: str) -> Response[None]:
     authorize(router, team)
     wiring.sources().delete(team, source_id)
-    return Response(204)
+    return no_content()

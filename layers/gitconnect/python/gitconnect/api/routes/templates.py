@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
+from gitconnect.api.responses import accepted, created, items, no_content
 from gitconnect.api.schemas import GitOpsFetchIn, RunStatusIn, TemplateCreate, TemplateUpdate
 
 router = APIGatewayHttpRouter()
@@ -28,13 +29,13 @@ def create(team: str, body: Annotated[TemplateCreate, Body()]) -> Response[dict[
     existing file. Without `gitops` the template lives in the app only."""
     principal = authorize(router, team)
     template = wiring.templates().create(team, principal.user_id, body.model_dump(exclude_none=True))
-    return Response(201, content_type="application/json", body=template.to_json())
+    return created(template)
 
 
 @router.get("/v1/teams/<team>/templates", summary="List templates and release flows", tags=["gitops"])
 def list_templates(team: str) -> dict[str, Any]:
     authorize(router, team)
-    return {"items": [t.to_json() for t in wiring.templates().list(team)]}
+    return items(wiring.templates().list(team))
 
 
 @router.get("/v1/teams/<team>/templates/<template_id>", summary="Read a template", tags=["gitops"])
@@ -59,20 +60,20 @@ def delete(team: str, template_id: str) -> Response[None]:
     """The file in the repository stays."""
     authorize(router, team)
     wiring.templates().delete(team, template_id)
-    return Response(204)
+    return no_content()
 
 
 @router.get("/v1/teams/<team>/templates/<template_id>/versions", summary="Version history", tags=["gitops"])
 def versions(team: str, template_id: str) -> dict[str, Any]:
     authorize(router, team)
-    return {"items": [v.to_json() for v in wiring.templates().versions(team, template_id)]}
+    return items(wiring.templates().versions(team, template_id))
 
 
 @router.get("/v1/teams/<team>/templates/<template_id>/runs", summary="Runs, newest first", tags=["gitops"])
 def list_runs(team: str, template_id: str) -> dict[str, Any]:
     authorize(router, team)
     template = wiring.templates().get(team, template_id)
-    return {"items": [r.to_json() for r in wiring.runs().list(template.id)]}
+    return items(wiring.runs().list(template.id))
 
 
 @router.post("/v1/teams/<team>/templates/<template_id>/runs", summary="Run the latest version", tags=["gitops"])
@@ -81,7 +82,7 @@ def run(team: str, template_id: str) -> Response[dict[str, Any]]:
     principal = authorize(router, team)
     template = wiring.templates().get(team, template_id)
     started = wiring.runs().request(template, f"requested by {principal.user_id}", manual=True)
-    return Response(202, content_type="application/json", body=started.to_json())
+    return accepted(started)
 
 
 @router.post("/v1/runs/<run_id>/status", summary="Report a run's status (runner callback)", tags=["gitops"])
