@@ -609,8 +609,8 @@ def _matching_sources(system: Any, fake: Any, layout: str, n: int) -> tuple[int,
     account = f"octo-{layout.replace(' ', '-').lower()}-{n}"
     installation, connection_id, token = _link(system, fake, account)
     repo = fake.add_repo(installation, f"{account}/app")
-    first = wiring.source_store().get(TEAM, _api_source(system, token, connection_id, repo.full_name)["id"])
-    connection = wiring.connection_store().get(TEAM, connection_id)
+    first = wiring.stores().sources.get(TEAM, _api_source(system, token, connection_id, repo.full_name)["id"])
+    connection = wiring.stores().connections.get(TEAM, connection_id)
     if first is None or connection is None:
         raise RuntimeError("the source or connection just created through the API is not in the stores")
     for i in range(1, n):
@@ -618,9 +618,9 @@ def _matching_sources(system: Any, fake: Any, layout: str, n: int) -> tuple[int,
         if layout == "N teams":
             team = f"{TEAM}-{n}-{i}"
             other = dataclasses.replace(connection, team_id=team, id=new_id("con"))
-            wiring.connection_store().put(other)
+            wiring.stores().connections.put(other)
             source = dataclasses.replace(source, team_id=team, connection_id=other.id)
-        wiring.source_store().create(source)
+        wiring.stores().sources.create(source)
     return installation, repo
 
 

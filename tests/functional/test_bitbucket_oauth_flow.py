@@ -57,12 +57,13 @@ def test_oauth_link_and_one_refresh_for_concurrent_callers(lab: tuple[System, Fa
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.token_refresh import TokenRefresher
 
-    connection = wiring.connection_store().get(TEAM, connection_id)
+    connection = wiring.stores().connections.get(TEAM, connection_id)
     assert connection is not None and connection.account == "alice" and connection.provider == "bitbucket"
     containers = []
     for _ in range(2):  # two containers: own caches, own in-process locks
         secrets = ConnectionSecrets(wiring.secrets()._cipher)
-        secrets.refresher = TokenRefresher(wiring.connection_store(), wiring._stores()[4], secrets, wiring.provider)
+        tables = wiring.stores()
+        secrets.refresher = TokenRefresher(tables.connections, tables.leases, secrets, wiring.provider)
         containers.append(secrets)
     tokens: list[str] = []
     barrier = threading.Barrier(20)
@@ -92,7 +93,7 @@ def test_refused_refresh_marks_the_connection(lab: tuple[System, FakeBitbucket])
     fake.token_lifetime = 7200.0
     from gitconnect import wiring
 
-    credentials = wiring.secrets().open(wiring.connection_store().get(TEAM, connection_id))
+    credentials = wiring.secrets().open(wiring.stores().connections.get(TEAM, connection_id))
     fake.revoke(credentials["refresh_token"])  # type: ignore[index]
     member = system.token({TEAM: "member"})
     reply = system.call("GET", f"/v1/teams/{TEAM}/connections/{connection_id}/repositories", token=member)

@@ -16,7 +16,7 @@ from tests.support.inprocess import System
 def test_a_raced_lease_has_one_winner(system: System) -> None:
     from gitconnect import wiring
 
-    store = wiring._stores()[4]
+    store = wiring.stores().leases
     switch = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race window is a few bytecodes wide
     try:

@@ -45,7 +45,7 @@ def test_template_version_and_run_items_keep_their_keys(system: System, team: st
 
 
 def test_delivery_and_source_items_keep_their_keys(system: System, team: str) -> None:
-    wiring.delivery_store().put_many([Delivery(team, "d-1", "github", "push", "con_1", "o/r", AT, "ignored", "x")])
+    wiring.stores().deliveries.put_many([Delivery(team, "d-1", "github", "push", "con_1", "o/r", AT, "ignored", "x")])
     logged = item(system, wiring.settings().deliveries_table, team_id=team, received_key=f"{AT}#d-1#con_1")
     assert logged is not None and logged["delivery_id"] == {"S": "d-1"}
     source = Source(
@@ -62,19 +62,19 @@ def test_delivery_and_source_items_keep_their_keys(system: System, team: str) ->
         poll=True,
         repository_id="99",
     )
-    wiring.source_store().create(source)
+    wiring.stores().sources.create(source)
     stored = item(system, wiring.settings().sources_table, team_id=team, source_id="src_k1")
     assert stored is not None and stored["repo_key"] == {"S": "github#99"} and stored["poll_bucket"] == {"S": "poll"}
-    assert "src_k1" in [s.id for s in wiring.source_store().for_repository("github", "99")]
-    wiring.source_store().delete(team, "src_k1")
+    assert "src_k1" in [s.id for s in wiring.stores().sources.for_repository("github", "99")]
+    wiring.stores().sources.delete(team, "src_k1")
     with pytest.raises(ConflictError, match="deleted meanwhile"):
-        wiring.source_store().replace(source)
-    assert wiring.source_store().set_heads(team, "src_k1", {"main": "abc"}) is False
-    assert wiring.source_store().get(team, "src_k1") is None  # nothing resurrected
+        wiring.stores().sources.replace(source)
+    assert wiring.stores().sources.set_heads(team, "src_k1", {"main": "abc"}) is False
+    assert wiring.stores().sources.get(team, "src_k1") is None  # nothing resurrected
 
 
 def test_updates_never_create_and_creates_never_overwrite(system: System, team: str) -> None:
-    connections = wiring.connection_store()
+    connections = wiring.stores().connections
     assert connections.update_status(team, "con_gone", "active") is False
     assert connections.set_secret(team, "con_gone", b"x") is False
     with pytest.raises(NotFoundError):
@@ -86,16 +86,17 @@ def test_updates_never_create_and_creates_never_overwrite(system: System, team: 
     build = Build(
         "bld_k1", team, "src_1", "con_k1", "custom", "o/r", "u", "refs/heads/main", "a" * 40, "manual", "queued", AT, AT
     )
-    assert wiring.build_store().put_if_absent(build) is True
-    assert wiring.build_store().put_if_absent(build) is False
-    wiring.build_store().update_status("bld_k1", "succeeded", None, None, AT, allowed_from=("queued",))
+    assert wiring.stores().builds.put_if_absent(build) is True
+    assert wiring.stores().builds.put_if_absent(build) is False
+    wiring.stores().builds.update_status("bld_k1", "succeeded", None, None, AT, allowed_from=("queued",))
     with pytest.raises(ConflictError, match="cannot move"):
-        wiring.build_store().update_status("bld_k1", "running", None, None, AT, allowed_from=("queued",))
-    assert wiring.hook_store().set_checked("hook_gone", 1.0) is False and wiring.hook_store().get("hook_gone") is None
+        wiring.stores().builds.update_status("bld_k1", "running", None, None, AT, allowed_from=("queued",))
+    hooks = wiring.stores().hooks
+    assert hooks.set_checked("hook_gone", 1.0) is False and hooks.get("hook_gone") is None
 
 
 def test_leases_and_one_time_states_share_the_state_table(system: System) -> None:
-    table, leases, states = wiring.settings().state_table, wiring.lease_store(), wiring.state_store()
+    table, leases, states = wiring.settings().state_table, wiring.stores().leases, wiring.stores().states
     expires = int(time.time()) + 30
     assert leases.acquire("refresh#con_k1", expires) is True
     assert item(system, table, state_id="refresh#con_k1") == {
@@ -119,7 +120,7 @@ def test_a_hooks_last_check_is_read_back(system: System) -> None:
     """The scheduled sync skips hooks checked within GITCONNECT_HOOK_CHECK_SECONDS: only if the time comes back."""
     from gitconnect.domain.models import Hook
 
-    store = wiring.hook_store()
+    store = wiring.stores().hooks
     hook = Hook("hook_checkedat0000000000000000", "t-1", "c-1", "s-1", "gitlab", "42", "g/p", "7", b"sealed", 1, AT)
     store.put(hook)
     assert store.get(hook.id).checked_at is None  # type: ignore[union-attr]

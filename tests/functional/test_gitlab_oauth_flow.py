@@ -60,12 +60,12 @@ def test_oauth_link_and_one_refresh_for_concurrent_callers(lab: tuple[System, Fa
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.token_refresh import TokenRefresher
 
-    connection = wiring.connection_store().get(TEAM, connection_id)
+    connection = wiring.stores().connections.get(TEAM, connection_id)
     # Two containers (own caches, own in-process locks), ten callers each, all at once
     containers = []
     for _ in range(2):
         secrets = ConnectionSecrets(wiring.secrets()._cipher)
-        secrets.refresher = TokenRefresher(wiring.connection_store(), wiring._stores()[4], secrets,
+        secrets.refresher = TokenRefresher(wiring.stores().connections, wiring.stores().leases, secrets,
                                            wiring.provider)
         containers.append(secrets)
     tokens: list[str] = []
@@ -95,7 +95,7 @@ def test_refused_refresh_marks_the_connection(lab: tuple[System, FakeGitLab, lis
     skew[0] = 0.0
     from gitconnect import wiring
 
-    credentials = wiring.secrets().open(wiring.connection_store().get(TEAM, connection_id))
+    credentials = wiring.secrets().open(wiring.stores().connections.get(TEAM, connection_id))
     fake.revoke(credentials["refresh_token"])  # type: ignore[index]
     reply = system.call("GET", f"/v1/teams/{TEAM}/connections/{connection_id}/repositories",
                         token=system.token({TEAM: "member"}))

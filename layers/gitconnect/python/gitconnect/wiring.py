@@ -14,13 +14,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     from gitconnect.adapters.dynamo import (
-        BuildStore,
-        ConnectionStore,
-        DeliveryStore,
-        HookStore,
-        LeaseStore,
-        SourceStore,
-        StateStore,
         Stores,
     )
     from gitconnect.adapters.messaging import BuildsQueue, PlatformBus
@@ -69,38 +62,11 @@ def aws_client(service: str) -> Any:
 
 
 @cache
-def _stores() -> Stores:
+def stores() -> Stores:
+    """The tables, one adapter each (`stores().connections`, `.sources`, `.builds`, …)."""
     from gitconnect.adapters.dynamo import open_stores
 
     return open_stores(settings())
-
-
-def connection_store() -> ConnectionStore:
-    return _stores().connections
-
-
-def source_store() -> SourceStore:
-    return _stores().sources
-
-
-def build_store() -> BuildStore:
-    return _stores().builds
-
-
-def delivery_store() -> DeliveryStore:
-    return _stores().deliveries
-
-
-def hook_store() -> HookStore:
-    return _stores().hooks
-
-
-def lease_store() -> LeaseStore:
-    return _stores().leases
-
-
-def state_store() -> StateStore:
-    return _stores().states
 
 
 @cache
@@ -110,7 +76,7 @@ def secrets() -> ConnectionSecrets:
     from gitconnect.services.token_refresh import TokenRefresher
 
     sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
-    sealed.refresher = TokenRefresher(connection_store(), lease_store(), sealed, provider)
+    sealed.refresher = TokenRefresher(stores().connections, stores().leases, sealed, provider)
     return sealed
 
 
@@ -170,8 +136,9 @@ def token_verifier() -> JwtVerifier:
 def connections() -> ConnectionService:
     from gitconnect.services.connections import ConnectionService
 
+    tables = stores()
     return ConnectionService(
-        connection_store(), source_store(), secrets(), provider, hooks(), on_unlink=lambda c: templates().unlinked(c)
+        tables.connections, tables.sources, secrets(), provider, hooks(), on_unlink=lambda c: templates().unlinked(c)
     )
 
 
@@ -179,14 +146,14 @@ def connections() -> ConnectionService:
 def sources() -> SourceService:
     from gitconnect.services.sources import SourceService
 
-    return SourceService(source_store(), connections(), secrets(), provider, hooks())
+    return SourceService(stores().sources, connections(), secrets(), provider, hooks())
 
 
 @cache
 def hooks() -> HookService:
     from gitconnect.services.hooks import HookService
 
-    return HookService(hook_store(), secrets(), provider, settings().public_url)
+    return HookService(stores().hooks, secrets(), provider, settings().public_url)
 
 
 @cache
@@ -200,21 +167,21 @@ def listing() -> ListingService:
 def builds() -> BuildService:
     from gitconnect.services.builds import BuildService
 
-    return BuildService(build_store(), source_store(), connections(), secrets(), provider, builds_queue())
+    return BuildService(stores().builds, stores().sources, connections(), secrets(), provider, builds_queue())
 
 
 @cache
 def dispatcher() -> BuildDispatcher:
     from gitconnect.services.builds import BuildDispatcher
 
-    return BuildDispatcher(build_store(), source_store(), bus(), settings().public_url)
+    return BuildDispatcher(stores().builds, stores().sources, bus(), settings().public_url)
 
 
 @cache
 def poller() -> PollService:
     from gitconnect.services.sync import PollService
 
-    return PollService(source_store(), connection_store(), secrets(), provider, builds_queue())
+    return PollService(stores().sources, stores().connections, secrets(), provider, builds_queue())
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:
@@ -279,7 +246,7 @@ def webhook_intake() -> WebhookIntake:
     sqs, url = aws_client("sqs"), settings().events_queue_url
     # The hook store and the cipher are passed as factories: built on the first per-hook delivery, not at cold start.
     policy = WebhookSecrets(
-        provider_secret, hook_store, secrets, hook_refresh_seconds=settings().hook_secret_refresh_seconds
+        provider_secret, lambda: stores().hooks, secrets, hook_refresh_seconds=settings().hook_secret_refresh_seconds
     )
     return WebhookIntake(
         lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), policy.lookup, lambda: iso(utcnow())
@@ -291,13 +258,13 @@ def router() -> EventRouter:
     from gitconnect.services.router import EventRouter
 
     return EventRouter(
-        connection_store(),
-        source_store(),
-        delivery_store(),
+        stores().connections,
+        stores().sources,
+        stores().deliveries,
         builds_queue(),
         provider,
         secrets(),
-        hook_store(),
+        stores().hooks,
         gitops=lambda: templates(),
     )
 
@@ -321,8 +288,8 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
     s = settings()
     ports = FlowPorts(
         provider_id=provider_id,
-        states=state_store,
-        connections=connection_store,
+        states=lambda: stores().states,
+        connections=lambda: stores().connections,
         secrets=secrets,
         provider=lambda: provider(provider_id),
         http=http_client,
@@ -367,11 +334,11 @@ def repair() -> HookRepair:
     from gitconnect.services.repair import HookRepair
 
     return HookRepair(
-        hook_store(),
+        stores().hooks,
         hooks(),
-        connection_store(),
-        source_store(),
-        build_store(),
+        stores().connections,
+        stores().sources,
+        stores().builds,
         secrets(),
         provider,
         builds_queue(),

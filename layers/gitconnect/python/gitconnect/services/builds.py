@@ -8,6 +8,8 @@ import logging
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import (
@@ -54,54 +56,60 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def check_reporter(
-    what: str, team_id: str | None, stored_hash: str | None, token: str, team_principal: Callable[[], Principal]
-) -> None:
-    """A status report (build or run) is allowed with the record's own callback token, or with a token of its team
-    (`team_principal` verifies it, asked only when the token is not the callback token). `team_id` None: there is no
-    such record, and the caller answers 404 once the token was found valid (ids cannot be probed without one)."""
-    if stored_hash and hmac.compare_digest(stored_hash, token_hash(token)):
-        return
-    try:
-        principal = team_principal()
-    except UnauthorizedError as exc:
-        raise UnauthorizedError(f"the token is neither this {what}'s callback token nor a valid team token") from exc
-    if team_id is not None:
-        principal.require(team_id)
+class Reported(Protocol):
+    """A record a status is reported for (a build, a run): its team and the hash of its own callback token."""
+
+    @property
+    def team_id(self) -> str: ...
+    @property
+    def callback_token_hash(self) -> str | None: ...
 
 
+R = TypeVar("R", bound=Reported)
+
+
+def reported(what: str, record_id: str, record: R | None, token: str, team_principal: Callable[[], Principal]) -> R:
+    """The record a status report (build or run) is for, allowed with the record's own callback token or with a
+    token of its team (`team_principal` verifies it, asked only when the token is not the callback token). A missing
+    record is a 404 only once the token was found valid: ids cannot be probed without one."""
+    stored = record.callback_token_hash if record else None
+    if not (stored and hmac.compare_digest(stored, token_hash(token))):
+        try:
+            principal = team_principal()
+        except UnauthorizedError as exc:
+            wrong = f"the token is neither this {what}'s callback token nor a valid team token"
+            raise UnauthorizedError(wrong) from exc
+        if record is not None:
+            principal.require(record.team_id)
+    if record is None:
+        raise NotFoundError(f"{what} {record_id!r} not found")
+    return record
+
+
+@dataclass(frozen=True)
 class BuildService:
-    def __init__(
-        self,
-        builds: BuildStore,
-        sources: SourceStore,
-        connections: ConnectionService,
-        secrets: ConnectionSecrets,
-        providers: Callable[[str], Provider],
-        queue: BuildQueue,
-    ) -> None:
-        self._builds = builds
-        self._sources = sources
-        self._connections = connections
-        self._secrets = secrets
-        self._providers = providers
-        self._queue = queue
+    builds: BuildStore
+    sources: SourceStore
+    connections: ConnectionService
+    secrets: ConnectionSecrets
+    providers: Callable[[str], Provider]
+    queue: BuildQueue
 
     # ------------------------------------------------------------ manual trigger
     def trigger(self, team_id: str, source_id: str, *, branch: str | None, sha: str | None, user: str) -> Build:
-        source = self._sources.get(team_id, source_id)
+        source = self.sources.get(team_id, source_id)
         if source is None:
             raise NotFoundError(f"source {source_id!r} not found")
         if not branch and not sha:
             raise BadRequestError("give a `branch` (its latest commit is built) or a `sha`")
         if sha is not None and not _SHA.fullmatch(sha):
             raise BadRequestError("`sha` must be a full lower-case commit id (40 or 64 hex digits)")
-        connection = self._connections.get(team_id, source.connection_id)
+        connection = self.connections.get(team_id, source.connection_id)
         if not connection.allows(source.repository):
             raise ForbiddenError(f"{source.repository} is outside the connection's namespace restrictions")
         if not sha:
-            sha = self._providers(connection.provider).resolve_branch(
-                self._secrets.access(connection), source.repository, str(branch)
+            sha = self.providers(connection.provider).resolve_branch(
+                self.secrets.access(connection), source.repository, str(branch)
             )
             if sha is None:
                 raise UnprocessableError(f"the branch {branch!r} does not exist in {source.repository}")
@@ -109,49 +117,44 @@ class BuildService:
         build = new_build(source, ref=ref, sha=sha, trigger="manual", requested_by=user, build_id=new_id("bld"))
         # Queue first: once SQS holds the request the build will happen (the consumer creates the record if
         # it is missing). Recording it here too makes it readable at once.
-        self._queue.send([build])
-        self._builds.put_if_absent(build)
+        self.queue.send([build])
+        self.builds.put_if_absent(build)
         return build
 
     # ------------------------------------------------------------ reading
     def get(self, team_id: str, build_id: str) -> Build:
-        build = self._builds.get(build_id)
+        build = self.builds.get(build_id)
         if build is None or build.team_id != team_id:
             raise NotFoundError(f"build {build_id!r} not found")
         return build
 
     def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page[Build]:
-        return self._builds.list(team_id, source_id=source_id, cursor=cursor, limit=limit)
+        return self.builds.list(team_id, source_id=source_id, cursor=cursor, limit=limit)
 
     # ------------------------------------------------------------ status reports
     def build_for_report(self, build_id: str, token: str, team_principal: Callable[[], Principal]) -> Build:
         """The build whose status `token` may report: the build's own callback token (from BuildRequested), or a
         team token of the build's team (`team_principal` verifies it; only asked when the token is not the
         callback token)."""
-        build = self._builds.get(build_id)
-        team, stored = (build.team_id, build.callback_token_hash) if build else (None, None)
-        check_reporter("build", team, stored, token, team_principal)
-        if build is None:
-            raise NotFoundError(f"build {build_id!r} not found")
-        return build
+        return reported("build", build_id, self.builds.get(build_id), token, team_principal)
 
     def report_status(self, build: Build, status: str, url: str | None, description: str | None) -> Build:
         if status == build.status and status in FINAL_BUILD_STATUSES:
             return build  # the builder repeating its final report is not an error
         allowed = ("queued",) if status == "queued" else _OPEN_STATUSES
-        updated = self._builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
+        updated = self.builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
         self._mirror(updated, url, description)
         return updated
 
     def _mirror(self, build: Build, url: str | None, description: str | None) -> None:
         """Show the status on the provider's commit (GitHub commit status, ...). Best effort: the build's own
         record is the truth, and a provider outage must not fail the builder's report."""
-        provider = self._providers(build.provider)
-        connection = self._connections.find(build.team_id, build.connection_id)
+        provider = self.providers(build.provider)
+        connection = self.connections.find(build.team_id, build.connection_id)
         if not isinstance(provider, CommitStatuses) or connection is None:
             return
         try:
-            provider.report_status(self._secrets.access(connection), build, url, description)
+            provider.report_status(self.secrets.access(connection), build, url, description)
         except GitconnectError as exc:
             log.warning("status not mirrored", extra={"build_id": build.id, "reason": exc.detail})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitconnect.domain.errors import BadRequestError, NotFoundError, UnprocessableError
@@ -16,28 +16,21 @@ from gitconnect.services.ports import ConnectionStore, SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
 
 
+@dataclass(frozen=True)
 class ConnectionService:
-    def __init__(
-        self,
-        connections: ConnectionStore,
-        sources: SourceStore,
-        secrets: ConnectionSecrets,
-        providers: Callable[[str], Provider],
-        hooks: HookService,
-        on_unlink: Callable[[str], None] = lambda connection_id: None,
-    ) -> None:
-        self._connections = connections
-        self._sources = sources
-        self._secrets = secrets
-        self._providers = providers
-        self._hooks = hooks
-        self._on_unlink = on_unlink  # GitOps: templates linked through the connection stop syncing
+    connections: ConnectionStore
+    sources: SourceStore
+    secrets: ConnectionSecrets
+    providers: Callable[[str], Provider]
+    hooks: HookService
+    # GitOps: templates linked through the connection stop syncing.
+    on_unlink: Callable[[str], None] = lambda connection_id: None
 
     def link(self, team_id: str, request: dict[str, Any]) -> Connection:
         provider_id = request["provider"]
         if provider_id not in REGISTRY:
             raise UnprocessableError(f"the provider {provider_id!r} is unknown")
-        linked = self._providers(provider_id).link(request)
+        linked = self.providers(provider_id).link(request)
         connection_id = new_id("con")
         connection = Connection(
             team_id=team_id,
@@ -52,22 +45,22 @@ class ConnectionService:
             # Bitbucket) name the connection itself.
             account_key=linked.account_key or f"{provider_id}#{connection_id}",
             details=linked.details,
-            secret=self._secrets.seal(team_id, connection_id, linked.credentials),
+            secret=self.secrets.seal(team_id, connection_id, linked.credentials),
         )
-        self._connections.put(connection)
+        self.connections.put(connection)
         return connection
 
     def get(self, team_id: str, connection_id: str) -> Connection:
-        connection = self._connections.get(team_id, connection_id)
+        connection = self.connections.get(team_id, connection_id)
         if connection is None:
             raise NotFoundError(f"connection {connection_id!r} not found")
         return connection
 
     def find(self, team_id: str, connection_id: str) -> Connection | None:
-        return self._connections.get(team_id, connection_id)
+        return self.connections.get(team_id, connection_id)
 
     def list(self, team_id: str) -> list[Connection]:
-        return self._connections.list(team_id)
+        return self.connections.list(team_id)
 
     def restrict(self, team_id: str, connection_id: str, mode: str, namespaces: Sequence[str]) -> Connection:
         """Takes effect at once: listing, new sources, builds and webhooks all check it on every request."""
@@ -83,25 +76,25 @@ class ConnectionService:
             raise BadRequestError("mode is `unrestricted` or `restricted`")
         kept = tuple(dict.fromkeys(n.strip().strip("/") for n in namespaces))
         restrictions = Restrictions("restricted", kept) if mode == "restricted" else Restrictions("unrestricted", kept)
-        self._connections.set_restrictions(team_id, connection_id, restrictions)
+        self.connections.set_restrictions(team_id, connection_id, restrictions)
         return replace(connection, restrictions=restrictions)
 
     def unlink(self, team_id: str, connection_id: str) -> None:
         """The connection record (and its sealed credentials) goes first: from that moment no poll, manual
         build or webhook can use it. Its sources go next; builds stay readable."""
         connection = self.get(team_id, connection_id)
-        hooks = self._hooks.for_connection(connection_id)
-        access = self._secrets.access(connection) if hooks else None  # opened before the sealed credentials go
-        self._connections.delete(team_id, connection_id)
-        for source_team, source_id in self._sources.ids_for_connection(connection_id):
-            self._sources.delete(source_team, source_id)
-        self._hooks.remove(access, hooks)
-        self._on_unlink(connection_id)
+        hooks = self.hooks.for_connection(connection_id)
+        access = self.secrets.access(connection) if hooks else None  # opened before the sealed credentials go
+        self.connections.delete(team_id, connection_id)
+        for source_team, source_id in self.sources.ids_for_connection(connection_id):
+            self.sources.delete(source_team, source_id)
+        self.hooks.remove(access, hooks)
+        self.on_unlink(connection_id)
 
     def regenerate_webhooks(self, team_id: str, connection_id: str) -> int:
         connection = self.get(team_id, connection_id)
-        if not self._hooks.manages(connection.provider):
+        if not self.hooks.manages(connection.provider):
             raise UnprocessableError(
                 f"{connection.provider!r} connections have no webhooks of gitconnect's to regenerate"
             )
-        return self._hooks.regenerate(connection)
+        return self.hooks.regenerate(connection)

@@ -21,7 +21,7 @@ from gitconnect.domain.errors import BadRequestError, GitconnectError, Unprocess
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import Connection
 from gitconnect.domain.urls import check_remote_url
-from gitconnect.providers.base import HttpClient, Provider
+from gitconnect.providers.base import HttpClient, Provider, Tokens
 from gitconnect.providers.bitbucket import DECLARATION as BITBUCKET
 from gitconnect.providers.bitbucket import oauth as bitbucket_oauth
 from gitconnect.providers.github import DECLARATION as GITHUB
@@ -220,7 +220,52 @@ class GitHubInstallFlow(_StateBound):
         return connection
 
 
-class GitLabOAuthFlow(_StateBound):
+class _OAuthGrant(_StateBound):
+    """What the OAuth code flows do once the provider granted tokens: one new connection per grant (`account_key`
+    names the connection, not the account: two users of a team may each link their own account)."""
+
+    _connections: ConnectionStore
+    _secrets: ConnectionSecrets
+
+    def _granted(self, team_id: str, account: str, base_url: str, name: str, credentials: dict[str, str]) -> Connection:
+        connection_id = new_id("con")
+        connection = Connection(
+            team_id=team_id,
+            id=connection_id,
+            provider=self._provider_id,
+            name=name,
+            account=account,
+            base_url=base_url,
+            status="active",
+            created_at=iso(utcnow()),
+            account_key=f"{self._provider_id}#{connection_id}",
+            secret=self._secrets.seal(team_id, connection_id, credentials),
+        )
+        self._connections.put(connection)
+        return connection
+
+
+def _authorization_code(params: Mapping[str, str], provider: str) -> str:
+    """The callback's `code`, or why the provider sent none (the user declined, or the app is misconfigured)."""
+    if params.get("error"):
+        raise LinkRefusedError(
+            f"{provider} did not authorize the link: {params.get('error_description') or params['error']}"
+        )
+    if not params.get("code"):
+        raise LinkRefusedError(f"{provider} sent no authorization code")
+    return params["code"]
+
+
+def _credentials(tokens: Tokens) -> dict[str, str]:
+    return {
+        "kind": "oauth",
+        "token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_at": str(tokens.expires_at or ""),
+    }
+
+
+class GitLabOAuthFlow(_OAuthGrant):
     """OAuth 2.0 authorization code + PKCE against gitlab.com (the deployment's OAuth application) or a self-hosted
     GitLab (the OAuth application the user registered there: its client id and secret come with the request)."""
 
@@ -277,12 +322,7 @@ class GitLabOAuthFlow(_StateBound):
 
     def _link(self, params: Mapping[str, str]) -> Connection:
         sid, saved = self._take_state(params)
-        if params.get("error"):
-            raise LinkRefusedError(
-                f"GitLab did not authorize the link: {params.get('error_description') or params['error']}"
-            )
-        if not params.get("code"):
-            raise LinkRefusedError("GitLab sent no authorization code")
+        code = _authorization_code(params, "GitLab")
         data, team_id = saved["data"], saved["team_id"]
         opened = self._secrets.open_sealed(team_id, sid, base64.b64decode(data["sealed"]))
         base_url, client_id, client_secret = data["base_url"], data["client_id"], opened["client_secret"]
@@ -291,40 +331,20 @@ class GitLabOAuthFlow(_StateBound):
             base_url,
             client_id,
             client_secret,
-            params["code"],
+            code,
             self.redirect_uri,
             data["verifier"],
             clock=self._clock,
         )
         user = GitLabApi(self._http, base_url).current_user(tokens.access_token)
         username = str(user.get("username") or user.get("id"))
-        connection_id = new_id("con")
-        credentials = {
-            "kind": "oauth",
-            "token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-            "expires_at": str(tokens.expires_at or ""),
-            "client_id": client_id,
-            "client_secret": client_secret,
-            "redirect_uri": self.redirect_uri,
-        }
-        connection = Connection(
-            team_id=team_id,
-            id=connection_id,
-            provider=self._provider_id,
-            name=f"{username}@{urlsplit(base_url).netloc}",
-            account=username,
-            base_url=base_url,
-            status="active",
-            created_at=iso(utcnow()),
-            account_key=f"{self._provider_id}#{connection_id}",
-            secret=self._secrets.seal(team_id, connection_id, credentials),
-        )
-        self._connections.put(connection)
-        return connection
+        # The client's own id and secret travel with the tokens: a self-hosted instance's refresh needs them.
+        client = {"client_id": client_id, "client_secret": client_secret, "redirect_uri": self.redirect_uri}
+        name = f"{username}@{urlsplit(base_url).netloc}"
+        return self._granted(team_id, username, base_url, name, {**_credentials(tokens), **client})
 
 
-class BitbucketOAuthFlow(_StateBound):
+class BitbucketOAuthFlow(_OAuthGrant):
     """OAuth 2.0 authorization code grant with the deployment's Bitbucket OAuth consumer (`BITBUCKET_CLIENT_ID`,
     secret `BITBUCKET_CLIENT_SECRET`; its callback URL is `<GITCONNECT_PUBLIC_URL>/v1/oauth/bitbucket/callback`)."""
 
@@ -359,43 +379,19 @@ class BitbucketOAuthFlow(_StateBound):
 
     def _link(self, params: Mapping[str, str]) -> Connection:
         _, saved = self._take_state(params)
-        if params.get("error"):
-            raise LinkRefusedError(
-                f"Bitbucket did not authorize the link: {params.get('error_description') or params['error']}"
-            )
-        if not params.get("code"):
-            raise LinkRefusedError("Bitbucket sent no authorization code")
+        code = _authorization_code(params, "Bitbucket")
         tokens = bitbucket_oauth.exchange_code(
             self._http,
             self._bitbucket.web_url,
             self._config.get("BITBUCKET_CLIENT_ID", ""),
             self._config.get("BITBUCKET_CLIENT_SECRET", ""),
-            params["code"],
+            code,
             clock=self._clock,
         )
         user = self._bitbucket.api.current_user(f"Bearer {tokens.access_token}")
         account = str(user.get("nickname") or user.get("display_name") or user.get("uuid"))
-        team_id, connection_id = saved["team_id"], new_id("con")
-        credentials = {
-            "kind": "oauth",
-            "token": tokens.access_token,
-            "refresh_token": tokens.refresh_token,
-            "expires_at": str(tokens.expires_at or ""),
-        }
-        connection = Connection(
-            team_id=team_id,
-            id=connection_id,
-            provider=self._provider_id,
-            name=f"{account}@{self._provider_id}",
-            account=account,
-            base_url=self._bitbucket.web_url,
-            status="active",
-            created_at=iso(utcnow()),
-            account_key=f"{self._provider_id}#{connection_id}",
-            secret=self._secrets.seal(team_id, connection_id, credentials),
-        )
-        self._connections.put(connection)
-        return connection
+        name = f"{account}@{self._provider_id}"
+        return self._granted(saved["team_id"], account, self._bitbucket.web_url, name, _credentials(tokens))
 
 
 def _dashboard(base: str, outcome: Mapping[str, str]) -> str:

@@ -101,30 +101,20 @@ class RouteReport:
         }
 
 
+@dataclass(frozen=True)
 class EventRouter:
-    def __init__(
-        self,
-        connections: AccountConnections,
-        sources: RepositorySources,
-        deliveries: DeliveryLog,
-        queue: BuildQueue,
-        providers: Callable[[str], Provider],
-        secrets: ConnectionSecrets,
-        hooks: HookLookup,
-        gitops: Callable[[], GitOpsSync] | None = None,
-    ) -> None:
-        self._hooks = hooks
-        self._gitops = gitops
-        self._connections = connections
-        self._sources = sources
-        self._deliveries = deliveries
-        self._queue = queue
-        self._providers = providers
-        self._secrets = secrets
+    connections: AccountConnections
+    sources: RepositorySources
+    deliveries: DeliveryLog
+    queue: BuildQueue
+    providers: Callable[[str], Provider]
+    secrets: ConnectionSecrets
+    hooks: HookLookup
+    gitops: Callable[[], GitOpsSync] | None = None
 
     def route(self, delivery: QueuedDelivery) -> RouteReport:
         provider_id, event_name = delivery.provider, delivery.event
-        provider = self._providers(provider_id)
+        provider = self.providers(provider_id)
         report = RouteReport(event_name, "ignored")
         if not isinstance(provider, Webhooks):  # the intake queues deliveries only for providers with webhooks
             log.warning("delivery for a provider without webhooks", extra={"delivery_id": delivery.delivery_id})
@@ -132,7 +122,7 @@ class EventRouter:
         hook: Hook | None = None
         if delivery.hook_id:
             # A per-hook URL names one hook of one source: its connection is the account, its source the only one.
-            hook = self._hooks.get(delivery.hook_id)
+            hook = self.hooks.get(delivery.hook_id)
             if hook is None:
                 log.info("delivery for a removed hook", extra={"delivery_id": delivery.delivery_id})
                 return report
@@ -154,7 +144,7 @@ class EventRouter:
         event = _representative(events)
         only_source = None
         if hook is not None:
-            connection = self._connections.get(hook.team_id, hook.connection_id)
+            connection = self.connections.get(hook.team_id, hook.connection_id)
             if connection is None:
                 return report
             events = tuple(
@@ -167,7 +157,7 @@ class EventRouter:
             reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"
             log.info("delivery ignored", extra={"delivery_id": delivery.delivery_id, "reason": reason})
             return report
-        connections = [c for c in self._connections.by_account(event.account_key) if c.provider == provider_id]
+        connections = [c for c in self.connections.by_account(event.account_key) if c.provider == provider_id]
         if not connections:
             log.info("delivery for no linked account", extra={"delivery_id": delivery.delivery_id})
             return report
@@ -184,7 +174,7 @@ class EventRouter:
                 report.builds.extend(builds)
                 outcomes.append(("built" if builds else "ignored", "; ".join([reason, *synced]), builds))
         # Queue first: a failure here retries the whole delivery, and stable build ids make the retry harmless.
-        self._queue.send(report.builds)
+        self.queue.send(report.builds)
         repository = repository_of(event)
         for connection, (outcome, reason, builds) in zip(connections, outcomes, strict=True):
             report.deliveries.append(
@@ -201,7 +191,7 @@ class EventRouter:
                     build_ids=tuple(b.id for b in builds),
                 )
             )
-        self._deliveries.put_many(report.deliveries)
+        self.deliveries.put_many(report.deliveries)
         report.outcome = "built" if report.builds else "ignored"
         return report
 
@@ -217,7 +207,7 @@ class EventRouter:
         provider_id = delivery.provider
         account_of = _ACCOUNT_NAMED_IN_PAYLOAD.get(provider_id)
         key = None if account_of is None else account_of(payload)
-        connections = [] if key is None else self._connections.by_account(key)
+        connections = [] if key is None else self.connections.by_account(key)
         repository = _named_repository(payload)
         concerned = [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
         return self._rejected(delivery, report, reason, concerned)
@@ -242,12 +232,12 @@ class EventRouter:
             for c in concerned
         ]
         if report.deliveries:
-            self._deliveries.put_many(report.deliveries)
+            self.deliveries.put_many(report.deliveries)
         return report
 
     def log_duplicate(self, delivery: QueuedDelivery, first: Mapping[str, Any]) -> None:
         """A delivery seen before: each team that logged it once sees the copy as a duplicate (nothing built)."""
-        self._deliveries.put_many(
+        self.deliveries.put_many(
             [
                 Delivery(
                     team_id=team_id,
@@ -273,7 +263,7 @@ class EventRouter:
             added = ", ".join(r.full_name for r in event.added) or "none"
             removed = ", ".join(r.full_name for r in event.removed) or "none"
             return "ignored", f"repositories granted: {added}; revoked: {removed}", []
-        self._connections.update_status(connection.team_id, connection.id, status)
+        self.connections.update_status(connection.team_id, connection.id, status)
         return "ignored", f"installation {event.action}: connection marked {status}", []
 
     # ------------------------------------------------------------------ repository events
@@ -281,12 +271,12 @@ class EventRouter:
         repo = repository_of(event)
         if isinstance(event, Ignored) or repo is None:
             return []
-        return self._sources.for_repository(provider_id, repo.id)
+        return self.sources.for_repository(provider_id, repo.id)
 
     def _templates_for(self, event: WebhookEvent) -> RepositoryTemplates | None:
-        if self._gitops is None or not isinstance(event, PushEvent | PullRequestEvent):
+        if self.gitops is None or not isinstance(event, PushEvent | PullRequestEvent):
             return None
-        return self._gitops().for_repository(event.repository.full_name)
+        return self.gitops().for_repository(event.repository.full_name)
 
     def _gitops_events(
         self,
@@ -303,7 +293,7 @@ class EventRouter:
             for e in events
             if isinstance(e, PushEvent | PullRequestEvent) and connection.allows(e.repository.full_name)
         )
-        if self._gitops is None or connection.status != "active" or not relevant:
+        if self.gitops is None or connection.status != "active" or not relevant:
             return []
         found = templates()  # read once per delivery, on the first connection that needs it
         if found is None:
@@ -312,10 +302,10 @@ class EventRouter:
 
         def files(event: PushEvent) -> list[str] | None:
             if not facts:  # credentials opened only when a release flow's path rules need the files
-                facts.append(_LazyFacts(provider, self._secrets.access(connection), event.repository))
+                facts.append(_LazyFacts(provider, self.secrets.access(connection), event.repository))
             return facts[0].push_files(event)
 
-        return self._gitops().on_delivery(connection, relevant, found, files)
+        return self.gitops().on_delivery(connection, relevant, found, files)
 
     def _decide_all(
         self,
@@ -349,7 +339,7 @@ class EventRouter:
         sources = [s for s in repo_sources if s.connection_id == connection.id]
         if not sources:
             return [], f"no source watches {repo.full_name}"
-        resolver = _LazyFacts(provider, self._secrets.access(connection), repo)
+        resolver = _LazyFacts(provider, self.secrets.access(connection), repo)
         builds, reasons = [], []
         for source in sources:
             decision = self._decision(source, event, resolver)

@@ -16,10 +16,10 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from gitconnect.domain.auth import Principal
-from gitconnect.domain.errors import ConflictError, NotFoundError
+from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.templates import RUN_FINAL, Run, Template
-from gitconnect.services.builds import check_reporter, token_hash
+from gitconnect.services.builds import reported, token_hash
 from gitconnect.services.ports import EventBus
 
 _OPEN = ("queued", "running")
@@ -107,12 +107,7 @@ class RunService:
         return list(reversed(self._store.runs(template_id)))  # newest first
 
     def run_for_report(self, run_id: str, token: str, team_principal: Callable[[], Principal]) -> Run:
-        run = self._store.get_run(run_id)
-        team, stored = (run.team_id, run.callback_token_hash) if run else (None, None)
-        check_reporter("run", team, stored, token, team_principal)
-        if run is None:
-            raise NotFoundError(f"run {run_id!r} not found")
-        return run
+        return reported("run", run_id, self._store.get_run(run_id), token, team_principal)
 
     def report(self, run: Run, status: str, description: str | None) -> Run:
         if status == run.status and status in RUN_FINAL:

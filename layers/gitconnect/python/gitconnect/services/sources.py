@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundError
@@ -56,30 +56,23 @@ def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
 class SourceService:
-    def __init__(
-        self,
-        sources: SourceStore,
-        connections: ConnectionService,
-        secrets: ConnectionSecrets,
-        providers: Callable[[str], Provider],
-        hooks: HookService,
-    ) -> None:
-        self._sources = sources
-        self._connections = connections
-        self._secrets = secrets
-        self._providers = providers
-        self._hooks = hooks
+    sources: SourceStore
+    connections: ConnectionService
+    secrets: ConnectionSecrets
+    providers: Callable[[str], Provider]
+    hooks: HookService
 
     def _baseline_heads(self, source: Source) -> dict[str, str]:
         """The watched branch heads right now: polling builds what is pushed after the source was created."""
-        connection = self._connections.get(source.team_id, source.connection_id)
-        branches = self._providers(connection.provider).branches(self._secrets.access(connection), source.repository)
+        connection = self.connections.get(source.team_id, source.connection_id)
+        branches = self.providers(connection.provider).branches(self.secrets.access(connection), source.repository)
         return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
 
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
-        connection = self._connections.get(team_id, body["connection_id"])
-        repo = self._providers(connection.provider).repository(self._secrets.access(connection), body.get("repository"))
+        connection = self.connections.get(team_id, body["connection_id"])
+        repo = self.providers(connection.provider).repository(self.secrets.access(connection), body.get("repository"))
         if not connection.allows(repo.repository):
             raise ForbiddenError(f"{repo.repository} is outside the connection's namespace restrictions")
         rules = _rules(body, None)
@@ -100,40 +93,40 @@ class SourceService:
             updated_at=now,
             **rules,
         )
-        if source.poll or self._hooks.manages(connection.provider):
+        if source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = replace(source, heads=self._baseline_heads(source))
         # The provider's webhook first: a source that cannot receive events is not created.
-        hook = self._hooks.register(connection, source)
+        hook = self.hooks.register(connection, source)
         try:
-            self._sources.create(source)
+            self.sources.create(source)
         except Exception:
             if hook is not None:
-                self._hooks.remove(self._secrets.access(connection), [hook])
+                self.hooks.remove(self.secrets.access(connection), [hook])
             raise
         return source
 
     def get(self, team_id: str, source_id: str) -> Source:
-        source = self._sources.get(team_id, source_id)
+        source = self.sources.get(team_id, source_id)
         if source is None:
             raise NotFoundError(f"source {source_id!r} not found")
         return source
 
     def list(self, team_id: str) -> list[Source]:
-        return self._sources.list(team_id)
+        return self.sources.list(team_id)
 
     def update(self, team_id: str, source_id: str, body: dict[str, Any]) -> Source:
         current = self.get(team_id, source_id)
         changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
         if changed.poll and (not current.poll or changed.branches != current.branches):
             changed = replace(changed, heads=self._baseline_heads(changed))
-        self._sources.replace(changed)
+        self.sources.replace(changed)
         return changed
 
     def delete(self, team_id: str, source_id: str) -> None:
         source = self.get(team_id, source_id)
-        self._sources.delete(team_id, source_id)
-        hooks = self._hooks.for_source(source.connection_id, source_id)
+        self.sources.delete(team_id, source_id)
+        hooks = self.hooks.for_source(source.connection_id, source_id)
         if hooks:
-            connection = self._connections.find(team_id, source.connection_id)
-            self._hooks.remove(self._secrets.access(connection) if connection else None, hooks)
+            connection = self.connections.find(team_id, source.connection_id)
+            self.hooks.remove(self.secrets.access(connection) if connection else None, hooks)

@@ -32,34 +32,27 @@ def moved_heads(source: Source, heads: dict[str, str]) -> list[tuple[str, str, s
     ]
 
 
+@dataclass(frozen=True)
 class PollService:
-    def __init__(
-        self,
-        sources: SourceStore,
-        connections: ConnectionStore,
-        secrets: ConnectionSecrets,
-        providers: Callable[[str], Provider],
-        queue: BuildQueue,
-    ) -> None:
-        self._sources = sources
-        self._connections = connections
-        self._secrets = secrets
-        self._providers = providers
-        self._queue = queue
+    sources: SourceStore
+    connections: ConnectionStore
+    secrets: ConnectionSecrets
+    providers: Callable[[str], Provider]
+    queue: BuildQueue
 
     def _heads(self, source: Source, connection: Connection) -> dict[str, str]:
-        branches = self._providers(connection.provider).branches(self._secrets.access(connection), source.repository)
+        branches = self.providers(connection.provider).branches(self.secrets.access(connection), source.repository)
         return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
 
     def poll(self) -> PollReport:
         report = PollReport()
         pending: list[tuple[Source, dict[str, str], list[Build]]] = []
         connections: dict[tuple[str, str], Connection | None] = {}  # one read per connection per poll
-        for source in self._sources.polled():
+        for source in self.sources.polled():
             report.sources += 1
             key = (source.team_id, source.connection_id)
             if key not in connections:
-                connections[key] = self._connections.get(*key)
+                connections[key] = self.connections.get(*key)
             connection = connections[key]
             if connection is None:
                 continue  # unlinked: its sources are being removed
@@ -89,8 +82,8 @@ class PollService:
                 pending.append((source, heads, builds))
         # Queue every build before recording any head: a failure here leaves the heads unrecorded,
         # and the next poll requests the same (stable) builds again.
-        self._queue.send([b for _, _, builds in pending for b in builds])
+        self.queue.send([b for _, _, builds in pending for b in builds])
         for source, heads, builds in pending:
-            if self._sources.set_heads(source.team_id, source.id, heads):
+            if self.sources.set_heads(source.team_id, source.id, heads):
                 report.requested.extend(b.id for b in builds)
         return report
