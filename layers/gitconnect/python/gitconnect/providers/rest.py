@@ -332,20 +332,11 @@ class RestClient:
         self._max_pages = max_pages
         self._clock = clock
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        token: str | None,
-        *,
-        params: Params | None = None,
-        json_body: Any = None,
-        form: Mapping[str, str] | None = None,
-    ) -> HttpResponse:
+    def _headers(self, token: str | None) -> dict[str, str]:
         headers = {**self.dialect.headers, "User-Agent": USER_AGENT}
         if token:
             headers["Authorization"] = self.dialect.authorization(token)
-        return self._http.request(method, url, headers=headers, params=params, json_body=json_body, form=form)
+        return headers
 
     def call(
         self,
@@ -358,7 +349,9 @@ class RestClient:
         form: Mapping[str, str] | None = None,
     ) -> HttpResponse:
         """The raw answer to `method api_url+path` (for the quirks that read it before `check`)."""
-        return self._send(method, self.api_url + path, token, params=params, json_body=json_body, form=form)
+        return self._http.request(
+            method, self.api_url + path, headers=self._headers(token), params=params, json_body=json_body, form=form
+        )
 
     def check(self, response: HttpResponse, what: str, *, not_found: str | None = None) -> HttpResponse:
         """The response when it is a 2xx; the domain error for its status otherwise."""
@@ -426,7 +419,7 @@ class RestClient:
         query: Params | None
         url, query = self.api_url + path, first
         for page in range(1, self._max_pages + 1):
-            response = self.check(self._send("GET", url, token, params=query), what)
+            response = self.check(self._http.request("GET", url, headers=self._headers(token), params=query), what)
             body = self.decode(response, what)
             chunk = body if key is None else body.get(key) if isinstance(body, dict) else None
             if not isinstance(chunk, list):
