@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 
 from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
@@ -53,35 +54,18 @@ class BuildModel(Model):
     by_source = BuildsBySource()
 
 
+# A build's fields are stored under their own names (its id as the hash key, `build_id`).
+_FIELDS = tuple(f.name for f in fields(Build) if f.name != "id")
+
+
 def _to_domain(m: BuildModel) -> Build:
-    return Build(
-        id=m.build_id,
-        team_id=m.team_id,
-        source_id=m.source_id,
-        connection_id=m.connection_id,
-        provider=m.provider,
-        repository=m.repository,
-        clone_url=m.clone_url,
-        ref=m.ref,
-        sha=m.sha,
-        trigger=m.trigger,
-        status=m.status,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-        pull_request=m.pull_request,
-        status_url=m.status_url,
-        description=m.description,
-        requested_by=m.requested_by,
-        published_at=m.published_at,
-        callback_token_hash=m.callback_token_hash,
-    )
+    return Build(id=m.build_id, **{name: getattr(m, name) for name in _FIELDS})
 
 
 class BuildStore:
     def put_if_absent(self, b: Build) -> bool:
         """Create the build; False when a build with this id exists already (a retried request)."""
-        fields = {k: v for k, v in b.__dict__.items() if k != "id"}
-        item = BuildModel(b.id, created_key=b.created_key, **fields)
+        item = BuildModel(b.id, created_key=b.created_key, **{name: getattr(b, name) for name in _FIELDS})
         return write_if(lambda: item.save(condition=BuildModel.build_id.does_not_exist()))
 
     def get(self, build_id: str) -> Build | None:
