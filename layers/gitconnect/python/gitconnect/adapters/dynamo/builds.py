@@ -9,20 +9,10 @@ from pynamodb.attributes import JSONAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, write_if
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, write_if
 from gitconnect.adapters.dynamo.cursors import decode_cursor, encode_cursor
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import Build, Page
-
-
-class BuildsByTeam(SecondaryIndex["BuildModel"]):
-    team_id = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
-
-
-class BuildsBySource(SecondaryIndex["BuildModel"]):
-    source_id = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
 
 
 class BuildModel(Model):
@@ -50,8 +40,8 @@ class BuildModel(Model):
     published_at = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
 
-    by_team = BuildsByTeam()
-    by_source = BuildsBySource()
+    by_team: SecondaryIndex[BuildModel] = secondary_index("team_id", "created_key")
+    by_source: SecondaryIndex[BuildModel] = secondary_index("source_id", "created_key")
 
 
 # A build's fields are stored under their own names (its id as the hash key, `build_id`).
