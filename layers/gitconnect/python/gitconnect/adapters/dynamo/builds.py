@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -48,6 +48,7 @@ class BuildModel(Model):
     requested_by = UnicodeAttribute(null=True)
     published_at = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
+    triggers = UnicodeSetAttribute(null=True)
 
     by_team = BuildsByTeam()
     by_source = BuildsBySource()
@@ -74,15 +75,22 @@ def _to_domain(m: BuildModel) -> Build:
         requested_by=m.requested_by,
         published_at=m.published_at,
         callback_token_hash=m.callback_token_hash,
+        triggers=tuple(sorted(m.triggers or ())),
     )
 
 
 class BuildStore:
     def put_if_absent(self, b: Build) -> bool:
         """Create the build; False when a build with this id exists already (a retried request)."""
-        fields = {k: v for k, v in b.__dict__.items() if k != "id"}
-        item = BuildModel(b.id, created_key=b.created_key, **fields)
+        fields = {k: v for k, v in b.__dict__.items() if k not in ("id", "triggers")}
+        item = BuildModel(b.id, created_key=b.created_key, triggers={b.trigger, *b.triggers}, **fields)
         return write_if(lambda: item.save(condition=BuildModel.build_id.does_not_exist()))
+
+    def add_trigger(self, build_id: str, trigger: str) -> bool:
+        """Record that `trigger` asked for this existing build too; False when it had already (a retried request)."""
+        model = BuildModel(build_id)
+        condition = BuildModel.build_id.exists() & ~BuildModel.triggers.contains(trigger)
+        return write_if(lambda: model.update(actions=[BuildModel.triggers.add({trigger})], condition=condition))
 
     def get(self, build_id: str) -> Build | None:
         m = get_or_none(BuildModel, build_id)
