@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import fields
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -39,24 +39,36 @@ class BuildModel(Model):
     requested_by = UnicodeAttribute(null=True)
     published_at = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
+    triggers = UnicodeSetAttribute(null=True)
 
     by_team: SecondaryIndex[BuildModel] = secondary_index("team_id", "created_key")
     by_source: SecondaryIndex[BuildModel] = secondary_index("source_id", "created_key")
 
 
 # A build's fields are stored under their own names (its id as the hash key, `build_id`).
-_FIELDS = tuple(f.name for f in fields(Build) if f.name != "id")
+_FIELDS = tuple(f.name for f in fields(Build) if f.name not in ("id", "triggers"))
 
 
 def _to_domain(m: BuildModel) -> Build:
-    return Build(id=m.build_id, **{name: getattr(m, name) for name in _FIELDS})
+    return Build(
+        id=m.build_id,
+        **{name: getattr(m, name) for name in _FIELDS},
+        triggers=tuple(sorted(m.triggers or ())),  # a set in the table
+    )
 
 
 class BuildStore:
     def put_if_absent(self, b: Build) -> bool:
         """Create the build; False when a build with this id exists already (a retried request)."""
-        item = BuildModel(b.id, created_key=b.created_key, **{name: getattr(b, name) for name in _FIELDS})
+        stored = {name: getattr(b, name) for name in _FIELDS}
+        item = BuildModel(b.id, created_key=b.created_key, **stored, triggers={b.trigger, *b.triggers})
         return write_if(lambda: item.save(condition=BuildModel.build_id.does_not_exist()))
+
+    def add_trigger(self, build_id: str, trigger: str) -> bool:
+        """Record that `trigger` asked for this existing build too; False when it had already (a retried request)."""
+        model = BuildModel(build_id)
+        condition = BuildModel.build_id.exists() & ~BuildModel.triggers.contains(trigger)
+        return write_if(lambda: model.update(actions=[BuildModel.triggers.add({trigger})], condition=condition))
 
     def get(self, build_id: str) -> Build | None:
         m = get_or_none(BuildModel, build_id)
