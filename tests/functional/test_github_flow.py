@@ -278,6 +278,20 @@ def test_a_merge_queue_group_builds_once_and_its_status_lands_on_its_head(gh: tu
     [entry] = [d for d in log if d["id"] == "group-develop"]
     assert "merge groups into develop are not built" in entry["reason"]
 
+
+def test_a_github_rate_limit_is_a_503_with_retry_after(gh: tuple[System, FakeGitHub], admin: str,
+                                                       linked: dict[str, Any]) -> None:
+    system, fake = gh
+    reset = int(fake.clock()) + 1800
+    fake.fail_next("/repos/octo-org/app", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+                   body={"message": "API rate limit exceeded for installation ID 1.",
+                         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+    reply = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": linked["connection_id"], "repository": "octo-org/app", "branches": ["main"]})
+    assert reply.status == 503 and reply.headers["content-type"] == "application/problem+json"
+    assert 1790 <= int(reply.headers["retry-after"]) <= 1800
+    assert reply.json()["retry_after"] == int(reply.headers["retry-after"])
+
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh
     payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("a"), fake_sha("b"))
