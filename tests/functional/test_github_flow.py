@@ -292,6 +292,49 @@ def test_a_github_rate_limit_is_a_503_with_retry_after(gh: tuple[System, FakeGit
     assert 1790 <= int(reply.headers["retry-after"]) <= 1800
     assert reply.json()["retry_after"] == int(reply.headers["retry-after"])
 
+
+def _release_delayed(system: System, logical_id: str) -> int:
+    """What SQS does when a message's DelaySeconds pass (moto keeps real time; a test cannot wait 15 minutes)."""
+    from moto.sqs.models import sqs_backends
+
+    name = system.res.attrs[logical_id]["QueueName"]
+    queue = sqs_backends[system.res.account_id][system.res.region].queues[name]
+    delayed = [m for m in queue._messages if m.delayed]
+    for message in delayed:
+        message.delayed_until = 0
+    return len(delayed)
+
+
+def test_a_rate_limit_in_the_router_waits_for_the_reset_and_builds_then(
+        gh: tuple[System, FakeGitHub], linked: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions.event_router.app as router_function
+
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    commit = fake_sha("limited-tag")
+    fake.add_tag(repo.full_name, "v7.0.0", commit)
+    # Given GitHub's installation rate limit, reset in an hour, on the call the router needs (the tag's commit)
+    reset = int(fake.clock()) + 3600
+    ref = f"/repos/{repo.full_name}/git/ref/tags/v7.0.0"
+    fake.fail_next(ref, 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+                   body={"message": "API rate limit exceeded for installation ID 1.",
+                         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+    create = readdress(example("create", where=lambda p: p["ref_type"] == "tag"), installation, repo)
+    create["ref"] = "v7.0.0"
+    assert deliver(system, "create", create, delivery_id="limited-create").status == 202
+    # When the router meets it
+    assert routed(system) == []
+    # Then the delivery waits on its queue, delayed (not failed, not dead-lettered)
+    assert _release_delayed(system, "EventsQueue") == 1 and system.queue_depth("EventsDLQ") == 0
+    asked = len(fake.requests("GET", ref))
+    # Fifteen minutes on, the limit still holds: it waits again without asking GitHub
+    assert routed(system) == [] and len(fake.requests("GET", ref)) == asked
+    assert _release_delayed(system, "EventsQueue") == 1
+    # After the reset it is routed: one build, logged as usual
+    monkeypatch.setattr(router_function, "clock", lambda: reset + 1.0)
+    assert [(e["trigger"], e["ref"], e["sha"]) for e in routed(system)] == [("tag", "refs/tags/v7.0.0", commit)]
+    assert system.queue_depth("EventsDLQ") == 0
+
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh
     payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("a"), fake_sha("b"))
