@@ -15,9 +15,13 @@ router = APIGatewayHttpRouter()
 
 
 @router.post("/v1/teams/<team>/sources/<source_id>/builds", summary="Trigger a build", tags=["builds"])
-def trigger(team: str, source_id: str, body: Annotated[BuildTriggerIn, Body()]) -> Response[dict[str, Any]]:
+def trigger(
+    team: str, source_id: str, body: Annotated[BuildTriggerIn | None, Body()] = None
+) -> Response[dict[str, Any]]:
+    """No body (or `{}`): the head of the source's default branch."""
     principal = authorize(router, team)
-    build = wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
+    wanted = body or BuildTriggerIn()
+    build = wiring.builds().trigger(team, source_id, branch=wanted.branch, sha=wanted.sha, user=principal.user_id)
     return accepted(build)
 
 
