@@ -507,6 +507,10 @@ class FakeGitHub(FakeServer):
             "permissions": {"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
         }
 
+    def _full_repo_json(self, repo: FakeRepo) -> dict[str, Any]:
+        """GET /repos/{owner}/{repo} ("full-repository"): the listing's shape and the counts only it has."""
+        return {**self._repo_json(repo), "network_count": 0, "subscribers_count": 0}
+
     def _commit_json(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
         r, web = f"{self.api_url}/repos/{repo.full_name}", self.web_url
         person = {"name": "Monalisa Octocat", "email": "mona@example.com", "date": CREATED}
@@ -602,7 +606,7 @@ class FakeGitHub(FakeServer):
                                 "repositories": page}
                     return 200, body_out, link
                 case "GET", ["repos", owner, name]:
-                    return 200, self._repo_json(self._repo_auth(headers, owner, name)), {}
+                    return 200, self._full_repo_json(self._repo_auth(headers, owner, name)), {}
                 case "GET", ["repos", owner, name, "commits", ref]:
                     repo = self._repo_auth(headers, owner, name)
                     return 200, self._get_commit(repo, ref), {}
