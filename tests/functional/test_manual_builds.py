@@ -32,12 +32,12 @@ def gitlab() -> Iterator[tuple[System, FakeGitLab, str]]:
 
 @pytest.fixture  # one system at a time: each test tears its own down
 def bitbucket() -> Iterator[tuple[System, FakeBitbucket, str]]:
-    with FakeBitbucket() as fake:
-        with system_with({"BITBUCKET_API_URL": fake.api_url, "BITBUCKET_WEB_URL": fake.web_url}) as system:
-            alice = fake.add_user("alice", email="alice@example.com")
-            acme = fake.add_workspace("acme", members=[alice])
-            fake.add_repo(acme, "app", main="trunk", branches={"trunk": fake_sha("bb-trunk"), "dev": fake_sha("bb-d")})
-            yield system, fake, fake.api_token(alice)
+    with FakeBitbucket() as fake, system_with({"BITBUCKET_API_URL": fake.api_url,
+                                               "BITBUCKET_WEB_URL": fake.web_url}) as system:
+        alice = fake.add_user("alice", email="alice@example.com")
+        acme = fake.add_workspace("acme", members=[alice])
+        fake.add_repo(acme, "app", main="trunk", branches={"trunk": fake_sha("bb-trunk"), "dev": fake_sha("bb-d")})
+        yield system, fake, fake.api_token(alice)
 
 
 def linked(system: System, admin: str, link: dict[str, Any], branches: list[str], repository: str | None) -> str:
