@@ -181,7 +181,11 @@ def test_github_initiated_update_refreshes_without_linking(gh: tuple[System, Fak
     system, fake = gh
     installation = world["installation"]
     fake.revoke_repository(installation, "acme/web")  # no webhook this time: the redirect alone refreshes
+    start_at = len(fake.log)
     outcome = back(system, fake.setup_redirect(CALLBACK, installation, "update"))
+    calls = [(r.method, r.path) for r in fake.log[start_at:] if not r.path.endswith("/access_tokens")]
+    # One read of the installation as the App, one page of its (selected) repositories: nothing else
+    assert calls == [("GET", f"/app/installations/{installation}"), ("GET", "/installation/repositories")]
     assert outcome == {"provider": "github", "outcome": "updated", "installation_id": str(installation)}
     assert connection(system, admin, world["connection_id"])["repositories"] == ["acme/api"]
     assert source(system, admin, world["sources"]["acme/web"])["status"] == "access_revoked"
