@@ -112,14 +112,14 @@ CASES = [
     # name, source changes, connection changes, payload, outcome, builds, the delivery log's reason
     ("push to a watched branch", {}, {}, push(), "built", 1, "app: push to main"),
     ("push to another branch", {}, {}, push("refs/heads/feature/x"), "ignored", 0,
-     "app: branch feature/x is not watched"),
+     "app: branch feature/x is not watched (watched: main)"),
     ("push touching only excluded paths", EXCLUDE_DOCS, {}, push(files=["docs/guide.md"]), "ignored", 0,
      "app: none of the 1 changed file(s) match the source's path rules"),
     ("push touching an included path", EXCLUDE_DOCS, {}, push(files=["docs/guide.md", "src/app.py"]), "built", 1,
      "app: push to main"),
     ("head commit asks to skip", {}, {}, push(message="fix typo [skip ci]"), "ignored", 0,
      "app: the head commit asks to skip builds ([skip ci])"),
-    ("branch deleted", {}, {}, push(deleted=True), "ignored", 0, "app: refs/heads/main was deleted: nothing to build"),
+    ("branch deleted", {}, {}, push(deleted=True), "ignored", 0, "app: branch main deleted: nothing to build"),
     ("a repository no source watches", {}, {}, push(repository_id=8, full_name="octo-org/other"), "ignored", 0,
      "no source watches octo-org/other"),
     ("outside the namespace restrictions", {}, {"restrictions": Restrictions("restricted", ("other-org",))}, push(),
@@ -183,7 +183,7 @@ def test_every_team_linked_to_the_account_decides_for_its_own_sources() -> None:
     report = w.router.route(delivery(push()))
     assert [b.source_id for b in report.builds] == ["src_1"]
     assert [(d.team_id, d.outcome, d.reason) for d in w.log.items] == [
-        ("t1", "built", "app: push to main"), ("t2", "ignored", "api: branch main is not watched")]
+        ("t1", "built", "app: push to main"), ("t2", "ignored", "api: branch main is not watched (watched: release/*)")]
 
 
 def test_a_retried_delivery_requests_the_same_build_and_a_duplicate_builds_nothing() -> None:

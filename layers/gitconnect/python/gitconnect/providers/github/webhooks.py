@@ -206,6 +206,7 @@ def _push(payload: JsonObject, key: str | None, repo: RepoRef) -> PushEvent:
 
 def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRequestEvent:
     pr = obj(payload, "pull_request")
+    action = string(payload, "action")
     head, base = obj(pr, "head", "pull_request"), obj(pr, "base", "pull_request")
     head_repo = opt_obj(head, "repo", "pull_request.head")  # null when the fork was deleted
     base_repo = opt_obj(base, "repo", "pull_request.base")
@@ -216,7 +217,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
     return PullRequestEvent(
         account_key=key,
         repository=repo,
-        action=_PR_ACTIONS.get(string(payload, "action"), "other"),
+        action=_PR_ACTIONS.get(action, "other"),
         number=number,
         head_sha=sha(head, "sha", "pull_request.head"),
         head_ref=string(head, "ref", "pull_request.head"),
@@ -225,6 +226,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
         from_fork=None if head_repo is None else identifier(head_repo, "id", "pull_request.head.repo") != base_id,
         title=opt_string(pr, "title", "pull_request"),
         fetch_ref=f"refs/pull/{number}/head",
+        other_action=None if action in _PR_ACTIONS else action.replace("_", " "),
     )
 
 
