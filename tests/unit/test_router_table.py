@@ -192,9 +192,38 @@ def test_a_retried_delivery_requests_the_same_build_and_a_duplicate_builds_nothi
     again = w.router.route(delivery(push()))  # SQS redelivered it before its idempotency record was written
     assert [b.id for b in again.builds] == [b.id for b in first.builds]  # the builds consumer creates it once
     w.log.items.clear()
-    w.router.log_duplicate(delivery(push()), first.summary())  # idempotency caught the copy
+    w.router.log_duplicate(delivery(push()))  # idempotency caught the copy
     assert [(d.team_id, d.connection_id, d.outcome) for d in w.log.items] == [("t1", "con_1", "duplicate")]
     assert len(w.queue.sent) == 2  # the copy queued nothing
+
+
+def test_one_push_to_5000_teams_keeps_a_fixed_size_idempotency_record() -> None:
+    # Given 5 000 teams linked to one installation, each with a source on the pushed repository
+    teams = [f"t{i}" for i in range(5000)]
+    w = world(connections=tuple(connection(t, f"con_{t}") for t in teams),
+              sources=tuple(source(f"src_{t}", team=t, cid=f"con_{t}") for t in teams))
+    # When one push is routed
+    report = w.router.route(delivery(push()))
+    # Then every team builds and logs it, and what idempotency stores does not grow with them
+    assert len(report.builds) == len(report.deliveries) == 5000
+    summary = report.summary()
+    assert (summary["builds"], summary["teams"], summary["outcome"]) == (5000, 5000, "built")
+    assert len(json.dumps(summary)) < 300
+    one_team = world(connections=(connection(),), sources=(source(),)).router.route(delivery(push())).summary()
+    assert len(json.dumps(one_team)) == len(json.dumps(summary)) - 6  # "1" vs "5000", twice
+    # And a duplicate is still logged for each of those teams, found again from the delivery
+    w.log.items.clear()
+    w.router.log_duplicate(delivery(push()))
+    assert sorted(d.team_id for d in w.log.items) == sorted(teams)
+    assert {d.outcome for d in w.log.items} == {"duplicate"}
+
+
+def test_a_duplicate_per_hook_delivery_is_logged_for_the_hooks_team() -> None:
+    w = gitlab_world()
+    w.log.items.clear()
+    w.router.log_duplicate(delivery(GITLAB_PUSH, provider="gitlab", event="Push Hook", hook_id="hook_1",
+                                    secret_version=1))
+    assert [(d.team_id, d.connection_id, d.outcome) for d in w.log.items] == [("lab", "con_lab", "duplicate")]
 
 
 # --------------------------------------------------------------------------------------- a per-hook GitLab delivery

@@ -114,17 +114,16 @@ class GitHubApi:
 
     # -- repositories ------------------------------------------------------------------------------------------
 
-    def repository(self, token: str, owner: str, repo: str) -> dict[str, Any]:
-        """GET /repos/{owner}/{repo} (NotFoundError when the installation cannot see it)."""
-        what = f"the repository {owner}/{repo}"
-        result: dict[str, Any] = self._rest.request(
-            "GET",
-            f"/repos/{segment(owner)}/{segment(repo)}",
-            token,
-            what,
-            not_found=f"{owner}/{repo} is not accessible to the GitHub App",
-        )
-        return result
+    def repository(self, token: str, owner: str, repo: str) -> dict[str, Any] | None:
+        """GET /repos/{owner}/{repo} with an installation token: one call, however many repositories the installation
+        has; None when the installation cannot access it (GitHub answers 404 without saying whether it exists)."""
+        what = f"repository {owner}/{repo}"
+        body = self._rest.request("GET", f"/repos/{segment(owner)}/{segment(repo)}", token, what, missing={404})
+        if body is None:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("full_name"), str) or "id" not in body:
+            raise RemoteUnreachableError(f"GitHub answered {what} without its full name and id")
+        return body
 
     def commit(self, token: str, owner: str, repo: str, ref: str) -> str | None:
         """GET /repos/{owner}/{repo}/commits/{ref}: the full sha of a commit named by a (short) sha; None when the

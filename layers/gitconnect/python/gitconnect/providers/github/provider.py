@@ -146,10 +146,10 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashe
         if not requested:
             raise BadRequestError("a GitHub source needs `repository` (owner/name)")
         owner, name = _split(requested)
-        for repo in self._repositories(access):
-            if str(repo.get("full_name", "")).lower() == f"{owner}/{name}".lower():
-                return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
-        raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+        repo = self.api.repository(self._token(access), owner, name)  # one call: never the whole installation
+        if repo is None:
+            raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+        return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
 
     def repositories(self, access: Access, search: str | None) -> list[Repository]:
         found = []
@@ -183,8 +183,9 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashe
 
     def default_branch(self, access: Access, repo: RepoRef) -> str | None:
         owner, name = _split(repo.full_name)
-        branch = self.api.repository(self._token(access), owner, name).get("default_branch")
-        return branch if isinstance(branch, str) and branch else None
+        found = self.api.repository(self._token(access), owner, name)
+        branch = None if found is None else found.get("default_branch")
+        return branch if isinstance(branch, str) and branch else None  # unknown: the source's own branch decides
 
     def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None:
         owner, name = _split(repo.full_name)
