@@ -124,7 +124,10 @@ CASES = [
      "no source watches octo-org/other"),
     ("outside the namespace restrictions", {}, {"restrictions": Restrictions("restricted", ("other-org",))}, push(),
      "ignored", 0, "octo-org/app is outside the connection's namespace restrictions"),
-    ("a suspended installation", {}, {"status": "suspended"}, push(), "ignored", 0, "the connection is suspended"),
+    ("a suspended installation", {}, {"status": "suspended"}, push(), "ignored", 0,
+     "the connection is suspended: its GitHub App installation on octo-org was suspended (unsuspend it on GitHub)"),
+    ("a source whose repository the App no longer may access", {"status": "access_revoked"}, {}, push(), "ignored", 0,
+     "app: access to octo-org/app was revoked from the GitHub App"),
     ("a malformed payload", {}, {}, push(ref={"name": "main"}), "rejected", 0,
      "malformed push payload: ref is not a string (got object)"),
 ]

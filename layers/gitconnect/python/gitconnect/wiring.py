@@ -298,6 +298,7 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
         provider_id=provider_id,
         states=lambda: stores().states,
         connections=lambda: stores().connections,
+        sources=lambda: stores().sources,
         secrets=secrets,
         provider=lambda: provider(provider_id),
         http=http_client,

@@ -72,6 +72,15 @@ class DulwichGitRemote:
             if sha is not None and not name.endswith(b"^{}")
         }
 
+    def head_branch(self, url: str, credentials: GitCredentials | None) -> str | None:
+        """The branch HEAD's symref names (`symref=HEAD:refs/heads/main` in the advertisement), None without one."""
+        client = self._client(url, credentials)
+        with _remote_errors():
+            result = client.get_refs(b"")
+        target = bytes(result.symrefs.get(Ref(b"HEAD")) or b"")
+        heads = b"refs/heads/"
+        return target[len(heads) :].decode("utf-8", "replace") if target.startswith(heads) else None
+
     def _fetch_head(self, client: HttpGitClient, branch: str) -> tuple[MemoryRepo, ObjectID] | None:
         """The branch's head commit (and its tree) in memory, or None when there is no such branch."""
         ref = Ref(f"refs/heads/{branch}".encode())

@@ -127,6 +127,7 @@ class InstallationEvent:
     account: str | None
     added: tuple[RepoRef, ...] = ()
     removed: tuple[RepoRef, ...] = ()
+    repository_selection: str | None = None  # `all` | `selected` after the change, where the provider says
     kind: Literal["installation"] = "installation"
 
 

@@ -6,7 +6,7 @@ are read and committed with Git itself (a shallow fetch of the branch, a push of
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
@@ -15,6 +15,7 @@ from gitconnect.providers.base import (
     Access,
     Branch,
     Committed,
+    DefaultBranches,
     FileChange,
     GitCredentials,
     GitOpsFiles,
@@ -25,6 +26,9 @@ from gitconnect.providers.base import (
     Repository,
     RepositoryRef,
 )
+
+if TYPE_CHECKING:
+    from gitconnect.domain.events import RepoRef
 
 _HEADS = "refs/heads/"
 _DEFAULT_USERNAME = "git"  # servers that authenticate by token ignore the user name (GitHub, GitLab, Gitea...)
@@ -60,7 +64,7 @@ def _remote(base_url: str | None) -> str:
     return base_url
 
 
-class CustomGitProvider(Provider, GitOpsFiles):
+class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches):
     id: ClassVar[str] = "custom"
 
     def __init__(self, ports: ProviderPorts) -> None:
@@ -104,6 +108,10 @@ class CustomGitProvider(Provider, GitOpsFiles):
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         heads = {b.name: b.sha for b in self.branches(access, repository)}
         return heads.get(branch)
+
+    def default_branch(self, access: Access, repo: RepoRef) -> str | None:
+        """The remote's HEAD (the branch a clone checks out)."""
+        return self._git.head_branch(_remote(access.base_url), _git_credentials(access.credentials))
 
     # ------------------------------------------------------------------ GitOps files
     def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:

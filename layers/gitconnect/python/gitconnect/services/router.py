@@ -23,6 +23,7 @@ from gitconnect.domain.events import (
     WebhookEvent,
     repository_of,
 )
+from gitconnect.domain.grants import regranted
 from gitconnect.domain.ids import stable_id
 from gitconnect.domain.matching import (
     Decision,
@@ -59,10 +60,12 @@ class AccountConnections(Protocol):
     def get(self, team_id: str, connection_id: str) -> Connection | None: ...
     def by_account(self, account_key: str) -> list[Connection]: ...
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool: ...
+    def refresh(self, c: Connection) -> bool: ...
 
 
 class RepositorySources(Protocol):
     def for_repository(self, provider: str, repository_id: str) -> list[Source]: ...
+    def set_status(self, team_id: str, source_id: str, status: str) -> bool: ...
 
 
 class HookLookup(Protocol):
@@ -274,13 +277,36 @@ class EventRouter:
     def _installation(self, connection: Connection, event: InstallationEvent) -> _Outcome:
         status = _INSTALLATION_STATUS.get(event.action)
         if status is None:
-            # The repository set is read live from the provider (listing, sources), and the provider sends no
-            # events for repositories it no longer grants: the log records what changed.
-            added = ", ".join(r.full_name for r in event.added) or "none"
-            removed = ", ".join(r.full_name for r in event.removed) or "none"
-            return "ignored", f"repositories granted: {added}; revoked: {removed}", []
+            return self._repositories_changed(connection, event)
         self.connections.update_status(connection.team_id, connection.id, status)
         return "ignored", f"installation {event.action}: connection marked {status}", []
+
+    def _repositories_changed(self, connection: Connection, event: InstallationEvent) -> _Outcome:
+        """The account granted or revoked repositories: the connection's list follows, and so do the sources on
+        them (`access_revoked` build nothing until the repository is granted again)."""
+        added, removed = [r.full_name for r in event.added], [r.full_name for r in event.removed]
+        details = regranted(connection.details, event.repository_selection, added, removed)
+        self.connections.refresh(replace(connection, details=details))
+        revoked = self._set_source_status(connection, event.removed, "access_revoked")
+        restored = self._set_source_status(connection, event.added, "active")
+        reason = f"repositories granted: {', '.join(added) or 'none'}; revoked: {', '.join(removed) or 'none'}"
+        if revoked:
+            reason += f"; sources without access: {', '.join(revoked)}"
+        if restored:
+            reason += f"; sources restored: {', '.join(restored)}"
+        return "ignored", reason, []
+
+    def _set_source_status(self, connection: Connection, repos: tuple[RepoRef, ...], status: str) -> list[str]:
+        """The names of this connection's sources on `repos` whose status changed to `status`. Bounded by the
+        repositories GitHub lists in one delivery and the sources on each."""
+        changed = []
+        for repo in repos:
+            for source in self.sources.for_repository(connection.provider, repo.id):
+                if source.connection_id != connection.id or source.status == status:
+                    continue
+                if self.sources.set_status(source.team_id, source.id, status):
+                    changed.append(source.name)
+        return changed
 
     # ------------------------------------------------------------------ repository events
     def _repository_sources(self, provider_id: str, event: WebhookEvent) -> list[Source]:
@@ -345,8 +371,8 @@ class EventRouter:
     ) -> tuple[list[Build], str]:
         if isinstance(event, Ignored):
             return [], event.reason
-        if connection.status != "active":
-            return [], f"the connection is {connection.status}"
+        if connection.refusal is not None:
+            return [], connection.refusal
         repo = repository_of(event)
         if repo is None:  # an installation event: routed as one, never decided
             return [], f"{event.kind} events do not build"
@@ -358,6 +384,9 @@ class EventRouter:
         resolver = _LazyFacts(provider, self.secrets.access(connection), repo)
         builds, reasons = [], []
         for source in sources:
+            if source.refusal is not None:
+                reasons.append(f"{source.name}: {source.refusal}")
+                continue
             decision = self._decision(source, event, resolver)
             reasons.append(f"{source.name}: {decision.reason}")
             if decision.build:

@@ -33,6 +33,7 @@ class SourceModel(Model):
     poll = BooleanAttribute(default=False)
     poll_bucket = UnicodeAttribute(null=True)  # set only when poll is on: keeps the by_poll index sparse
     heads = JSONAttribute(null=True)
+    status = UnicodeAttribute(null=True)  # absent on records written before statuses existed: `active`
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -68,6 +69,7 @@ def _to_domain(m: SourceModel) -> Source:
         skip_flags=tuple(rules.get("skip_flags") or ()),
         poll=bool(m.poll),
         heads=dict(m.heads or {}),
+        status=m.status or "active",
     )
 
 
@@ -97,6 +99,7 @@ def _to_model(s: Source) -> SourceModel:
         poll=s.poll,
         poll_bucket=POLL_BUCKET if s.poll else None,
         heads=s.heads or None,
+        status=s.status,
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
@@ -128,6 +131,15 @@ class SourceStore:
     def set_heads(self, team_id: str, source_id: str, heads: dict[str, str]) -> bool:
         """Record the heads a poll saw; False when the source is gone (deleted or unlinked meanwhile)."""
         return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, [SourceModel.heads.set(heads)])
+
+    def set_status(self, team_id: str, source_id: str, status: str) -> bool:
+        """False when the source is gone (deleted or unlinked meanwhile)."""
+        return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, [SourceModel.status.set(status)])
+
+    def move(self, team_id: str, source_id: str, connection_id: str) -> bool:
+        """Put the source on another connection of its team (a reinstalled GitHub App); False when it is gone."""
+        actions = [SourceModel.connection_id.set(connection_id)]
+        return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, actions)
 
     def delete(self, team_id: str, source_id: str) -> None:
         SourceModel(team_id, source_id).delete()

@@ -16,15 +16,19 @@ router = APIGatewayHttpRouter()
 
 
 @router.post("/v1/teams/<team>/sources/<source_id>/builds", summary="Trigger a build", tags=["builds"])
-def trigger(team: str, source_id: str, body: Annotated[BuildTriggerIn, Body()]) -> Response[dict[str, Any]]:
+def trigger(
+    team: str, source_id: str, body: Annotated[BuildTriggerIn | None, Body()] = None
+) -> Response[dict[str, Any]]:
+    """No body (or `{}`): the head of the source's default branch."""
     principal = authorize(router, team)
+    wanted = body or BuildTriggerIn()
 
     def requested() -> Response[dict[str, Any]]:
         return accepted(
-            wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
+            wiring.builds().trigger(team, source_id, branch=wanted.branch, sha=wanted.sha, user=principal.user_id)
         )
 
-    return once(router, team, f"build {source_id}", body.model_dump(), requested)
+    return once(router, team, f"build {source_id}", wanted.model_dump(), requested)
 
 
 @router.get("/v1/teams/<team>/builds", summary="List builds, newest first", tags=["builds"])

@@ -125,6 +125,16 @@ class GitHubApi:
             raise RemoteUnreachableError(f"GitHub answered {what} without its full name and id")
         return body
 
+    def commit(self, token: str, owner: str, repo: str, ref: str) -> str | None:
+        """GET /repos/{owner}/{repo}/commits/{ref}: the full sha of a commit named by a (short) sha; None when the
+        repository has no such commit (GitHub: 422 "No commit found for SHA", 404, or 409 for an empty repository).
+        `per_page=1` keeps the answer small: the commit's file list is paged with it."""
+        what = f"commit {ref} of {owner}/{repo}"
+        path = f"/repos/{segment(owner)}/{segment(repo)}/commits/{segment(ref)}"
+        body = self._rest.request("GET", path, token, what, params={"per_page": 1}, missing={404, 409, 422})
+        sha = body.get("sha") if isinstance(body, dict) else None
+        return sha if isinstance(sha, str) else None
+
     def branches(self, token: str, owner: str, repo: str) -> list[tuple[str, str]]:
         """GET /repos/{owner}/{repo}/branches (all pages): (name, head sha) pairs."""
         what = f"the branches of {owner}/{repo}"

@@ -261,6 +261,7 @@ def _installation(event: str, payload: JsonObject, installation: JsonObject, key
             account=account,
             added=_listed(payload, "repositories_added"),
             removed=_listed(payload, "repositories_removed"),
+            repository_selection=_selection(payload),
         )
     mapped = _INSTALLATION_ACTIONS.get(action)
     if mapped is None:
@@ -271,6 +272,12 @@ def _installation(event: str, payload: JsonObject, installation: JsonObject, key
         account=account,
         added=_listed(payload, "repositories") if mapped == "created" else (),
     )
+
+
+def _selection(payload: JsonObject) -> str | None:
+    """`repository_selection` (`all` | `selected`); anything else is not a selection GitHub documents."""
+    selection = opt_string(payload, "repository_selection")
+    return selection if selection in ("all", "selected") else None
 
 
 def _listed(payload: JsonObject, key: str) -> tuple[RepoRef, ...]:
