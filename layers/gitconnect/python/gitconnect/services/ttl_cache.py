@@ -14,11 +14,12 @@ T = TypeVar("T")
 
 class TtlCache(Generic[T]):
     """`fn`'s answers remembered for `seconds`, at most `size` of them (all forgotten when full). `refresh` asks
-    again unless the remembered answer is younger than `min_refresh` seconds."""
+    again unless the remembered answer is younger than `min_refresh` seconds. `lookup(key, load)` is the same cache
+    for answers that need more than their key to be made (`fn` may then be None)."""
 
     def __init__(
         self,
-        fn: Callable[[str], T],
+        fn: Callable[[str], T] | None,
         seconds: float,
         size: int = 4096,
         min_refresh_seconds: float = 0.0,
@@ -28,22 +29,32 @@ class TtlCache(Generic[T]):
         self._clock = clock
         self._remembered: dict[str, tuple[float, float, T]] = {}  # key -> (fetched, expires, value)
 
-    def _fetch(self, key: str, now: float) -> T:
+    def _fetch(self, key: str, now: float, load: Callable[[], T]) -> T:
+        value = load()
         if len(self._remembered) >= self._size:
             self._remembered.clear()
-        value = self._fn(key)
         self._remembered[key] = (now, now + self._seconds, value)
         return value
 
-    def __call__(self, key: str) -> T:
+    def _call(self, key: str) -> Callable[[], T]:
+        fn = self._fn
+        if fn is None:
+            raise TypeError("this TtlCache has no function: use lookup(key, load)")
+        return lambda: fn(key)
+
+    def lookup(self, key: str, load: Callable[[], T]) -> T:
+        """The answer remembered for `key`, else `load()`'s (then remembered)."""
         now = self._clock()
         hit = self._remembered.get(key)
-        return hit[2] if hit and hit[1] > now else self._fetch(key, now)
+        return hit[2] if hit and hit[1] > now else self._fetch(key, now, load)
+
+    def __call__(self, key: str) -> T:
+        return self.lookup(key, self._call(key))
 
     def refresh(self, key: str) -> T:
         now = self._clock()
         hit = self._remembered.get(key)
-        return hit[2] if hit and now - hit[0] < self.min_refresh else self._fetch(key, now)
+        return hit[2] if hit and now - hit[0] < self.min_refresh else self._fetch(key, now, self._call(key))
 
 
 def ttl_cache(

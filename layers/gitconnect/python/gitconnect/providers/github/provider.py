@@ -114,12 +114,10 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
                 return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
         raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+    def repositories(self, access: Access) -> list[Repository]:
         found = []
         for repo in self._repositories(access):
             full_name = str(repo.get("full_name") or "")
-            if search and search.lower() not in full_name.lower():
-                continue
             found.append(
                 Repository(
                     id=str(repo["id"]),
@@ -134,7 +132,7 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
         return sorted(found, key=lambda r: r.full_name.lower())
 
     def namespaces(self, access: Access) -> list[str]:
-        return sorted({r.namespace for r in self.repositories(access, None) if r.namespace})
+        return sorted({r.namespace for r in self.repositories(access) if r.namespace})
 
     def branches(self, access: Access, repository: str) -> list[Branch]:
         owner, name = _split(repository)
