@@ -97,6 +97,7 @@ class Declaration(NamedTuple):
     # True: a new connection reads `restrictions.confirmed: false` until an admin answers `PUT …/restrictions` (its
     # credentials reach every namespace of their user; a GitHub installation already chose its repositories).
     asks_restrictions: bool = False
+    releases: bool = False  # the provider publishes releases a source may build (`"releases": true`)
 
     def secret_names(self) -> tuple[str, ...]:
         """Every secret the provider names: its own and its webhooks' (the only names read as secrets)."""

@@ -10,6 +10,7 @@ from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundEr
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
 from gitconnect.domain.rules import matches_any, validate_glob
+from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Provider
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.hooks import HookService
@@ -56,6 +57,18 @@ def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
     return out
 
 
+def _require_a_trigger(source: Source) -> None:
+    """A source builds on branches, tags, releases or pull requests, in any mix: one of them at least, and releases
+    only where the provider has them."""
+    if not (source.branches or source.tags or source.releases or source.pull_requests.enabled):
+        raise BadRequestError(
+            "a source needs at least one of `branches`, `tags`, `releases: true` or `pull_requests.enabled: true`"
+        )
+    declaration = REGISTRY.get(source.provider)
+    if source.releases and declaration is not None and not declaration.releases:
+        raise BadRequestError(f"{declaration.title} has no releases: watch their tags with `tags` instead")
+
+
 @dataclass(frozen=True)
 class SourceService:
     sources: SourceStore
@@ -76,8 +89,6 @@ class SourceService:
         if not connection.allows(repo.repository):
             raise ForbiddenError(f"{repo.repository} is outside the connection's namespace restrictions")
         rules = _rules(body, None)
-        if not rules.get("branches") and not rules.get("tags") and not body.get("pull_requests"):
-            raise BadRequestError("a source needs at least one of `branches`, `tags` or `pull_requests`")
         now = iso(utcnow())
         rules.setdefault("name", repo.repository)
         rules.setdefault("branches", ())
@@ -93,6 +104,7 @@ class SourceService:
             updated_at=now,
             **rules,
         )
+        _require_a_trigger(source)
         if source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = replace(source, heads=self._baseline_heads(source))
@@ -118,6 +130,7 @@ class SourceService:
     def update(self, team_id: str, source_id: str, body: dict[str, Any]) -> Source:
         current = self.get(team_id, source_id)
         changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
+        _require_a_trigger(changed)
         if changed.poll and (not current.poll or changed.branches != current.branches):
             changed = replace(changed, heads=self._baseline_heads(changed))
         self.sources.replace(changed)
