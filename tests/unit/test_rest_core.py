@@ -320,6 +320,7 @@ def test_a_list_of_exactly_max_pages_is_read_whole() -> None:
     pages = [_answer(200, [1], {"link": f'<{API}/x?page=2>; rel="next"'}), _answer(200, [2])]
     rest, http = _client(*pages, dialect=Dialect("R", _message, LinkHeader()), max_pages=2)
     assert rest.pages("/x", "t", "the list") == [1, 2]
+    assert len(http.sent) == 2
 
 
 @pytest.mark.parametrize(
