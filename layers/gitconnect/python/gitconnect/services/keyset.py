@@ -48,10 +48,9 @@ class Keyset(Generic[T]):
             )
         return tuple(after)
 
-    def page(self, ordered: Sequence[T], cursor: str | None, limit: int, now: float) -> tuple[list[T], str | None]:
-        """Up to `limit` items of `ordered` (sorted by `key`) after the cursor's key, and the next page's cursor (None
-        after the last page)."""
-        after = self.after(cursor, now)
+    def page(self, ordered: Sequence[T], after: SortKey | None, limit: int, now: float) -> tuple[list[T], str | None]:
+        """Up to `limit` items of `ordered` (sorted by `key`) after the key `after` (a cursor's, read first with
+        `after()` so that a bad cursor costs no provider call), and the next page's cursor (None after the last)."""
         start = 0 if after is None else bisect.bisect_right(ordered, after, key=self.key)
         chunk = list(ordered[start : start + limit])
         if start + limit >= len(ordered) or not chunk:

@@ -62,6 +62,9 @@ class ListingService:
         """Every repository the connection reaches that its restrictions allow, `search` (a case-insensitive part of
         full_name) over all of them, one keyset page at a time."""
         connection = self.connections.get(team_id, connection_id)
+        keyset = Keyset({"t": team_id, "c": connection_id, "l": "repositories"}, repository_key, self.cache_seconds)
+        now = self.clock()
+        after = keyset.after(cursor, now)
         needle = (search or "").casefold()
         # Bounded by the provider read (RestClient's max_pages): at most 10 000 repositories per list.
         allowed = [
@@ -69,8 +72,7 @@ class ListingService:
             for r in self._repositories(connection)
             if connection.allows(r.full_name) and needle in r.full_name.casefold()
         ]
-        keyset = Keyset({"t": team_id, "c": connection_id, "l": "repositories"}, repository_key, self.cache_seconds)
-        chunk, next_cursor = keyset.page(allowed, cursor, limit, self.clock())
+        chunk, next_cursor = keyset.page(allowed, after, limit, now)
         return Page(items=[asdict(r) for r in chunk], next_cursor=next_cursor)
 
     def namespaces(self, team_id: str, connection_id: str) -> list[dict[str, object]]:
@@ -90,13 +92,15 @@ class ListingService:
         name = self._repository_name(connection, repository)
         if not connection.allows(name):
             raise ForbiddenError(f"{name} is outside the connection's namespace restrictions")
+        scope = {"t": team_id, "c": connection_id, "l": "branches", "r": name.casefold()}
+        keyset = Keyset(scope, branch_key, self.cache_seconds)
+        now = self.clock()
+        after = keyset.after(cursor, now)
         provider = self.providers(connection.provider)
         branches = self._cached(
             connection, f"branches#{name.casefold()}", lambda a: sorted(provider.branches(a, name), key=branch_key)
         )
-        keyset = Keyset({"t": team_id, "c": connection_id, "l": "branches", "r": name.casefold()}, branch_key,
-                        self.cache_seconds)
-        chunk, next_cursor = keyset.page(branches, cursor, limit, self.clock())
+        chunk, next_cursor = keyset.page(branches, after, limit, now)
         return Page(items=chunk, next_cursor=next_cursor)
 
     def _repository_name(self, connection: Connection, repository: str | None) -> str:
