@@ -144,6 +144,12 @@ def test_cursors_are_bound_to_their_listing() -> None:
     assert [b.name for b in listing.branches(TEAM, CONNECTION, "O/R1", cursor=branches, limit=2).items] == ["b2",
                                                                                                         "b3"]
     assert provider.calls == ["repositories", "branches o/r1"]  # the repository was found in the cached listing
+    fresh, _ = service(CountingProvider([]), [0.0])
+    with pytest.raises(BadRequestError):
+        fresh.branches(TEAM, CONNECTION, "o/r1", cursor="garbled", limit=2)
+    with pytest.raises(BadRequestError):
+        fresh.repositories(TEAM, CONNECTION, search=None, cursor="garbled", limit=2)
+    assert fresh.providers("stub").calls == []  # type: ignore[attr-defined]  # refused before any provider call
 
 
 def test_restrictions_filter_listing_namespaces_and_branches() -> None:

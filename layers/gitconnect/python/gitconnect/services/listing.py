@@ -89,13 +89,14 @@ class ListingService:
         self, team_id: str, connection_id: str, repository: str | None, *, cursor: str | None, limit: int
     ) -> Page[Branch]:
         connection = self.connections.get(team_id, connection_id)
-        name = self._repository_name(connection, repository)
-        if not connection.allows(name):
-            raise ForbiddenError(f"{name} is outside the connection's namespace restrictions")
-        scope = {"t": team_id, "c": connection_id, "l": "branches", "r": name.casefold()}
+        # The cursor first (bound to the repository as asked for): a bad one costs no provider call
+        scope = {"t": team_id, "c": connection_id, "l": "branches", "r": (repository or "").casefold()}
         keyset = Keyset(scope, branch_key, self.cache_seconds)
         now = self.clock()
         after = keyset.after(cursor, now)
+        name = self._repository_name(connection, repository)
+        if not connection.allows(name):
+            raise ForbiddenError(f"{name} is outside the connection's namespace restrictions")
         provider = self.providers(connection.provider)
         branches = self._cached(
             connection, f"branches#{name.casefold()}", lambda a: sorted(provider.branches(a, name), key=branch_key)
