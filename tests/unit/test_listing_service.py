@@ -3,6 +3,7 @@ the order, the cache (lifetime, epoch), cursor scopes and staleness. No AWS, no 
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 
 import pytest
@@ -176,4 +177,8 @@ def test_one_cursor_mechanism_for_dynamo_pages_and_listings() -> None:
         dynamo_decode(cursor, team_id="u")
     with pytest.raises(BadRequestError):
         decode_cursor(encode_cursor({"t": "t", "c": "con_1"}, [1]), {"t": "t"})  # a wider scope is another scope
+    encoded = [base64.urlsafe_b64encode(raw).decode() for raw in (b"[" * 1500, b"\xff", b"[1]")]
+    for garbled in ("%%%", "gA", encode_cursor({"t": "t"}, None)[:-2], *encoded):
+        with pytest.raises(BadRequestError):  # never anything else (a RecursionError would be a 500)
+            decode_cursor(garbled, {"t": "t"})
     assert replace(Restrictions(), confirmed=False).to_json() == {"mode": "unrestricted", "confirmed": False}

@@ -5,7 +5,6 @@ listing). One mechanism for every paged list: DynamoDB pages (adapters/dynamo/cu
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,7 @@ def decode_cursor(cursor: str, scope: Mapping[str, Any], *, invalid: str = INVAL
     (garbled, not ours, another team's or listing's)."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:  # not base64, not UTF-8, not JSON
+    except (ValueError, RecursionError) as exc:  # not base64 (binascii.Error), not UTF-8, not JSON, nested too deep
         raise BadRequestError(invalid) from exc
     if not isinstance(data, dict) or "k" not in data:
         raise BadRequestError(invalid)
