@@ -131,9 +131,10 @@ def test_a_restrictions_change_drops_the_cache(gh: dict[str, Any]) -> None:
                       body={"mode": "restricted", "namespaces": ["Octo-Org"]})
     assert put.status == 200 and put.json()["restrictions"]["confirmed"] is True
     assert walk(system, admin, f"{gh['base']}/repositories?search=monorepo")[0][0]["full_name"] == "octo-org/monorepo"
-    # The PUT read the namespaces (a GitHub installation's are its repositories' owners: 51 calls), and bumped the
-    # listing epoch: the listing after it is cold again
-    assert listing_calls(fake) == 51 + 51
+    # The PUT read the namespaces (the installation's account: one call, not a listing), and bumped the listing
+    # epoch: the listing after it is cold again
+    assert listing_calls(fake) == 51
+    assert len(fake.requests("GET", f"/app/installations/{gh['installation']}")) == 1
     namespaces = system.call("GET", f"{gh['base']}/namespaces", token=admin).json()
     assert namespaces == {"items": [{"name": "octo-org", "allowed": True}]}
     system.call("PUT", f"{gh['base']}/restrictions", token=admin, body={"mode": "unrestricted"})

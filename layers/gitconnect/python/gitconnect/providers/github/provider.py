@@ -132,7 +132,11 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
         return sorted(found, key=lambda r: r.full_name.lower())
 
     def namespaces(self, access: Access) -> list[str]:
-        return sorted({r.namespace for r in self.repositories(access) if r.namespace})
+        """An installation reaches its account's repositories only: that account (one call, GET
+        /app/installations/{id}, instead of reading every repository to collect their owners)."""
+        account = self.api.installation(self.tokens.app_jwt(), installation_id(access)).get("account") or {}
+        login = account.get("login") or account.get("slug")
+        return [str(login)] if login else []
 
     def branches(self, access: Access, repository: str) -> list[Branch]:
         owner, name = _split(repository)
