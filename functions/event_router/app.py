@@ -44,7 +44,7 @@ def record_handler(record: SQSRecord) -> None:
     delivery = decode(record.body)
     result = route(key=delivery.idempotency_key, delivery=delivery)
     if result.get(DUPLICATE):
-        wiring.router().log_duplicate(delivery, result)
+        wiring.router().log_duplicate(delivery)
     logger.info("delivery routed", extra={"message_id": record.message_id, "outcome": result["outcome"]})
 
 

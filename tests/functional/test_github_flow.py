@@ -407,3 +407,27 @@ def test_installation_lifecycle_stops_builds(gh: tuple[System, FakeGitHub], admi
     assert "uninstalled" in next(d["reason"] for d in log if d["id"] == "after-uninstall")
     added = [r["full_name"] for r in changed["repositories_added"]]
     assert f"repositories granted: {', '.join(added)}" in next(d["reason"] for d in log if d["id"] == "repos-added")
+
+
+def test_a_source_on_a_large_installation_costs_one_repository_read(gh: tuple[System, FakeGitHub],
+                                                                    admin: str) -> None:
+    # Given an installation with 1 000 repositories (ten pages of the installation's listing)
+    system, fake = gh
+    installation = fake.add_installation("big-org")
+    for i in range(1000):
+        fake.add_repo(installation, f"big-org/repo-{i:04d}")
+    outcome = install(system, fake, admin, installation, user_installs=[installation])
+    assert outcome["outcome"] == ["linked"], outcome
+    fake.clear_log()  # forget what linking asked
+    # When a source names the last of them
+    made = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": outcome["connection_id"][0], "repository": "big-org/repo-0999", "branches": ["main"]})
+    # Then GitHub was asked about that repository once, and never for the installation's list
+    assert made.status == 201, made.body
+    paths = [r.path for r in fake.requests()]
+    assert paths.count("/repos/big-org/repo-0999") == 1
+    assert not [p for p in paths if p.startswith("/installation/repositories")]
+    # A repository the App cannot access is a 404, as GitHub says nothing more about it
+    missing = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": outcome["connection_id"][0], "repository": "big-org/not-granted", "branches": ["main"]})
+    assert missing.status == 404 and "not among the repositories" in missing.json()["detail"]

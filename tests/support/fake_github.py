@@ -546,6 +546,8 @@ class FakeGitHub(FakeServer):
                     body_out = {"total_count": len(repos), "repository_selection": inst.repository_selection,
                                 "repositories": [self._repo_json(r) for r in page]}
                     return 200, body_out, link
+                case "GET", ["repos", owner, name]:
+                    return 200, self._repo_json(self._repo_auth(headers, owner, name)), {}
                 case "GET", ["repos", owner, name, "branches"]:
                     repo = self._repo_auth(headers, owner, name)
                     items = [self._short_branch(repo, b, sha) for b, sha in sorted(repo.branches.items())]

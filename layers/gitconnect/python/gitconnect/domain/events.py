@@ -78,6 +78,9 @@ class PullRequestEvent:
     # branch, from the fork (`fetch_url`) when the pull request comes from one.
     fetch_ref: str
     fetch_url: str | None = None
+    # With `action` "other": what happened, in the provider's words ("edited", "labeled", "updated without new
+    # commits"), for the delivery log.
+    other_action: str | None = None
     kind: Literal["pull_request"] = "pull_request"
 
 

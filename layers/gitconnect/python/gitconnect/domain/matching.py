@@ -57,14 +57,16 @@ def skip_flag(source: Source, message: str | None) -> str | None:
 def decide_push(source: Source, event: PushEvent, files: Sequence[str] | None) -> Decision:
     """`files`: the changed files when the source has path rules and they are known; None when unknown (then the
     build happens anyway: an explicit fallback, never a silent skip)."""
+    kind = "tag" if event.is_tag else "branch"
     if event.deleted or event.after is None:
-        return skip(f"{event.ref} was deleted: nothing to build")
+        return skip(f"{kind} {event.name} deleted: nothing to build")
     if event.is_tag:
         if not matches_any(event.name, source.tags):
-            return skip(f"tag {event.name} matches none of the source's tag patterns")
+            return skip(_unwatched_tag(source, event.name))
         return Decision(True, f"tag {event.name} pushed", "tag", event.ref, event.after)
     if not matches_any(event.name, source.branches):
-        return skip(f"branch {event.name} is not watched")
+        watched = f"watched: {', '.join(source.branches)}" if source.branches else "the source watches no branches"
+        return skip(f"branch {event.name} is not watched ({watched})")
     flag = skip_flag(source, event.head_message)
     if flag:
         return skip(f"the head commit asks to skip builds ({flag})")
@@ -89,7 +91,8 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
     if event.action == "closed":
         return skip("pull request closed: nothing to build, builds already requested are left alone")
     if event.action not in ("opened", "updated", "reopened"):
-        return skip(f"pull request {event.action}: not a build event")
+        what = event.other_action or event.action
+        return skip(f"pull request #{event.number} {what}: only opening, reopening or new commits build")
     if rules.branches and not matches_any(event.base_ref, rules.branches):
         return skip(f"pull requests into {event.base_ref} are not watched")
     if event.from_fork is not False and rules.forks == "skip":
@@ -115,9 +118,15 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
     )
 
 
+def _unwatched_tag(source: Source, tag: str) -> str:
+    if not source.tags:
+        return f"tag {tag}: the source builds no tags"
+    return f"tag {tag} is not watched (watched: {', '.join(source.tags)})"
+
+
 def decide_tag(source: Source, event: TagEvent, sha: str | None) -> Decision:
     if not matches_any(event.tag, source.tags):
-        return skip(f"tag {event.tag} matches none of the source's tag patterns")
+        return skip(_unwatched_tag(source, event.tag))
     if sha is None:
         return skip(f"tag {event.tag} could not be resolved to a commit")
     return Decision(True, f"tag {event.tag} created", "tag", f"refs/tags/{event.tag}", sha)

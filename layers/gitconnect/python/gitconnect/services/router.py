@@ -3,6 +3,7 @@ delivery log entry per team that answers "why did (or didn't) this build?"."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -93,12 +94,15 @@ class RouteReport:
     builds: list[Build] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """What the idempotency record keeps: enough to log a later duplicate for the same teams."""
+        """What the idempotency record keeps: a fixed size however many teams a delivery fans out to (DynamoDB's item
+        limit is 400 KB). A later duplicate finds its teams again from the delivery itself (`log_duplicate`)."""
+        ids = sorted(b.id for b in self.builds)
         return {
             "event": self.event,
             "outcome": self.outcome,
-            "builds": [b.id for b in self.builds],
-            "logged": [[d.team_id, d.connection_id, d.repository] for d in self.deliveries],
+            "builds": len(ids),
+            "teams": len({d.team_id for d in self.deliveries}),
+            "digest": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
         }
 
 
@@ -205,13 +209,15 @@ class EventRouter:
         log.info("delivery rejected as malformed", extra={"delivery_id": delivery.delivery_id, "reason": reason})
         if hook is not None:
             return self._rejected(delivery, report, reason, [_Concerned.hook(hook)])
-        provider_id = delivery.provider
+        return self._rejected(delivery, report, reason, self._named_in_payload(delivery.provider, payload))
+
+    def _named_in_payload(self, provider_id: str, payload: object) -> list[_Concerned]:
+        """The teams linked to the account a payload names, read without judging the rest of it."""
         account_of = _ACCOUNT_NAMED_IN_PAYLOAD.get(provider_id)
         key = None if account_of is None else account_of(payload)
         connections = [] if key is None else self.connections.by_account(key)
         repository = _named_repository(payload)
-        concerned = [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
-        return self._rejected(delivery, report, reason, concerned)
+        return [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
 
     def _rejected(
         self, delivery: QueuedDelivery, report: RouteReport, reason: str, concerned: Sequence[_Concerned]
@@ -236,22 +242,30 @@ class EventRouter:
             self.deliveries.put_many(report.deliveries)
         return report
 
-    def log_duplicate(self, delivery: QueuedDelivery, first: Mapping[str, Any]) -> None:
-        """A delivery seen before: each team that logged it once sees the copy as a duplicate (nothing built)."""
+    def log_duplicate(self, delivery: QueuedDelivery) -> None:
+        """A delivery seen before: each team it concerns sees the copy as a duplicate (nothing built). The teams are
+        found again as routing found them (the hook's, or those linked to the account the payload names): the first
+        routing's record keeps no list of them."""
+        if delivery.hook_id:
+            hook = self.hooks.get(delivery.hook_id)
+            concerned = [] if hook is None else [_Concerned.hook(hook)]
+        else:
+            concerned = self._named_in_payload(delivery.provider, delivery.payload)
+        # Bounded by the account's linked teams, as the first routing was; written in batches by the log.
         self.deliveries.put_many(
             [
                 Delivery(
-                    team_id=team_id,
+                    team_id=c.team_id,
                     id=delivery.delivery_id,
                     provider=delivery.provider,
                     event=delivery.event,
-                    connection_id=connection_id,
-                    repository=repository,
+                    connection_id=c.connection_id,
+                    repository=c.repository,
                     received_at=delivery.received_at,
                     outcome="duplicate",
                     reason="this delivery was already routed; the copy builds nothing",
                 )
-                for team_id, connection_id, repository in first.get("logged") or ()
+                for c in concerned
             ]
         )
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
+from gitconnect.api.idempotency import once
 from gitconnect.api.responses import Cursor, Limit, accepted, paged
 from gitconnect.api.schemas import BuildStatusIn, BuildTriggerIn
 
@@ -17,8 +18,13 @@ router = APIGatewayHttpRouter()
 @router.post("/v1/teams/<team>/sources/<source_id>/builds", summary="Trigger a build", tags=["builds"])
 def trigger(team: str, source_id: str, body: Annotated[BuildTriggerIn, Body()]) -> Response[dict[str, Any]]:
     principal = authorize(router, team)
-    build = wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
-    return accepted(build)
+
+    def requested() -> Response[dict[str, Any]]:
+        return accepted(
+            wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
+        )
+
+    return once(router, team, f"build {source_id}", body.model_dump(), requested)
 
 
 @router.get("/v1/teams/<team>/builds", summary="List builds, newest first", tags=["builds"])

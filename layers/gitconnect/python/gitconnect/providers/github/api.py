@@ -114,6 +114,17 @@ class GitHubApi:
 
     # -- repositories ------------------------------------------------------------------------------------------
 
+    def repository(self, token: str, owner: str, repo: str) -> dict[str, Any] | None:
+        """GET /repos/{owner}/{repo} with an installation token: one call, however many repositories the installation
+        has; None when the installation cannot access it (GitHub answers 404 without saying whether it exists)."""
+        what = f"repository {owner}/{repo}"
+        body = self._rest.request("GET", f"/repos/{segment(owner)}/{segment(repo)}", token, what, missing={404})
+        if body is None:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("full_name"), str) or "id" not in body:
+            raise RemoteUnreachableError(f"GitHub answered {what} without its full name and id")
+        return body
+
     def branches(self, token: str, owner: str, repo: str) -> list[tuple[str, str]]:
         """GET /repos/{owner}/{repo}/branches (all pages): (name, head sha) pairs."""
         what = f"the branches of {owner}/{repo}"

@@ -109,10 +109,10 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
         if not requested:
             raise BadRequestError("a GitHub source needs `repository` (owner/name)")
         owner, name = _split(requested)
-        for repo in self._repositories(access):
-            if str(repo.get("full_name", "")).lower() == f"{owner}/{name}".lower():
-                return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
-        raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+        repo = self.api.repository(self._token(access), owner, name)  # one call: never the whole installation
+        if repo is None:
+            raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+        return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
 
     def repositories(self, access: Access) -> list[Repository]:
         found = []

@@ -67,12 +67,13 @@ def signature_valid(body: bytes, signature: str | None, secrets: Iterable[str]) 
     if not signature or not signature.startswith("sha256="):
         return False
     given = signature[len("sha256=") :].strip().lower().encode()
-    valid = False
-    for secret in secrets:
-        if secret:
-            expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-            valid |= hmac.compare_digest(expected, given)
-    return valid
+    # Each comparison is constant-time; stopping at the first secret that matches (the current one, unless a sender
+    # still signs with the previous) spares a second HMAC over the body and tells a forger nothing.
+    return any(
+        hmac.compare_digest(hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode(), given)
+        for secret in secrets
+        if secret
+    )
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> bool:
@@ -206,6 +207,7 @@ def _push(payload: JsonObject, key: str | None, repo: RepoRef) -> PushEvent:
 
 def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRequestEvent:
     pr = obj(payload, "pull_request")
+    action = string(payload, "action")
     head, base = obj(pr, "head", "pull_request"), obj(pr, "base", "pull_request")
     head_repo = opt_obj(head, "repo", "pull_request.head")  # null when the fork was deleted
     base_repo = opt_obj(base, "repo", "pull_request.base")
@@ -216,7 +218,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
     return PullRequestEvent(
         account_key=key,
         repository=repo,
-        action=_PR_ACTIONS.get(string(payload, "action"), "other"),
+        action=_PR_ACTIONS.get(action, "other"),
         number=number,
         head_sha=sha(head, "sha", "pull_request.head"),
         head_ref=string(head, "ref", "pull_request.head"),
@@ -225,6 +227,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
         from_fork=None if head_repo is None else identifier(head_repo, "id", "pull_request.head.repo") != base_id,
         title=opt_string(pr, "title", "pull_request"),
         fetch_ref=f"refs/pull/{number}/head",
+        other_action=None if action in _PR_ACTIONS else action.replace("_", " "),
     )
 
 
