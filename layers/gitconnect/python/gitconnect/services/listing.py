@@ -21,7 +21,7 @@ from gitconnect.services.keyset import Keyset, SortKey
 from gitconnect.services.secrets import ConnectionSecrets
 from gitconnect.services.ttl_cache import TtlCache
 
-# Listings kept per container (all forgotten when full): one of 5 000 repositories is a few MB.
+# Listings kept per container (the least recently used forgotten first): one of 5 000 repositories is a few MB.
 CACHE_ENTRIES = 64
 
 
