@@ -249,6 +249,52 @@ def test_sources_watching_only_releases_tags_or_pull_requests(gh: tuple[System, 
             "branches": ["main"], "tags": ["v*"], "pull_requests": {"enabled": True, "forks": "skip"}})
 
 
+
+def test_a_merge_queue_group_builds_once_and_its_status_lands_on_its_head(gh: tuple[System, FakeGitHub],
+                                                                         linked: dict[str, Any]) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    # Given a merge queue on main asking for checks (octokit's real merge_group example, re-addressed)
+    group = readdress(example("merge_group", action="checks_requested"), installation, repo)
+    head = fake.add_commit(repo.full_name, fake_sha("merge-group-head"))
+    queue_branch = "gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
+    group["merge_group"].update(head_sha=head, head_ref=f"refs/heads/{queue_branch}", base_ref="refs/heads/main")
+    # When GitHub sends it twice (and the queue's branch push, which a `**` source would otherwise build)
+    assert deliver(system, "merge_group", group).status == 202
+    assert deliver(system, "merge_group", group).status == 202
+    deliver(system, "push", push_payload(installation, repo, f"refs/heads/{queue_branch}", "0" * 40, head))
+    # Then one build of the group's head commit, on the queue's ref
+    [built] = routed(system)
+    assert (built["trigger"], built["ref"], built["sha"]) == ("merge_group", f"refs/heads/{queue_branch}", head)
+    # And its status lands on that commit, where the merge queue waits for it
+    report = system.call("POST", f"/v1/builds/{built['build_id']}/status", token=built["callback_token"],
+                         body={"status": "succeeded"})
+    assert report.status == 200
+    assert [(s["state"], s["context"]) for s in fake.statuses(repo.full_name, head)] == [("success", "gitconnect")]
+    # A group into a branch the source does not watch builds nothing, and says why
+    other = readdress(example("merge_group", action="checks_requested"), installation, repo)
+    other["merge_group"].update(head_sha=fake_sha("other-group"), base_ref="refs/heads/develop",
+                                head_ref="refs/heads/gh-readonly-queue/develop/pr-1-x")
+    deliver(system, "merge_group", other, delivery_id="group-develop")
+    assert routed(system) == []
+    log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=system.token({TEAM: "member"})).json()["items"]
+    [entry] = [d for d in log if d["id"] == "group-develop"]
+    assert "merge groups into develop are not built" in entry["reason"]
+
+
+def test_a_github_rate_limit_is_a_503_with_retry_after(gh: tuple[System, FakeGitHub], admin: str,
+                                                       linked: dict[str, Any]) -> None:
+    system, fake = gh
+    reset = int(fake.clock()) + 1800
+    fake.fail_next("/repos/octo-org/app", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+                   body={"message": "API rate limit exceeded for installation ID 1.",
+                         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+    reply = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": linked["connection_id"], "repository": "octo-org/app", "branches": ["main"]})
+    assert reply.status == 503 and reply.headers["content-type"] == "application/problem+json"
+    assert 1790 <= int(reply.headers["retry-after"]) <= 1800
+    assert reply.json()["retry_after"] == int(reply.headers["retry-after"])
+
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh
     payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("a"), fake_sha("b"))

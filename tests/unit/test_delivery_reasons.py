@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gitconnect.domain.events import PullRequestEvent, PushEvent, RepoRef, TagEvent
-from gitconnect.domain.matching import decide_pull_request, decide_push, decide_tag
+from gitconnect.domain.events import MergeGroupEvent, PullRequestEvent, PushEvent, RepoRef, TagEvent
+from gitconnect.domain.matching import decide_merge_group, decide_pull_request, decide_push, decide_tag
 from gitconnect.domain.models import PullRequestRules, Source
 from gitconnect.providers.gitlab.webhooks import normalize as gitlab_normalize
 
@@ -68,3 +68,26 @@ def test_a_github_pull_request_edited_or_labeled_names_the_action() -> None:
                              fetch_ref="refs/pull/5/head", other_action="labeled")
     assert decide_pull_request(SOURCE, event).reason == (
         "pull request #5 labeled: only opening, reopening or new commits build")
+
+
+def test_a_merge_queue_branch_push_is_left_to_its_merge_group_event() -> None:
+    everything = replace(SOURCE, branches=("**",))
+    decision = decide_push(everything, push("refs/heads/gh-readonly-queue/main/pr-7-abc"), None)
+    assert (decision.build, decision.reason) == (
+        False, "branch gh-readonly-queue/main/pr-7-abc is a merge queue's: its merge_group event builds it")
+
+
+@pytest.mark.parametrize(("action", "base", "built", "reason"), [
+    ("checks_requested", "refs/heads/main", True, "merge group into main"),
+    ("checks_requested", "refs/heads/release/2", True, "merge group into release/2"),
+    ("checks_requested", "refs/heads/develop", False,
+     "merge groups into develop are not built (watched: main, release/*)"),
+    ("destroyed", "refs/heads/main", False, "merge group destroyed: builds already requested are left alone"),
+])
+def test_merge_groups(action: str, base: str, built: bool, reason: str) -> None:
+    event = MergeGroupEvent(account_key=None, repository=REPO, action=action, head_sha="f" * 40,
+                            head_ref="refs/heads/gh-readonly-queue/main/pr-7-abc", base_ref=base)
+    decision = decide_merge_group(SOURCE, event)
+    assert (decision.build, decision.reason) == (built, reason)
+    if built:
+        assert (decision.trigger, decision.ref, decision.sha) == ("merge_group", event.head_ref, "f" * 40)

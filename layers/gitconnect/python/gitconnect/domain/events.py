@@ -105,6 +105,20 @@ class ReleaseEvent:
 
 
 @dataclass(frozen=True)
+class MergeGroupEvent:
+    """A merge queue asks for checks on the commit it would merge (GitHub `merge_group`): `head_ref` is the queue's
+    temporary branch (`refs/heads/gh-readonly-queue/<base>/…`), `base_ref` the branch it merges into."""
+
+    account_key: str | None
+    repository: RepoRef
+    action: str  # checks_requested | destroyed | other
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    kind: Literal["merge_group"] = "merge_group"
+
+
+@dataclass(frozen=True)
 class InstallationEvent:
     """The account behind a connection changed: installed, removed, suspended, repositories added/removed."""
 
@@ -126,7 +140,7 @@ class Ignored:
     kind: Literal["ignored"] = "ignored"
 
 
-WebhookEvent = PushEvent | PullRequestEvent | TagEvent | ReleaseEvent | InstallationEvent | Ignored
+WebhookEvent = PushEvent | PullRequestEvent | TagEvent | ReleaseEvent | MergeGroupEvent | InstallationEvent | Ignored
 
 
 def repository_of(event: WebhookEvent) -> RepoRef | None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitconnect.domain.events import PullRequestEvent, PushEvent, ReleaseEvent, TagEvent
+from gitconnect.domain.events import HEADS, MergeGroupEvent, PullRequestEvent, PushEvent, ReleaseEvent, TagEvent
 from gitconnect.domain.models import Source
 from gitconnect.domain.rules import matches_any
 
 DEFAULT_SKIP_FLAGS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip build]")
+MERGE_QUEUE_PREFIX = "gh-readonly-queue/"  # GitHub's merge queue branches: gh-readonly-queue/<base>/pr-<n>-<sha>
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ def decide_push(source: Source, event: PushEvent, files: Sequence[str] | None) -
         if not matches_any(event.name, source.tags):
             return skip(_unwatched_tag(source, event.name))
         return Decision(True, f"tag {event.name} pushed", "tag", event.ref, event.after)
+    if event.name.startswith(MERGE_QUEUE_PREFIX):
+        return skip(f"branch {event.name} is a merge queue's: its merge_group event builds it")
     if not matches_any(event.name, source.branches):
         watched = f"watched: {', '.join(source.branches)}" if source.branches else "the source watches no branches"
         return skip(f"branch {event.name} is not watched ({watched})")
@@ -140,3 +143,14 @@ def decide_release(source: Source, event: ReleaseEvent, sha: str | None) -> Deci
     if sha is None:
         return skip(f"release tag {event.tag} could not be resolved to a commit")
     return Decision(True, f"release {event.tag} published", "release", f"refs/tags/{event.tag}", sha)
+
+
+def decide_merge_group(source: Source, event: MergeGroupEvent) -> Decision:
+    """A merge queue's group is built when the branch it merges into is watched: the queue waits for the status on
+    its head commit ("require gitconnect" then works with a merge queue)."""
+    if event.action != "checks_requested":
+        return skip(f"merge group {event.action}: builds already requested are left alone")
+    base = event.base_ref.removeprefix(HEADS)
+    if not matches_any(base, source.branches):
+        return skip(f"merge groups into {base} are not built (watched: {', '.join(source.branches) or 'no branches'})")
+    return Decision(True, f"merge group into {base}", "merge_group", event.head_ref, event.head_sha)

@@ -14,6 +14,7 @@ from gitconnect.domain.errors import GitconnectError, MalformedPayloadError
 from gitconnect.domain.events import (
     Ignored,
     InstallationEvent,
+    MergeGroupEvent,
     PullRequestEvent,
     PushEvent,
     ReleaseEvent,
@@ -25,6 +26,7 @@ from gitconnect.domain.events import (
 from gitconnect.domain.ids import stable_id
 from gitconnect.domain.matching import (
     Decision,
+    decide_merge_group,
     decide_pull_request,
     decide_push,
     decide_release,
@@ -378,6 +380,8 @@ class EventRouter:
             return decide_pull_request(source, event)
         if isinstance(event, TagEvent):
             return decide_tag(source, event, facts.tag_commit(event.tag) if source.tags else None)
+        if isinstance(event, MergeGroupEvent):
+            return decide_merge_group(source, event)
         if isinstance(event, ReleaseEvent):
             wants = event.action == "published" and source.releases
             return decide_release(source, event, event.sha or (facts.tag_commit(event.tag) if wants else None))

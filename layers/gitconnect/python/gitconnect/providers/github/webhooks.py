@@ -18,6 +18,7 @@ from gitconnect.domain.events import (
     ChangedCommit,
     Ignored,
     InstallationEvent,
+    MergeGroupEvent,
     PullRequestEvent,
     PushEvent,
     ReleaseEvent,
@@ -58,7 +59,7 @@ MAX_PUSH_COMMITS = 2048  # GitHub lists at most this many commits in a push payl
 MAX_ID_DIGITS = 19  # a digit string longer than that is no 64-bit installation id (nor worth parsing)
 
 _PR_ACTIONS = {"opened": "opened", "synchronize": "updated", "reopened": "reopened", "closed": "closed"}
-_REPOSITORY_EVENTS = frozenset({"push", "pull_request", "create", "delete", "release"})
+_REPOSITORY_EVENTS = frozenset({"push", "pull_request", "create", "delete", "release", "merge_group"})
 InstallationAction = Literal["created", "deleted", "suspended", "unsuspended"]
 
 
@@ -135,6 +136,16 @@ def _normalize(event: str, payload: JsonObject) -> WebhookEvent:
         return TagEvent(account_key=key, repository=repo, tag=ref)
     if event == "delete":
         return Ignored(f"{opt_string(payload, 'ref_type') or 'ref'} deleted: nothing to build", key, repo)
+    if event == "merge_group":
+        group = obj(payload, "merge_group")
+        return MergeGroupEvent(
+            account_key=key,
+            repository=repo,
+            action=string(payload, "action"),
+            head_sha=sha(group, "head_sha", "merge_group"),
+            head_ref=name(group, "head_ref", "merge_group"),
+            base_ref=name(group, "base_ref", "merge_group"),
+        )
     release = obj(payload, "release")
     action = "published" if string(payload, "action") == "published" else "other"
     return ReleaseEvent(
