@@ -14,6 +14,7 @@ from tests.support.bitbucket_fixtures import payload
 from tests.support.fake_bitbucket import FakeBitbucket
 from tests.support.fake_gitlab import fake_sha
 from tests.support.local_stack import running_stack
+from tests.support.waiting import until
 
 
 def test_bitbucket_end_to_end() -> None:
@@ -46,7 +47,8 @@ def test_bitbucket_end_to_end() -> None:
         status = stack.request("POST", f"/v1/builds/{detail['build_id']}/status",
                                json_body={"status": "succeeded"}, token=detail["callback_token"])
         assert status.status == 200, status.body
-        assert [s["state"] for s in fake.statuses(app, fake_sha("m2"))] == ["SUCCESSFUL"]
+        # Through the status queue: one status per source, updated in place
+        assert until(lambda: [s["state"] for s in fake.statuses(app, fake_sha("m2"))] == ["SUCCESSFUL"])
 
         old_secret = hook.secret
         regenerated = stack.request("POST", f"/v1/teams/demo/connections/{conn_id}/webhooks/regenerate")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +15,13 @@ import pytest
 
 from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
 from tests.support.local_stack import Stack, running_stack
+from tests.support.waiting import until
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     with running_stack({"GITCONNECT_LOCAL_SCHEDULE_SECONDS": "1", "GITCONNECT_LOCAL_DEMO": "0"}) as running:
         yield running
-
-
-def until(check: Callable[[], Any], seconds: float = 15) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
 
 
 def test_gitops_end_to_end(stack: Stack, tmp_path: Path) -> None:

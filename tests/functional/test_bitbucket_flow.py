@@ -186,12 +186,14 @@ def test_source_hook_push_build_status(bb: tuple[System, FakeBitbucket, dict[str
     reply = system.call("POST", f"/v1/builds/{events[0]['build_id']}/status", token=events[0]["callback_token"],
                         body={"status": "running"})
     assert reply.status == 200
+    system.drain("StatusMirrorFunction")  # statuses go to Bitbucket through their queue
     (status,) = fake.statuses(app, after)
     assert status["state"] == "INPROGRESS"
     assert status["key"] == "gitconnect-" + linked["source"]["id"].removeprefix("src_")
     assert status["url"].startswith("http")
     system.call("POST", f"/v1/builds/{events[0]['build_id']}/status", token=events[0]["callback_token"],
                 body={"status": "succeeded", "url": "https://ci.example/runs/1"})
+    system.drain("StatusMirrorFunction")
     (status,) = fake.statuses(app, after)  # the same status, updated in place (one key per source)
     assert (status["state"], status["url"]) == ("SUCCESSFUL", "https://ci.example/runs/1")
 

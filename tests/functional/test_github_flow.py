@@ -130,6 +130,7 @@ def test_push_builds_once_and_status_goes_back(gh: tuple[System, FakeGitHub], ad
     report = system.call("POST", f"/v1/builds/{events[0]['build_id']}/status", token=events[0]["callback_token"],
                          body={"status": "succeeded", "url": "https://ci.example/1", "description": "ok"})
     assert report.status == 200
+    system.drain("StatusMirrorFunction")  # statuses go to GitHub through their queue
     assert [(s["state"], s["context"], s["target_url"]) for s in fake.statuses(repo.full_name, after)] == [
         ("success", "gitconnect", "https://ci.example/1")]
     log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
@@ -270,6 +271,7 @@ def test_a_merge_queue_group_builds_once_and_its_status_lands_on_its_head(gh: tu
     report = system.call("POST", f"/v1/builds/{built['build_id']}/status", token=built["callback_token"],
                          body={"status": "succeeded"})
     assert report.status == 200
+    system.drain("StatusMirrorFunction")
     assert [(s["state"], s["context"]) for s in fake.statuses(repo.full_name, head)] == [("success", "gitconnect")]
     # A group into a branch the source does not watch builds nothing, and says why
     other = readdress(example("merge_group", action="checks_requested"), installation, repo)
@@ -405,6 +407,26 @@ def test_the_delivery_log_is_read_by_cursor_and_bounded_per_pass(
     pages = fake.requests("GET", "/app/hook/deliveries")
     assert len(pages) == 2 + 3 and pages[-1].query["cursor"][0].startswith("v1_")
     routed(system)
+
+
+def test_a_build_shows_pending_at_once_and_statuses_outlive_a_provider_outage(
+        gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    after = fake.add_commit(repo.full_name, fake_sha("pending-2"))
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("pending-1"), after))
+    [built] = routed(system)
+    # Requested: `pending` on the commit before the builder says anything
+    system.drain("StatusMirrorFunction")
+    assert [s["state"] for s in fake.statuses(repo.full_name, after)] == ["pending"]
+    # GitHub fails twice while the builder reports success: the status waits on its queue, then arrives
+    fake.fail_next(f"/repos/{repo.full_name}/statuses/{after}", 502, times=2)
+    report = system.call("POST", f"/v1/builds/{built['build_id']}/status", token=built["callback_token"],
+                         body={"status": "succeeded", "url": "https://ci.example/2"})
+    assert report.status == 200  # the builder's report never waits for GitHub
+    system.drain("StatusMirrorFunction")
+    assert [s["state"] for s in fake.statuses(repo.full_name, after)] == ["pending", "success"]
+    assert system.queue_depth("StatusDLQ") == 0
 
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh

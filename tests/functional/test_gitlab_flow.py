@@ -123,6 +123,7 @@ def test_source_hook_push_build_status(lab: tuple[System, FakeGitLab, dict[str, 
     assert [(e["sha"], e["trigger"], e["provider"]) for e in events] == [(after, "push", "gitlab")]
     system.call("POST", f"/v1/builds/{events[0]['build_id']}/status", token=events[0]["callback_token"],
                 body={"status": "running"})
+    system.drain("StatusMirrorFunction")  # statuses go to GitLab through their queue
     assert [s["status"] for s in fake.statuses(project, after)] == ["running"]
     # GitLab's documented Tag Push Hook example, about our project: a tag build at its checkout sha
     tag = fixture("tag-push-hook.json")

@@ -164,6 +164,9 @@ class MemoryBuilds:
         self.items[b.id] = replace(b, triggers=tuple(sorted({b.trigger, *b.triggers})))
         return True
 
+    def mark_mirrored(self, build_id: str, status: str) -> None:
+        self.items[build_id] = replace(self.items[build_id], mirrored_status=status)
+
     def add_trigger(self, build_id: str, trigger: str) -> bool:
         build = self.items.get(build_id)
         if build is None or trigger in build.triggers:
@@ -350,6 +353,7 @@ class Recorder:
 
     sent: builtins.list[Build] = field(default_factory=list)
     published: builtins.list[tuple[str, dict[str, object]]] = field(default_factory=list)
+    statuses: builtins.list[str] = field(default_factory=list)  # StatusRequests: the builds whose status is asked for
     fail: int = 0
 
     def _outage(self) -> None:
@@ -364,6 +368,9 @@ class Recorder:
     def publish(self, detail_type: str, detail: dict[str, object]) -> None:
         self._outage()
         self.published.append((detail_type, detail))
+
+    def request(self, build: Build) -> None:
+        self.statuses.append(build.id)
 
 
 class PlainCipher:

@@ -20,7 +20,7 @@ BUILD = new_build(SOURCE, ref="refs/heads/main", sha="b" * 40, trigger="push", r
 def dispatcher(*, source: bool = True, bus_outages: int = 0) -> tuple[BuildDispatcher, MemoryBuilds, Recorder]:
     builds, bus = MemoryBuilds(), Recorder(fail=bus_outages)
     sources = MemorySources(SOURCE) if source else MemorySources()
-    return BuildDispatcher(builds, sources, bus, "https://gitconnect.example.com/"), builds, bus
+    return BuildDispatcher(builds, sources, bus, "https://gitconnect.example.com/", bus), builds, bus
 
 
 @pytest.mark.parametrize(("source", "recorded", "outcome", "status", "published"), [
@@ -40,6 +40,7 @@ def test_a_queued_build(source: bool, recorded: bool, outcome: str, status: str,
     assert list(builds.items) == ["bld_1"]
     assert builds.items["bld_1"].status == status
     assert len(bus.published) == published
+    assert bus.statuses == (["bld_1"] if published else [])  # `pending` on the provider once it is requested
     if not source:
         assert builds.items["bld_1"].description == "the source was removed before the build started"
 

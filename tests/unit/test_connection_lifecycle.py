@@ -64,7 +64,7 @@ class Secrets:
 def builds(connection: Connection, source: Source, provider: Provider) -> tuple[BuildService, Recorder]:
     queue = Recorder()
     service = BuildService(MemoryBuilds(), MemorySources(source), Connections(connection),  # type: ignore[arg-type]
-                           Secrets(), lambda _: provider, queue)  # type: ignore[arg-type]
+                           Secrets(), lambda _: provider, queue, Recorder())  # type: ignore[arg-type]
     return service, queue
 
 

@@ -40,6 +40,7 @@ class Settings:
     # cursor stays valid).
     listing_cache_seconds: float = 300.0
     events_queue_url: str = ""
+    status_queue_url: str = ""
     # One JSON document of provider secrets in Secrets Manager; a variable of the same name in the environment wins.
     provider_secrets_arn: str = ""
     # Each registered provider's settings by their DESIGN.md §5 names, from its declaration (providers/<id>/):
@@ -107,6 +108,7 @@ def get_settings() -> Settings:
         redelivery_seconds=float(_env("GITCONNECT_REDELIVERY_SECONDS", "300")),
         listing_cache_seconds=float(_env("GITCONNECT_LISTING_CACHE_SECONDS", "300")),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),
+        status_queue_url=_env("GITCONNECT_STATUS_QUEUE_URL"),
         provider_secrets_arn=_env("GITCONNECT_PROVIDER_SECRETS_ARN"),
         providers=_provider_settings(),
     )

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from gitconnect.services.runs import RunService
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.sources import SourceService
+    from gitconnect.services.statuses import StatusMirror, StatusRequests
     from gitconnect.services.sync import PollService
     from gitconnect.services.templates import TemplateService
     from gitconnect.services.ttl_cache import ttl_cache as ttl_cache
@@ -182,14 +183,32 @@ def listing() -> ListingService:
 def builds() -> BuildService:
     from gitconnect.services.builds import BuildService
 
-    return BuildService(stores().builds, stores().sources, connections(), secrets(), provider, builds_queue())
+    return BuildService(
+        stores().builds, stores().sources, connections(), secrets(), provider, builds_queue(), status_requests()
+    )
 
 
 @cache
 def dispatcher() -> BuildDispatcher:
     from gitconnect.services.builds import BuildDispatcher
 
-    return BuildDispatcher(stores().builds, stores().sources, bus(), settings().public_url)
+    return BuildDispatcher(stores().builds, stores().sources, bus(), settings().public_url, status_requests())
+
+
+@cache
+def status_requests() -> StatusRequests:
+    from gitconnect.adapters.messaging import MessageQueue
+    from gitconnect.services.statuses import StatusRequests
+
+    return StatusRequests(MessageQueue(aws_client("sqs"), settings().status_queue_url), provider)
+
+
+@cache
+def status_mirror() -> StatusMirror:
+    from gitconnect.services.statuses import StatusMirror
+
+    tables = stores()
+    return StatusMirror(tables.builds, tables.builds, tables.connections, secrets(), provider)
 
 
 @cache

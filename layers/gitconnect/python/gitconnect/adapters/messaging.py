@@ -97,6 +97,17 @@ class WaitingRoom:
             return None
 
 
+class MessageQueue:
+    """One queue's messages, sent as they are (the status queue: `{"build_id": …}`)."""
+
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def send(self, body: str) -> None:
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+
+
 class PlatformBus:
     def __init__(self, events_client: Any, bus_name: str) -> None:
         self._events = events_client

@@ -195,6 +195,7 @@ class Build:
     # Every trigger that asked for this build (a tag's push, its `create` and its release name one commit on one ref:
     # one build); () on records written before they were kept, read as (trigger,).
     triggers: tuple[str, ...] = ()
+    mirrored_status: str | None = None  # the status last shown on the provider's commit (services/statuses.py)
 
     @property
     def created_key(self) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from gitconnect.domain.errors import (
     BadRequestError,
     ConflictError,
     ForbiddenError,
-    GitconnectError,
     NotFoundError,
     UnauthorizedError,
     UnprocessableError,
@@ -25,12 +23,11 @@ from gitconnect.domain.events import RepoRef
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import BUILD_STATUSES, FINAL_BUILD_STATUSES, Build, Page, Source
 from gitconnect.domain.rules import is_glob, matches_any
-from gitconnect.providers.base import Access, CommitStatuses, DefaultBranches, Provider, ShortHashes
+from gitconnect.providers.base import Access, DefaultBranches, Provider, ShortHashes
 from gitconnect.services.connections import ConnectionService
-from gitconnect.services.ports import BuildQueue, BuildStore, EventBus, SourceStore
+from gitconnect.services.ports import BuildQueue, BuildStore, EventBus, SourceStore, StatusRequests
 from gitconnect.services.secrets import ConnectionSecrets
 
-log = logging.getLogger(__name__)
 _SHA = re.compile(r"[0-9a-f]{7,40}|[0-9a-f]{64}")  # abbreviated or full (SHA-1; SHA-256 repositories: full only)
 FULL_SHA_LENGTH = 40
 _OPEN_STATUSES = tuple(s for s in BUILD_STATUSES if s not in FINAL_BUILD_STATUSES)
@@ -141,6 +138,7 @@ class BuildService:
     secrets: ConnectionSecrets
     providers: Callable[[str], Provider]
     queue: BuildQueue
+    statuses: StatusRequests
 
     # ------------------------------------------------------------ manual trigger
     def trigger(self, team_id: str, source_id: str, *, branch: str | None, sha: str | None, user: str) -> Build:
@@ -195,31 +193,24 @@ class BuildService:
             return build  # the builder repeating its final report is not an error
         allowed = ("queued",) if status == "queued" else _OPEN_STATUSES
         updated = self.builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
-        self._mirror(updated, url, description)
+        # Shown on the provider's commit through the status queue: a provider outage delays it, never fails the
+        # builder's report (the build's own record is the truth).
+        self.statuses.request(updated)
         return updated
-
-    def _mirror(self, build: Build, url: str | None, description: str | None) -> None:
-        """Show the status on the provider's commit (GitHub commit status, ...). Best effort: the build's own
-        record is the truth, and a provider outage must not fail the builder's report."""
-        provider = self.providers(build.provider)
-        connection = self.connections.find(build.team_id, build.connection_id)
-        if not isinstance(provider, CommitStatuses) or connection is None:
-            return
-        try:
-            provider.report_status(self.secrets.access(connection), build, url, description)
-        except GitconnectError as exc:
-            log.warning("status not mirrored", extra={"build_id": build.id, "reason": exc.detail})
 
 
 class BuildDispatcher:
     """Consumer side of the builds queue: each request becomes exactly one build record and one
     BuildRequested event (at least once on the bus; `build_id` is the builder's dedupe key)."""
 
-    def __init__(self, builds: BuildStore, sources: SourceStore, bus: EventBus, public_url: str) -> None:
+    def __init__(
+        self, builds: BuildStore, sources: SourceStore, bus: EventBus, public_url: str, statuses: StatusRequests
+    ) -> None:
         self._builds = builds
         self._sources = sources
         self._bus = bus
         self._public_url = public_url.rstrip("/")
+        self._statuses = statuses
 
     def dispatch(self, build: Build) -> str:
         if not self._builds.put_if_absent(build) and self._builds.add_trigger(build.id, build.trigger):
@@ -242,6 +233,7 @@ class BuildDispatcher:
         # publish that fails is retried (SQS) with a new token, which replaces this one.
         self._builds.mark_published(build.id, token_hash(callback_token), iso(utcnow()))
         self._bus.publish("BuildRequested", self.detail(build, callback_token))
+        self._statuses.request(build)  # `pending` on the provider's commit at once
         return "published"
 
     def detail(self, build: Build, callback_token: str) -> dict[str, object]:

@@ -58,5 +58,9 @@ class BuildQueue(Protocol):
     def send(self, builds: Sequence[Build]) -> None: ...
 
 
+class StatusRequests(Protocol):
+    def request(self, build: Build) -> None: ...
+
+
 class EventBus(Protocol):
     def publish(self, detail_type: str, detail: dict[str, object]) -> None: ...

@@ -40,6 +40,7 @@ class BuildModel(Model):
     published_at = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
     triggers = UnicodeSetAttribute(null=True)
+    mirrored_status = UnicodeAttribute(null=True)
 
     by_team: SecondaryIndex[BuildModel] = secondary_index("team_id", "created_key")
     by_source: SecondaryIndex[BuildModel] = secondary_index("source_id", "created_key")
@@ -69,6 +70,11 @@ class BuildStore:
         model = BuildModel(build_id)
         condition = BuildModel.build_id.exists() & ~BuildModel.triggers.contains(trigger)
         return write_if(lambda: model.update(actions=[BuildModel.triggers.add({trigger})], condition=condition))
+
+    def mark_mirrored(self, build_id: str, status: str) -> None:
+        BuildModel(build_id).update(
+            actions=[BuildModel.mirrored_status.set(status)], condition=BuildModel.build_id.exists()
+        )
 
     def get(self, build_id: str) -> Build | None:
         m = get_or_none(BuildModel, build_id)
