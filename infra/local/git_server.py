@@ -111,6 +111,13 @@ class WorkingCopy:
         ref = f"refs/heads/{branch}"
         self.git("push", "--quiet", *(["--force"] if force else []), "origin", f"{ref}:{ref}")
 
+    def tag(self, name: str, *, message: str | None = None, author: str = "Test <test@example.com>") -> None:
+        """A lightweight tag at HEAD, or an annotated one (a tag object) with a message; pushed."""
+        user, email = parseaddr(author)
+        annotated = ["-a", "-m", message] if message is not None else []
+        self.git("-c", f"user.name={user}", "-c", f"user.email={email}", "tag", *annotated, name)
+        self.git("push", "--quiet", "origin", f"refs/tags/{name}:refs/tags/{name}")
+
     def checkout_new(self, branch: str) -> None:
         self.git("checkout", "--quiet", "-b", branch)
 

@@ -13,15 +13,16 @@ from gitconnect.providers.base import (
     CommitStatuses,
     GitOpsFiles,
     ManagedWebhooks,
+    PolledChanges,
     RefreshingCredentials,
     ShortHashes,
     Webhooks,
 )
 
 CAPABILITIES: tuple[type, ...] = (Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials,
-                                  GitOpsFiles)
+                                  GitOpsFiles, PolledChanges)
 EXPECTED: dict[str, set[type]] = {
-    "custom": {GitOpsFiles},
+    "custom": {GitOpsFiles, PolledChanges},
     "github": {Webhooks, CommitStatuses, GitOpsFiles},
     "gitlab": {Webhooks, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles},
     "bitbucket": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles},

@@ -9,12 +9,14 @@ from typing import Any
 from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
-from gitconnect.domain.rules import matches_any, validate_glob
-from gitconnect.providers.base import Provider
+from gitconnect.domain.rules import validate_glob
+from gitconnect.providers import REGISTRY
+from gitconnect.providers.base import Provider, Webhooks
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
+from gitconnect.services.sync import watched_refs
 
 
 def _globs(field: str, values: list[str] | None) -> tuple[str, ...]:
@@ -64,11 +66,22 @@ class SourceService:
     providers: Callable[[str], Provider]
     hooks: HookService
 
-    def _baseline_heads(self, source: Source) -> dict[str, str]:
-        """The watched branch heads right now: polling builds what is pushed after the source was created."""
+    def _baseline(self, source: Source) -> Source:
+        """The source with its watched heads (and polled tags) as they are now: polling builds what is pushed after
+        the source was created or its patterns changed, not what was there."""
         connection = self.connections.get(source.team_id, source.connection_id)
-        branches = self.providers(connection.provider).branches(self.secrets.access(connection), source.repository)
-        return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
+        provider = self.providers(connection.provider)
+        heads, tags = watched_refs(provider, self.secrets.access(connection), source)
+        return replace(source, heads=heads, tag_heads=tags)
+
+    def _check_pull_requests(self, provider: Provider, source: Source) -> None:
+        """Pull requests come from a provider's webhooks: a plain Git remote (Custom Git) has none to build."""
+        if source.pull_requests.enabled and not isinstance(provider, Webhooks):
+            declared = REGISTRY.get(provider.id)
+            title = declared.title if declared else provider.id
+            raise BadRequestError(
+                f"`pull_requests.enabled`: a {title} connection has no pull requests (a Git remote without an API)"
+            )
 
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
         connection = self.connections.get(team_id, body["connection_id"])
@@ -93,9 +106,10 @@ class SourceService:
             updated_at=now,
             **rules,
         )
+        self._check_pull_requests(self.providers(connection.provider), source)
         if source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
-            source = replace(source, heads=self._baseline_heads(source))
+            source = self._baseline(source)
         # The provider's webhook first: a source that cannot receive events is not created.
         hook = self.hooks.register(connection, source)
         try:
@@ -118,8 +132,11 @@ class SourceService:
     def update(self, team_id: str, source_id: str, body: dict[str, Any]) -> Source:
         current = self.get(team_id, source_id)
         changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
-        if changed.poll and (not current.poll or changed.branches != current.branches):
-            changed = replace(changed, heads=self._baseline_heads(changed))
+        if body.get("pull_requests") is not None:  # (a source stored before the check still patches)
+            self._check_pull_requests(self.providers(current.provider), changed)
+        patterns_changed = (changed.branches, changed.tags) != (current.branches, current.tags)
+        if changed.poll and (not current.poll or patterns_changed):
+            changed = self._baseline(changed)
         self.sources.replace(changed)
         return changed
 
