@@ -14,10 +14,11 @@ from gitconnect.domain.models import Build
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
-idempotency = wiring.idempotency_config("id")
+idempotency = wiring.idempotency_config("[id, trigger]")
 
 
-# Two copies of one request (SQS delivers at least once) dispatch once: keyed on the build id.
+# Two copies of one request (SQS delivers at least once) dispatch once: keyed on the build id and its trigger (another
+# trigger of the same build, a release on a tag just built, reaches the dispatcher, which merges it into the build).
 # (The decorator is untyped; its name is part of the idempotency key, so it stays a decorator on `dispatch`.)
 @idempotent_function(  # type: ignore[untyped-decorator]  # Powertools' decorator has no annotations
     data_keyword_argument="request", config=idempotency, persistence_store=wiring.idempotency_store()

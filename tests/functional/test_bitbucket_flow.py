@@ -266,6 +266,19 @@ def test_pull_requests_resolve_short_hashes(bb: tuple[System, FakeBitbucket, dic
     assert any("could not be resolved" in d["reason"] for d in deliveries(system, admin).values())
 
 
+
+def test_releases_are_refused_where_bitbucket_has_none(bb: tuple[System, FakeBitbucket, dict[str, Any]], admin: str,
+                                                      linked: dict[str, Any]) -> None:
+    system = bb[0]
+    before = system.call("GET", f"/v1/teams/{TEAM}/sources", token=admin).json()["items"]
+    made = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": linked["connection"]["id"], "repository": "acme/app", "releases": True})
+    assert made.status == 400 and "has no releases" in made.json()["detail"], made.body
+    patched = system.call("PATCH", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}", token=admin,
+                          body={"releases": True})
+    assert patched.status == 400
+    assert system.call("GET", f"/v1/teams/{TEAM}/sources", token=admin).json()["items"] == before
+
 def test_bad_deliveries(bb: tuple[System, FakeBitbucket, dict[str, Any]], admin: str,
                         linked: dict[str, Any]) -> None:
     system, _, world = bb

@@ -164,8 +164,9 @@ def test_pull_requests_forks_tags_and_releases(gh: tuple[System, FakeGitHub], li
     for event, payload in (("pull_request", pr), ("pull_request", fork), ("pull_request", closed)):
         assert deliver(system, event, payload).status == 202
     built = routed(system)
-    assert [(e["trigger"], e["sha"], e["pull_request"]["number"]) for e in built] == [
-        ("pull_request", head, pr["pull_request"]["number"])]
+    number = pr["pull_request"]["number"]
+    assert [(e["trigger"], e["sha"], e["pull_request"]["number"], e["ref"], e["clone_url"]) for e in built] == [
+        ("pull_request", head, number, f"refs/pull/{number}/head", f"{fake.web_url}/{repo.full_name}.git")]
 
     # A tag arrives twice (its push and its `create`): one build; the `create` resolves the sha through the API
     commit = fake_sha("release-commit")
@@ -181,7 +182,12 @@ def test_pull_requests_forks_tags_and_releases(gh: tuple[System, FakeGitHub], li
     release = readdress(example("release", action="published"), installation, repo)
     release["release"]["tag_name"] = "v1.0.0"
     deliver(system, "release", release)
-    assert [(e["trigger"], e["sha"]) for e in routed(system)] == [("release", commit)]
+    # The release names the tag just built: the same build (no second BuildRequested), which lists both triggers
+    assert routed(system) == []
+    builds = system.call("GET", f"/v1/teams/{TEAM}/builds?source_id={linked['source']['id']}",
+                         token=system.token({TEAM: "member"})).json()["items"]
+    [tag_build] = [b for b in builds if b["ref"] == "refs/tags/v1.0.0"]
+    assert (tag_build["trigger"], tag_build["triggers"], tag_build["sha"]) == ("tag", ["release", "tag"], commit)
 
 
 def test_manual_build_resolves_the_head_through_the_api(gh: tuple[System, FakeGitHub], admin: str,
@@ -192,6 +198,52 @@ def test_manual_build_resolves_the_head_through_the_api(gh: tuple[System, FakeGi
                         body={"branch": "main"})
     assert reply.status == 202 and reply.json()["sha"] == head
     assert [e["sha"] for e in routed(system)] == [head]
+
+
+def test_sources_watching_only_releases_tags_or_pull_requests(gh: tuple[System, FakeGitHub], admin: str,
+                                                             linked: dict[str, Any]) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+
+    def create(**rules: Any) -> Any:
+        return system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+            "connection_id": linked["connection_id"], "repository": "octo-org/other", **rules})
+
+    # Any one trigger is enough; none at all (or pull requests switched off) is a 400, and nothing is stored
+    before = system.call("GET", f"/v1/teams/{TEAM}/sources", token=admin).json()["items"]
+    for nothing in ({}, {"branches": []}, {"releases": False}, {"pull_requests": {"enabled": False}}):
+        refused = create(**nothing)
+        assert refused.status == 400 and "at least one of" in refused.json()["detail"], (nothing, refused.body)
+    assert system.call("GET", f"/v1/teams/{TEAM}/sources", token=admin).json()["items"] == before
+    for only in ({"releases": True}, {"tags": ["v*"]}, {"pull_requests": {"enabled": True}}):
+        made = create(**only)
+        assert made.status == 201, (only, made.body)
+        assert made.json()["branches"] == []
+        assert system.call("DELETE", f"/v1/teams/{TEAM}/sources/{made.json()['id']}", token=admin).status == 204
+    # A releases-only source builds the published release, and nothing of a push to main
+    releases_only = system.call("PATCH", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}", token=admin,
+                                body={"branches": [], "tags": [], "pull_requests": {"enabled": False}})
+    assert releases_only.status == 200 and releases_only.json()["releases"] is True
+    try:
+        push = push_payload(installation, repo, "refs/heads/main", fake_sha("ro-1"), fake_sha("ro-2"))
+        deliver(system, "push", push)
+        assert routed(system) == []
+        commit = fake_sha("release-only-commit")
+        fake.add_tag(repo.full_name, "v2.0.0", commit)
+        release = readdress(example("release", action="published"), installation, repo)
+        release["release"]["tag_name"] = "v2.0.0"
+        deliver(system, "release", release)
+        assert [(e["trigger"], e["ref"], e["sha"]) for e in routed(system)] == [
+            ("release", "refs/tags/v2.0.0", commit)]
+        # Leaving a source with nothing to watch is a 400 too, and the source keeps its rules
+        emptied = system.call("PATCH", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}", token=admin,
+                              body={"releases": False})
+        assert emptied.status == 400
+        assert system.call("GET", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}",
+                           token=admin).json()["releases"] is True
+    finally:
+        system.call("PATCH", f"/v1/teams/{TEAM}/sources/{linked['source']['id']}", token=admin, body={
+            "branches": ["main"], "tags": ["v*"], "pull_requests": {"enabled": True, "forks": "skip"}})
 
 
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:

@@ -162,7 +162,14 @@ class MemoryBuilds:
     def put_if_absent(self, b: Build) -> bool:
         if b.id in self.items:
             return False
-        self.items[b.id] = b
+        self.items[b.id] = replace(b, triggers=tuple(sorted({b.trigger, *b.triggers})))
+        return True
+
+    def add_trigger(self, build_id: str, trigger: str) -> bool:
+        build = self.items.get(build_id)
+        if build is None or trigger in build.triggers:
+            return False
+        self.items[build_id] = replace(build, triggers=tuple(sorted({*build.triggers, trigger})))
         return True
 
     def get(self, build_id: str) -> Build | None:

@@ -3,6 +3,8 @@ BuildRequested event whose callback token is the one whose hash the record keeps
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from gitconnect.domain.models import Source
@@ -65,4 +67,19 @@ def test_a_failed_publish_is_retried_with_a_new_token_that_replaces_the_first() 
     assert service.dispatch(BUILD) == "published"
     [(_, detail)] = bus.published
     assert builds.items["bld_1"].callback_token_hash == token_hash(str(detail["callback_token"])) != first_hash
+
+
+def test_another_trigger_for_a_dispatched_build_is_merged_into_it_without_a_second_event() -> None:
+    # Given a tag's build, dispatched (its BuildRequested out, the builder holding its callback token)
+    service, builds, bus = dispatcher()
+    tag = replace(BUILD, ref="refs/tags/v1", trigger="tag")
+    assert service.dispatch(tag) == "published"
+    token_hash_before = builds.items["bld_1"].callback_token_hash
+    # When the release published on that tag asks for the same build (same id: same source, ref and commit)
+    assert service.dispatch(replace(tag, trigger="release")) == "merged"
+    # Then there is still one build and one event; the record lists both triggers; the builder's token still works
+    assert len(bus.published) == 1
+    assert builds.items["bld_1"].triggers == ("release", "tag")
+    assert builds.items["bld_1"].callback_token_hash == token_hash_before
+    assert builds.items["bld_1"].to_json()["triggers"] == ["release", "tag"]
 

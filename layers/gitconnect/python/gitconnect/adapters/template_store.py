@@ -17,7 +17,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, bind_model, get_or_none, write_if
+from gitconnect.adapters.dynamo.base import SecondaryIndex, bind_model, get_or_none, secondary_index, write_if
 from gitconnect.adapters.dynamo.keys import (
     LINKED_BUCKET,
     TEMPLATE_PREFIX,
@@ -31,31 +31,6 @@ from gitconnect.adapters.dynamo.keys import (
 )
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.templates import GitOpsLink, Run, Template, TemplateVersion, Triggers
-
-
-class _ByConnection(SecondaryIndex["TemplateModel"]):
-    connection_id = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class _ByLinkRepository(SecondaryIndex["TemplateModel"]):
-    link_repository = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class _ByTriggerRepository(SecondaryIndex["TemplateModel"]):
-    trigger_repository = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class _ByBucket(SecondaryIndex["TemplateModel"]):
-    sync_bucket = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-
-
-class _ByTemplate(SecondaryIndex["RunModel"]):
-    template_key = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
 
 
 class _Item(Model):
@@ -86,10 +61,10 @@ class TemplateModel(_Item):
     link_repository = UnicodeAttribute(null=True)  # by_link_repository: the linked file's repository
     trigger_repository = UnicodeAttribute(null=True)  # by_trigger_repository: a release flow's triggers' repository
 
-    by_connection = _ByConnection()
-    by_bucket = _ByBucket()
-    by_link_repository = _ByLinkRepository()
-    by_trigger_repository = _ByTriggerRepository()
+    by_connection: SecondaryIndex[TemplateModel] = secondary_index("connection_id", "sk")
+    by_bucket: SecondaryIndex[TemplateModel] = secondary_index("sync_bucket", "sk")
+    by_link_repository: SecondaryIndex[TemplateModel] = secondary_index("link_repository", "sk")
+    by_trigger_repository: SecondaryIndex[TemplateModel] = secondary_index("trigger_repository", "sk")
 
 
 class VersionModel(_Item):
@@ -121,7 +96,7 @@ class RunModel(_Item):
     callback_token_hash = UnicodeAttribute(null=True)
     details = JSONAttribute(null=True)
 
-    by_template = _ByTemplate()
+    by_template: SecondaryIndex[RunModel] = secondary_index("template_key", "created_key")
 
 
 def bind_template_table(name: str, region: str) -> None:

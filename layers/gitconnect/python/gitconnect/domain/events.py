@@ -73,6 +73,11 @@ class PullRequestEvent:
     base_ref: str
     from_fork: bool | None
     title: str | None
+    # What a builder fetches, as the provider serves it: GitHub `refs/pull/<n>/head` and GitLab
+    # `refs/merge-requests/<iid>/head` in the target repository; Bitbucket has no pull request refs, so the source
+    # branch, from the fork (`fetch_url`) when the pull request comes from one.
+    fetch_ref: str
+    fetch_url: str | None = None
     kind: Literal["pull_request"] = "pull_request"
 
 

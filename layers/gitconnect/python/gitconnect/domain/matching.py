@@ -20,6 +20,7 @@ class Decision:
     ref: str | None = None
     sha: str | None = None
     pull_request: dict[str, object] | None = None
+    clone_url: str | None = None  # where `ref` is fetched from, when not the source's repository (a fork)
 
 
 def skip(reason: str) -> Decision:
@@ -106,7 +107,7 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
         True,
         f"pull request #{event.number} {event.action}",
         "pull_request",
-        f"refs/pull/{event.number}/head",
+        event.fetch_ref,
         event.head_sha,
         {
             "number": event.number,
@@ -115,6 +116,7 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
             "from_fork": event.from_fork,
             "title": event.title,
         },
+        event.fetch_url,
     )
 
 

@@ -181,6 +181,9 @@ class Build:
     published_at: str | None = None
     # sha256 of the callback token handed to the builder in BuildRequested (the token itself is never stored).
     callback_token_hash: str | None = None
+    # Every trigger that asked for this build (a tag's push, its `create` and its release name one commit on one ref:
+    # one build); () on records written before they were kept, read as (trigger,).
+    triggers: tuple[str, ...] = ()
 
     @property
     def created_key(self) -> str:
@@ -197,6 +200,7 @@ class Build:
             "ref": self.ref,
             "sha": self.sha,
             "trigger": self.trigger,
+            "triggers": list(self.triggers or (self.trigger,)),
             "status": self.status,
             "pull_request": self.pull_request,
             "url": self.status_url,
@@ -212,8 +216,10 @@ class Build:
     @classmethod
     def from_message(cls, data: dict[str, object]) -> Build:
         known = {f for f in cls.__dataclass_fields__}
-        # The message is what to_message wrote (the same fields, the same types).
-        return cls(**cast(dict[str, Any], {k: v for k, v in data.items() if k in known}))
+        # The message is what to_message wrote (the same fields; JSON made the triggers a list).
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["triggers"] = tuple(cast(list[str], fields.get("triggers") or ()))
+        return cls(**cast(dict[str, Any], fields))
 
 
 @dataclass(frozen=True)

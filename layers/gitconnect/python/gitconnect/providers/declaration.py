@@ -94,6 +94,8 @@ class Declaration(NamedTuple):
     refuses_authorize_body: str | None = None  # the 400's detail when `…/authorize` must come without a body
     webhook: Webhook | None = None
     namespaces: bool = True  # False: a connection is one repository (no namespace restrictions)
+    releases: bool = False  # the provider publishes releases a source may build (`"releases": true`)
+    pull_requests: bool = True  # the provider has pull requests a source may build (`pull_requests.enabled`)
 
     def secret_names(self) -> tuple[str, ...]:
         """Every secret the provider names: its own and its webhooks' (the only names read as secrets)."""

@@ -170,7 +170,10 @@ class BuildDispatcher:
         self._public_url = public_url.rstrip("/")
 
     def dispatch(self, build: Build) -> str:
-        self._builds.put_if_absent(build)
+        if not self._builds.put_if_absent(build) and self._builds.add_trigger(build.id, build.trigger):
+            # Another event asked for a build that exists (a release on the tag a push just built): one build, and
+            # its first request publishes it (a second BuildRequested would replace the callback token in use).
+            return "merged"
         if self._sources.get(build.team_id, build.source_id) is None:
             # Unlinked or deleted after the request was queued: nothing more is built for it.
             self._builds.update_status(

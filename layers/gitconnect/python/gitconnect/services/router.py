@@ -341,7 +341,7 @@ class EventRouter:
             decision = self._decision(source, event, resolver)
             reasons.append(f"{source.name}: {decision.reason}")
             if decision.build:
-                builds.append(self._build(source, decision, event))
+                builds.append(requested_build(source, decision, event))
         return builds, "; ".join(reasons)
 
     @staticmethod
@@ -363,24 +363,27 @@ class EventRouter:
             return decide_release(source, event, event.sha or (facts.tag_commit(event.tag) if wants else None))
         return Decision(False, f"{event.kind} events do not build")
 
-    @staticmethod
-    def _build(source: Source, decision: Decision, event: WebhookEvent) -> Build:
-        # Stable ids: a retried delivery, or two events about one change (a tag's push and create), request the
-        # same build, and the builds consumer creates it once.
-        parts = [source.id, str(decision.trigger), str(decision.ref), str(decision.sha)]
-        if isinstance(event, PushEvent) and not event.is_tag:
-            parts.append(event.before or "")
-        build = new_build(
-            source,
-            ref=str(decision.ref),
-            sha=str(decision.sha),
-            trigger=str(decision.trigger),
-            requested_by=None,
-            build_id=stable_id("bld", *parts),
-        )
-        if decision.pull_request is None:
-            return build
-        return replace(build, pull_request=decision.pull_request)
+
+def requested_build(source: Source, decision: Decision, event: WebhookEvent) -> Build:
+    """The build a delivery's decision requests: its ref and clone URL are what a builder can fetch."""
+    # Stable ids: a retried delivery, or two events about one change (a tag's push and create), request the
+    # same build, and the builds consumer creates it once.
+    # A release names its tag: the tag's own build (same commit, same ref) is the release's build too.
+    identity = "tag" if decision.trigger == "release" else str(decision.trigger)
+    parts = [source.id, identity, str(decision.ref), str(decision.sha)]
+    if isinstance(event, PushEvent) and not event.is_tag:
+        parts.append(event.before or "")
+    build = new_build(
+        source,
+        ref=str(decision.ref),
+        sha=str(decision.sha),
+        trigger=str(decision.trigger),
+        requested_by=None,
+        build_id=stable_id("bld", *parts),
+    )
+    if decision.pull_request is None:
+        return build
+    return replace(build, pull_request=decision.pull_request, clone_url=decision.clone_url or build.clone_url)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
 from gitconnect.domain.rules import validate_glob
 from gitconnect.providers import REGISTRY
-from gitconnect.providers.base import Provider, Webhooks
+from gitconnect.providers.base import Provider
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import SourceStore
@@ -58,6 +58,22 @@ def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
     return out
 
 
+def _require_a_trigger(source: Source) -> None:
+    """A source builds on branches, tags, releases or pull requests, in any mix: one of them at least, and releases
+    and pull requests only where the provider has them."""
+    if not (source.branches or source.tags or source.releases or source.pull_requests.enabled):
+        raise BadRequestError(
+            "a source needs at least one of `branches`, `tags`, `releases: true` or `pull_requests.enabled: true`"
+        )
+    declaration = REGISTRY.get(source.provider)
+    if source.releases and declaration is not None and not declaration.releases:
+        raise BadRequestError(f"{declaration.title} has no releases: watch their tags with `tags` instead")
+    if source.pull_requests.enabled and declaration is not None and not declaration.pull_requests:
+        raise BadRequestError(
+            f"{declaration.title} has no pull requests (a plain Git remote): `pull_requests.enabled` must be false"
+        )
+
+
 @dataclass(frozen=True)
 class SourceService:
     sources: SourceStore
@@ -74,23 +90,12 @@ class SourceService:
         heads, tags = watched_refs(provider, self.secrets.access(connection), source)
         return replace(source, heads=heads, tag_heads=tags)
 
-    def _check_pull_requests(self, provider: Provider, source: Source) -> None:
-        """Pull requests come from a provider's webhooks: a plain Git remote (Custom Git) has none to build."""
-        if source.pull_requests.enabled and not isinstance(provider, Webhooks):
-            declared = REGISTRY.get(provider.id)
-            title = declared.title if declared else provider.id
-            raise BadRequestError(
-                f"`pull_requests.enabled`: a {title} connection has no pull requests (a Git remote without an API)"
-            )
-
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
         connection = self.connections.get(team_id, body["connection_id"])
         repo = self.providers(connection.provider).repository(self.secrets.access(connection), body.get("repository"))
         if not connection.allows(repo.repository):
             raise ForbiddenError(f"{repo.repository} is outside the connection's namespace restrictions")
         rules = _rules(body, None)
-        if not rules.get("branches") and not rules.get("tags") and not body.get("pull_requests"):
-            raise BadRequestError("a source needs at least one of `branches`, `tags` or `pull_requests`")
         now = iso(utcnow())
         rules.setdefault("name", repo.repository)
         rules.setdefault("branches", ())
@@ -106,7 +111,7 @@ class SourceService:
             updated_at=now,
             **rules,
         )
-        self._check_pull_requests(self.providers(connection.provider), source)
+        _require_a_trigger(source)
         if source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = self._baseline(source)
@@ -132,8 +137,7 @@ class SourceService:
     def update(self, team_id: str, source_id: str, body: dict[str, Any]) -> Source:
         current = self.get(team_id, source_id)
         changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
-        if body.get("pull_requests") is not None:  # (a source stored before the check still patches)
-            self._check_pull_requests(self.providers(current.provider), changed)
+        _require_a_trigger(changed)
         patterns_changed = (changed.branches, changed.tags) != (current.branches, current.tags)
         if changed.poll and (not current.poll or patterns_changed):
             changed = self._baseline(changed)

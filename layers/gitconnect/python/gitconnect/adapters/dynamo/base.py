@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from pynamodb.attributes import Attribute
+from pynamodb.attributes import Attribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, Projection
@@ -24,15 +24,23 @@ def bind_model(model: type[Model], table_name: str, region: str) -> None:
 
 
 class SecondaryIndex(GlobalSecondaryIndex[M]):
-    """A global secondary index: every attribute projected unless `projection` says otherwise (a class keyword), and
-    named as the model attribute that holds it (PynamoDB's default), which is the name template.yaml declares.
+    """A global secondary index; the one place that calls PynamoDB's untyped `Index.__init_subclass__`."""
 
-    Each index gets its own Meta here (PynamoDB writes into it); the one place that calls PynamoDB's untyped
-    `Index.__init_subclass__`."""
-
-    def __init_subclass__(cls, projection: Projection | None = None, **kwargs: Any) -> None:
-        cls.Meta = type("Meta", (), {"projection": projection or AllProjection()})
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)  # type: ignore[no-untyped-call]  # PynamoDB leaves it unannotated
+
+
+def secondary_index(hash_key: str, range_key: str, projection: Projection | None = None) -> SecondaryIndex[Any]:
+    """A global secondary index keyed by two string attributes of its model, every attribute projected unless
+    `projection` says otherwise. It is named as the model attribute that holds it (PynamoDB's default), which is the
+    name template.yaml declares: `by_team: SecondaryIndex[BuildModel] = secondary_index("team_id", "created_key")`."""
+    body = {
+        "Meta": type("Meta", (), {"projection": projection or AllProjection()}),  # its own: PynamoDB writes into it
+        hash_key: UnicodeAttribute(hash_key=True),
+        range_key: UnicodeAttribute(range_key=True),
+    }
+    index_class = type(f"SecondaryIndex({hash_key}, {range_key})", (SecondaryIndex,), body)
+    return cast("type[SecondaryIndex[Any]]", index_class)()
 
 
 def conditional_failed(exc: Exception) -> bool:

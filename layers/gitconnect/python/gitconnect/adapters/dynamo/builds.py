@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import fields
 
-from pynamodb.attributes import JSONAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, write_if
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, write_if
 from gitconnect.adapters.dynamo.cursors import decode_cursor, encode_cursor
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import Build, Page
-
-
-class BuildsByTeam(SecondaryIndex["BuildModel"]):
-    team_id = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
-
-
-class BuildsBySource(SecondaryIndex["BuildModel"]):
-    source_id = UnicodeAttribute(hash_key=True)
-    created_key = UnicodeAttribute(range_key=True)
 
 
 class BuildModel(Model):
@@ -48,41 +39,36 @@ class BuildModel(Model):
     requested_by = UnicodeAttribute(null=True)
     published_at = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
+    triggers = UnicodeSetAttribute(null=True)
 
-    by_team = BuildsByTeam()
-    by_source = BuildsBySource()
+    by_team: SecondaryIndex[BuildModel] = secondary_index("team_id", "created_key")
+    by_source: SecondaryIndex[BuildModel] = secondary_index("source_id", "created_key")
+
+
+# A build's fields are stored under their own names (its id as the hash key, `build_id`).
+_FIELDS = tuple(f.name for f in fields(Build) if f.name not in ("id", "triggers"))
 
 
 def _to_domain(m: BuildModel) -> Build:
     return Build(
         id=m.build_id,
-        team_id=m.team_id,
-        source_id=m.source_id,
-        connection_id=m.connection_id,
-        provider=m.provider,
-        repository=m.repository,
-        clone_url=m.clone_url,
-        ref=m.ref,
-        sha=m.sha,
-        trigger=m.trigger,
-        status=m.status,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-        pull_request=m.pull_request,
-        status_url=m.status_url,
-        description=m.description,
-        requested_by=m.requested_by,
-        published_at=m.published_at,
-        callback_token_hash=m.callback_token_hash,
+        **{name: getattr(m, name) for name in _FIELDS},
+        triggers=tuple(sorted(m.triggers or ())),  # a set in the table
     )
 
 
 class BuildStore:
     def put_if_absent(self, b: Build) -> bool:
         """Create the build; False when a build with this id exists already (a retried request)."""
-        fields = {k: v for k, v in b.__dict__.items() if k != "id"}
-        item = BuildModel(b.id, created_key=b.created_key, **fields)
+        stored = {name: getattr(b, name) for name in _FIELDS}
+        item = BuildModel(b.id, created_key=b.created_key, **stored, triggers={b.trigger, *b.triggers})
         return write_if(lambda: item.save(condition=BuildModel.build_id.does_not_exist()))
+
+    def add_trigger(self, build_id: str, trigger: str) -> bool:
+        """Record that `trigger` asked for this existing build too; False when it had already (a retried request)."""
+        model = BuildModel(build_id)
+        condition = BuildModel.build_id.exists() & ~BuildModel.triggers.contains(trigger)
+        return write_if(lambda: model.update(actions=[BuildModel.triggers.add({trigger})], condition=condition))
 
     def get(self, build_id: str) -> Build | None:
         m = get_or_none(BuildModel, build_id)

@@ -6,14 +6,9 @@ from pynamodb.attributes import BinaryAttribute, JSONAttribute, ListAttribute, U
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing
 from gitconnect.domain.errors import NotFoundError
 from gitconnect.domain.models import Connection, Restrictions
-
-
-class ConnectionsByAccount(SecondaryIndex["ConnectionModel"]):
-    account_key = UnicodeAttribute(hash_key=True)
-    connection_id = UnicodeAttribute(range_key=True)
 
 
 class ConnectionModel(Model):
@@ -34,7 +29,7 @@ class ConnectionModel(Model):
     details = JSONAttribute(null=True)
     secret = BinaryAttribute(null=True, legacy_encoding=False)
 
-    by_account = ConnectionsByAccount()
+    by_account: SecondaryIndex[ConnectionModel] = secondary_index("account_key", "connection_id")
 
 
 def _to_domain(m: ConnectionModel) -> Connection:

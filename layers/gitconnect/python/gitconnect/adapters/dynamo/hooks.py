@@ -7,18 +7,8 @@ from collections.abc import Iterable
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, update_existing
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing
 from gitconnect.domain.models import Hook
-
-
-class HooksByConnection(SecondaryIndex["HookModel"]):
-    connection_id = UnicodeAttribute(hash_key=True)
-    hook_id = UnicodeAttribute(range_key=True)
-
-
-class HooksByProvider(SecondaryIndex["HookModel"]):
-    provider = UnicodeAttribute(hash_key=True)
-    hook_id = UnicodeAttribute(range_key=True)
 
 
 class HookModel(Model):
@@ -38,8 +28,8 @@ class HookModel(Model):
     created_at = UnicodeAttribute()
     checked_at = NumberAttribute(null=True)  # when the scheduled sync last asked the provider about it
 
-    by_connection = HooksByConnection()
-    by_provider = HooksByProvider()
+    by_connection: SecondaryIndex[HookModel] = secondary_index("connection_id", "hook_id")
+    by_provider: SecondaryIndex[HookModel] = secondary_index("provider", "hook_id")
 
 
 def _to_domain(m: HookModel) -> Hook:

@@ -12,25 +12,10 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import KeysOnlyProjection
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, write_if
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, write_if
 from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
-
-
-class SourcesByConnection(SecondaryIndex["SourceModel"], projection=KeysOnlyProjection()):
-    connection_id = UnicodeAttribute(hash_key=True)
-    source_id = UnicodeAttribute(range_key=True)
-
-
-class SourcesByPoll(SecondaryIndex["SourceModel"]):
-    poll_bucket = UnicodeAttribute(hash_key=True)
-    source_id = UnicodeAttribute(range_key=True)
-
-
-class SourcesByRepository(SecondaryIndex["SourceModel"]):
-    repo_key = UnicodeAttribute(hash_key=True)
-    source_id = UnicodeAttribute(range_key=True)
 
 
 class SourceModel(Model):
@@ -60,9 +45,9 @@ class SourceModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
-    by_connection = SourcesByConnection()
-    by_poll = SourcesByPoll()
-    by_repository = SourcesByRepository()
+    by_connection: SecondaryIndex[SourceModel] = secondary_index("connection_id", "source_id", KeysOnlyProjection())
+    by_poll: SecondaryIndex[SourceModel] = secondary_index("poll_bucket", "source_id")
+    by_repository: SecondaryIndex[SourceModel] = secondary_index("repo_key", "source_id")
 
 
 def _to_domain(m: SourceModel) -> Source:

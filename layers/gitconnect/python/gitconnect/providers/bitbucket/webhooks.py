@@ -195,6 +195,7 @@ def _pull_request(event: str, payload: JsonObject, repo: RepoRef) -> WebhookEven
     title = opt_string(pr, "title", at)
     if head is None:
         return Ignored(f"{event} delivery without a source commit", None, repo)
+    from_fork = None if source_repo is None or target_repo is None else source_repo.id != target_repo.id
     return PullRequestEvent(
         account_key=None,
         repository=repo,
@@ -203,6 +204,8 @@ def _pull_request(event: str, payload: JsonObject, repo: RepoRef) -> WebhookEven
         head_sha=head,
         head_ref=head_ref,
         base_ref=base_ref,
-        from_fork=None if source_repo is None or target_repo is None else source_repo.id != target_repo.id,
+        from_fork=from_fork,
         title=title,
+        fetch_ref=f"refs/heads/{head_ref}",
+        fetch_url=source_repo.clone_url if from_fork and source_repo is not None else None,
     )

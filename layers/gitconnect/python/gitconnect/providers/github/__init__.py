@@ -22,6 +22,7 @@ DECLARATION = Declaration(
     links=("app_install",),
     link_request="gitconnect.api.schemas:GitHubCredentialsLink",  # answers that the App is installed instead
     browser_flow="gitconnect.services.oauth:github_install_flow",
+    releases=True,
     webhook=webhook(
         "gitconnect.providers.github.webhooks:SPEC",
         per_hook=False,

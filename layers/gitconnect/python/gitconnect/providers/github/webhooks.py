@@ -224,6 +224,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
         # A deleted head repository says nothing about forks: None, not a guess.
         from_fork=None if head_repo is None else identifier(head_repo, "id", "pull_request.head.repo") != base_id,
         title=opt_string(pr, "title", "pull_request"),
+        fetch_ref=f"refs/pull/{number}/head",
     )
 
 

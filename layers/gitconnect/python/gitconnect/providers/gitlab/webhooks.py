@@ -222,6 +222,7 @@ def _merge_request(payload: JsonObject) -> WebhookEvent:
         base_ref=string(attrs, "target_branch", at),
         from_fork=None if source_id is None or target_id is None else source_id != target_id,
         title=title,
+        fetch_ref=f"refs/merge-requests/{iid}/head",  # GitLab keeps it in the target project, forks included
     )
 
 
