@@ -156,6 +156,7 @@ class PollService:
     ) -> _Polled:
         builds: list[Build] = []
         reasons: list[str] = []
+        # Bounded by the branches the remote advertises; at most MAX_INSPECTED_HEADS of them are fetched.
         for index, (name, previous, sha) in enumerate(moved_heads(source, heads)):
             event = _push(source, f"{HEADS}{name}", previous or None, sha)
             facts = self._facts(provider, access, source, event, inspect=index < MAX_INSPECTED_HEADS)
@@ -171,7 +172,7 @@ class PollService:
                 build_id = stable_id("bld", source.id, "poll", name, previous, sha)
                 builds.append(_build(source, decision, "poll", build_id))
         if tags is not None and source.tag_heads is not None:  # None before: this poll takes the baseline
-            for name, sha in sorted(tags.items()):
+            for name, sha in sorted(tags.items()):  # bounded by the tags the remote advertises; none is fetched
                 if source.tag_heads.get(name) == sha:
                     continue
                 event = _push(source, f"{TAGS}{name}", source.tag_heads.get(name), sha)

@@ -119,17 +119,8 @@ def _to_model(s: Source) -> SourceModel:
     )
 
 
-# What a user's PATCH rewrites (with the heads it re-baselined); the poll health is the scheduled sync's alone.
-_EDITABLE = (
-    SourceModel.name,
-    SourceModel.branches,
-    SourceModel.rules,
-    SourceModel.poll,
-    SourceModel.poll_bucket,
-    SourceModel.heads,
-    SourceModel.tag_heads,
-    SourceModel.updated_at,
-)
+# Written only by the scheduled sync's targeted updates: saving a source's settings leaves them as they are.
+_POLL_HEALTH = frozenset({"poll_status", "poll_error", "polled_at", "poll_failures"})
 _FAILING = "failing"
 
 
@@ -161,12 +152,14 @@ class SourceStore:
         _to_model(s).save(condition=SourceModel.source_id.does_not_exist())
 
     def replace(self, s: Source) -> None:
-        """Save a changed source's settings; fails if it was deleted meanwhile (an update must never resurrect it).
-        One UpdateItem of the editable attributes: a poll's health written meanwhile is kept."""
+        """Save a changed source; fails if it was deleted meanwhile (an update must never resurrect it). One UpdateItem
+        of every attribute but the keys and the poll health, so a poll's health written meanwhile is kept."""
         model = _to_model(s)
         actions: list[Action] = []
-        for attribute in _EDITABLE:
-            value = getattr(model, attribute.attr_name)
+        for name, attribute in SourceModel.get_attributes().items():
+            if attribute.is_hash_key or attribute.is_range_key or name in _POLL_HEALTH:
+                continue
+            value = getattr(model, name)
             actions.append(attribute.remove() if value is None else attribute.set(value))
         refused = ConflictError("the source was deleted meanwhile")
         item = SourceModel(s.team_id, s.id)
