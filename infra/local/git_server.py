@@ -16,6 +16,7 @@ import hmac
 import os
 import socketserver
 import subprocess
+import sys
 import threading
 from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -139,6 +140,11 @@ class _Server(ThreadingHTTPServer):
         self.seen: list[tuple[str, str]] = []
         self.chunked_requests = 0
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away mid-answer (e.g. it stopped reading a pack past its byte cap)
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) we don't need; can be slow offline.
