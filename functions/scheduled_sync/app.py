@@ -16,8 +16,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     repaired = wiring.repair().run()
     templates = wiring.templates().sync_linked()
     logger.info("sync done", extra={"sources": polled.sources, "requested": len(polled.requested),
-                                    "poll_failed": len(polled.failed), "hooks_checked": repaired.checked,
+                                    "poll_failed": len(polled.failed), "poll_skipped": len(polled.skipped),
+                                    "hooks_checked": repaired.checked,
                                     "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds),
                                     "templates": len(templates)})
     return {"sources": polled.sources, "requested": polled.requested, "failed": polled.failed,
-            "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds, "templates": templates}
+            "skipped": polled.skipped, "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds,
+            "templates": templates}

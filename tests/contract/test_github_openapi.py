@@ -225,6 +225,8 @@ EXPECTED_OPERATIONS = {
     "apps/list-installations-for-authenticated-user",
     "apps/list-repos-accessible-to-installation",
     "repos/list-branches",
+    "repos/get",
+    "repos/get-commit",
     "repos/get-branch",
     "repos/compare-commits-with-basehead",
     "repos/compare-commits",  # the same call, under the older `{base}...{head}` template the description keeps
@@ -276,6 +278,9 @@ def exercised() -> Iterator[FakeGitHub]:
         assert api.tag_commit(token, "octo-org", "hello-world", "v1.0.0") == main
         assert api.tag_commit(token, "octo-org", "hello-world", "release/2.0") == feature
         assert api.tag_commit(token, "octo-org", "hello-world", "v9") is None
+        assert api.repository(token, "octo-org", "hello-world")["default_branch"] == "main"
+        assert api.commit(token, "octo-org", "hello-world", main[:12]) == main
+        assert api.commit(token, "octo-org", "hello-world", fake_sha("never")) is None  # 422 No commit found
         status = api.create_commit_status(token, "octo-org", "hello-world", main, "success",
                                           "https://ci.example.com/builds/1", "Build passed", "gitconnect/build")
         assert status["state"] == "success"

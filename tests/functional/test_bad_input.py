@@ -158,14 +158,17 @@ def test_source_and_build_validation(system: System, team: str, admin: str,
     source = system.call("POST", sources, token=admin,
                          body={"connection_id": connection["id"], "branches": ["main"]}).json()
     builds = f"/v1/teams/{team}/sources/{source['id']}/builds"
-    assert_problem(system.call("POST", builds, token=admin, body={}), 400)
+    assert_problem(system.call("POST", builds, token=admin, body={"sha": "0" * 40}), 400)  # the null commit
     assert_problem(system.call("POST", builds, token=admin, body={"sha": "z" * 40}), 400)
+    assert_problem(system.call("POST", builds, token=admin, body={"sha": "a" * 10}), 422)  # not a full id here
     assert_problem(system.call("POST", builds, token=admin, body={"branch": "nope"}), 422)
     assert_problem(system.call("GET", f"/v1/teams/{team}/builds?cursor=garbage", token=admin), 400)
     assert_problem(system.call("GET", f"/v1/teams/{team}/builds?limit=0", token=admin), 400)
     assert system.call("GET", f"/v1/teams/{team}/builds", token=admin).json()["items"] == []
     sha_build = system.call("POST", builds, token=admin, body={"sha": "a" * 40})
     assert sha_build.status == 202 and sha_build.json()["ref"] == "a" * 40
+    default = system.call("POST", builds, token=admin, body={})  # no branch: the remote's HEAD, main
+    assert default.status == 202 and default.json()["ref"] == "refs/heads/main"
 
 
 def test_authentication_and_tenant_isolation(system: System, team: str, admin: str,

@@ -156,3 +156,36 @@ def test_a_hooks_last_check_is_read_back(system: System) -> None:
     assert store.get(hook.id).checked_at == 1_700_000_000.5  # type: ignore[union-attr]
     assert [h.checked_at for h in store.for_provider("gitlab") if h.id == hook.id] == [1_700_000_000.5]
     assert [h.checked_at for h in store.for_connection("c-1")] == [1_700_000_000.5]
+
+
+def test_source_status_and_connection_moves_and_connection_refreshes(system: System, team: str) -> None:
+    sources, connections = wiring.stores().sources, wiring.stores().connections
+    source = Source(team, "src_st1", "s", "con_a", "github", "o/r", "https://x/o/r.git", ("main",), AT, AT,
+                    repository_id="77")
+    sources.create(source)
+    table = wiring.settings().sources_table
+    # A record written before statuses existed (no attribute) reads `active`
+    system.client("dynamodb").update_item(TableName=table, Key={"team_id": {"S": team}, "source_id": {"S": "src_st1"}},
+                                          UpdateExpression="REMOVE #s", ExpressionAttributeNames={"#s": "status"})
+    assert sources.get(team, "src_st1").status == "active"  # type: ignore[union-attr]
+    assert sources.set_status(team, "src_st1", "access_revoked") is True
+    assert sources.get(team, "src_st1").to_json()["status"] == "access_revoked"  # type: ignore[union-attr]
+    assert sources.move(team, "src_st1", "con_b") is True
+    assert sources.ids_for_connection("con_b") == [(team, "src_st1")] and sources.ids_for_connection("con_a") == []
+    assert [s.connection_id for s in sources.for_repository("github", "77")] == ["con_b"]
+    sources.delete(team, "src_st1")
+    assert sources.set_status(team, "src_st1", "active") is False and sources.move(team, "src_st1", "con_a") is False
+    assert sources.get(team, "src_st1") is None  # nothing resurrected
+    connection = Connection(team, "con_r1", "github", "acme", "acme", None, "active", AT, account_key="github#5",
+                            details={"repository_selection": "all"}, secret=b"sealed")
+    connections.put(connection)
+    refreshed = Connection(team, "con_r1", "github", "acme-renamed", "acme-renamed", None, "suspended", AT,
+                           details={"repository_selection": "selected", "repositories": ["acme-renamed/api"]})
+    assert connections.refresh(refreshed) is True
+    read = connections.get(team, "con_r1")
+    assert read is not None and (read.name, read.status, read.details["repositories"]) == (
+        "acme-renamed", "suspended", ["acme-renamed/api"])
+    assert (read.secret, read.account_key) == (b"sealed", "github#5")  # credentials and keys stay
+    assert [c.id for c in connections.by_account("github#5")] == ["con_r1"]
+    assert connections.refresh(replace(refreshed, id="con_gone")) is False
+    assert connections.get(team, "con_gone") is None

@@ -110,7 +110,7 @@ def test_sqs_fault_during_manual_build_stores_nothing(system: System, team: str,
     with failing("SendMessage"):
         reply = system.call("POST", f"/v1/teams/{team}/sources/{source['id']}/builds", token=admin,
                             body={"branch": "main"})
-    assert reply.status == 503
+    assert reply.status == 503 and reply.headers["retry-after"] == "1"
     assert reply.headers["content-type"] == "application/problem+json"
     assert "Traceback" not in reply.body.decode() and json.loads(reply.body)["status"] == 503
     assert builds_of(system, team, admin, source["id"]) == []

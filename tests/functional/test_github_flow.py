@@ -246,6 +246,95 @@ def test_sources_watching_only_releases_tags_or_pull_requests(gh: tuple[System, 
             "branches": ["main"], "tags": ["v*"], "pull_requests": {"enabled": True, "forks": "skip"}})
 
 
+
+def test_a_merge_queue_group_builds_once_and_its_status_lands_on_its_head(gh: tuple[System, FakeGitHub],
+                                                                         linked: dict[str, Any]) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    # Given a merge queue on main asking for checks (octokit's real merge_group example, re-addressed)
+    group = readdress(example("merge_group", action="checks_requested"), installation, repo)
+    head = fake.add_commit(repo.full_name, fake_sha("merge-group-head"))
+    queue_branch = "gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
+    group["merge_group"].update(head_sha=head, head_ref=f"refs/heads/{queue_branch}", base_ref="refs/heads/main")
+    # When GitHub sends it twice (and the queue's branch push, which a `**` source would otherwise build)
+    assert deliver(system, "merge_group", group).status == 202
+    assert deliver(system, "merge_group", group).status == 202
+    deliver(system, "push", push_payload(installation, repo, f"refs/heads/{queue_branch}", "0" * 40, head))
+    # Then one build of the group's head commit, on the queue's ref
+    [built] = routed(system)
+    assert (built["trigger"], built["ref"], built["sha"]) == ("merge_group", f"refs/heads/{queue_branch}", head)
+    # And its status lands on that commit, where the merge queue waits for it
+    report = system.call("POST", f"/v1/builds/{built['build_id']}/status", token=built["callback_token"],
+                         body={"status": "succeeded"})
+    assert report.status == 200
+    assert [(s["state"], s["context"]) for s in fake.statuses(repo.full_name, head)] == [("success", "gitconnect")]
+    # A group into a branch the source does not watch builds nothing, and says why
+    other = readdress(example("merge_group", action="checks_requested"), installation, repo)
+    other["merge_group"].update(head_sha=fake_sha("other-group"), base_ref="refs/heads/develop",
+                                head_ref="refs/heads/gh-readonly-queue/develop/pr-1-x")
+    deliver(system, "merge_group", other, delivery_id="group-develop")
+    assert routed(system) == []
+    log = system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=system.token({TEAM: "member"})).json()["items"]
+    [entry] = [d for d in log if d["id"] == "group-develop"]
+    assert "merge groups into develop are not built" in entry["reason"]
+
+
+def test_a_github_rate_limit_is_a_503_with_retry_after(gh: tuple[System, FakeGitHub], admin: str,
+                                                       linked: dict[str, Any]) -> None:
+    system, fake = gh
+    reset = int(fake.clock()) + 1800
+    fake.fail_next("/repos/octo-org/app", 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+                   body={"message": "API rate limit exceeded for installation ID 1.",
+                         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+    reply = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": linked["connection_id"], "repository": "octo-org/app", "branches": ["main"]})
+    assert reply.status == 503 and reply.headers["content-type"] == "application/problem+json"
+    assert 1790 <= int(reply.headers["retry-after"]) <= 1800
+    assert reply.json()["retry_after"] == int(reply.headers["retry-after"])
+
+
+def _release_delayed(system: System, logical_id: str) -> int:
+    """What SQS does when a message's DelaySeconds pass (moto keeps real time; a test cannot wait 15 minutes)."""
+    from moto.sqs.models import sqs_backends
+
+    name = system.res.attrs[logical_id]["QueueName"]
+    queue = sqs_backends[system.res.account_id][system.res.region].queues[name]
+    delayed = [m for m in queue._messages if m.delayed]
+    for message in delayed:
+        message.delayed_until = 0
+    return len(delayed)
+
+
+def test_a_rate_limit_in_the_router_waits_for_the_reset_and_builds_then(
+        gh: tuple[System, FakeGitHub], linked: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import functions.event_router.app as router_function
+
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    commit = fake_sha("limited-tag")
+    fake.add_tag(repo.full_name, "v7.0.0", commit)
+    # Given GitHub's installation rate limit, reset in an hour, on the call the router needs (the tag's commit)
+    reset = int(fake.clock()) + 3600
+    ref = f"/repos/{repo.full_name}/git/ref/tags/v7.0.0"
+    fake.fail_next(ref, 403, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+                   body={"message": "API rate limit exceeded for installation ID 1.",
+                         "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+    create = readdress(example("create", where=lambda p: p["ref_type"] == "tag"), installation, repo)
+    create["ref"] = "v7.0.0"
+    assert deliver(system, "create", create, delivery_id="limited-create").status == 202
+    # When the router meets it
+    assert routed(system) == []
+    # Then the delivery waits on its queue, delayed (not failed, not dead-lettered)
+    assert _release_delayed(system, "EventsQueue") == 1 and system.queue_depth("EventsDLQ") == 0
+    asked = len(fake.requests("GET", ref))
+    # Fifteen minutes on, the limit still holds: it waits again without asking GitHub
+    assert routed(system) == [] and len(fake.requests("GET", ref)) == asked
+    assert _release_delayed(system, "EventsQueue") == 1
+    # After the reset it is routed: one build, logged as usual
+    monkeypatch.setattr(router_function, "clock", lambda: reset + 1.0)
+    assert [(e["trigger"], e["ref"], e["sha"]) for e in routed(system)] == [("tag", "refs/tags/v7.0.0", commit)]
+    assert system.queue_depth("EventsDLQ") == 0
+
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh
     payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("a"), fake_sha("b"))
@@ -399,3 +488,27 @@ def test_installation_lifecycle_stops_builds(gh: tuple[System, FakeGitHub], admi
     assert "uninstalled" in next(d["reason"] for d in log if d["id"] == "after-uninstall")
     added = [r["full_name"] for r in changed["repositories_added"]]
     assert f"repositories granted: {', '.join(added)}" in next(d["reason"] for d in log if d["id"] == "repos-added")
+
+
+def test_a_source_on_a_large_installation_costs_one_repository_read(gh: tuple[System, FakeGitHub],
+                                                                    admin: str) -> None:
+    # Given an installation with 1 000 repositories (ten pages of the installation's listing)
+    system, fake = gh
+    installation = fake.add_installation("big-org")
+    for i in range(1000):
+        fake.add_repo(installation, f"big-org/repo-{i:04d}")
+    outcome = install(system, fake, admin, installation, user_installs=[installation])
+    assert outcome["outcome"] == ["linked"], outcome
+    fake.clear_log()  # forget what linking asked
+    # When a source names the last of them
+    made = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": outcome["connection_id"][0], "repository": "big-org/repo-0999", "branches": ["main"]})
+    # Then GitHub was asked about that repository once, and never for the installation's list
+    assert made.status == 201, made.body
+    paths = [r.path for r in fake.requests()]
+    assert paths.count("/repos/big-org/repo-0999") == 1
+    assert not [p for p in paths if p.startswith("/installation/repositories")]
+    # A repository the App cannot access is a 404, as GitHub says nothing more about it
+    missing = system.call("POST", f"/v1/teams/{TEAM}/sources", token=admin, body={
+        "connection_id": outcome["connection_id"][0], "repository": "big-org/not-granted", "branches": ["main"]})
+    assert missing.status == 404 and "not among the repositories" in missing.json()["detail"]

@@ -267,6 +267,62 @@ class FakeGitHub(FakeServer):
                 "files": entries, "status": status, "ahead_by": ahead_by, "behind_by": behind_by
             }
 
+    # -- the installation changing on GitHub (what a user does on the App's installation settings page) ----------
+
+    def select_repositories(self, installation_id: int, full_names: list[str]) -> None:
+        """"Only select repositories": the installation grants exactly these (the account's own repositories)."""
+        with self._lock:
+            inst = self.installations[installation_id]
+            inst.repository_selection = "selected"
+            inst.repo_ids = [self.repo(n).id for n in full_names]
+
+    def revoke_repository(self, installation_id: int, full_name: str) -> None:
+        """Remove one repository from the installation (GitHub then lists the installation as `selected`)."""
+        with self._lock:
+            inst = self.installations[installation_id]
+            inst.repository_selection = "selected"
+            inst.repo_ids = [i for i in inst.repo_ids if i != self.repo(full_name).id]
+
+    def grant_repository(self, installation_id: int, full_name: str) -> None:
+        with self._lock:
+            inst = self.installations[installation_id]
+            if self.repo(full_name).id not in inst.repo_ids:
+                inst.repo_ids.append(self.repo(full_name).id)
+
+    def set_suspended(self, installation_id: int, suspended: bool) -> None:
+        with self._lock:
+            self.installations[installation_id].suspended = suspended
+
+    def uninstall(self, installation_id: int) -> list[int]:
+        """The App removed from the account: the installation is gone (404), its tokens stop working. Returns the
+        repository ids it had, for a reinstall to reuse (GitHub's repository ids do not change)."""
+        with self._lock:
+            inst = self.installations.pop(installation_id)
+            self.revoke_installation_tokens(installation_id)
+            return list(inst.repo_ids)
+
+    def reinstall(self, account: str, repo_ids: list[int], *, account_type: str = "Organization") -> int:
+        """The App installed again on the same account: a new installation id over the same repositories."""
+        installation = self.add_installation(account, account_type=account_type)
+        with self._lock:
+            self.installations[installation].repo_ids = list(repo_ids)
+        return installation
+
+    def setup_redirect(
+        self, callback_url: str, installation_id: int, setup_action: str, *, state: str | None = None,
+        code: str | None = None,
+    ) -> str:
+        """Where GitHub sends the browser after an install or an update: the callback URL with `code` (when the App
+        requests user authorization during installation), `installation_id`, `setup_action` and the `state` the
+        install page was opened with (none when GitHub redirects on its own after an update)."""
+        params: dict[str, str] = {}
+        if code is not None:
+            params["code"] = code
+        params.update({"installation_id": str(installation_id), "setup_action": setup_action})
+        if state is not None:
+            params["state"] = state
+        return f"{callback_url}?{urlencode(params)}"
+
     def add_user(self, login: str, installation_ids: list[int] | None = None) -> str:
         """A user who can access these installations; returns their user access token (`ghu_…`)."""
         with self._lock:
@@ -451,6 +507,10 @@ class FakeGitHub(FakeServer):
             "permissions": {"admin": False, "maintain": False, "push": False, "triage": False, "pull": True},
         }
 
+    def _full_repo_json(self, repo: FakeRepo) -> dict[str, Any]:
+        """GET /repos/{owner}/{repo} ("full-repository"): the listing's shape and the counts only it has."""
+        return {**self._repo_json(repo), "network_count": 0, "subscribers_count": 0}
+
     def _commit_json(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
         r, web = f"{self.api_url}/repos/{repo.full_name}", self.web_url
         person = {"name": "Monalisa Octocat", "email": "mona@example.com", "date": CREATED}
@@ -545,6 +605,11 @@ class FakeGitHub(FakeServer):
                     body_out = {"total_count": len(repos), "repository_selection": inst.repository_selection,
                                 "repositories": page}
                     return 200, body_out, link
+                case "GET", ["repos", owner, name]:
+                    return 200, self._full_repo_json(self._repo_auth(headers, owner, name)), {}
+                case "GET", ["repos", owner, name, "commits", ref]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._get_commit(repo, ref), {}
                 case "GET", ["repos", owner, name, "branches"]:
                     repo = self._repo_auth(headers, owner, name)
                     items = [self._short_branch(repo, b, sha) for b, sha in sorted(repo.branches.items())]
@@ -772,6 +837,20 @@ class FakeGitHub(FakeServer):
         if entry.get("previous_filename"):
             out["previous_filename"] = entry["previous_filename"]
         return out
+
+    def _get_commit(self, repo: FakeRepo, ref: str) -> dict[str, Any]:
+        """GET /repos/{owner}/{repo}/commits/{ref}: a branch, a tag, a full sha or a unique abbreviation of one; 409
+        for an empty repository, 422 "No commit found for SHA" otherwise (GitHub's answers)."""
+        if not repo.branches and not repo.commits:
+            raise _error(409, "Git Repository is empty.")
+        sha = self._resolve(repo, ref)
+        if sha is None and len(ref) >= 4:
+            known = {*repo.commits, *repo.branches.values()}
+            matches = sorted(c for c in known if c.startswith(ref.lower()))
+            sha = matches[0] if len(matches) == 1 else None
+        if sha is None:
+            raise _error(422, f"No commit found for SHA: {ref}")
+        return {**self._commit_json(repo, sha), "files": [], "stats": {"total": 0, "additions": 0, "deletions": 0}}
 
     def _ref(self, repo: FakeRepo, ref: str) -> dict[str, Any]:
         if not repo.branches:

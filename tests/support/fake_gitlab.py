@@ -806,6 +806,17 @@ class FakeGitLab(FakeServer):
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)
                     return 200, self._compare(project, q), {}
+                case "GET", ["projects", ident, "repository", "commits", sha]:
+                    # A branch, a full sha or a unique abbreviation of one; 404 "Commit Not Found" otherwise.
+                    user = self._auth(headers, READ, required=False)
+                    project = self._project(ident, user, code=True)
+                    found = self._resolve(project, sha)
+                    if found is None and len(sha) >= 4:
+                        matches = [c for c in project.commits if c.startswith(sha.lower())]
+                        found = matches[0] if len(matches) == 1 else None
+                    if found is None:
+                        raise _message(404, "404 Commit Not Found")
+                    return 200, self._commit_json(project, found), {}
                 case "GET", ["projects", ident, "repository", "commits", sha, "statuses"]:
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)

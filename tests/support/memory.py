@@ -93,6 +93,9 @@ class MemoryConnections:
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool:
         return self._update(team_id, connection_id, status=status)
 
+    def refresh(self, c: Connection) -> bool:
+        return self._update(c.team_id, c.id, name=c.name, account=c.account, status=c.status, details=dict(c.details))
+
     def list(self, team_id: str) -> builtins.list[Connection]:
         return sorted((c for c in self.items.values() if c.team_id == team_id), key=lambda c: c.id)
 
@@ -145,6 +148,20 @@ class MemorySources:
         health = PollHealth("failing", error, at, current.polling.consecutive_failures + 1 if failing else 1)
         self.items[(team_id, source_id)] = replace(current, polling=health)
         return "continued" if failing else "started"
+
+    def set_status(self, team_id: str, source_id: str, status: str) -> bool:
+        current = self.items.get((team_id, source_id))
+        if current is None:
+            return False
+        self.items[(team_id, source_id)] = replace(current, status=status)
+        return True
+
+    def move(self, team_id: str, source_id: str, connection_id: str) -> bool:
+        current = self.items.get((team_id, source_id))
+        if current is None:
+            return False
+        self.items[(team_id, source_id)] = replace(current, connection_id=connection_id)
+        return True
 
     def delete(self, team_id: str, source_id: str) -> None:
         self.items.pop((team_id, source_id), None)

@@ -11,6 +11,7 @@ import pytest
 from gitconnect.providers import REGISTRY, provider_class
 from gitconnect.providers.base import (
     CommitStatuses,
+    DefaultBranches,
     GitOpsFiles,
     ManagedWebhooks,
     PolledChanges,
@@ -20,12 +21,15 @@ from gitconnect.providers.base import (
 )
 
 CAPABILITIES: tuple[type, ...] = (Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials,
-                                  GitOpsFiles, PolledChanges)
+                                  GitOpsFiles, DefaultBranches,
+                                  PolledChanges)
 EXPECTED: dict[str, set[type]] = {
-    "custom": {GitOpsFiles, PolledChanges},
-    "github": {Webhooks, CommitStatuses, GitOpsFiles},
-    "gitlab": {Webhooks, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles},
-    "bitbucket": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles},
+    "custom": {GitOpsFiles, DefaultBranches, PolledChanges},
+    "github": {Webhooks, ShortHashes, CommitStatuses, GitOpsFiles, DefaultBranches},
+    "gitlab": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles,
+               DefaultBranches},
+    "bitbucket": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles,
+                  DefaultBranches},
 }
 
 

@@ -29,7 +29,7 @@ class NoGitHub:
 
 
 def flow(now: list[float], states: MemoryStates) -> GitHubInstallFlow:
-    return GitHubInstallFlow(states, None, NoGitHub(), {"GITHUB_APP_SLUG": "app"},  # type: ignore[arg-type]
+    return GitHubInstallFlow(states, None, None, NoGitHub(), {"GITHUB_APP_SLUG": "app"},  # type: ignore[arg-type]
                              "https://dash.example/git", clock=lambda: now[0])
 
 

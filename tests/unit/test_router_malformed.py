@@ -148,8 +148,8 @@ def test_a_malformed_github_delivery_is_rejected_for_the_installations_teams() -
     assert [(d.team_id, d.connection_id, d.outcome, d.repository) for d in log.entries] == [
         ("t1", "c1", "rejected", "octo-org/app"), ("t2", "c2", "rejected", "octo-org/app")]
     assert {d.reason for d in log.entries} == {"malformed push payload: ref is not a string (got object)"}
-    assert report.deliveries == log.entries  # a later duplicate is logged for the same teams
-    assert report.summary()["logged"] == [["t1", "c1", "octo-org/app"], ["t2", "c2", "octo-org/app"]]
+    assert report.deliveries == log.entries
+    assert report.summary()["teams"] == 2
 
 
 @pytest.mark.parametrize(("installation", "logged"), [

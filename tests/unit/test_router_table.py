@@ -112,19 +112,22 @@ CASES = [
     # name, source changes, connection changes, payload, outcome, builds, the delivery log's reason
     ("push to a watched branch", {}, {}, push(), "built", 1, "app: push to main"),
     ("push to another branch", {}, {}, push("refs/heads/feature/x"), "ignored", 0,
-     "app: branch feature/x is not watched"),
+     "app: branch feature/x is not watched (watched: main)"),
     ("push touching only excluded paths", EXCLUDE_DOCS, {}, push(files=["docs/guide.md"]), "ignored", 0,
      "app: none of the 1 changed file(s) match the source's path rules"),
     ("push touching an included path", EXCLUDE_DOCS, {}, push(files=["docs/guide.md", "src/app.py"]), "built", 1,
      "app: push to main"),
     ("head commit asks to skip", {}, {}, push(message="fix typo [skip ci]"), "ignored", 0,
      "app: the head commit asks to skip builds ([skip ci])"),
-    ("branch deleted", {}, {}, push(deleted=True), "ignored", 0, "app: refs/heads/main was deleted: nothing to build"),
+    ("branch deleted", {}, {}, push(deleted=True), "ignored", 0, "app: branch main deleted: nothing to build"),
     ("a repository no source watches", {}, {}, push(repository_id=8, full_name="octo-org/other"), "ignored", 0,
      "no source watches octo-org/other"),
     ("outside the namespace restrictions", {}, {"restrictions": Restrictions("restricted", ("other-org",))}, push(),
      "ignored", 0, "octo-org/app is outside the connection's namespace restrictions"),
-    ("a suspended installation", {}, {"status": "suspended"}, push(), "ignored", 0, "the connection is suspended"),
+    ("a suspended installation", {}, {"status": "suspended"}, push(), "ignored", 0,
+     "the connection is suspended: its GitHub App installation on octo-org was suspended (unsuspend it on GitHub)"),
+    ("a source whose repository the App no longer may access", {"status": "access_revoked"}, {}, push(), "ignored", 0,
+     "app: access to octo-org/app was revoked from the GitHub App"),
     ("a malformed payload", {}, {}, push(ref={"name": "main"}), "rejected", 0,
      "malformed push payload: ref is not a string (got object)"),
 ]
@@ -180,7 +183,7 @@ def test_every_team_linked_to_the_account_decides_for_its_own_sources() -> None:
     report = w.router.route(delivery(push()))
     assert [b.source_id for b in report.builds] == ["src_1"]
     assert [(d.team_id, d.outcome, d.reason) for d in w.log.items] == [
-        ("t1", "built", "app: push to main"), ("t2", "ignored", "api: branch main is not watched")]
+        ("t1", "built", "app: push to main"), ("t2", "ignored", "api: branch main is not watched (watched: release/*)")]
 
 
 def test_a_retried_delivery_requests_the_same_build_and_a_duplicate_builds_nothing() -> None:
@@ -189,9 +192,38 @@ def test_a_retried_delivery_requests_the_same_build_and_a_duplicate_builds_nothi
     again = w.router.route(delivery(push()))  # SQS redelivered it before its idempotency record was written
     assert [b.id for b in again.builds] == [b.id for b in first.builds]  # the builds consumer creates it once
     w.log.items.clear()
-    w.router.log_duplicate(delivery(push()), first.summary())  # idempotency caught the copy
+    w.router.log_duplicate(delivery(push()))  # idempotency caught the copy
     assert [(d.team_id, d.connection_id, d.outcome) for d in w.log.items] == [("t1", "con_1", "duplicate")]
     assert len(w.queue.sent) == 2  # the copy queued nothing
+
+
+def test_one_push_to_5000_teams_keeps_a_fixed_size_idempotency_record() -> None:
+    # Given 5 000 teams linked to one installation, each with a source on the pushed repository
+    teams = [f"t{i}" for i in range(5000)]
+    w = world(connections=tuple(connection(t, f"con_{t}") for t in teams),
+              sources=tuple(source(f"src_{t}", team=t, cid=f"con_{t}") for t in teams))
+    # When one push is routed
+    report = w.router.route(delivery(push()))
+    # Then every team builds and logs it, and what idempotency stores does not grow with them
+    assert len(report.builds) == len(report.deliveries) == 5000
+    summary = report.summary()
+    assert (summary["builds"], summary["teams"], summary["outcome"]) == (5000, 5000, "built")
+    assert len(json.dumps(summary)) < 300
+    one_team = world(connections=(connection(),), sources=(source(),)).router.route(delivery(push())).summary()
+    assert len(json.dumps(one_team)) == len(json.dumps(summary)) - 6  # "1" vs "5000", twice
+    # And a duplicate is still logged for each of those teams, found again from the delivery
+    w.log.items.clear()
+    w.router.log_duplicate(delivery(push()))
+    assert sorted(d.team_id for d in w.log.items) == sorted(teams)
+    assert {d.outcome for d in w.log.items} == {"duplicate"}
+
+
+def test_a_duplicate_per_hook_delivery_is_logged_for_the_hooks_team() -> None:
+    w = gitlab_world()
+    w.log.items.clear()
+    w.router.log_duplicate(delivery(GITLAB_PUSH, provider="gitlab", event="Push Hook", hook_id="hook_1",
+                                    secret_version=1))
+    assert [(d.team_id, d.connection_id, d.outcome) for d in w.log.items] == [("lab", "con_lab", "duplicate")]
 
 
 # --------------------------------------------------------------------------------------- a per-hook GitLab delivery

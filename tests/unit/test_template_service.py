@@ -31,6 +31,8 @@ class StubGitOps:
 
     files: dict[tuple[str, str, str], tuple[bytes, str]] = field(default_factory=dict)  # -> (content, commit)
     commits: list[str] = field(default_factory=list)
+    heads: dict[tuple[str, str], str] = field(default_factory=dict)  # (repository, branch) -> its last commit
+    calls: list[str] = field(default_factory=list)  # "head <repository> <branch>", "read <path>"
 
     @staticmethod
     def version(content: bytes) -> str:
@@ -40,14 +42,24 @@ class StubGitOps:
         """A commit made outside gitconnect."""
         sha = hashlib.sha1(f"{len(self.commits)} {path}".encode(), usedforsecurity=False).hexdigest()
         self.files[(repository, branch, path)] = (content, sha)
+        # The branch moved: every file on it is now read at the new commit
+        for (repo, on, other), (kept, _) in list(self.files.items()):
+            if (repo, on) == (repository, branch):
+                self.files[(repo, on, other)] = (kept, sha)
+        self.heads[(repository, branch)] = sha
         self.commits.append(sha)
         return sha
+
+    def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
+        self.calls.append(f"head {repository} {branch}")
+        return self.heads.get((repository, branch))
 
     def repository(self, access: Access, requested: str | None) -> RepositoryRef:
         name = requested or "acme/app"
         return RepositoryRef(name, f"https://git.example.com/{name}.git", "1")
 
     def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:
+        self.calls.append(f"read {path}")
         found = self.files.get((repository, branch, path))
         if found is None:
             return None
@@ -172,3 +184,43 @@ def test_a_push_to_the_linked_file(pushed: bytes, outcome: str, version: int, ru
         assert (template.gitops.status, (template.gitops.last_error or {}).get("commit_sha")) == ("error", commit)
     else:
         assert (template.gitops.status, template.gitops.last_synced_sha) == ("synced", commit)
+
+
+# ------------------------------------------------------------------------------------------------ drift checks
+
+def test_drift_is_found_with_one_head_check_per_branch_and_files_read_only_when_it_moved() -> None:
+    # Given ten templates linked to ten files on one branch
+    g = given()
+    paths = [f"apps/{i}.json" for i in range(10)]
+    for path in paths:
+        g.git.push("acme/app", "main", path, json.dumps(document(1)).encode())
+    ids = [g.service.create("t1", "u1", {"name": path, "gitops": {**LINK, "path": path, "mode": "link"},
+                                         "run_on_update": False}).id for path in paths]
+    # When the scheduled sync checks them while nothing changed
+    g.git.calls.clear()
+    assert set(g.service.sync_linked().values()) == {"unchanged"}
+    # Then it asked for the branch head once and read no file
+    assert g.git.calls == ["head acme/app main"]
+    # When one file changes, every file on the moved branch is read once (the branch moved for all of them)
+    g.git.push("acme/app", "main", paths[3], json.dumps(document(7)).encode())
+    g.git.calls.clear()
+    outcomes = g.service.sync_linked()
+    assert outcomes[ids[3]] == "updated" and [outcomes[i] for i in ids].count("unchanged") == 9
+    assert g.git.calls == ["head acme/app main", *(f"read {p}" for p in paths)]
+    # And the next check reads nothing again: each template remembers the commit it was checked at
+    g.git.calls.clear()
+    assert set(g.service.sync_linked().values()) == {"unchanged"}
+    assert g.git.calls == ["head acme/app main"]
+    assert g.service.get("t1", ids[3]).content == document(7)
+
+
+def test_a_refused_file_is_not_read_again_until_the_branch_moves() -> None:
+    g = given()
+    template_id = linked(g)
+    bad = g.git.push("acme/app", "main", "deploy.json", b"{not json")
+    assert g.service.sync_linked() == {template_id: "invalid"}
+    g.git.calls.clear()
+    assert g.service.sync_linked() == {template_id: "unchanged"}
+    assert g.git.calls == ["head acme/app main"]
+    link = g.service.get("t1", template_id).gitops
+    assert link is not None and (link.status, (link.last_error or {}).get("commit_sha")) == ("error", bad)

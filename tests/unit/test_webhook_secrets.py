@@ -89,5 +89,5 @@ def test_ttl_cache_expires_refreshes_and_stays_bounded() -> None:
     now[0] = 16.5
     assert cache("a") == "a-3"  # expired ten seconds after the refresh
     cache("b")
-    cache("c")  # full: everything forgotten, then c remembered
+    cache("c")  # full: the least recently used (a) forgotten, then c remembered
     assert cache("a") == "a-6" and reads == ["a", "a", "a", "b", "c", "a"]

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from gitconnect.adapters.dynamo import (
         Stores,
     )
-    from gitconnect.adapters.messaging import BuildsQueue, PlatformBus
+    from gitconnect.adapters.messaging import BuildsQueue, PlatformBus, WaitingRoom
     from gitconnect.adapters.template_store import TemplateStore
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
@@ -115,6 +115,14 @@ def provider(provider_id: str) -> Provider:
     git = DulwichGitRemote(lambda: guarded_pool_manager(allow_loopback=s.allow_loopback, timeout=s.http_timeout))
     http = http_client() if REGISTRY[provider_id].http else None
     return create_provider(provider_id, ProviderPorts(git=git, http=http, config=provider_config(provider_id)))
+
+
+@cache
+def waiting_room() -> WaitingRoom:
+    """Where a delivery that met a provider's rate limit waits for the reset (the events queue, delayed)."""
+    from gitconnect.adapters.messaging import WaitingRoom
+
+    return WaitingRoom(aws_client("sqs"), settings().events_queue_url)
 
 
 @cache
@@ -290,6 +298,7 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
         provider_id=provider_id,
         states=lambda: stores().states,
         connections=lambda: stores().connections,
+        sources=lambda: stores().sources,
         secrets=secrets,
         provider=lambda: provider(provider_id),
         http=http_client,

@@ -85,6 +85,15 @@ class DulwichGitRemote:
             if not name.endswith(_PEELED)
         }
 
+    def head_branch(self, url: str, credentials: GitCredentials | None) -> str | None:
+        """The branch HEAD's symref names (`symref=HEAD:refs/heads/main` in the advertisement), None without one."""
+        client = self._client(url, credentials)
+        with _remote_errors():
+            result = client.get_refs(b"")
+        target = bytes(result.symrefs.get(Ref(b"HEAD")) or b"")
+        heads = b"refs/heads/"
+        return target[len(heads) :].decode("utf-8", "replace") if target.startswith(heads) else None
+
     def inspect_push(
         self,
         url: str,

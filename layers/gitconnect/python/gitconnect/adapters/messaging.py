@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +31,42 @@ class BuildsQueue:
             )
             if result.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(result['Failed'])} build request(s): {result['Failed'][0]}")
+
+
+NOT_BEFORE = "gitconnect-not-before"  # message attribute: epoch seconds before which the message waits again
+MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
+
+
+class WaitingRoom:
+    """A message that met a provider's rate limit waits here until the limit resets: sent again with a delay (up to
+    15 minutes at a time, then again) instead of failing, so waiting spends none of the queue's receives before the
+    DLQ. The caller deletes the original (it succeeded, as far as the queue knows)."""
+
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def wait(self, body: str, not_before: float, now: float) -> int:
+        """Send `body` back to wait until `not_before`; the delay used (seconds)."""
+        delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(not_before - now)))
+        self._sqs.send_message(
+            QueueUrl=self._url,
+            MessageBody=body,
+            DelaySeconds=delay,
+            MessageAttributes={NOT_BEFORE: {"DataType": "Number", "StringValue": str(math.ceil(not_before))}},
+        )
+        return delay
+
+    @staticmethod
+    def not_before(message_attributes: Any) -> float | None:
+        """When a message sent back by `wait` may run again (None: at any time). Lambda's SQS records spell the
+        attribute's value `stringValue`, SQS's own API `StringValue`."""
+        attribute = (message_attributes or {}).get(NOT_BEFORE) or {}
+        value = attribute.get("stringValue") or attribute.get("StringValue")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
 
 
 class PlatformBus:

@@ -33,14 +33,21 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     def domain_error(exc: GitconnectError) -> Response[str]:
         if exc.status >= 500:
             logger.exception("internal error")
-        return problem(exc.status, exc.title, exc.detail, **exc.extra)
+        refused = problem(exc.status, exc.title, exc.detail, **exc.extra)
+        retry_after = exc.extra.get("retry_after")
+        if isinstance(retry_after, int):  # a provider's rate limit: RFC 9110's header, for clients that read it
+            refused.headers["Retry-After"] = str(retry_after)
+        return refused
 
     def unexpected(exc: Exception) -> Response[str]:
         logger.exception("unhandled error")
         # AWS SDK and PynamoDB errors (recognized by module, the API layer does not import them) are a backing
         # service failing, usually throttling: worth retrying. Anything else is our bug.
         if type(exc).__module__.split(".")[0] in ("botocore", "boto3", "pynamodb"):
-            return problem(503, "Service unavailable", "a backing service failed; nothing was recorded, retry later")
+            detail = "a backing service failed; nothing was recorded, retry later"
+            unavailable = problem(503, "Service unavailable", detail)
+            unavailable.headers["Retry-After"] = "1"  # a throttled table or queue is usually free again at once
+            return unavailable
         return problem(500, "Internal error", "an unexpected error occurred")
 
     def invalid_request(exc: RequestValidationError) -> Response[str]:

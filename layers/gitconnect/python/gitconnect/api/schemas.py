@@ -135,8 +135,10 @@ class SourcePatch(SourceRulesIn):
 
 
 class BuildTriggerIn(Strict):
+    """Both left out (or no body): the head of the source's default branch."""
+
     branch: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    sha: Annotated[str, Field(min_length=40, max_length=64)] | None = None
+    sha: Annotated[str, Field(min_length=7, max_length=64, pattern=r"^[0-9a-fA-F]+$")] | None = None
 
 
 class BuildStatusIn(Strict):

@@ -78,6 +78,9 @@ class PullRequestEvent:
     # branch, from the fork (`fetch_url`) when the pull request comes from one.
     fetch_ref: str
     fetch_url: str | None = None
+    # With `action` "other": what happened, in the provider's words ("edited", "labeled", "updated without new
+    # commits"), for the delivery log.
+    other_action: str | None = None
     kind: Literal["pull_request"] = "pull_request"
 
 
@@ -102,6 +105,20 @@ class ReleaseEvent:
 
 
 @dataclass(frozen=True)
+class MergeGroupEvent:
+    """A merge queue asks for checks on the commit it would merge (GitHub `merge_group`): `head_ref` is the queue's
+    temporary branch (`refs/heads/gh-readonly-queue/<base>/…`), `base_ref` the branch it merges into."""
+
+    account_key: str | None
+    repository: RepoRef
+    action: str  # checks_requested | destroyed | other
+    head_sha: str
+    head_ref: str
+    base_ref: str
+    kind: Literal["merge_group"] = "merge_group"
+
+
+@dataclass(frozen=True)
 class InstallationEvent:
     """The account behind a connection changed: installed, removed, suspended, repositories added/removed."""
 
@@ -110,6 +127,7 @@ class InstallationEvent:
     account: str | None
     added: tuple[RepoRef, ...] = ()
     removed: tuple[RepoRef, ...] = ()
+    repository_selection: str | None = None  # `all` | `selected` after the change, where the provider says
     kind: Literal["installation"] = "installation"
 
 
@@ -123,7 +141,7 @@ class Ignored:
     kind: Literal["ignored"] = "ignored"
 
 
-WebhookEvent = PushEvent | PullRequestEvent | TagEvent | ReleaseEvent | InstallationEvent | Ignored
+WebhookEvent = PushEvent | PullRequestEvent | TagEvent | ReleaseEvent | MergeGroupEvent | InstallationEvent | Ignored
 
 
 def repository_of(event: WebhookEvent) -> RepoRef | None:

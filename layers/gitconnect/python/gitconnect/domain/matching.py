@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gitconnect.domain.events import PullRequestEvent, PushEvent, ReleaseEvent, TagEvent
+from gitconnect.domain.events import HEADS, MergeGroupEvent, PullRequestEvent, PushEvent, ReleaseEvent, TagEvent
 from gitconnect.domain.models import Source
 from gitconnect.domain.rules import matches_any
 
 DEFAULT_SKIP_FLAGS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip build]")
+MERGE_QUEUE_PREFIX = "gh-readonly-queue/"  # GitHub's merge queue branches: gh-readonly-queue/<base>/pr-<n>-<sha>
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,18 @@ def decide_push(
 ) -> Decision:
     """`files`: the changed files when the source has path rules and they are known; None when unknown (then the
     build happens anyway, `unknown_why` in its reason: an explicit fallback, never a silent skip)."""
+    kind = "tag" if event.is_tag else "branch"
     if event.deleted or event.after is None:
-        return skip(f"{event.ref} was deleted: nothing to build")
+        return skip(f"{kind} {event.name} deleted: nothing to build")
     if event.is_tag:
         if not matches_any(event.name, source.tags):
-            return skip(f"tag {event.name} matches none of the source's tag patterns")
+            return skip(_unwatched_tag(source, event.name))
         return Decision(True, f"tag {event.name} pushed", "tag", event.ref, event.after)
+    if event.name.startswith(MERGE_QUEUE_PREFIX):
+        return skip(f"branch {event.name} is a merge queue's: its merge_group event builds it")
     if not matches_any(event.name, source.branches):
-        return skip(f"branch {event.name} is not watched")
+        watched = f"watched: {', '.join(source.branches)}" if source.branches else "the source watches no branches"
+        return skip(f"branch {event.name} is not watched ({watched})")
     flag = skip_flag(source, event.head_message)
     if flag:
         return skip(f"the head commit asks to skip builds ({flag})")
@@ -94,7 +99,8 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
     if event.action == "closed":
         return skip("pull request closed: nothing to build, builds already requested are left alone")
     if event.action not in ("opened", "updated", "reopened"):
-        return skip(f"pull request {event.action}: not a build event")
+        what = event.other_action or event.action
+        return skip(f"pull request #{event.number} {what}: only opening, reopening or new commits build")
     if rules.branches and not matches_any(event.base_ref, rules.branches):
         return skip(f"pull requests into {event.base_ref} are not watched")
     if event.from_fork is not False and rules.forks == "skip":
@@ -120,9 +126,15 @@ def decide_pull_request(source: Source, event: PullRequestEvent) -> Decision:
     )
 
 
+def _unwatched_tag(source: Source, tag: str) -> str:
+    if not source.tags:
+        return f"tag {tag}: the source builds no tags"
+    return f"tag {tag} is not watched (watched: {', '.join(source.tags)})"
+
+
 def decide_tag(source: Source, event: TagEvent, sha: str | None) -> Decision:
     if not matches_any(event.tag, source.tags):
-        return skip(f"tag {event.tag} matches none of the source's tag patterns")
+        return skip(_unwatched_tag(source, event.tag))
     if sha is None:
         return skip(f"tag {event.tag} could not be resolved to a commit")
     return Decision(True, f"tag {event.tag} created", "tag", f"refs/tags/{event.tag}", sha)
@@ -136,3 +148,14 @@ def decide_release(source: Source, event: ReleaseEvent, sha: str | None) -> Deci
     if sha is None:
         return skip(f"release tag {event.tag} could not be resolved to a commit")
     return Decision(True, f"release {event.tag} published", "release", f"refs/tags/{event.tag}", sha)
+
+
+def decide_merge_group(source: Source, event: MergeGroupEvent) -> Decision:
+    """A merge queue's group is built when the branch it merges into is watched: the queue waits for the status on
+    its head commit ("require gitconnect" then works with a merge queue)."""
+    if event.action != "checks_requested":
+        return skip(f"merge group {event.action}: builds already requested are left alone")
+    base = event.base_ref.removeprefix(HEADS)
+    if not matches_any(base, source.branches):
+        return skip(f"merge groups into {base} are not built (watched: {', '.join(source.branches) or 'no branches'})")
+    return Decision(True, f"merge group into {base}", "merge_group", event.head_ref, event.head_sha)

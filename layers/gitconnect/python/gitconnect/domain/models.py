@@ -13,6 +13,15 @@ BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Trigger = Literal["push", "pull_request", "tag", "release", "manual", "poll"]
 
 BUILD_STATUSES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+SOURCE_STATUSES: tuple[str, ...] = ("active", "access_revoked")
+# Why a connection that is not `active` builds nothing (manual builds, polls, webhooks alike).
+_CONNECTION_REFUSALS = {
+    "suspended": "the connection is suspended: its GitHub App installation on {account} was suspended (unsuspend it "
+    "on GitHub)",
+    "uninstalled": "the connection is uninstalled: the GitHub App was removed from {account} (install it again)",
+    "needs_relink": "the connection needs to be linked again: {provider} refused its credentials",
+}
+_SOURCE_REFUSALS = {"access_revoked": "access to {repository} was revoked from the GitHub App"}
 FINAL_BUILD_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 
 
@@ -55,6 +64,14 @@ class Connection:
         """Namespace restrictions, enforced for listing, sources, builds, polls and webhooks alike (a Custom Git
         connection is one repository: nothing to restrict)."""
         return self.provider == "custom" or self.restrictions.allows(repository)
+
+    @property
+    def refusal(self) -> str | None:
+        """Why nothing builds on this connection, or None when it is `active`."""
+        if self.status == "active":
+            return None
+        reason = _CONNECTION_REFUSALS.get(self.status, "the connection is {status}")
+        return reason.format(account=self.account or self.name, provider=self.provider, status=self.status)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -131,6 +148,17 @@ class Source:
     # Watched tags the last poll saw (tag name -> commit); None until a poll took the baseline (then nothing builds).
     tag_heads: dict[str, str] | None = None
     polling: PollHealth = field(default_factory=PollHealth)  # written by the scheduled sync only
+    # `active`, or `access_revoked` while the provider withholds the repository (a GitHub App's repositories).
+    status: str = "active"
+
+    @property
+    def refusal(self) -> str | None:
+        """Why this source builds nothing, or None when it is `active`."""
+        if self.status == "active":
+            return None
+        return _SOURCE_REFUSALS.get(self.status, "the source is {status}").format(
+            repository=self.repository, status=self.status
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -152,6 +180,7 @@ class Source:
             "skip_flags": list(self.skip_flags),
             "poll": self.poll,
             "polling": self.polling.to_json() if self.poll else None,
+            "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

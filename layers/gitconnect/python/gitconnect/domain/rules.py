@@ -31,6 +31,11 @@ def glob_match(name: str, pattern: str) -> bool:
     return _glob_regex(pattern).match(name) is not None
 
 
+def is_glob(pattern: str) -> bool:
+    """Whether a pattern matches more than the one name it spells."""
+    return any(c in pattern for c in "*?")
+
+
 def matches_any(name: str, patterns: Iterable[str]) -> bool:
     return any(glob_match(name, p) for p in patterns)
 

@@ -168,6 +168,10 @@ class GitRemote(Protocol):
         depth-1 fetch of at most `max_bytes` (over that: PushFacts with `unknown` said)."""
         ...
 
+    def head_branch(self, url: str, credentials: GitCredentials | None) -> str | None:
+        """The branch the remote's HEAD points at (its symref); None when it advertises none (an empty remote)."""
+        ...
+
     def read_file(
         self, url: str, credentials: GitCredentials | None, branch: str, path: str
     ) -> tuple[str, bytes | None, str] | None:
@@ -301,9 +305,21 @@ class PolledChanges(Protocol):
 
 @runtime_checkable
 class ShortHashes(Protocol):
-    """Providers whose payloads may name a commit by a short hash (Bitbucket pull requests)."""
+    """Providers that look a commit up by its hash, full or short: Bitbucket pull request payloads name short
+    hashes, and a manual build's `sha` must be a commit of the repository (every API provider)."""
 
-    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None: ...
+    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None:
+        """The full hash of the commit `sha` names; None when the repository has no such commit."""
+        ...
+
+
+@runtime_checkable
+class DefaultBranches(Protocol):
+    """Providers that say which branch is a repository's default (what a manual build without a branch builds)."""
+
+    def default_branch(self, access: Access, repo: RepoRef) -> str | None:
+        """None when the repository has none yet (it is empty)."""
+        ...
 
 
 @runtime_checkable

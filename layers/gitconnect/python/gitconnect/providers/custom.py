@@ -6,7 +6,7 @@ are read and committed with Git itself (a shallow fetch of the branch, a push of
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
@@ -15,6 +15,7 @@ from gitconnect.providers.base import (
     Access,
     Branch,
     Committed,
+    DefaultBranches,
     FileChange,
     GitCredentials,
     GitOpsFiles,
@@ -28,6 +29,9 @@ from gitconnect.providers.base import (
     Repository,
     RepositoryRef,
 )
+
+if TYPE_CHECKING:
+    from gitconnect.domain.events import RepoRef
 
 _HEADS, _TAGS = "refs/heads/", "refs/tags/"
 # A poll reads a moved head's commit (and the previous head's, for path rules) from one depth-1 fetch of at most
@@ -67,7 +71,7 @@ def _remote(base_url: str | None) -> str:
     return base_url
 
 
-class CustomGitProvider(Provider, GitOpsFiles, PolledChanges):
+class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches, PolledChanges):
     id: ClassVar[str] = "custom"
 
     def __init__(self, ports: ProviderPorts) -> None:
@@ -111,6 +115,10 @@ class CustomGitProvider(Provider, GitOpsFiles, PolledChanges):
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         heads = {b.name: b.sha for b in self.branches(access, repository)}
         return heads.get(branch)
+
+    def default_branch(self, access: Access, repo: RepoRef) -> str | None:
+        """The remote's HEAD (the branch a clone checks out)."""
+        return self._git.head_branch(_remote(access.base_url), _git_credentials(access.credentials))
 
     # ------------------------------------------------------------------ polling
     def refs(self, access: Access) -> RemoteRefs:

@@ -14,21 +14,25 @@ from typing import Protocol, TypeVar
 from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import (
     BadRequestError,
+    ConflictError,
     ForbiddenError,
     GitconnectError,
     NotFoundError,
     UnauthorizedError,
     UnprocessableError,
 )
+from gitconnect.domain.events import RepoRef
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import BUILD_STATUSES, FINAL_BUILD_STATUSES, Build, Page, Source
-from gitconnect.providers.base import CommitStatuses, Provider
+from gitconnect.domain.rules import is_glob, matches_any
+from gitconnect.providers.base import Access, CommitStatuses, DefaultBranches, Provider, ShortHashes
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.ports import BuildQueue, BuildStore, EventBus, SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHA = re.compile(r"[0-9a-f]{7,40}|[0-9a-f]{64}")  # abbreviated or full (SHA-1; SHA-256 repositories: full only)
+FULL_SHA_LENGTH = 40
 _OPEN_STATUSES = tuple(s for s in BUILD_STATUSES if s not in FINAL_BUILD_STATUSES)
 
 
@@ -54,6 +58,49 @@ def new_build(source: Source, *, ref: str, sha: str, trigger: str, requested_by:
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def commit_id(sha: str | None) -> str | None:
+    """A manual build's `sha`, lower-cased: 7 to 40 hex digits (or a full SHA-256 id), never the null commit."""
+    if sha is None:
+        return None
+    sha = sha.lower()
+    if not _SHA.fullmatch(sha):
+        raise BadRequestError("`sha` must be a commit id: 7 to 40 hex digits")
+    if not sha.strip("0"):
+        raise BadRequestError("`sha` is the null commit (all zeros), which names no commit")
+    return sha
+
+
+def default_branch_of(source: Source, default: str | None) -> str:
+    """The branch a manual build without `branch` or `sha` builds: the repository's default branch when the source
+    watches it (by name or glob), else the source's only literal branch."""
+    if default is not None and matches_any(default, source.branches):
+        return default
+    literal = [b for b in source.branches if not is_glob(b)]
+    if len(literal) == 1:
+        return literal[0]
+    watched = ", ".join(source.branches) or "no branches"
+    named = f"the default branch {default!r}" if default else "the repository's default branch (unknown)"
+    raise UnprocessableError(
+        f"name the `branch` to build: {named} is not among the branches the source watches ({watched})"
+    )
+
+
+def _default_branch(provider: Provider, access: Access, repo: RepoRef) -> str | None:
+    return provider.default_branch(access, repo) if isinstance(provider, DefaultBranches) else None
+
+
+def _full_commit(provider: Provider, access: Access, repo: RepoRef, sha: str) -> str:
+    """The full id of `sha`, which must be a commit of the repository where the provider can say (its API)."""
+    if not isinstance(provider, ShortHashes):
+        if len(sha) < FULL_SHA_LENGTH:
+            raise UnprocessableError("this provider cannot look commits up: give the full commit id (40 hex digits)")
+        return sha  # Custom Git: ls-remote names heads only; the builder's fetch is the check
+    full = provider.full_commit(access, repo, sha)
+    if full is None:
+        raise UnprocessableError(f"{sha} is not a commit of {repo.full_name}")
+    return full
 
 
 class Reported(Protocol):
@@ -97,20 +144,25 @@ class BuildService:
 
     # ------------------------------------------------------------ manual trigger
     def trigger(self, team_id: str, source_id: str, *, branch: str | None, sha: str | None, user: str) -> Build:
+        """A build of `sha` (checked with the provider where it has an API, and built by its full id), else of the
+        head of `branch`, else of the head of the source's default branch (`default_branch_of`)."""
         source = self.sources.get(team_id, source_id)
         if source is None:
             raise NotFoundError(f"source {source_id!r} not found")
-        if not branch and not sha:
-            raise BadRequestError("give a `branch` (its latest commit is built) or a `sha`")
-        if sha is not None and not _SHA.fullmatch(sha):
-            raise BadRequestError("`sha` must be a full lower-case commit id (40 or 64 hex digits)")
+        sha = commit_id(sha)
         connection = self.connections.get(team_id, source.connection_id)
         if not connection.allows(source.repository):
             raise ForbiddenError(f"{source.repository} is outside the connection's namespace restrictions")
-        if not sha:
-            sha = self.providers(connection.provider).resolve_branch(
-                self.secrets.access(connection), source.repository, str(branch)
-            )
+        refusal = connection.refusal or source.refusal
+        if refusal is not None:
+            raise ConflictError(f"nothing builds on this source: {refusal}")
+        provider, access = self.providers(connection.provider), self.secrets.access(connection)
+        repo = RepoRef.named(source.repository, source.repository_id or "")
+        if sha is not None:
+            sha = _full_commit(provider, access, repo, sha)
+        else:
+            branch = branch or default_branch_of(source, _default_branch(provider, access, repo))
+            sha = provider.resolve_branch(access, source.repository, branch)
             if sha is None:
                 raise UnprocessableError(f"the branch {branch!r} does not exist in {source.repository}")
         ref = f"refs/heads/{branch}" if branch else sha

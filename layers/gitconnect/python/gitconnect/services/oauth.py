@@ -25,10 +25,12 @@ from gitconnect.providers.base import HttpClient, Provider, Tokens
 from gitconnect.providers.bitbucket import DECLARATION as BITBUCKET
 from gitconnect.providers.bitbucket import oauth as bitbucket_oauth
 from gitconnect.providers.github import DECLARATION as GITHUB
+from gitconnect.providers.github.webhooks import MAX_ID_DIGITS, account_key
 from gitconnect.providers.gitlab import DECLARATION as GITLAB
 from gitconnect.providers.gitlab import oauth as gitlab_oauth
 from gitconnect.providers.gitlab.api import GitLabApi
-from gitconnect.services.ports import ConnectionStore
+from gitconnect.services.installations import GitHubInstallations
+from gitconnect.services.ports import ConnectionStore, SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class FlowPorts:
     provider_id: str
     states: Callable[[], StateStore]
     connections: Callable[[], ConnectionStore]
+    sources: Callable[[], SourceStore]
     secrets: Callable[[], ConnectionSecrets]
     provider: Callable[[], Provider]
     http: Callable[[], HttpClient]
@@ -82,8 +85,15 @@ class FlowPorts:
 
 def github_install_flow(ports: FlowPorts) -> GitHubInstallFlow:
     github = cast("GitHubProvider", ports.provider())  # the provider the declaration names is a GitHubProvider
+    installations = GitHubInstallations(ports.connections(), ports.sources())
     return GitHubInstallFlow(
-        ports.states(), ports.connections(), github, ports.config(), ports.dashboard_url, provider_id=ports.provider_id
+        ports.states(),
+        ports.connections(),
+        installations,
+        github,
+        ports.config(),
+        ports.dashboard_url,
+        provider_id=ports.provider_id,
     )
 
 
@@ -137,20 +147,29 @@ class _StateBound:
 
     def _outcome(self, link: Callable[[Mapping[str, str]], Connection], params: Mapping[str, str]) -> str:
         """The dashboard URL to send the browser to, with the outcome (never raises for a refused link)."""
+        return self._answer(lambda: {"outcome": "linked", "connection_id": link(params).id})
+
+    def _answer(self, attempt: Callable[[], dict[str, str]]) -> str:
+        """The dashboard URL with the outcome `attempt` names, or `outcome=error` and the reason it was refused."""
         try:
-            connection = link(params)
+            outcome = attempt()
         except GitconnectError as exc:
-            outcome = {"provider": self._provider_id, "outcome": "error", "reason": exc.detail}
-        else:
-            outcome = {"provider": self._provider_id, "outcome": "linked", "connection_id": connection.id}
-        return _dashboard(self._dashboard_url, outcome)
+            outcome = {"outcome": "error", "reason": exc.detail}
+        return _dashboard(self._dashboard_url, {"provider": self._provider_id, **outcome})
 
 
 class GitHubInstallFlow(_StateBound):
+    """GitHub sends the browser back with `installation_id` and `setup_action` (`install`, or `update` after the user
+    changed an installation), `code` when the App requests user authorization during installation, and our `state`
+    when the user came from `authorize` (none when GitHub redirects on its own after an update: "Redirect on update").
+    The installation id in the URL can be spoofed: it is linked only once the user's own token shows it, and every
+    fact stored about it is read from GitHub as the App."""
+
     def __init__(
         self,
         states: StateStore,
         connections: ConnectionStore,
+        installations: GitHubInstallations,
         github: GitHubProvider,
         config: Mapping[str, str],
         dashboard_url: str,
@@ -160,6 +179,7 @@ class GitHubInstallFlow(_StateBound):
     ) -> None:
         super().__init__(states, provider_id, dashboard_url, clock)
         self._connections = connections
+        self._installations = installations
         self._github = github
         self._config = config
 
@@ -174,18 +194,29 @@ class GitHubInstallFlow(_StateBound):
 
     def callback(self, params: Mapping[str, str]) -> str:
         """The dashboard URL to send the browser to, with the outcome (never raises for a refused link)."""
-        return self._outcome(self._link, params)
+        if params.get("setup_action") == "update" and not params.get("state"):
+            return self._answer(lambda: self._updated_on_github(params))
+        return self._answer(lambda: self._link(params))
 
-    def _link(self, params: Mapping[str, str]) -> Connection:
+    def _link(self, params: Mapping[str, str]) -> dict[str, str]:
         _, saved = self._take_state(params)
-        installation = params.get("installation_id") or ""
-        if not installation.isdigit():
-            raise BadRequestError("GitHub did not name an installation")
+        installation = _installation_named(params)
+        action = params.get("setup_action") or "install"
+        if action not in ("install", "update"):
+            raise BadRequestError(f"GitHub named an unknown setup_action {action[:32]!r}")
+        team_id = saved["team_id"]
+        key = account_key(installation)
+        existing = next((c for c in self._connections.list(team_id) if c.account_key == key), None)
+        if action == "update" and existing is not None:
+            # The team has this installation already (verified when it was linked): GitHub's answer refreshes it.
+            refreshed = self._installations.refresh(existing, self._github.installation(installation))
+            return {"outcome": "updated", "connection_id": refreshed.id}
         code = params.get("code")
         if not code:
+            why = "cannot be verified as yours" if action == "update" else "cannot be verified"
             raise LinkRefusedError(
-                "GitHub sent no authorization code: enable 'Request user authorization (OAuth) "
-                "during installation' on the App"
+                f"GitHub sent no authorization code, so the installation {why}: enable 'Request user "
+                "authorization (OAuth) during installation' on the App"
             )
         # The installation id in the URL can be spoofed: link it only if this user can access it...
         user_token = self._github.api.exchange_code(
@@ -198,12 +229,11 @@ class GitHubInstallFlow(_StateBound):
         if installation not in visible:
             raise LinkRefusedError("that installation is not accessible to the GitHub user who installed the App")
         # ... and read it as the App itself.
-        details = self._github.api.installation(self._github.tokens.app_jwt(), installation)
-        linked = self._github.installation_account(installation, details)
-        team_id = saved["team_id"]
-        existing = next((c for c in self._connections.list(team_id) if c.account_key == linked.account_key), None)
+        view = self._github.installation(installation)
         if existing is not None:
-            return existing  # re-linking an installation the team already has: one connection, not two
+            # Re-linking an installation the team already has: one connection, not two, with GitHub's details.
+            return {"outcome": "linked", "connection_id": self._installations.refresh(existing, view).id}
+        linked = view.account
         connection = Connection(
             team_id=team_id,
             id=new_id("con"),
@@ -211,13 +241,40 @@ class GitHubInstallFlow(_StateBound):
             name=linked.name,
             account=linked.account,
             base_url=linked.base_url,
-            status="suspended" if details.get("suspended_at") else "active",
+            status=view.status,
             created_at=iso(utcnow()),
             account_key=linked.account_key,
             details=linked.details,
         )
         self._connections.put(connection)
-        return connection
+        self._installations.take_over(connection)  # a reinstalled App: the sources left on the uninstalled one
+        self._installations.follow_grant(connection, view.repository_ids)
+        return {"outcome": "linked", "connection_id": connection.id}
+
+    def _updated_on_github(self, params: Mapping[str, str]) -> dict[str, str]:
+        """GitHub's own redirect after the user changed an installation on GitHub ("Redirect on update", no state):
+        nothing new is linked; every team's connection to it is refreshed from the App's view of it."""
+        installation = _installation_named(params)
+        connections = [
+            c for c in self._connections.by_account(account_key(installation)) if c.provider == self._provider_id
+        ]
+        if not connections:
+            # Checked before GitHub is asked: a forged URL for an installation nobody linked costs no API call.
+            raise LinkRefusedError(
+                "no team has linked this GitHub App installation: connect GitHub from the dashboard to link it"
+            )
+        view = self._github.installation(installation)
+        for connection in connections:  # bounded: the teams that linked this one installation
+            self._installations.refresh(connection, view)
+        # No connection id: the URL is unauthenticated, and the installation may be several teams'.
+        return {"outcome": "updated", "installation_id": installation}
+
+
+def _installation_named(params: Mapping[str, str]) -> str:
+    installation = params.get("installation_id") or ""
+    if not (installation.isascii() and installation.isdigit() and len(installation) <= MAX_ID_DIGITS):
+        raise BadRequestError("GitHub did not name an installation")
+    return installation
 
 
 class _OAuthGrant(_StateBound):

@@ -3,6 +3,7 @@ delivery log entry per team that answers "why did (or didn't) this build?"."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,7 @@ from gitconnect.domain.errors import GitconnectError, MalformedPayloadError
 from gitconnect.domain.events import (
     Ignored,
     InstallationEvent,
+    MergeGroupEvent,
     PullRequestEvent,
     PushEvent,
     ReleaseEvent,
@@ -21,9 +23,11 @@ from gitconnect.domain.events import (
     WebhookEvent,
     repository_of,
 )
+from gitconnect.domain.grants import regranted
 from gitconnect.domain.ids import stable_id
 from gitconnect.domain.matching import (
     Decision,
+    decide_merge_group,
     decide_pull_request,
     decide_push,
     decide_release,
@@ -56,10 +60,12 @@ class AccountConnections(Protocol):
     def get(self, team_id: str, connection_id: str) -> Connection | None: ...
     def by_account(self, account_key: str) -> list[Connection]: ...
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool: ...
+    def refresh(self, c: Connection) -> bool: ...
 
 
 class RepositorySources(Protocol):
     def for_repository(self, provider: str, repository_id: str) -> list[Source]: ...
+    def set_status(self, team_id: str, source_id: str, status: str) -> bool: ...
 
 
 class HookLookup(Protocol):
@@ -88,12 +94,15 @@ class RouteReport:
     builds: list[Build] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """What the idempotency record keeps: enough to log a later duplicate for the same teams."""
+        """What the idempotency record keeps: a fixed size however many teams a delivery fans out to (DynamoDB's item
+        limit is 400 KB). A later duplicate finds its teams again from the delivery itself (`log_duplicate`)."""
+        ids = sorted(b.id for b in self.builds)
         return {
             "event": self.event,
             "outcome": self.outcome,
-            "builds": [b.id for b in self.builds],
-            "logged": [[d.team_id, d.connection_id, d.repository] for d in self.deliveries],
+            "builds": len(ids),
+            "teams": len({d.team_id for d in self.deliveries}),
+            "digest": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
         }
 
 
@@ -200,13 +209,15 @@ class EventRouter:
         log.info("delivery rejected as malformed", extra={"delivery_id": delivery.delivery_id, "reason": reason})
         if hook is not None:
             return self._rejected(delivery, report, reason, [_Concerned.hook(hook)])
-        provider_id = delivery.provider
+        return self._rejected(delivery, report, reason, self._named_in_payload(delivery.provider, payload))
+
+    def _named_in_payload(self, provider_id: str, payload: object) -> list[_Concerned]:
+        """The teams linked to the account a payload names, read without judging the rest of it."""
         account_of = _ACCOUNT_NAMED_IN_PAYLOAD.get(provider_id)
         key = None if account_of is None else account_of(payload)
         connections = [] if key is None else self.connections.by_account(key)
         repository = _named_repository(payload)
-        concerned = [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
-        return self._rejected(delivery, report, reason, concerned)
+        return [_Concerned(c.team_id, c.id, repository) for c in connections if c.provider == provider_id]
 
     def _rejected(
         self, delivery: QueuedDelivery, report: RouteReport, reason: str, concerned: Sequence[_Concerned]
@@ -231,22 +242,30 @@ class EventRouter:
             self.deliveries.put_many(report.deliveries)
         return report
 
-    def log_duplicate(self, delivery: QueuedDelivery, first: Mapping[str, Any]) -> None:
-        """A delivery seen before: each team that logged it once sees the copy as a duplicate (nothing built)."""
+    def log_duplicate(self, delivery: QueuedDelivery) -> None:
+        """A delivery seen before: each team it concerns sees the copy as a duplicate (nothing built). The teams are
+        found again as routing found them (the hook's, or those linked to the account the payload names): the first
+        routing's record keeps no list of them."""
+        if delivery.hook_id:
+            hook = self.hooks.get(delivery.hook_id)
+            concerned = [] if hook is None else [_Concerned.hook(hook)]
+        else:
+            concerned = self._named_in_payload(delivery.provider, delivery.payload)
+        # Bounded by the account's linked teams, as the first routing was; written in batches by the log.
         self.deliveries.put_many(
             [
                 Delivery(
-                    team_id=team_id,
+                    team_id=c.team_id,
                     id=delivery.delivery_id,
                     provider=delivery.provider,
                     event=delivery.event,
-                    connection_id=connection_id,
-                    repository=repository,
+                    connection_id=c.connection_id,
+                    repository=c.repository,
                     received_at=delivery.received_at,
                     outcome="duplicate",
                     reason="this delivery was already routed; the copy builds nothing",
                 )
-                for team_id, connection_id, repository in first.get("logged") or ()
+                for c in concerned
             ]
         )
 
@@ -254,13 +273,36 @@ class EventRouter:
     def _installation(self, connection: Connection, event: InstallationEvent) -> _Outcome:
         status = _INSTALLATION_STATUS.get(event.action)
         if status is None:
-            # The repository set is read live from the provider (listing, sources), and the provider sends no
-            # events for repositories it no longer grants: the log records what changed.
-            added = ", ".join(r.full_name for r in event.added) or "none"
-            removed = ", ".join(r.full_name for r in event.removed) or "none"
-            return "ignored", f"repositories granted: {added}; revoked: {removed}", []
+            return self._repositories_changed(connection, event)
         self.connections.update_status(connection.team_id, connection.id, status)
         return "ignored", f"installation {event.action}: connection marked {status}", []
+
+    def _repositories_changed(self, connection: Connection, event: InstallationEvent) -> _Outcome:
+        """The account granted or revoked repositories: the connection's list follows, and so do the sources on
+        them (`access_revoked` build nothing until the repository is granted again)."""
+        added, removed = [r.full_name for r in event.added], [r.full_name for r in event.removed]
+        details = regranted(connection.details, event.repository_selection, added, removed)
+        self.connections.refresh(replace(connection, details=details))
+        revoked = self._set_source_status(connection, event.removed, "access_revoked")
+        restored = self._set_source_status(connection, event.added, "active")
+        reason = f"repositories granted: {', '.join(added) or 'none'}; revoked: {', '.join(removed) or 'none'}"
+        if revoked:
+            reason += f"; sources without access: {', '.join(revoked)}"
+        if restored:
+            reason += f"; sources restored: {', '.join(restored)}"
+        return "ignored", reason, []
+
+    def _set_source_status(self, connection: Connection, repos: tuple[RepoRef, ...], status: str) -> list[str]:
+        """The names of this connection's sources on `repos` whose status changed to `status`. Bounded by the
+        repositories GitHub lists in one delivery and the sources on each."""
+        changed = []
+        for repo in repos:
+            for source in self.sources.for_repository(connection.provider, repo.id):
+                if source.connection_id != connection.id or source.status == status:
+                    continue
+                if self.sources.set_status(source.team_id, source.id, status):
+                    changed.append(source.name)
+        return changed
 
     # ------------------------------------------------------------------ repository events
     def _repository_sources(self, provider_id: str, event: WebhookEvent) -> list[Source]:
@@ -325,8 +367,8 @@ class EventRouter:
     ) -> tuple[list[Build], str]:
         if isinstance(event, Ignored):
             return [], event.reason
-        if connection.status != "active":
-            return [], f"the connection is {connection.status}"
+        if connection.refusal is not None:
+            return [], connection.refusal
         repo = repository_of(event)
         if repo is None:  # an installation event: routed as one, never decided
             return [], f"{event.kind} events do not build"
@@ -338,6 +380,9 @@ class EventRouter:
         resolver = _LazyFacts(provider, self.secrets.access(connection), repo)
         builds, reasons = [], []
         for source in sources:
+            if source.refusal is not None:
+                reasons.append(f"{source.name}: {source.refusal}")
+                continue
             decision = self._decision(source, event, resolver)
             reasons.append(f"{source.name}: {decision.reason}")
             if decision.build:
@@ -358,6 +403,8 @@ class EventRouter:
             return decide_pull_request(source, event)
         if isinstance(event, TagEvent):
             return decide_tag(source, event, facts.tag_commit(event.tag) if source.tags else None)
+        if isinstance(event, MergeGroupEvent):
+            return decide_merge_group(source, event)
         if isinstance(event, ReleaseEvent):
             wants = event.action == "published" and source.releases
             return decide_release(source, event, event.sha or (facts.tag_commit(event.tag) if wants else None))

@@ -38,6 +38,7 @@ class PollReport:
     sources: int = 0
     requested: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # source id -> why it was not polled (nothing builds)
 
 
 def moved_heads(source: Source, heads: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -97,6 +98,10 @@ class PollService:
             connection = connections[key]
             if connection is None:
                 continue  # unlinked: its sources are being removed
+            refusal = connection.refusal or source.refusal
+            if refusal is not None:
+                report.skipped[source.id] = refusal
+                continue
             if not connection.allows(source.repository):
                 report.failed[source.id] = "outside the connection's namespace restrictions"
                 continue

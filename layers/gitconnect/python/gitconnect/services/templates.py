@@ -267,6 +267,12 @@ class TemplateService:
                 )
             return "missing"
         if found.version == link.file_version:
+            if link.status == "synced" and found.commit_sha != link.last_synced_sha:
+                # The branch moved without touching the file: remember the commit, so that the next drift check
+                # finds the head unchanged and reads nothing.
+                self._store.save_version(
+                    replace(template, gitops=replace(link, last_synced_sha=found.commit_sha)), None, template.version
+                )
             return "unchanged"
         try:
             content = parse_document(found.content)
@@ -291,15 +297,35 @@ class TemplateService:
         return "updated"
 
     def sync_linked(self) -> dict[str, str]:
-        """Every linked template against its file (the scheduled sync: Custom Git, and any missed webhook)."""
-        outcomes = {}
+        """Every linked template against its file (the scheduled sync: Custom Git, and any missed webhook).
+
+        Drift is found without reading: one head check per connection, repository and branch, shared by every
+        template linked there; a file is read only where the head is not the commit its template last saw (synced
+        at, or refused at). Unchanged repositories cost one head check each (Custom Git: one ls-remote)."""
+        outcomes: dict[str, str] = {}
+        heads: dict[tuple[str, str, str], str | None] = {}
         for template in self._store.linked():
+            link = template.gitops
+            if link is None or link.status == "unlinked":
+                continue
             try:
-                outcomes[template.id] = self.sync(template)
+                where = (link.connection_id, link.repository, link.branch)
+                if where not in heads:
+                    heads[where] = self._head(template.team_id, *where)
+                head = heads[where]
+                if head is not None and head in (link.last_synced_sha, (link.last_error or {}).get("commit_sha")):
+                    outcomes[template.id] = "unchanged"
+                    continue
+                outcomes[template.id] = self.sync(template, commit_hint=head)
             except GitconnectError as exc:
                 outcomes[template.id] = f"failed: {exc.detail}"
                 log.warning("template sync failed", extra={"template_id": template.id, "reason": exc.detail})
         return outcomes
+
+    def _head(self, team_id: str, connection_id: str, repository: str, branch: str) -> str | None:
+        connection = self._connections.get(team_id, connection_id)
+        provider = self._providers(connection.provider)
+        return provider.resolve_branch(self._secrets.access(connection), repository, branch)
 
     def for_repository(self, repository: str) -> RepositoryTemplates:
         """What a delivery about `repository` may concern (two index reads, whatever the number of teams): the

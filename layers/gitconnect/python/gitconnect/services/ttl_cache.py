@@ -6,6 +6,7 @@ record or rule of the problem; its user is the intake's secret policy (services/
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -13,8 +14,8 @@ T = TypeVar("T")
 
 
 class TtlCache(Generic[T]):
-    """`fn`'s answers remembered for `seconds`, at most `size` of them (all forgotten when full). `refresh` asks
-    again unless the remembered answer is younger than `min_refresh` seconds."""
+    """`fn`'s answers remembered for `seconds`, at most `size` of them (the least recently used is forgotten first).
+    `refresh` asks again unless the remembered answer is younger than `min_refresh` seconds."""
 
     def __init__(
         self,
@@ -26,19 +27,24 @@ class TtlCache(Generic[T]):
     ) -> None:
         self._fn, self._seconds, self._size, self.min_refresh = fn, seconds, size, min_refresh_seconds
         self._clock = clock
-        self._remembered: dict[str, tuple[float, float, T]] = {}  # key -> (fetched, expires, value)
+        # key -> (fetched, expires, value), least recently used first
+        self._remembered: OrderedDict[str, tuple[float, float, T]] = OrderedDict()
 
     def _fetch(self, key: str, now: float) -> T:
-        if len(self._remembered) >= self._size:
-            self._remembered.clear()
         value = self._fn(key)
         self._remembered[key] = (now, now + self._seconds, value)
+        self._remembered.move_to_end(key)
+        while len(self._remembered) > self._size:
+            self._remembered.popitem(last=False)
         return value
 
     def __call__(self, key: str) -> T:
         now = self._clock()
         hit = self._remembered.get(key)
-        return hit[2] if hit and hit[1] > now else self._fetch(key, now)
+        if hit and hit[1] > now:
+            self._remembered.move_to_end(key)
+            return hit[2]
+        return self._fetch(key, now)
 
     def refresh(self, key: str) -> T:
         now = self._clock()

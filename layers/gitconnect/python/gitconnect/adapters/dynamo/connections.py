@@ -90,6 +90,17 @@ class ConnectionStore:
     def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
         return self._update(team_id, connection_id, [ConnectionModel.secret.set(secret)])
 
+    def refresh(self, c: Connection) -> bool:
+        """Save what the provider says of the account now (name, account, status, details); the credentials and
+        restrictions stay. False when the connection is gone (unlinked meanwhile)."""
+        actions: list[Action] = [
+            ConnectionModel.name.set(c.name),
+            ConnectionModel.status.set(c.status),
+            ConnectionModel.account.set(c.account) if c.account else ConnectionModel.account.remove(),
+            ConnectionModel.details.set(c.details) if c.details else ConnectionModel.details.remove(),
+        ]
+        return self._update(c.team_id, c.id, actions)
+
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool:
         """False when the connection is gone (unlinked meanwhile)."""
         return self._update(team_id, connection_id, [ConnectionModel.status.set(status)])

@@ -12,7 +12,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import KeysOnlyProjection
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, write_if
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing, write_if
 from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
@@ -42,6 +42,7 @@ class SourceModel(Model):
     poll_error = UnicodeAttribute(null=True)
     polled_at = UnicodeAttribute(null=True)
     poll_failures = NumberAttribute(null=True)
+    status = UnicodeAttribute(null=True)  # absent on records written before statuses existed: `active`
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -84,6 +85,7 @@ def _to_domain(m: SourceModel) -> Source:
             last_polled_at=m.polled_at,
             consecutive_failures=int(m.poll_failures or 0),
         ),
+        status=m.status or "active",
     )
 
 
@@ -114,13 +116,15 @@ def _to_model(s: Source) -> SourceModel:
         poll_bucket=POLL_BUCKET if s.poll else None,
         heads=s.heads or None,
         tag_heads=s.tag_heads,
+        status=s.status,
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
 
 
-# Written only by the scheduled sync's targeted updates: saving a source's settings leaves them as they are.
-_POLL_HEALTH = frozenset({"poll_status", "poll_error", "polled_at", "poll_failures"})
+# Each written only by its own targeted update (the scheduled sync's poll health, set_status, move): saving a
+# source's settings leaves them as they are.
+_OWNED_ELSEWHERE = frozenset({"poll_status", "poll_error", "polled_at", "poll_failures", "status", "connection_id"})
 _FAILING = "failing"
 
 
@@ -153,11 +157,12 @@ class SourceStore:
 
     def replace(self, s: Source) -> None:
         """Save a changed source; fails if it was deleted meanwhile (an update must never resurrect it). One UpdateItem
-        of every attribute but the keys and the poll health, so a poll's health written meanwhile is kept."""
+        of every attribute but the keys and those with updates of their own, so a poll's health, a status or a move
+        written meanwhile is kept."""
         model = _to_model(s)
         actions: list[Action] = []
         for name, attribute in SourceModel.get_attributes().items():
-            if attribute.is_hash_key or attribute.is_range_key or name in _POLL_HEALTH:
+            if attribute.is_hash_key or attribute.is_range_key or name in _OWNED_ELSEWHERE:
                 continue
             value = getattr(model, name)
             actions.append(attribute.remove() if value is None else attribute.set(value))
@@ -219,6 +224,15 @@ class SourceStore:
             ([*common, SourceModel.poll_failures.add(1)], _is_failing(), "continued"),
         ]
         return _first_written(SourceModel(team_id, source_id), tries[::-1] if was_failing else tries) or "gone"
+
+    def set_status(self, team_id: str, source_id: str, status: str) -> bool:
+        """False when the source is gone (deleted or unlinked meanwhile)."""
+        return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, [SourceModel.status.set(status)])
+
+    def move(self, team_id: str, source_id: str, connection_id: str) -> bool:
+        """Put the source on another connection of its team (a reinstalled GitHub App); False when it is gone."""
+        actions = [SourceModel.connection_id.set(connection_id)]
+        return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, actions)
 
     def delete(self, team_id: str, source_id: str) -> None:
         SourceModel(team_id, source_id).delete()

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
+from gitconnect.api.idempotency import once
 from gitconnect.api.responses import Cursor, Limit, accepted, paged
 from gitconnect.api.schemas import BuildStatusIn, BuildTriggerIn
 
@@ -15,10 +16,19 @@ router = APIGatewayHttpRouter()
 
 
 @router.post("/v1/teams/<team>/sources/<source_id>/builds", summary="Trigger a build", tags=["builds"])
-def trigger(team: str, source_id: str, body: Annotated[BuildTriggerIn, Body()]) -> Response[dict[str, Any]]:
+def trigger(
+    team: str, source_id: str, body: Annotated[BuildTriggerIn | None, Body()] = None
+) -> Response[dict[str, Any]]:
+    """No body (or `{}`): the head of the source's default branch."""
     principal = authorize(router, team)
-    build = wiring.builds().trigger(team, source_id, branch=body.branch, sha=body.sha, user=principal.user_id)
-    return accepted(build)
+    wanted = body or BuildTriggerIn()
+
+    def requested() -> Response[dict[str, Any]]:
+        return accepted(
+            wiring.builds().trigger(team, source_id, branch=wanted.branch, sha=wanted.sha, user=principal.user_id)
+        )
+
+    return once(router, team, f"build {source_id}", wanted.model_dump(), requested)
 
 
 @router.get("/v1/teams/<team>/builds", summary="List builds, newest first", tags=["builds"])

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
+from gitconnect.api.idempotency import once
 from gitconnect.api.responses import created, items, no_content
 from gitconnect.api.schemas import AuthorizeIn, LinkRequest, RestrictionsIn
 from gitconnect.domain.errors import BadRequestError, UnprocessableError
@@ -19,8 +20,8 @@ router = APIGatewayHttpRouter()
 @router.post("/v1/teams/<team>/connections", summary="Link a Git account with credentials", tags=["connections"])
 def link(team: str, body: Annotated[LinkRequest, Body()]) -> Response[dict[str, Any]]:
     authorize(router, team, "admin")
-    connection = wiring.connections().link(team, body.model_dump(exclude_none=True))
-    return created(connection)
+    request = body.model_dump(exclude_none=True)
+    return once(router, team, "link", request, lambda: created(wiring.connections().link(team, request)))
 
 
 @router.get("/v1/teams/<team>/connections", summary="List the team's connections", tags=["connections"])

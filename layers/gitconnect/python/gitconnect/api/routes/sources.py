@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
+from gitconnect.api.idempotency import once
 from gitconnect.api.responses import created, items, no_content
 from gitconnect.api.schemas import SourceCreate, SourcePatch
 
@@ -17,8 +18,8 @@ router = APIGatewayHttpRouter()
 @router.post("/v1/teams/<team>/sources", summary="Watch a repository of a connection", tags=["sources"])
 def create_source(team: str, body: Annotated[SourceCreate, Body()]) -> Response[dict[str, Any]]:
     authorize(router, team)
-    source = wiring.sources().create(team, body.model_dump(exclude_unset=True))
-    return created(source)
+    request = body.model_dump(exclude_unset=True)
+    return once(router, team, "create_source", request, lambda: created(wiring.sources().create(team, request)))
 
 
 @router.get("/v1/teams/<team>/sources", summary="List sources", tags=["sources"])

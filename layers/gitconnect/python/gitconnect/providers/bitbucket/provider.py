@@ -22,6 +22,7 @@ from gitconnect.providers.base import (
     Branch,
     CommitStatuses,
     Committed,
+    DefaultBranches,
     FileChange,
     GitOpsFiles,
     LinkedAccount,
@@ -64,7 +65,14 @@ def _https_clone(repo: Mapping[str, Any]) -> str:
 
 
 class BitbucketProvider(
-    Provider, Webhooks, ShortHashes, ManagedWebhooks, RefreshingCredentials, GitOpsFiles, CommitStatuses
+    Provider,
+    Webhooks,
+    ShortHashes,
+    ManagedWebhooks,
+    RefreshingCredentials,
+    GitOpsFiles,
+    CommitStatuses,
+    DefaultBranches,
 ):
     id: ClassVar[str] = "bitbucket"
 
@@ -209,6 +217,12 @@ class BitbucketProvider(
     def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None:
         """Pull request payloads name commits by short hashes; builds need the full one."""
         return self.api.commit(self._auth(access), repo.full_name, sha)
+
+    def default_branch(self, access: Access, repo: RepoRef) -> str | None:
+        """The repository's `mainbranch` (null for an empty repository)."""
+        main = self.api.repository(self._auth(access), repo.full_name).get("mainbranch") or {}
+        name = main.get("name") if isinstance(main, dict) else None
+        return name if isinstance(name, str) and name else None
 
     def create_webhook(self, access: Access, repo: RepoRef, url: str, secret: str) -> str:
         return self.api.create_hook(self._auth(access), repo.full_name, url, secret, webhooks.HOOK_EVENTS)

@@ -114,6 +114,27 @@ class GitHubApi:
 
     # -- repositories ------------------------------------------------------------------------------------------
 
+    def repository(self, token: str, owner: str, repo: str) -> dict[str, Any] | None:
+        """GET /repos/{owner}/{repo} with an installation token: one call, however many repositories the installation
+        has; None when the installation cannot access it (GitHub answers 404 without saying whether it exists)."""
+        what = f"repository {owner}/{repo}"
+        body = self._rest.request("GET", f"/repos/{segment(owner)}/{segment(repo)}", token, what, missing={404})
+        if body is None:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("full_name"), str) or "id" not in body:
+            raise RemoteUnreachableError(f"GitHub answered {what} without its full name and id")
+        return body
+
+    def commit(self, token: str, owner: str, repo: str, ref: str) -> str | None:
+        """GET /repos/{owner}/{repo}/commits/{ref}: the full sha of a commit named by a (short) sha; None when the
+        repository has no such commit (GitHub: 422 "No commit found for SHA", 404, or 409 for an empty repository).
+        `per_page=1` keeps the answer small: the commit's file list is paged with it."""
+        what = f"commit {ref} of {owner}/{repo}"
+        path = f"/repos/{segment(owner)}/{segment(repo)}/commits/{segment(ref)}"
+        body = self._rest.request("GET", path, token, what, params={"per_page": 1}, missing={404, 409, 422})
+        sha = body.get("sha") if isinstance(body, dict) else None
+        return sha if isinstance(sha, str) else None
+
     def branches(self, token: str, owner: str, repo: str) -> list[tuple[str, str]]:
         """GET /repos/{owner}/{repo}/branches (all pages): (name, head sha) pairs."""
         what = f"the branches of {owner}/{repo}"

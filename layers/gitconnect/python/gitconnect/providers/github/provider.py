@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
 from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from gitconnect.domain.events import RepoRef, WebhookEvent
+from gitconnect.domain.grants import grant_details
 from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
     CommitStatuses,
     Committed,
+    DefaultBranches,
     FileChange,
     GitOpsFiles,
     LinkedAccount,
@@ -23,6 +26,7 @@ from gitconnect.providers.base import (
     RepoFile,
     Repository,
     RepositoryRef,
+    ShortHashes,
     Webhooks,
 )
 from gitconnect.providers.github import webhooks
@@ -48,7 +52,18 @@ def _split(full_name: str) -> tuple[str, str]:
     return owner, name
 
 
-class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
+@dataclass(frozen=True)
+class InstallationView:
+    """An installation as the App itself reads it (never as a URL names it): the account it becomes, `active` or
+    `suspended`, and for `selected` repositories the ids of those granted (None: every repository, or unknown while
+    suspended, when GitHub mints no token to list them)."""
+
+    account: LinkedAccount
+    status: str
+    repository_ids: frozenset[str] | None
+
+
+class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashes, DefaultBranches):
     id: ClassVar[str] = "github"
 
     def __init__(self, ports: ProviderPorts) -> None:
@@ -82,10 +97,31 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
     def link(self, request: Mapping[str, Any]) -> LinkedAccount:
         raise UnprocessableError("GitHub is linked by installing the App: POST …/connections/github/authorize")
 
-    def installation_account(self, installation: str, details: Mapping[str, Any]) -> LinkedAccount:
-        """The connection an installation becomes (`details` is GET /app/installations/{id})."""
+    def installation(self, installation: str) -> InstallationView:
+        """GET /app/installations/{id} with the App's JWT, and for `selected` repositories the ones granted
+        (GET /installation/repositories, every page up to the REST core's page bound) with its token."""
+        details = self.api.installation(self.tokens.app_jwt(), installation)
+        suspended = bool(details.get("suspended_at"))
+        repositories = None
+        if details.get("repository_selection") == "selected" and not suspended:
+            repositories = self._repositories(Access(None, webhooks.account_key(installation), None))
+        return InstallationView(
+            self.installation_account(installation, details, repositories),
+            "suspended" if suspended else "active",
+            None if repositories is None else frozenset(str(r["id"]) for r in repositories),
+        )
+
+    def installation_account(
+        self, installation: str, details: Mapping[str, Any], repositories: list[dict[str, Any]] | None
+    ) -> LinkedAccount:
+        """The connection an installation becomes (`details` is GET /app/installations/{id}; `repositories` those
+        granted, None when they could not be read: the details then leave the stored list as it was)."""
         account = details.get("account") or {}
         login = str(account.get("login") or account.get("slug") or installation)
+        selection = details.get("repository_selection")
+        granted = {} if selection == "selected" and repositories is None else grant_details(
+            selection, (str(r.get("full_name") or "") for r in repositories or ())
+        )
         return LinkedAccount(
             name=login,
             account=login,
@@ -95,7 +131,8 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
             details={
                 "installation_id": str(installation),
                 "account_type": account.get("type"),
-                "repository_selection": details.get("repository_selection"),
+                "repository_selection": selection,
+                **granted,
                 # "Edit installation": where GitHub lets the user change the repositories the App may use.
                 "settings_url": details.get("html_url") or f"{self.web_url}/settings/installations/{installation}",
             },
@@ -109,10 +146,10 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
         if not requested:
             raise BadRequestError("a GitHub source needs `repository` (owner/name)")
         owner, name = _split(requested)
-        for repo in self._repositories(access):
-            if str(repo.get("full_name", "")).lower() == f"{owner}/{name}".lower():
-                return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
-        raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+        repo = self.api.repository(self._token(access), owner, name)  # one call: never the whole installation
+        if repo is None:
+            raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
+        return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
 
     def repositories(self, access: Access, search: str | None) -> list[Repository]:
         found = []
@@ -143,6 +180,16 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses):
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         owner, name = _split(repository)
         return self.api.branch_head(self._token(access), owner, name, branch)
+
+    def default_branch(self, access: Access, repo: RepoRef) -> str | None:
+        owner, name = _split(repo.full_name)
+        found = self.api.repository(self._token(access), owner, name)
+        branch = None if found is None else found.get("default_branch")
+        return branch if isinstance(branch, str) and branch else None  # unknown: the source's own branch decides
+
+    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None:
+        owner, name = _split(repo.full_name)
+        return self.api.commit(self._token(access), owner, name, sha)
 
     # ------------------------------------------------------------------ webhooks
     def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:

@@ -18,6 +18,7 @@ from gitconnect.domain.events import (
     ChangedCommit,
     Ignored,
     InstallationEvent,
+    MergeGroupEvent,
     PullRequestEvent,
     PushEvent,
     ReleaseEvent,
@@ -58,7 +59,7 @@ MAX_PUSH_COMMITS = 2048  # GitHub lists at most this many commits in a push payl
 MAX_ID_DIGITS = 19  # a digit string longer than that is no 64-bit installation id (nor worth parsing)
 
 _PR_ACTIONS = {"opened": "opened", "synchronize": "updated", "reopened": "reopened", "closed": "closed"}
-_REPOSITORY_EVENTS = frozenset({"push", "pull_request", "create", "delete", "release"})
+_REPOSITORY_EVENTS = frozenset({"push", "pull_request", "create", "delete", "release", "merge_group"})
 InstallationAction = Literal["created", "deleted", "suspended", "unsuspended"]
 
 
@@ -67,12 +68,13 @@ def signature_valid(body: bytes, signature: str | None, secrets: Iterable[str]) 
     if not signature or not signature.startswith("sha256="):
         return False
     given = signature[len("sha256=") :].strip().lower().encode()
-    valid = False
-    for secret in secrets:
-        if secret:
-            expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
-            valid |= hmac.compare_digest(expected, given)
-    return valid
+    # Each comparison is constant-time; stopping at the first secret that matches (the current one, unless a sender
+    # still signs with the previous) spares a second HMAC over the body and tells a forger nothing.
+    return any(
+        hmac.compare_digest(hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode(), given)
+        for secret in secrets
+        if secret
+    )
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> bool:
@@ -134,6 +136,16 @@ def _normalize(event: str, payload: JsonObject) -> WebhookEvent:
         return TagEvent(account_key=key, repository=repo, tag=ref)
     if event == "delete":
         return Ignored(f"{opt_string(payload, 'ref_type') or 'ref'} deleted: nothing to build", key, repo)
+    if event == "merge_group":
+        group = obj(payload, "merge_group")
+        return MergeGroupEvent(
+            account_key=key,
+            repository=repo,
+            action=string(payload, "action"),
+            head_sha=sha(group, "head_sha", "merge_group"),
+            head_ref=name(group, "head_ref", "merge_group"),
+            base_ref=name(group, "base_ref", "merge_group"),
+        )
     release = obj(payload, "release")
     action = "published" if string(payload, "action") == "published" else "other"
     return ReleaseEvent(
@@ -206,6 +218,7 @@ def _push(payload: JsonObject, key: str | None, repo: RepoRef) -> PushEvent:
 
 def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRequestEvent:
     pr = obj(payload, "pull_request")
+    action = string(payload, "action")
     head, base = obj(pr, "head", "pull_request"), obj(pr, "base", "pull_request")
     head_repo = opt_obj(head, "repo", "pull_request.head")  # null when the fork was deleted
     base_repo = opt_obj(base, "repo", "pull_request.base")
@@ -216,7 +229,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
     return PullRequestEvent(
         account_key=key,
         repository=repo,
-        action=_PR_ACTIONS.get(string(payload, "action"), "other"),
+        action=_PR_ACTIONS.get(action, "other"),
         number=number,
         head_sha=sha(head, "sha", "pull_request.head"),
         head_ref=string(head, "ref", "pull_request.head"),
@@ -225,6 +238,7 @@ def _pull_request(payload: JsonObject, key: str | None, repo: RepoRef) -> PullRe
         from_fork=None if head_repo is None else identifier(head_repo, "id", "pull_request.head.repo") != base_id,
         title=opt_string(pr, "title", "pull_request"),
         fetch_ref=f"refs/pull/{number}/head",
+        other_action=None if action in _PR_ACTIONS else action.replace("_", " "),
     )
 
 
@@ -247,6 +261,7 @@ def _installation(event: str, payload: JsonObject, installation: JsonObject, key
             account=account,
             added=_listed(payload, "repositories_added"),
             removed=_listed(payload, "repositories_removed"),
+            repository_selection=_selection(payload),
         )
     mapped = _INSTALLATION_ACTIONS.get(action)
     if mapped is None:
@@ -257,6 +272,12 @@ def _installation(event: str, payload: JsonObject, installation: JsonObject, key
         account=account,
         added=_listed(payload, "repositories") if mapped == "created" else (),
     )
+
+
+def _selection(payload: JsonObject) -> str | None:
+    """`repository_selection` (`all` | `selected`); anything else is not a selection GitHub documents."""
+    selection = opt_string(payload, "repository_selection")
+    return selection if selection in ("all", "selected") else None
 
 
 def _listed(payload: JsonObject, key: str) -> tuple[RepoRef, ...]:

@@ -215,6 +215,15 @@ class GitLabApi:
             raise RemoteUnreachableError(f"GitLab answered {what} without a commit")
         return sha
 
+    def commit(self, token: str, project_id: str | int, sha: str) -> str | None:
+        """GET /projects/:id/repository/commits/:sha: the full id of a commit named by a (short) sha or ref; None
+        when the project has no such commit (404 "Commit Not Found"; NotFoundError when the project is gone)."""
+        what = f"commit {sha} of GitLab project {project_id}"
+        path = f"/projects/{segment(project_id)}/repository/commits/{segment(sha)}"
+        body = self._rest.request("GET", path, token, what, missing=_absent_inside_project)
+        full = body.get("id") if isinstance(body, dict) else None
+        return full if isinstance(full, str) else None
+
     def compare_files(self, token: str, project_id: str | int, from_sha: str, to_sha: str) -> list[str] | None:
         """GET /projects/:id/repository/compare?from&to: the paths changed (new and old path of every diff, so a
         rename names both), or None when GitLab cannot say: unknown refs (404), a comparison it could not

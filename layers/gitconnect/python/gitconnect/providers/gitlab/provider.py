@@ -17,6 +17,7 @@ from gitconnect.providers.base import (
     Branch,
     CommitStatuses,
     Committed,
+    DefaultBranches,
     FileChange,
     GitOpsFiles,
     LinkedAccount,
@@ -27,6 +28,7 @@ from gitconnect.providers.base import (
     RepoFile,
     Repository,
     RepositoryRef,
+    ShortHashes,
     Webhooks,
 )
 from gitconnect.providers.gitlab import oauth as gitlab_oauth
@@ -44,7 +46,16 @@ _STATES = {
 STATUS_NAME = "gitconnect"
 
 
-class GitLabProvider(Provider, Webhooks, ManagedWebhooks, RefreshingCredentials, GitOpsFiles, CommitStatuses):
+class GitLabProvider(
+    Provider,
+    Webhooks,
+    ManagedWebhooks,
+    RefreshingCredentials,
+    GitOpsFiles,
+    CommitStatuses,
+    ShortHashes,
+    DefaultBranches,
+):
     id: ClassVar[str] = "gitlab"
 
     def __init__(self, ports: ProviderPorts) -> None:
@@ -137,6 +148,13 @@ class GitLabProvider(Provider, Webhooks, ManagedWebhooks, RefreshingCredentials,
 
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         return self._api(access).branch_head(self._token(access), repository, branch)
+
+    def default_branch(self, access: Access, repo: RepoRef) -> str | None:
+        branch = self._api(access).project(self._token(access), repo.id or repo.full_name).get("default_branch")
+        return branch if isinstance(branch, str) and branch else None  # an empty project has none
+
+    def full_commit(self, access: Access, repo: RepoRef, sha: str) -> str | None:
+        return self._api(access).commit(self._token(access), repo.id or repo.full_name, sha)
 
     # ------------------------------------------------------------------ webhooks
     def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:

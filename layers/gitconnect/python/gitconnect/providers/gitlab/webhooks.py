@@ -59,6 +59,7 @@ MAX_PUSH_COMMITS = 20  # GitLab lists at most the newest 20 commits; `total_comm
 PUSH, TAG_PUSH, MERGE_REQUEST, RELEASE = "Push Hook", "Tag Push Hook", "Merge Request Hook", "Release Hook"
 
 _MR_ACTIONS = {"open": "opened", "reopen": "reopened", "close": "closed", "merge": "closed"}
+_UNMAPPED = {"update": "updated without new commits", "approved": "approved", "unapproved": "unapproved"}
 _PUBLIC = 20  # visibility_level: 0 private, 10 internal, 20 public
 
 
@@ -223,6 +224,7 @@ def _merge_request(payload: JsonObject) -> WebhookEvent:
         from_fork=None if source_id is None or target_id is None else source_id != target_id,
         title=title,
         fetch_ref=f"refs/merge-requests/{iid}/head",  # GitLab keeps it in the target project, forks included
+        other_action=None if mapped != "other" else _UNMAPPED.get(action, action or "changed"),
     )
 
 
