@@ -6,6 +6,8 @@
 4. AWS requests and $ per million builds                            (bench/cost.py)
 5. GitHub webhooks: intake calls, cold start, CPU; $ per million webhooks; a push matching N sources
                                                                     (bench/webhooks.py)
+6. listing 5 000 repositories: provider calls and wall time, cold, next pages, warm
+                                                                    (bench/listing.py)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import aws_calls, cost, imports, latency, webhooks
+from bench import aws_calls, cost, imports, latency, listing, webhooks
 
 
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
@@ -81,6 +83,7 @@ def main() -> int:
     else:
         failures.append("5.4 Cost per webhook (needs figure 5.1)")
     _section("5.5 A push matching N sources: the router's AWS calls and time", webhooks.run_fanout, failures)
+    _section("6. Listing 5 000 repositories (GitHub): provider calls and wall time", listing.run, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:
         print(f"bench: FAILED: {'; '.join(failures)}")

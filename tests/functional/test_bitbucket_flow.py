@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gitconnect import wiring
+from gitconnect.domain.models import Restrictions
 from gitconnect.providers.bitbucket.webhooks import signature
 from tests.functional.conftest import system_with
 from tests.support.bitbucket_fixtures import payload
@@ -120,7 +122,8 @@ def test_link_by_access_token(bb: tuple[System, FakeBitbucket, dict[str, Any]]) 
     assert reply.status == 201, reply.body
     connection_id = reply.json()["id"]
     base = f"/v1/teams/{team}/connections/{connection_id}"
-    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == ["acme"]
+    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == [{"name": "acme",
+                                                                                       "allowed": True}]
     repos = system.call("GET", f"{base}/repositories", token=admin).json()["items"]
     assert [r["full_name"] for r in repos] == ["acme/app", "acme/docs"]
     elsewhere = system.call("POST", f"/v1/teams/{team}/connections", token=admin,
@@ -140,12 +143,16 @@ def test_repositories_namespaces_branches_and_restrictions(bb: tuple[System, Fak
     assert app["clone_url"] == f"{fake.web_url}/acme/app.git"  # Bitbucket's https clone link, without the user
     assert [r["full_name"] for r in system.call("GET", f"{base}/repositories?search=doc",
                                                 token=admin).json()["items"]] == ["acme/docs"]
-    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == ["acme"]
+    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == [{"name": "acme",
+                                                                                       "allowed": True}]
     branches = system.call("GET", f"{base}/branches?repository=acme/app", token=admin).json()["items"]
     assert branches == [{"name": "main", "sha": fake_sha("main-1")}]
-    restricted = system.call("PUT", f"{base}/restrictions", token=admin,
-                             body={"mode": "restricted", "namespaces": ["other"]})
-    assert restricted.status == 200
+    # The connection is linked to the acme workspace: it cannot be restricted to another (alice's `other`)
+    refused = system.call("PUT", f"{base}/restrictions", token=admin,
+                          body={"mode": "restricted", "namespaces": ["other"]})
+    assert refused.status == 422 and refused.json()["unreachable"] == ["other"]
+    assert system.call("GET", base, token=admin).json()["restrictions"]["mode"] == "unrestricted"
+    restrict_elsewhere(linked["connection"]["id"], "other")  # as if set while it reached `other`
     try:
         assert system.call("GET", f"{base}/repositories", token=admin).json()["items"] == []
         assert system.call("GET", f"{base}/branches?repository=acme/app", token=admin).status == 403
@@ -154,6 +161,11 @@ def test_repositories_namespaces_branches_and_restrictions(bb: tuple[System, Fak
         assert new_source.status == 403
     finally:
         system.call("PUT", f"{base}/restrictions", token=admin, body={"mode": "unrestricted"})
+
+
+def restrict_elsewhere(connection_id: str, namespace: str) -> None:
+    """A restriction to a namespace the connection no longer reaches (stored as an earlier PUT would have)."""
+    wiring.stores().connections.set_restrictions(TEAM, connection_id, Restrictions("restricted", (namespace,)))
 
 
 def test_source_hook_push_build_status(bb: tuple[System, FakeBitbucket, dict[str, Any]], admin: str,

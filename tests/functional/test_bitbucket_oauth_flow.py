@@ -83,7 +83,7 @@ def test_oauth_link_and_one_refresh_for_concurrent_callers(lab: tuple[System, Fa
     repos = system.call("GET", f"/v1/teams/{TEAM}/connections/{connection_id}/repositories", token=member)
     assert [r["full_name"] for r in repos.json()["items"]] == ["acme/app"]
     namespaces = system.call("GET", f"/v1/teams/{TEAM}/connections/{connection_id}/namespaces", token=member)
-    assert namespaces.json()["items"] == ["acme"]
+    assert namespaces.json()["items"] == [{"name": "acme", "allowed": True}]
 
 
 def test_refused_refresh_marks_the_connection(lab: tuple[System, FakeBitbucket]) -> None:

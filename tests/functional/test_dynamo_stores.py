@@ -123,6 +123,29 @@ def test_updates_never_create_and_creates_never_overwrite(system: System, team: 
     assert hooks.set_checked("hook_gone", 1.0) is False and hooks.get("hook_gone") is None
 
 
+def test_listing_epoch_and_confirmed_restrictions(system: System, team: str) -> None:
+    """The epoch is only ever ADDed to (concurrent bumps all count); records from before the prompt read confirmed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    connections, table = wiring.stores().connections, wiring.settings().connections_table
+    connections.put(Connection(team, "con_e1", "gitlab", "n", None, None, "active", AT,
+                               restrictions=Restrictions(confirmed=False)))
+    stored = item(system, table, team_id=team, connection_id="con_e1")
+    assert stored is not None and stored["restrictions_confirmed"] == {"BOOL": False} and "listing_epoch" not in stored
+    assert connections.get(team, "con_e1").listing_epoch == 0  # type: ignore[union-attr]
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(lambda _: connections.bump_listing_epoch(team, "con_e1"), range(8)))
+    assert connections.get(team, "con_e1").listing_epoch == 8  # type: ignore[union-attr]
+    connections.set_restrictions(team, "con_e1", Restrictions("restricted", ("acme",), confirmed=True))
+    after = connections.get(team, "con_e1")
+    assert after is not None and after.listing_epoch == 9 and after.restrictions.confirmed is True
+    assert connections.bump_listing_epoch(team, "con_gone") is False and connections.get(team, "con_gone") is None
+    system.client("dynamodb").update_item(  # an item written before the attribute existed
+        TableName=table, Key={"team_id": {"S": team}, "connection_id": {"S": "con_e1"}},
+        UpdateExpression="REMOVE restrictions_confirmed")
+    assert connections.get(team, "con_e1").restrictions.confirmed is True  # type: ignore[union-attr]
+
+
 def test_leases_and_one_time_states_share_the_state_table(system: System) -> None:
     table, leases, states = wiring.settings().state_table, wiring.stores().leases, wiring.stores().states
     expires = int(time.time()) + 30

@@ -10,6 +10,7 @@ import pytest
 from gitconnect.adapters.http import RequestsHttpClient
 from gitconnect.domain.errors import NotFoundError, RemoteAuthError, RemoteUnreachableError, UnprocessableError
 from gitconnect.providers.github.api import GitHubApi
+from gitconnect.providers.rest import ListTooLongError
 from tests.support.fake_github import FakeGitHub, fake_sha
 
 OWNER, REPO = "octo-org", "hello-world"
@@ -83,7 +84,8 @@ def test_pagination_is_bounded(github: FakeGitHub, http: RequestsHttpClient, ins
     for n in range(299):
         github.add_repo(installation, f"{OWNER}/repo-{n:03d}")
     capped = GitHubApi(http, github.api_url, max_pages=2)
-    assert len(capped.installation_repositories(token)) == 200
+    with pytest.raises(ListTooLongError, match="more than 2 pages"):
+        capped.installation_repositories(token)
     assert len(github.requests("GET")) == 2
 
 

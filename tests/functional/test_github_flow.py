@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from gitconnect import wiring
+from gitconnect.domain.models import Restrictions
 from tests.functional.github_support import DASHBOARD, deliver, example, github_system, readdress
 from tests.support.fake_github import FakeGitHub, FakeRepo, fake_sha
 from tests.support.inprocess import System
@@ -110,7 +112,8 @@ def test_repositories_and_branches(gh: tuple[System, FakeGitHub], admin: str, li
         "octo-org/other")
     branches = system.call("GET", f"{base}/branches?repository=octo-org/app", token=admin).json()["items"]
     assert branches == [{"name": "dev", "sha": fake_sha("d")}, {"name": "main", "sha": fake_sha("main-1")}]
-    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == ["octo-org"]
+    assert system.call("GET", f"{base}/namespaces", token=admin).json()["items"] == [{"name": "octo-org",
+                                                                                       "allowed": True}]
 
 
 def test_push_builds_once_and_status_goes_back(gh: tuple[System, FakeGitHub], admin: str,
@@ -355,10 +358,15 @@ def test_namespace_restrictions_apply_at_once(gh: tuple[System, FakeGitHub], adm
     system, fake = gh
     connection = f"/v1/teams/{TEAM}/connections/{linked['connection_id']}"
     fake.add_repo(linked["installation"], "octo-org/app-two")
-    restricted = system.call("PUT", f"{connection}/restrictions", token=admin,
-                             body={"mode": "restricted", "namespaces": ["someone-else"]})
-    assert restricted.status == 200, restricted.body
-    assert restricted.json()["restrictions"] == {"mode": "restricted", "namespaces": ["someone-else"]}
+    # An installation reaches its account only: restricting it elsewhere is refused, and nothing is stored
+    refused = system.call("PUT", f"{connection}/restrictions", token=admin,
+                          body={"mode": "restricted", "namespaces": ["someone-else"]})
+    assert refused.status == 422 and "someone-else" in refused.json()["detail"], refused.body
+    assert system.call("GET", connection, token=admin).json()["restrictions"] == {"mode": "unrestricted",
+                                                                                  "confirmed": True}
+    # A restriction to an account the installation no longer reaches (stored as an earlier PUT would have)
+    wiring.stores().connections.set_restrictions(TEAM, linked["connection_id"],
+                                                 Restrictions("restricted", ("someone-else",)))
     # Listing, new sources, manual builds and webhooks all stop at once
     assert system.call("GET", f"{connection}/repositories", token=admin).json()["items"] == []
     assert system.call("GET", f"{connection}/branches?repository=octo-org/app", token=admin).status == 403

@@ -20,6 +20,7 @@ from gitconnect.domain.errors import (
 )
 from gitconnect.providers.base import HttpResponse
 from gitconnect.providers.gitlab.api import GitLabApi, HookEvents
+from gitconnect.providers.rest import ListTooLongError
 from tests.support.clock import Clock
 from tests.support.fake_gitlab import DEVELOPER, MAINTAINER, FakeGitLab, FakeHook, FakeProject, FakeUser, fake_sha
 
@@ -165,7 +166,8 @@ def test_keyset_pagination_gives_only_a_link(gitlab: FakeGitLab, api: GitLabApi,
 def test_pagination_is_bounded(gitlab: FakeGitLab, http: RequestsHttpClient, token: str) -> None:
     for n in range(299):
         gitlab.add_project("acme", f"repo-{n:03d}")
-    assert len(GitLabApi(http, gitlab.base_url, max_pages=2).projects(token)) == 200
+    with pytest.raises(ListTooLongError, match="more than 2 pages"):
+        GitLabApi(http, gitlab.base_url, max_pages=2).projects(token)
     assert len(gitlab.requests("GET")) == 2
 
 

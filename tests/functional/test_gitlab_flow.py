@@ -103,7 +103,7 @@ def test_projects_namespaces_branches(lab: tuple[System, FakeGitLab, dict[str, A
     base = f"/v1/teams/{TEAM}/connections/{linked['connection']['id']}"
     repos = system.call("GET", f"{base}/repositories", token=admin).json()["items"]
     assert [r["full_name"] for r in repos] == ["acme/app", "acme/docs"]
-    assert "acme" in system.call("GET", f"{base}/namespaces", token=admin).json()["items"]
+    assert {"name": "acme", "allowed": True} in system.call("GET", f"{base}/namespaces", token=admin).json()["items"]
     branches = system.call("GET", f"{base}/branches?repository=acme/app", token=admin).json()["items"]
     assert branches == [{"name": "main", "sha": fake_sha("main-1")}]
 

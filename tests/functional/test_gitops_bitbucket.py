@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.functional.test_bitbucket_flow import TEAM, admin, bb, linked  # noqa: F401 - fixtures, reused
+from tests.functional.test_bitbucket_flow import TEAM, admin, bb, linked, restrict_elsewhere  # noqa: F401 - fixtures, reused
 from tests.support.bitbucket_fixtures import payload
 from tests.support.fake_bitbucket import FakeBitbucket
 from tests.support.fake_gitlab import fake_sha
@@ -117,8 +117,7 @@ def test_namespace_restrictions_apply_to_gitops(bb: tuple[System, FakeBitbucket,
     base = f"/v1/teams/{TEAM}/connections/{linked['connection']['id']}"
     fetch = {"connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
              "path": "deploy/app.json"}
-    assert system.call("PUT", f"{base}/restrictions", token=admin,
-                       body={"mode": "restricted", "namespaces": ["other"]}).status == 200
+    restrict_elsewhere(linked["connection"]["id"], "other")
     try:
         assert system.call("POST", f"/v1/teams/{TEAM}/gitops/fetch", token=admin, body=fetch).status == 403
         created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=admin, body={

@@ -145,7 +145,7 @@ def test_banner_example_links_builds_and_polls_the_demo_remote(workdir: Path) ->
             out = json_lines(shell.run(commands[:push]))
             # Then each step answered, and the manual build is of main's head
             branches, build, listed = out
-            assert branches == {"items": [{"name": "main", "sha": first}]}
+            assert branches == {"items": [{"name": "main", "sha": first}], "next_cursor": None}
             assert (build["sha"], build["ref"], build["trigger"]) == (first, "refs/heads/main", "manual")
             assert [b["id"] for b in listed["items"]] == [build["id"]]
 

@@ -112,10 +112,10 @@ class ToyProvider:
             raise NotFoundError(f"no toy repository {requested!r}")
         return RepositoryRef(str(requested), f"{self.base_url}/{requested}.git", repo.id)
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+    def repositories(self, access: Access) -> list[Repository]:
         account = self._account(access)
         return [Repository(r.id, name, account, "main", False, f"{self.base_url}/{name}.git", None)
-                for name, r in REPOSITORIES.items() if name.startswith(f"{account}/") and (search or "") in name]
+                for name, r in REPOSITORIES.items() if name.startswith(f"{account}/")]
 
     def namespaces(self, access: Access) -> list[str]:
         return [self._account(access)]

@@ -84,8 +84,14 @@ class MemoryConnections:
         return True
 
     def set_restrictions(self, team_id: str, connection_id: str, restrictions: Restrictions) -> None:
-        if not self._update(team_id, connection_id, restrictions=restrictions):
+        current = self.items.get((team_id, connection_id))
+        epoch = current.listing_epoch + 1 if current else 0
+        if not self._update(team_id, connection_id, restrictions=restrictions, listing_epoch=epoch):
             raise NotFoundError(f"connection {connection_id!r} not found")
+
+    def bump_listing_epoch(self, team_id: str, connection_id: str) -> bool:
+        current = self.items.get((team_id, connection_id))
+        return current is not None and self._update(team_id, connection_id, listing_epoch=current.listing_epoch + 1)
 
     def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
         return self._update(team_id, connection_id, secret=secret)

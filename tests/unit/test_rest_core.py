@@ -5,7 +5,6 @@ the same-origin rule for followed `next` links."""
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +27,7 @@ from gitconnect.providers.rest import (
     BodyNext,
     Dialect,
     LinkHeader,
+    ListTooLongError,
     NextPageHeader,
     RestClient,
     next_link,
@@ -308,12 +308,19 @@ def test_bitbucket_follows_next_in_the_body() -> None:
     ],
     ids=["link", "x-next-page", "body-next"],
 )
-def test_pagination_is_bounded(strategy: Any, page: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_pagination_is_bounded_and_says_so(strategy: Any, page: Any) -> None:
+    """A list longer than max_pages is an error naming the bound, never a silently short list."""
     rest, http = _client(*(page(n) for n in range(1, 4)), dialect=Dialect("R", _message, strategy), max_pages=3)
-    with caplog.at_level(logging.WARNING):
-        assert rest.pages("/x", "t", "the list") == [1, 2, 3]
+    with pytest.raises(ListTooLongError, match="more than 3 pages"):
+        rest.pages("/x", "t", "the list")
     assert len(http.sent) == 3
-    assert "more than 3 pages" in caplog.text
+
+
+def test_a_list_of_exactly_max_pages_is_read_whole() -> None:
+    pages = [_answer(200, [1], {"link": f'<{API}/x?page=2>; rel="next"'}), _answer(200, [2])]
+    rest, http = _client(*pages, dialect=Dialect("R", _message, LinkHeader()), max_pages=2)
+    assert rest.pages("/x", "t", "the list") == [1, 2]
+    assert len(http.sent) == 2
 
 
 @pytest.mark.parametrize(

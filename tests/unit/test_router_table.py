@@ -257,3 +257,19 @@ def test_a_delivery_for_a_removed_hook_is_acknowledged_and_logged_nowhere() -> N
     report = w.router.route(delivery(GITLAB_PUSH, provider="gitlab", event="Push Hook", hook_id="hook_gone",
                                      secret_version=1))
     assert (report.outcome, w.log.items, w.queue.sent) == ("ignored", [], [])
+
+
+@pytest.mark.parametrize(("event", "payload"), [
+    ("installation_repositories", {"action": "added", "installation": {"id": 42}, "repository_selection": "selected",
+                                   "repositories_added": [{"id": 9, "full_name": "octo-org/new", "name": "new"}],
+                                   "repositories_removed": []}),
+    ("installation", {"action": "suspend", "installation": {"id": 42, "account": {"login": "octo-org"}}}),
+])
+def test_installation_events_drop_every_teams_cached_listing(event: str, payload: dict[str, Any]) -> None:
+    # Given two teams linked to the installation, and a third team's connection elsewhere
+    w = world(connections=(connection(), connection("t2", "con_2"), connection("t3", "con_3", key="github#7")))
+    # When GitHub says the installation changed
+    w.router.route(delivery(payload, event=event))
+    # Then both teams' listing epochs moved (their cached listings are dropped in every container), the other not
+    assert [(c.id, c.listing_epoch) for c in w.connections.items.values()] == [("con_1", 1), ("con_2", 1),
+                                                                               ("con_3", 0)]

@@ -146,7 +146,13 @@ def connections() -> ConnectionService:
 
     tables = stores()
     return ConnectionService(
-        tables.connections, tables.sources, secrets(), provider, hooks(), on_unlink=lambda c: templates().unlinked(c)
+        tables.connections,
+        tables.sources,
+        secrets(),
+        provider,
+        hooks(),
+        on_unlink=lambda c: templates().unlinked(c),
+        reachable_namespaces=lambda c: listing().reachable_namespaces(c),
     )
 
 
@@ -168,7 +174,7 @@ def hooks() -> HookService:
 def listing() -> ListingService:
     from gitconnect.services.listing import ListingService
 
-    return ListingService(connections(), secrets(), provider)
+    return ListingService(connections(), secrets(), provider, cache_seconds=settings().listing_cache_seconds)
 
 
 @cache

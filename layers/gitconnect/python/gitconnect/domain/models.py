@@ -29,19 +29,26 @@ FINAL_BUILD_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 class Restrictions:
     mode: Literal["unrestricted", "restricted"] = "unrestricted"
     namespaces: tuple[str, ...] = ()
+    # False until an admin answers `PUT …/restrictions` on a connection whose provider asks (GitLab, Bitbucket:
+    # a token reaches every group of its user), so a client knows to prompt.
+    confirmed: bool = True
 
     def to_json(self) -> dict[str, object]:
         if self.mode == "unrestricted":
-            return {"mode": "unrestricted"}
-        return {"mode": "restricted", "namespaces": list(self.namespaces)}
+            return {"mode": "unrestricted", "confirmed": self.confirmed}
+        return {"mode": "restricted", "namespaces": list(self.namespaces), "confirmed": self.confirmed}
 
     def allows(self, repository: str) -> bool:
         """Whether `owner/name` (or `group/sub/name`) lies in an allowed namespace (case-insensitive, like the
         providers' own names); a namespace also allows its subgroups."""
+        return self.allows_namespace(repository.rsplit("/", 1)[0])
+
+    def allows_namespace(self, namespace: str) -> bool:
+        """Whether repositories in `namespace` (a group, a workspace, an owner) are allowed."""
         if self.mode == "unrestricted":
             return True
-        namespace = repository.rsplit("/", 1)[0].lower()
-        return any(namespace == n.lower() or namespace.startswith(n.lower() + "/") for n in self.namespaces)
+        wanted = namespace.lower()
+        return any(wanted == n.lower() or wanted.startswith(n.lower() + "/") for n in self.namespaces)
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,9 @@ class Connection:
     details: dict[str, object] = field(default_factory=dict)  # provider facts worth showing (e.g. settings_url)
     # KMS envelope of the credentials JSON; opaque outside the cipher adapter, never returned by the API.
     secret: bytes | None = None
+    # Part of the listing cache's key: bumped (atomically, in the table) when what the connection may list changes
+    # (restrictions, GitHub installation events), so every container stops serving its cached listing.
+    listing_epoch: int = 0
 
     def allows(self, repository: str) -> bool:
         """Namespace restrictions, enforced for listing, sources, builds, polls and webhooks alike (a Custom Git

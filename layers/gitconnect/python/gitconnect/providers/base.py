@@ -256,8 +256,9 @@ class Provider(Protocol):
         """The repository a new source on this connection watches (validated against the provider)."""
         ...
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
-        """What the connection can reach, filtered by `search` (None where the provider cannot say a field)."""
+    def repositories(self, access: Access) -> list[Repository]:
+        """Every repository the connection can reach, all pages read with the provider's largest page size (None
+        where the provider cannot say a field). The listing service sorts, filters, pages and caches them."""
         ...
 
     def namespaces(self, access: Access) -> list[str]: ...

@@ -95,11 +95,9 @@ class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches, PolledChanges):
             raise BadRequestError("a Custom Git connection is one repository: leave `repository` out")
         return RepositoryRef(repository=repository_name(base_url), clone_url=base_url)
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+    def repositories(self, access: Access) -> list[Repository]:
         """A Custom Git connection is exactly one remote: that is all there is to browse."""
         ref = self.repository(access, None)
-        if search and search.lower() not in ref.repository.lower():
-            return []
         return [Repository(ref.repository, ref.repository, None, None, None, ref.clone_url, None)]
 
     def namespaces(self, access: Access) -> list[str]:

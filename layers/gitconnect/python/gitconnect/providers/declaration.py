@@ -94,6 +94,9 @@ class Declaration(NamedTuple):
     refuses_authorize_body: str | None = None  # the 400's detail when `…/authorize` must come without a body
     webhook: Webhook | None = None
     namespaces: bool = True  # False: a connection is one repository (no namespace restrictions)
+    # True: a new connection reads `restrictions.confirmed: false` until an admin answers `PUT …/restrictions` (its
+    # credentials reach every namespace of their user; a GitHub installation already chose its repositories).
+    asks_restrictions: bool = False
     releases: bool = False  # the provider publishes releases a source may build (`"releases": true`)
     pull_requests: bool = True  # the provider has pull requests a source may build (`pull_requests.enabled`)
 

@@ -10,13 +10,13 @@ written once here. Each provider module keeps its endpoints, its `Dialect` and i
   5xx → RemoteUnreachableError ("failed to answer"), any other status → RemoteUnreachableError ("answered HTTP n").
 - Lists are read to the end with the provider's `Pagination`, bounded by max_pages: `LinkHeader` (GitHub),
   `NextPageHeader` (GitLab) or `BodyNext` (Bitbucket). Our token goes with every request, so a `next` URL is
-  followed only when `same_origin` holds; a link anywhere else is an error, never a silently short list.
+  followed only when `same_origin` holds; a link anywhere else is an error, never a silently short list. A list
+  longer than max_pages is an error too (ListTooLongError, naming the bound), never a silently short one.
 """
 
 from __future__ import annotations
 
 import email.utils
-import logging
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -35,9 +35,9 @@ from gitconnect.domain.errors import (
 )
 from gitconnect.providers.base import HttpClient, HttpResponse
 
-log = logging.getLogger(__name__)
-
 USER_AGENT = "gitconnect"
+# At the providers' largest page size (100) that is 10 000 items per list (5 000 repositories: 50 pages), about as
+# many as one API request (30 s at the gateway) can read.
 MAX_PAGES = 100
 MESSAGE_MAX = 300
 
@@ -56,6 +56,10 @@ STATUS_ERRORS: Mapping[int, tuple[type[GitconnectError], str]] = {
 # Epoch seconds at which a rate limit resets (GitHub `x-ratelimit-reset`, GitLab `RateLimit-Reset`).
 _RESET_HEADERS = ("x-ratelimit-reset", "ratelimit-reset")
 _REL = re.compile(r';\s*rel\s*=\s*(?:"([^"]*)"|([^;\s,]+))', re.IGNORECASE)
+
+
+class ListTooLongError(UnprocessableError, title="List too long"):
+    """A provider list with more pages than gitconnect reads: said, never silently cut short."""
 
 
 # -- pure pieces --------------------------------------------------------------------------------------------------
@@ -411,7 +415,8 @@ class RestClient:
     def pages(
         self, path: str, token: str | None, what: str, *, params: Params | None = None, items_key: str | None = None
     ) -> list[Any]:
-        """Every item of a paginated list, page after page as the dialect's pagination says, bounded by max_pages."""
+        """Every item of a paginated list, page after page as the dialect's pagination says (bounded by max_pages:
+        ListTooLongError when there are more)."""
         pagination = self.dialect.pagination
         key = items_key or pagination.items_key
         first = pagination.first(params or {})
@@ -437,5 +442,7 @@ class RestClient:
                 url, query = following.url, None
             else:
                 url, query = self.api_url + path, following.params
-        log.warning("%s has more than %d pages; the rest is not read", what, self._max_pages)
-        return items
+        raise ListTooLongError(
+            f"{self.dialect.name} has more than {self._max_pages} pages ({len(items)} items read) of {what}: "
+            f"gitconnect reads at most {self._max_pages} pages of a list"
+        )

@@ -25,6 +25,8 @@ class ConnectionService:
     hooks: HookService
     # GitOps: templates linked through the connection stop syncing.
     on_unlink: Callable[[str], None] = lambda connection_id: None
+    # The namespaces a connection reaches (wiring: the listing service's cached list); None: asked of the provider.
+    reachable_namespaces: Callable[[Connection], Sequence[str]] | None = None
 
     def link(self, team_id: str, request: dict[str, Any]) -> Connection:
         provider_id = request["provider"]
@@ -46,6 +48,7 @@ class ConnectionService:
             account_key=linked.account_key or f"{provider_id}#{connection_id}",
             details=linked.details,
             secret=self.secrets.seal(team_id, connection_id, linked.credentials),
+            restrictions=Restrictions(confirmed=not REGISTRY[provider_id].asks_restrictions),
         )
         self.connections.put(connection)
         return connection
@@ -63,7 +66,9 @@ class ConnectionService:
         return self.connections.list(team_id)
 
     def restrict(self, team_id: str, connection_id: str, mode: str, namespaces: Sequence[str]) -> Connection:
-        """Takes effect at once: listing, new sources, builds and webhooks all check it on every request."""
+        """Takes effect at once: listing, new sources, builds and webhooks all check it on every request. Every
+        namespace named must be one the connection reaches (422 naming the others; nothing stored). The answer is
+        the admin's: `confirmed` from now on."""
         connection = self.get(team_id, connection_id)
         declaration = REGISTRY.get(connection.provider)
         if declaration is not None and not declaration.namespaces:
@@ -75,9 +80,32 @@ class ConnectionService:
         if mode not in ("unrestricted", "restricted"):
             raise BadRequestError("mode is `unrestricted` or `restricted`")
         kept = tuple(dict.fromkeys(n.strip().strip("/") for n in namespaces))
-        restrictions = Restrictions("restricted", kept) if mode == "restricted" else Restrictions("unrestricted", kept)
+        if mode == "restricted":
+            self._check_reachable(connection, kept)
+        restrictions = Restrictions("restricted" if mode == "restricted" else "unrestricted", kept, confirmed=True)
         self.connections.set_restrictions(team_id, connection_id, restrictions)
-        return replace(connection, restrictions=restrictions)
+        return replace(connection, restrictions=restrictions, listing_epoch=connection.listing_epoch + 1)
+
+    def _check_reachable(self, connection: Connection, namespaces: Sequence[str]) -> None:
+        """A namespace is reachable when the connection reaches it, a group above one it reaches, or a subgroup of
+        one (GitLab lists the groups a user is a member of; their subgroups come with them)."""
+        if self.reachable_namespaces is not None:
+            reachable = [r.lower() for r in self.reachable_namespaces(connection)]
+        else:
+            provider = self.providers(connection.provider)
+            reachable = [r.lower() for r in provider.namespaces(self.secrets.access(connection))]
+
+        def reached(namespace: str) -> bool:
+            n = namespace.lower()
+            return any(r == n or r.startswith(n + "/") or n.startswith(r + "/") for r in reachable)
+
+        unreachable = [n for n in namespaces if not reached(n)]  # bounded: the request's namespaces
+        if unreachable:
+            raise UnprocessableError(
+                f"the connection cannot reach {', '.join(unreachable)}: restrict it to namespaces it reaches "
+                "(GET …/namespaces lists them)",
+                unreachable=unreachable,
+            )
 
     def unlink(self, team_id: str, connection_id: str) -> None:
         """The connection record (and its sealed credentials) goes first: from that moment no poll, manual

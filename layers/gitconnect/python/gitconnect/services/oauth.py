@@ -19,8 +19,9 @@ from urllib.parse import urlencode, urlsplit
 
 from gitconnect.domain.errors import BadRequestError, GitconnectError, UnprocessableError
 from gitconnect.domain.ids import iso, new_id, utcnow
-from gitconnect.domain.models import Connection
+from gitconnect.domain.models import Connection, Restrictions
 from gitconnect.domain.urls import check_remote_url
+from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import HttpClient, Provider, Tokens
 from gitconnect.providers.bitbucket import DECLARATION as BITBUCKET
 from gitconnect.providers.bitbucket import oauth as bitbucket_oauth
@@ -297,6 +298,8 @@ class _OAuthGrant(_StateBound):
             created_at=iso(utcnow()),
             account_key=f"{self._provider_id}#{connection_id}",
             secret=self._secrets.seal(team_id, connection_id, credentials),
+            # Its token reaches every group of its user: a client prompts until an admin answers PUT …/restrictions.
+            restrictions=Restrictions(confirmed=not REGISTRY[self._provider_id].asks_restrictions),
         )
         self._connections.put(connection)
         return connection

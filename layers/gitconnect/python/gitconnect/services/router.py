@@ -61,6 +61,7 @@ class AccountConnections(Protocol):
     def by_account(self, account_key: str) -> list[Connection]: ...
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool: ...
     def refresh(self, c: Connection) -> bool: ...
+    def bump_listing_epoch(self, team_id: str, connection_id: str) -> bool: ...
 
 
 class RepositorySources(Protocol):
@@ -271,6 +272,7 @@ class EventRouter:
 
     # ------------------------------------------------------------------ installation changes
     def _installation(self, connection: Connection, event: InstallationEvent) -> _Outcome:
+        self.connections.bump_listing_epoch(connection.team_id, connection.id)  # what it reaches may have changed
         status = _INSTALLATION_STATUS.get(event.action)
         if status is None:
             return self._repositories_changed(connection, event)

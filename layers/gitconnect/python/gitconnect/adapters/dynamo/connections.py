@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import BinaryAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -24,6 +31,9 @@ class ConnectionModel(Model):
     status = UnicodeAttribute()
     restrictions_mode = UnicodeAttribute(default="unrestricted")
     namespaces: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]  # PynamoDB types elements as the attribute class: str here
+    # Absent on records linked before the prompt existed: those read as confirmed.
+    restrictions_confirmed = BooleanAttribute(null=True)
+    listing_epoch = NumberAttribute(null=True)  # absent: 0; only ever ADDed to (bump_listing_epoch)
     created_at = UnicodeAttribute()
     account_key = UnicodeAttribute(null=True)
     details = JSONAttribute(null=True)
@@ -42,10 +52,15 @@ def _to_domain(m: ConnectionModel) -> Connection:
         base_url=m.base_url,
         status=m.status,
         created_at=m.created_at,
-        restrictions=Restrictions(mode=m.restrictions_mode, namespaces=tuple(m.namespaces or ())),  # type: ignore[arg-type]  # a str from the table for the Literal mode
+        restrictions=Restrictions(
+            mode=m.restrictions_mode,  # type: ignore[arg-type]  # a str from the table for the Literal mode
+            namespaces=tuple(m.namespaces or ()),
+            confirmed=m.restrictions_confirmed is not False,
+        ),
         account_key=m.account_key,
         details=dict(m.details or {}),
         secret=m.secret,
+        listing_epoch=int(m.listing_epoch or 0),
     )
 
 
@@ -61,6 +76,7 @@ class ConnectionStore:
             status=c.status,
             restrictions_mode=c.restrictions.mode,
             namespaces=list(c.restrictions.namespaces) or None,
+            restrictions_confirmed=c.restrictions.confirmed,
             created_at=c.created_at,
             account_key=c.account_key,
             details=c.details or None,
@@ -79,21 +95,31 @@ class ConnectionStore:
         ConnectionModel(team_id, connection_id).delete()
 
     def set_restrictions(self, team_id: str, connection_id: str, restrictions: Restrictions) -> None:
+        """The new restrictions, and a new listing epoch in the same write (every container's cached listing of the
+        connection is dropped)."""
         namespaces = list(restrictions.namespaces)
         actions: list[Action] = [
             ConnectionModel.restrictions_mode.set(restrictions.mode),
             ConnectionModel.namespaces.set(namespaces) if namespaces else ConnectionModel.namespaces.remove(),
+            ConnectionModel.restrictions_confirmed.set(restrictions.confirmed),
+            ConnectionModel.listing_epoch.add(1),
         ]
         if not self._update(team_id, connection_id, actions):
             raise NotFoundError(f"connection {connection_id!r} not found")
+
+    def bump_listing_epoch(self, team_id: str, connection_id: str) -> bool:
+        """An atomic ADD: concurrent bumps never lose one. False when the connection is gone."""
+        return self._update(team_id, connection_id, [ConnectionModel.listing_epoch.add(1)])
 
     def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
         return self._update(team_id, connection_id, [ConnectionModel.secret.set(secret)])
 
     def refresh(self, c: Connection) -> bool:
         """Save what the provider says of the account now (name, account, status, details); the credentials and
-        restrictions stay. False when the connection is gone (unlinked meanwhile)."""
+        restrictions stay, and cached listings are dropped (what it reaches may have changed). False when the
+        connection is gone (unlinked meanwhile)."""
         actions: list[Action] = [
+            ConnectionModel.listing_epoch.add(1),
             ConnectionModel.name.set(c.name),
             ConnectionModel.status.set(c.status),
             ConnectionModel.account.set(c.account) if c.account else ConnectionModel.account.remove(),

@@ -1,30 +1,23 @@
-"""Page cursors: the last evaluated key wrapped with its team."""
+"""Page cursors: the last evaluated key wrapped with its team (domain/cursors.py is the mechanism)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
+from gitconnect.domain.cursors import decode_cursor as _decode
+from gitconnect.domain.cursors import encode_cursor as _encode
 from gitconnect.domain.errors import BadRequestError
 
 
 def encode_cursor(key: dict[str, Any] | None, *, team_id: str) -> str | None:
-    if not key:
-        return None
-    raw = json.dumps({"t": team_id, "k": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _encode({"t": team_id}, key) if key else None
 
 
 def decode_cursor(cursor: str | None, *, team_id: str) -> dict[str, Any] | None:
     """A cursor wraps the last evaluated key with its team: it cannot walk into another team's records."""
     if not cursor:
         return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        owner, key = data["t"], data["k"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadRequestError("the cursor is not valid") from exc
-    if owner != team_id or not isinstance(key, dict):
+    key = _decode(cursor, {"t": team_id})
+    if not isinstance(key, dict):
         raise BadRequestError("the cursor is not valid")
     return key

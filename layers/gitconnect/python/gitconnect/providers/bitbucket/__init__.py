@@ -22,6 +22,7 @@ DECLARATION = Declaration(
     link_request="gitconnect.api.schemas:BitbucketLink",
     browser_flow="gitconnect.services.oauth:bitbucket_oauth_flow",
     refuses_authorize_body="Bitbucket Cloud is linked through the deployment's OAuth consumer: send no body",
+    asks_restrictions=True,
     webhook=webhook(
         "gitconnect.providers.bitbucket.webhooks:SPEC",
         per_hook=True,

@@ -173,11 +173,11 @@ class BitbucketProvider(
         repo = self.api.repository(self._auth(access), requested)
         return RepositoryRef(str(repo["full_name"]), _https_clone(repo), str(repo["uuid"]))
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+    def repositories(self, access: Access) -> list[Repository]:
         auth = self._auth(access)
         found = []
         for workspace in self._workspaces(access):
-            for repo in self.api.repositories(auth, workspace, search):
+            for repo in self.api.repositories(auth, workspace):
                 full_name = str(repo["full_name"])
                 found.append(
                     Repository(

@@ -151,12 +151,10 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashe
             raise NotFoundError(f"{requested} is not among the repositories the GitHub App can access")
         return RepositoryRef(str(repo["full_name"]), str(repo.get("clone_url") or ""), str(repo["id"]))
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+    def repositories(self, access: Access) -> list[Repository]:
         found = []
         for repo in self._repositories(access):
             full_name = str(repo.get("full_name") or "")
-            if search and search.lower() not in full_name.lower():
-                continue
             found.append(
                 Repository(
                     id=str(repo["id"]),
@@ -171,7 +169,11 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashe
         return sorted(found, key=lambda r: r.full_name.lower())
 
     def namespaces(self, access: Access) -> list[str]:
-        return sorted({r.namespace for r in self.repositories(access, None) if r.namespace})
+        """An installation reaches its account's repositories only: that account (one call, GET
+        /app/installations/{id}, instead of reading every repository to collect their owners)."""
+        account = self.api.installation(self.tokens.app_jwt(), installation_id(access)).get("account") or {}
+        login = account.get("login") or account.get("slug")
+        return [str(login)] if login else []
 
     def branches(self, access: Access, repository: str) -> list[Branch]:
         owner, name = _split(repository)

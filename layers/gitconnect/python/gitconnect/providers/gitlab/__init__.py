@@ -19,6 +19,7 @@ DECLARATION = Declaration(
     links=("credentials", "oauth"),
     link_request="gitconnect.api.schemas:GitLabTokenLink",
     browser_flow="gitconnect.services.oauth:gitlab_oauth_flow",
+    asks_restrictions=True,
     releases=True,
     webhook=webhook(
         "gitconnect.providers.gitlab.webhooks:SPEC",

@@ -125,7 +125,7 @@ class GitLabProvider(
             str(project["path_with_namespace"]), str(project.get("http_url_to_repo") or ""), str(project["id"])
         )
 
-    def repositories(self, access: Access, search: str | None) -> list[Repository]:
+    def repositories(self, access: Access) -> list[Repository]:
         return [
             Repository(
                 id=str(p["id"]),
@@ -137,7 +137,7 @@ class GitLabProvider(
                 clone_url=str(p.get("http_url_to_repo") or ""),
                 web_url=p.get("web_url"),
             )
-            for p in self._api(access).projects(self._token(access), search)
+            for p in self._api(access).projects(self._token(access))
         ]
 
     def namespaces(self, access: Access) -> list[str]:
