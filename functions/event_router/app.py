@@ -1,6 +1,5 @@
 """EventRouterFunction: consumes verified deliveries; each becomes build requests and delivery log entries once."""
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,19 +12,16 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from gitconnect import wiring
 from gitconnect.domain.deliveries import QueuedDelivery, decode
-from gitconnect.domain.errors import RateLimitedError
 
-DEFAULT_WAIT_SECONDS = 60  # a limit that named no reset
-clock: Callable[[], float] = time.time  # (a test moves it past a reset)
 DUPLICATE = "duplicate"  # marks the stored summary Powertools returns for a delivery routed before
 
 logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
+# Powertools' response hook: called, instead of `route`, for a delivery that was routed before, with the summary that
+# routing stored (`response`).
 def seen_before(response: dict[str, Any], idempotent_data: DataRecord) -> dict[str, Any]:
-    """Powertools' response hook: called, instead of `route`, for a delivery that was routed before, with the summary
-    that routing stored (`response`)."""
     return {**response, DUPLICATE: True}
 
 
@@ -44,20 +40,15 @@ def route(*, key: tuple[str, str | None, str], delivery: QueuedDelivery) -> dict
     return wiring.router().route(delivery).summary()
 
 
+# A delivery that meets a provider's rate limit waits for the reset on its queue, its receives unspent: nothing was
+# queued or logged (the router writes once every decision is made), and idempotency dropped its record.
 def record_handler(record: SQSRecord) -> None:
-    room, now = wiring.waiting_room(), clock()
-    not_before = room.not_before(record.message_attributes)
-    if not_before is not None and not_before > now:  # still inside a provider's rate limit: wait on, call nothing
-        room.wait(record.body, not_before, now)
-        return
     delivery = decode(record.body)
-    try:
-        result = route(key=delivery.idempotency_key, delivery=delivery)
-    except RateLimitedError as limited:
-        # Nothing was queued or logged (the router writes only once every decision is made), and idempotency dropped
-        # its in-progress record: the delivery waits for the reset and is routed then, its receives unspent.
-        delay = room.wait(record.body, now + (limited.retry_after or DEFAULT_WAIT_SECONDS), now)
-        logger.info("delivery waits for a rate limit", extra={"delivery_id": delivery.delivery_id, "delay": delay})
+    result = wiring.waiting_room().run_or_wait(
+        record.body, record.message_attributes, lambda: route(key=delivery.idempotency_key, delivery=delivery)
+    )
+    if result is None:
+        logger.info("delivery waits for a rate limit", extra={"delivery_id": delivery.delivery_id})
         return
     if result.get(DUPLICATE):
         wiring.router().log_duplicate(delivery)

@@ -1,5 +1,6 @@
-"""ScheduledSyncFunction: polls branch heads of sources with polling on, repairs provider webhooks, and syncs GitOps
-templates with their files (Custom Git has no webhooks; for the others it catches a missed delivery)."""
+"""ScheduledSyncFunction: polls branch heads of sources with polling on, repairs provider webhooks, syncs GitOps
+templates with their files (Custom Git has no webhooks; for the others it catches a missed delivery), and asks GitHub
+to redeliver what it failed to deliver."""
 
 from typing import Any
 
@@ -15,11 +16,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     polled = wiring.poller().poll()
     repaired = wiring.repair().run()
     templates = wiring.templates().sync_linked()
+    recovered = wiring.recovery().run()
     logger.info("sync done", extra={"sources": polled.sources, "requested": len(polled.requested),
                                     "poll_failed": len(polled.failed), "poll_skipped": len(polled.skipped),
                                     "hooks_checked": repaired.checked,
                                     "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds),
-                                    "templates": len(templates)})
+                                    "templates": len(templates),
+                                    "redelivered": sum(len(g) for g in recovered.redelivered.values())})
     return {"sources": polled.sources, "requested": polled.requested, "failed": polled.failed,
             "skipped": polled.skipped, "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds,
-            "templates": templates}
+            "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}

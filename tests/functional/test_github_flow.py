@@ -310,7 +310,7 @@ def _release_delayed(system: System, logical_id: str) -> int:
 
 def test_a_rate_limit_in_the_router_waits_for_the_reset_and_builds_then(
         gh: tuple[System, FakeGitHub], linked: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    import functions.event_router.app as router_function
+    from gitconnect import wiring
 
     system, fake = gh
     repo, installation = linked["repo"], linked["installation"]
@@ -334,9 +334,77 @@ def test_a_rate_limit_in_the_router_waits_for_the_reset_and_builds_then(
     assert routed(system) == [] and len(fake.requests("GET", ref)) == asked
     assert _release_delayed(system, "EventsQueue") == 1
     # After the reset it is routed: one build, logged as usual
-    monkeypatch.setattr(router_function, "clock", lambda: reset + 1.0)
+    monkeypatch.setattr(wiring.waiting_room(), "clock", lambda: reset + 1.0)
     assert [(e["trigger"], e["ref"], e["sha"]) for e in routed(system)] == [("tag", "refs/tags/v7.0.0", commit)]
     assert system.queue_depth("EventsDLQ") == 0
+
+
+class _FreeLease:
+    def acquire(self, lease_id: str, expires_at: int) -> bool:
+        return True
+
+
+def test_deliveries_github_failed_to_make_are_asked_for_once_and_build(
+        gh: tuple[System, FakeGitHub], admin: str, linked: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    from gitconnect import wiring
+
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    fake.send_webhook = lambda guid, event, payload: deliver(system, event, payload, delivery_id=guid).status
+    lost = fake.add_commit(repo.full_name, fake_sha("lost-push"))
+    # Given GitHub's log: a push it could not deliver (our intake timed out), one it did, one we refused (401)
+    fake.record_delivery("lost-push-1", "push", push_payload(installation, repo, "refs/heads/main",
+                                                             fake_sha("lost-before"), lost), 0)
+    fake.record_delivery("fine-push-1", "push", push_payload(installation, repo, "refs/heads/main",
+                                                             fake_sha("f1"), fake_sha("f2")), 202)
+    fake.record_delivery("refused-1", "push", push_payload(installation, repo, "refs/heads/main",
+                                                           fake_sha("r1"), fake_sha("r2")), 401)
+    # When the scheduled sync runs
+    report = system.fire_schedule()
+    # Then GitHub was asked to deliver the lost one again (only that one), and it built
+    assert report["redelivered"] == {"github": ["lost-push-1"]}
+    assert [(e["trigger"], e["sha"]) for e in routed(system)] == [("push", lost)]
+    log = [d for d in system.call("GET", f"/v1/teams/{TEAM}/deliveries", token=admin).json()["items"]
+           if d["id"] == "lost-push-1"]
+    assert sorted(d["outcome"] for d in log) == ["built", "recovered"]
+    [recovered] = [d for d in log if d["outcome"] == "recovered"]
+    assert "timed out" in recovered["reason"] and "asked it to deliver it again" in recovered["reason"]
+    # A later pass asks for nothing: GitHub's log shows the redelivery
+    again = replace(wiring.recovery(), leases=_FreeLease()).run()
+    assert again.redelivered == {} and again.failed == {}
+    assert len([d for d in fake.hook_deliveries if d["guid"] == "lost-push-1"]) == 2
+    # And a pass within the interval does not even read GitHub's log
+    asked = len(fake.requests("GET", "/app/hook/deliveries"))
+    assert system.fire_schedule()["redelivered"] == {}
+    assert len(fake.requests("GET", "/app/hook/deliveries")) == asked
+
+
+def test_the_delivery_log_is_read_by_cursor_and_bounded_per_pass(
+        gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    from gitconnect import wiring
+
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    fake.send_webhook = lambda guid, event, payload: deliver(system, event, payload, delivery_id=guid).status
+    # Given a failed delivery behind 250 that went through (three pages of 100)
+    fake.record_delivery("deep-failure", "push", push_payload(installation, repo, "refs/heads/dev", fake_sha("x"),
+                                                              fake_sha("y")), 502)
+    for i in range(250):
+        fake.record_delivery(f"ok-{i}", "ping", {"zen": "ok", "installation": {"id": installation}}, 200)
+    fake.clear_log()
+    # A pass bounded to two pages does not reach it (and reads exactly two pages)
+    shallow = replace(wiring.recovery(), leases=_FreeLease(), max_pages=2).run()
+    assert shallow.redelivered == {} and len(fake.requests("GET", "/app/hook/deliveries")) == 2
+    # Three pages, following GitHub's cursor links, do
+    deep = replace(wiring.recovery(), leases=_FreeLease(), max_pages=3).run()
+    assert deep.redelivered == {"github": ["deep-failure"]}
+    pages = fake.requests("GET", "/app/hook/deliveries")
+    assert len(pages) == 2 + 3 and pages[-1].query["cursor"][0].startswith("v1_")
+    routed(system)
 
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh

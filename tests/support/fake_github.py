@@ -156,6 +156,11 @@ class FakeGitHub(FakeServer):
         self.codes: dict[str, dict[str, Any]] = {}
         self.file_commits: dict[str, tuple[str, str]] = {}  # commit sha -> (parent, message), GitOps commits
         self._ids = itertools.count(1000)
+        # The App's webhook delivery log, newest first (GET /app/hook/deliveries), and what each attempt sent.
+        self.hook_deliveries: list[dict[str, Any]] = []
+        self._delivered: dict[int, tuple[str, Any]] = {}  # attempt id -> (event, payload)
+        # How a redelivery reaches the App's webhook URL: (guid, event, payload) -> the HTTP status it got.
+        self.send_webhook: Callable[[str, str, Any], int] | None = None
 
     @property
     def web_url(self) -> str:
@@ -166,6 +171,28 @@ class FakeGitHub(FakeServer):
         return self.web_url + self.api_prefix
 
     # -- state --------------------------------------------------------------------------------------------------
+
+    def record_delivery(self, guid: str, event: str, payload: Any, status_code: int, *,
+                        redelivery: bool = False) -> dict[str, Any]:
+        """An attempt GitHub made to deliver `payload` to the App's webhook URL, and the status it got (0: no answer,
+        as GitHub logs a timeout), at the head of the delivery log."""
+        statuses = {0: "timed out", 200: "OK", 202: "Accepted", 401: "Unauthorized", 500: "Internal Server Error",
+                    502: "Bad Gateway", 503: "Service Unavailable"}
+        attempt_id = self.next_id()
+        installation = (payload.get("installation") or {}).get("id") if isinstance(payload, dict) else None
+        repository = (payload.get("repository") or {}).get("id") if isinstance(payload, dict) else None
+        item = {
+            "id": attempt_id, "guid": guid,
+            "delivered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock())),
+            "redelivery": redelivery, "duration": 0.27, "status": statuses.get(status_code, str(status_code)),
+            "status_code": status_code, "event": event,
+            "action": payload.get("action") if isinstance(payload, dict) else None,
+            "installation_id": installation, "repository_id": repository, "throttled_at": None,
+        }
+        with self._lock:
+            self.hook_deliveries.insert(0, item)
+            self._delivered[attempt_id] = (event, payload)
+        return item
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -586,6 +613,12 @@ class FakeGitHub(FakeServer):
                     raise _error(404, "Not Found")
                 segments = ["repos", by_id.owner, by_id.name, *segments[2:]]
             match method, segments:
+                case "GET", ["app", "hook", "deliveries"]:
+                    self._app_auth(headers)
+                    return self._delivery_page(path, query, headers)
+                case "POST", ["app", "hook", "deliveries", attempt, "attempts"]:
+                    self._app_auth(headers)
+                    return self._redeliver(attempt)
                 case "GET", ["app", "installations", iid]:
                     self._app_auth(headers)
                     return 200, self._installation_json(self._installation(iid)), {}
@@ -747,6 +780,42 @@ class FakeGitHub(FakeServer):
         if page > 1:
             links.append(f'<{url(1)}>; rel="first"')
         return chunk, ({"Link": ", ".join(links)} if links else {})
+
+    def _delivery_page(self, path: str, query: dict[str, list[str]],
+                       headers: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        """GitHub pages the delivery log by cursor: the `Link` header's next URL names where the next page starts."""
+        per_page = min(max(_int(query, "per_page", 30), 1), 100)
+        cursor = (query.get("cursor") or [""])[-1]
+        start = 0
+        if cursor:
+            ids = [str(d["id"]) for d in self.hook_deliveries]
+            if not cursor.startswith("v1_") or cursor[3:] not in ids:
+                raise _error(400, "Invalid cursor")
+            start = ids.index(cursor[3:])
+        chunk = self.hook_deliveries[start:start + per_page]
+        following = self.hook_deliveries[start + per_page:start + per_page + 1]
+        if not following:
+            return 200, chunk, {}
+        base = f"http://{headers.get('host', urlsplit(self.web_url).netloc)}{self.api_prefix}{path}"
+        next_cursor = f"v1_{following[0]['id']}"
+        return 200, chunk, {"Link": f'<{base}?{urlencode({"per_page": per_page, "cursor": next_cursor})}>; rel="next"'}
+
+    def _redeliver(self, attempt: str) -> tuple[int, Any, dict[str, str]]:
+        """202, then the delivery is sent again with its GUID; the new attempt joins the log as a redelivery."""
+        original = next((d for d in self.hook_deliveries if str(d["id"]) == attempt), None)
+        if original is None or self.send_webhook is None:
+            raise _error(404, "Not Found")
+        event, payload = self._delivered[original["id"]]
+        self._lock.release()  # the webhook is sent outside the fake's lock, as GitHub sends it from elsewhere
+        try:
+            status = self.send_webhook(original["guid"], event, payload)
+        finally:
+            self._lock.acquire()
+        again = {**original, "id": self.next_id(), "redelivery": True, "status_code": status,
+                 "delivered_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))}
+        self.hook_deliveries.insert(0, again)
+        self._delivered[again["id"]] = (event, payload)
+        return 202, {}, {}
 
     def _short_branch(self, repo: FakeRepo, name: str, sha: str) -> dict[str, Any]:
         return {"name": name, "commit": {"sha": sha, "url": f"{self.api_url}/repos/{repo.full_name}/commits/{sha}"},

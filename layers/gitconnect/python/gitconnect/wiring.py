@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import BrowserFlow
+    from gitconnect.services.redelivery import DeliveryRecovery
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
     from gitconnect.services.runs import RunService
@@ -342,6 +343,20 @@ def templates() -> TemplateService:
     from gitconnect.services.templates import TemplateService
 
     return TemplateService(_template_store(), connections(), secrets(), provider, runs())
+
+
+@cache
+def recovery() -> DeliveryRecovery:
+    """Failed deliveries asked for again. Each pass reads the hour before it (four passes at the default interval:
+    a pass that failed is covered by the next ones)."""
+    from gitconnect.providers import REGISTRY
+    from gitconnect.services.redelivery import DeliveryRecovery
+
+    every = settings().redelivery_seconds
+    with_webhooks = [pid for pid, declaration in REGISTRY.items() if declaration.webhook is not None]
+    tables = stores()
+    return DeliveryRecovery(provider, with_webhooks, tables.leases, tables.connections, tables.deliveries,
+                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every))
 
 
 @cache

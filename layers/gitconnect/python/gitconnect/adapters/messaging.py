@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from gitconnect.domain.errors import RateLimitedError
 from gitconnect.domain.models import Build
 
 _SQS_BATCH = 10  # SendMessageBatch limit
+T = TypeVar("T")
 
 
 class BuildsQueue:
@@ -40,15 +43,40 @@ MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 class WaitingRoom:
     """A message that met a provider's rate limit waits here until the limit resets: sent again with a delay (up to
     15 minutes at a time, then again) instead of failing, so waiting spends none of the queue's receives before the
-    DLQ. The caller deletes the original (it succeeded, as far as the queue knows)."""
+    DLQ. The caller lets the original go (it succeeded, as far as the queue knows)."""
 
-    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+    DEFAULT_WAIT_SECONDS = 60.0  # a limit that named no reset
+
+    def __init__(self, sqs_client: Any, queue_url: str, clock: Callable[[], float] = time.time) -> None:
         self._sqs = sqs_client
         self._url = queue_url
+        self.clock = clock
 
-    def wait(self, body: str, not_before: float, now: float) -> int:
-        """Send `body` back to wait until `not_before`; the delay used (seconds)."""
-        delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(not_before - now)))
+    def run_or_wait(self, body: str, message_attributes: Any, run: Callable[[], T]) -> T | None:
+        """`run()` for the message, or None when it waits instead: it came back before its reset (nothing is run),
+        or `run` met a rate limit (RateLimitedError: nothing may have been written by it) and it waits for the reset."""
+        if self.holds(body, message_attributes):
+            return None
+        try:
+            return run()
+        except RateLimitedError as limited:
+            self.wait_out(body, limited)
+            return None
+
+    def holds(self, body: str, message_attributes: Any) -> bool:
+        """True when the message came back before its reset: sent back to wait on (nothing else is done with it)."""
+        not_before = self.not_before(message_attributes)
+        if not_before is None or not_before <= self.clock():
+            return False
+        self._send(body, not_before)
+        return True
+
+    def wait_out(self, body: str, limited: RateLimitedError) -> int:
+        """Send `body` back to wait for the reset `limited` names; the delay used (seconds)."""
+        return self._send(body, self.clock() + (limited.retry_after or self.DEFAULT_WAIT_SECONDS))
+
+    def _send(self, body: str, not_before: float) -> int:
+        delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(not_before - self.clock())))
         self._sqs.send_message(
             QueueUrl=self._url,
             MessageBody=body,
@@ -59,7 +87,7 @@ class WaitingRoom:
 
     @staticmethod
     def not_before(message_attributes: Any) -> float | None:
-        """When a message sent back by `wait` may run again (None: at any time). Lambda's SQS records spell the
+        """When a message sent back here may run again (None: at any time). Lambda's SQS records spell the
         attribute's value `stringValue`, SQS's own API `StringValue`."""
         attribute = (message_attributes or {}).get(NOT_BEFORE) or {}
         value = attribute.get("stringValue") or attribute.get("StringValue")

@@ -270,7 +270,8 @@ class Delivery:
     connection_id: str | None
     repository: str | None
     received_at: str
-    outcome: Literal["built", "ignored", "duplicate", "rejected"]
+    # recovered: a delivery the provider failed to make, which gitconnect asked it to make again
+    outcome: Literal["built", "ignored", "duplicate", "rejected", "recovered"]
     reason: str
     build_ids: tuple[str, ...] = ()
 

@@ -323,6 +323,31 @@ class DefaultBranches(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A webhook delivery the provider says it could not make (a timeout, a refused connection, a 4xx/5xx)."""
+
+    id: str  # the provider's id of the attempt (what a redelivery names)
+    guid: str  # the delivery's own id, as the intake saw it (X-GitHub-Delivery): dedupes the redelivery
+    event: str
+    delivered_at: str
+    status: str  # the provider's words: "Internal Server Error", "timed out", …
+    account_key: str | None
+
+
+@runtime_checkable
+class RedeliveredWebhooks(Protocol):
+    """Providers that keep a log of their webhook deliveries and redeliver one on request (GitHub Apps): they do not
+    retry a failed delivery by themselves."""
+
+    def failed_deliveries(self, since: float, max_pages: int) -> list[FailedDelivery]:
+        """Deliveries made after `since` (epoch seconds) that never succeeded and were never redelivered, newest
+        first, reading at most `max_pages` pages of the log."""
+        ...
+
+    def redeliver(self, delivery: FailedDelivery) -> None: ...
+
+
 @runtime_checkable
 class ManagedWebhooks(Protocol):
     """Providers whose webhooks gitconnect registers itself, one per source, each with its own URL and secret."""

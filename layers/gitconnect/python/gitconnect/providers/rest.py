@@ -19,7 +19,7 @@ from __future__ import annotations
 import email.utils
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -417,10 +417,17 @@ class RestClient:
     ) -> list[Any]:
         """Every item of a paginated list, page after page as the dialect's pagination says (bounded by max_pages:
         ListTooLongError when there are more)."""
+        return [item for page in self.each_page(path, token, what, params=params, items_key=items_key) for item in page]
+
+    def each_page(
+        self, path: str, token: str | None, what: str, *, params: Params | None = None, items_key: str | None = None
+    ) -> Iterator[list[Any]]:
+        """The pages of a paginated list, one request each, as they are asked for (a caller that has read enough
+        stops there); bounded by max_pages: ListTooLongError when the list goes on."""
         pagination = self.dialect.pagination
         key = items_key or pagination.items_key
         first = pagination.first(params or {})
-        items: list[Any] = []
+        read = 0
         query: Params | None
         url, query = self.api_url + path, first
         for page in range(1, self._max_pages + 1):
@@ -429,10 +436,11 @@ class RestClient:
             chunk = body if key is None else body.get(key) if isinstance(body, dict) else None
             if not isinstance(chunk, list):
                 raise RemoteUnreachableError(f"{self.dialect.name} answered {what} with an unexpected shape")
-            items.extend(chunk)
+            read += len(chunk)
+            yield chunk
             following = pagination.following(response, body, first)
             if following is None:
-                return items
+                return
             if following.url is not None and not same_origin(following.url, self.api_url):
                 host = urlsplit(self.api_url).netloc
                 raise RemoteUnreachableError(f"{self.dialect.name}'s pagination link for {what} leaves {host}")
@@ -443,6 +451,6 @@ class RestClient:
             else:
                 url, query = self.api_url + path, following.params
         raise ListTooLongError(
-            f"{self.dialect.name} has more than {self._max_pages} pages ({len(items)} items read) of {what}: "
+            f"{self.dialect.name} has more than {self._max_pages} pages ({read} items read) of {what}: "
             f"gitconnect reads at most {self._max_pages} pages of a list"
         )

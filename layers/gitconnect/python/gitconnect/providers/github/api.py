@@ -11,6 +11,7 @@ blob sha), which the core maps to UnprocessableError and ConflictError.
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 from gitconnect.domain.errors import RemoteAuthError, RemoteUnreachableError, UnprocessableError
@@ -111,6 +112,19 @@ class GitHubApi:
         """GET /installation/repositories: every repository the installation can access."""
         what = "the installation's repositories"
         return self._rest.pages("/installation/repositories", token, what, items_key="repositories")
+
+    # -- the App's webhook deliveries -------------------------------------------------------------------------
+
+    def hook_deliveries(self, app_jwt: str) -> Iterator[list[dict[str, Any]]]:
+        """GET /app/hook/deliveries (App JWT), newest first, a page of 100 at a time (cursor paging by Link)."""
+        return self._rest.each_page("/app/hook/deliveries", app_jwt, "the App's webhook deliveries",
+                                    params={"per_page": 100})
+
+    def redeliver(self, app_jwt: str, delivery_id: str) -> bool:
+        """POST /app/hook/deliveries/{delivery_id}/attempts: GitHub sends the delivery again (202); False when it no
+        longer has it (404: deliveries are kept three days)."""
+        path = f"/app/hook/deliveries/{segment(delivery_id)}/attempts"
+        return self._rest.done("POST", path, app_jwt, f"the redelivery of {delivery_id}")
 
     # -- repositories ------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -18,11 +19,13 @@ from gitconnect.providers.base import (
     CommitStatuses,
     Committed,
     DefaultBranches,
+    FailedDelivery,
     FileChange,
     GitOpsFiles,
     LinkedAccount,
     Provider,
     ProviderPorts,
+    RedeliveredWebhooks,
     RepoFile,
     Repository,
     RepositoryRef,
@@ -63,7 +66,9 @@ class InstallationView:
     repository_ids: frozenset[str] | None
 
 
-class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashes, DefaultBranches):
+class GitHubProvider(
+    Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashes, DefaultBranches, RedeliveredWebhooks
+):
     id: ClassVar[str] = "github"
 
     def __init__(self, ports: ProviderPorts) -> None:
@@ -193,6 +198,43 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashe
         owner, name = _split(repo.full_name)
         return self.api.commit(self._token(access), owner, name, sha)
 
+    # ------------------------------------------------------------------ deliveries GitHub failed to make
+    def failed_deliveries(self, since: float, max_pages: int) -> list[FailedDelivery]:
+        """GitHub retries nothing: a delivery our intake did not take (a timeout, a 5xx, a 429) stays failed unless
+        someone asks for it again. Attempts are grouped by GUID; one that succeeded, or was redelivered already (by
+        us or by a person), is left alone, so each failed delivery is asked for once."""
+        attempts: dict[str, list[Mapping[str, Any]]] = {}  # guid -> its attempts, newest first
+        for number, page in enumerate(self.api.hook_deliveries(self.tokens.app_jwt()), start=1):
+            older = False
+            for item in page:  # newest first: the first one older than `since` ends the read
+                at = _epoch(item.get("delivered_at"))
+                if at is None or at < since:
+                    older = True
+                    break
+                attempts.setdefault(str(item.get("guid") or ""), []).append(item)
+            if older or number >= max_pages:  # bounded: max_pages pages of 100 attempts per run
+                break
+        failed = []
+        for guid, tried in attempts.items():
+            if not guid or any(_settled(t) or t.get("redelivery") for t in tried):
+                continue
+            latest = tried[0]
+            installation = webhooks.installation_number(latest.get("installation_id"))
+            failed.append(
+                FailedDelivery(
+                    id=str(latest.get("id")),
+                    guid=guid,
+                    event=str(latest.get("event") or ""),
+                    delivered_at=str(latest.get("delivered_at") or ""),
+                    status=f"{latest.get('status_code')} {latest.get('status') or ''}".strip(),
+                    account_key=None if installation is None else webhooks.account_key(installation),
+                )
+            )
+        return failed
+
+    def redeliver(self, delivery: FailedDelivery) -> None:
+        self.api.redeliver(self.tokens.app_jwt(), delivery.id)
+
     # ------------------------------------------------------------------ webhooks
     def normalize(self, event: str, payload: Mapping[str, Any]) -> WebhookEvent:
         return webhooks.normalize(event, payload)
@@ -238,3 +280,21 @@ class GitHubProvider(Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashe
         self.api.create_commit_status(
             self._token(access), owner, name, build.sha, _STATES[build.status], url, description, STATUS_CONTEXT
         )
+
+
+def _epoch(value: object) -> float | None:
+    """GitHub's ISO 8601 time (`2021-06-09T16:01:44Z`) as epoch seconds; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _settled(attempt: Mapping[str, Any]) -> bool:
+    """Nothing to ask for again: our intake took it (2xx). A 4xx is settled too (a bad signature, a malformed body,
+    an unknown provider would be refused again); a 5xx, a 429 or no answer at all (status code 0) is worth asking
+    for again."""
+    code = attempt.get("status_code")
+    return isinstance(code, int) and code != 429 and 200 <= code < 500

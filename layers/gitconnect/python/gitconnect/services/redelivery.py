@@ -1,0 +1,106 @@
+"""Deliveries a provider failed to make, asked for again: GitHub does not retry a webhook delivery that timed out or
+got a 5xx (its documentation tells App owners to redeliver failed deliveries themselves). The scheduled sync runs
+this; a redelivery reaches the intake with the same GUID, so it is routed (or logged as a duplicate) like any
+delivery, and each team linked to the account sees in its delivery log that it was recovered."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gitconnect.domain.errors import GitconnectError, UnprocessableError
+from gitconnect.domain.ids import iso, utcnow
+from gitconnect.domain.models import Connection, Delivery
+from gitconnect.providers.base import FailedDelivery, Provider, RedeliveredWebhooks
+
+log = logging.getLogger(__name__)
+
+
+class Leases(Protocol):
+    def acquire(self, lease_id: str, expires_at: int) -> bool: ...
+
+
+class Accounts(Protocol):
+    def by_account(self, account_key: str) -> list[Connection]: ...
+
+
+class DeliveryLog(Protocol):
+    def put_many(self, deliveries: Sequence[Delivery]) -> None: ...
+
+
+@dataclass
+class RecoveryReport:
+    redelivered: dict[str, list[str]] = field(default_factory=dict)  # provider -> GUIDs asked for again
+    skipped: dict[str, str] = field(default_factory=dict)  # provider -> why not this run
+    failed: dict[str, str] = field(default_factory=dict)  # provider or GUID -> the error
+
+
+@dataclass(frozen=True)
+class DeliveryRecovery:
+    providers: Callable[[str], Provider]
+    provider_ids: Sequence[str]  # the providers that take webhooks
+    leases: Leases
+    connections: Accounts
+    deliveries: DeliveryLog
+    interval_seconds: float = 300.0  # at most one pass per provider per interval, across containers
+    lookback_seconds: float = 3600.0  # how far back each pass reads the provider's log
+    max_pages: int = 10  # and at most this many pages of it (100 deliveries each)
+    clock: Callable[[], float] = time.time
+
+    def run(self) -> RecoveryReport:
+        report = RecoveryReport()
+        for provider_id in self.provider_ids:
+            provider = self.providers(provider_id)
+            if not isinstance(provider, RedeliveredWebhooks):
+                continue
+            now = self.clock()
+            if not self.leases.acquire(f"redelivery#{provider_id}", int(now + self.interval_seconds)):
+                report.skipped[provider_id] = "a pass ran less than an interval ago"
+                continue
+            try:
+                failed = provider.failed_deliveries(now - self.lookback_seconds, self.max_pages)
+            except UnprocessableError as exc:  # not configured here (no GitHub App): nothing to recover
+                report.skipped[provider_id] = exc.detail
+                continue
+            except GitconnectError as exc:  # the next passes read this window again: nothing is lost
+                report.failed[provider_id] = exc.detail
+                log.warning("delivery log not read", extra={"provider": provider_id, "reason": exc.detail})
+                continue
+            for delivery in failed:  # bounded by max_pages pages of 100
+                try:
+                    provider.redeliver(delivery)
+                except GitconnectError as exc:
+                    report.failed[delivery.guid] = exc.detail
+                    continue
+                report.redelivered.setdefault(provider_id, []).append(delivery.guid)
+                self._log(provider_id, delivery)
+        return report
+
+    def _log(self, provider_id: str, delivery: FailedDelivery) -> None:
+        """A `recovered` entry for each team linked to the account; the redelivery then logs its own outcome."""
+        teams = [] if delivery.account_key is None else self.connections.by_account(delivery.account_key)
+        reason = (
+            f"{provider_id} could not deliver this at {delivery.delivered_at} ({delivery.status}): "
+            "gitconnect asked it to deliver it again"
+        )
+        now = iso(utcnow())
+        self.deliveries.put_many(
+            [
+                Delivery(
+                    team_id=c.team_id,
+                    id=delivery.guid,
+                    provider=provider_id,
+                    event=delivery.event,
+                    connection_id=c.id,
+                    repository=None,
+                    received_at=now,
+                    outcome="recovered",
+                    reason=reason,
+                )
+                for c in teams
+                if c.provider == provider_id
+            ]
+        )
