@@ -16,6 +16,7 @@ import hmac
 import os
 import socketserver
 import subprocess
+import sys
 import threading
 from email.utils import parseaddr
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -111,6 +112,13 @@ class WorkingCopy:
         ref = f"refs/heads/{branch}"
         self.git("push", "--quiet", *(["--force"] if force else []), "origin", f"{ref}:{ref}")
 
+    def tag(self, name: str, *, message: str | None = None, author: str = "Test <test@example.com>") -> None:
+        """A lightweight tag at HEAD, or an annotated one (a tag object) with a message; pushed."""
+        user, email = parseaddr(author)
+        annotated = ["-a", "-m", message] if message is not None else []
+        self.git("-c", f"user.name={user}", "-c", f"user.email={email}", "tag", *annotated, name)
+        self.git("push", "--quiet", "origin", f"refs/tags/{name}:refs/tags/{name}")
+
     def checkout_new(self, branch: str) -> None:
         self.git("checkout", "--quiet", "-b", branch)
 
@@ -132,6 +140,11 @@ class _Server(ThreadingHTTPServer):
         self.seen: list[tuple[str, str]] = []
         self.chunked_requests = 0
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client went away mid-answer (e.g. it stopped reading a pack past its byte cap)
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) we don't need; can be slow offline.

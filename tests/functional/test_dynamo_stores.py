@@ -11,7 +11,7 @@ import pytest
 
 from gitconnect import wiring
 from gitconnect.domain.errors import ConflictError, NotFoundError
-from gitconnect.domain.models import Build, Connection, Delivery, Restrictions, Source
+from gitconnect.domain.models import Build, Connection, Delivery, PollHealth, Restrictions, Source
 from gitconnect.domain.templates import Run, Template, TemplateVersion
 from tests.support.inprocess import System
 
@@ -70,8 +70,35 @@ def test_delivery_and_source_items_keep_their_keys(system: System, team: str) ->
     wiring.stores().sources.delete(team, "src_k1")
     with pytest.raises(ConflictError, match="deleted meanwhile"):
         wiring.stores().sources.replace(source)
-    assert wiring.stores().sources.set_heads(team, "src_k1", {"main": "abc"}) is False
+    assert wiring.stores().sources.record_poll(team, "src_k1", {"main": "abc"}, None, AT, was_failing=False) == "gone"
+    assert wiring.stores().sources.record_poll_failure(team, "src_k1", "down", AT, was_failing=True) == "gone"
     assert wiring.stores().sources.get(team, "src_k1") is None  # nothing resurrected
+
+
+def test_poll_health_transitions_are_decided_by_the_writes_and_a_patch_keeps_them(system: System, team: str) -> None:
+    store = wiring.stores().sources
+    source = Source(team, "src_h1", "app", "con_1", "custom", "app", "https://x/app.git", ("main",), AT, AT, poll=True,
+                    heads={"main": "a"}, tags=("v*",))
+    store.create(source)
+    assert store.get(team, "src_h1").polling.status == "pending"  # type: ignore[union-attr]
+    # Two overlapping polls that both read the source as healthy: only one write begins the failing streak
+    assert store.record_poll_failure(team, "src_h1", "refused", AT, was_failing=False) == "started"
+    assert store.record_poll_failure(team, "src_h1", "refused", AT, was_failing=False) == "continued"
+    later = "2026-01-02T03:06:00Z"
+    assert store.record_poll_failure(team, "src_h1", "timed out", later, was_failing=True) == "continued"
+    # A user's PATCH saves its settings with one targeted update: the health written meanwhile stays
+    store.replace(replace(source, name="renamed", updated_at="2026-01-02T03:07:00Z"))
+    failing = store.get(team, "src_h1")
+    assert failing is not None and failing.name == "renamed"
+    assert failing.polling == PollHealth("failing", "timed out", later, 3)
+    # Recovery: reported once, by the write that ended the streak, even when both polls read it failing
+    assert store.record_poll(team, "src_h1", {"main": "b"}, {"v1": "c"}, AT, was_failing=True) == "recovered"
+    assert store.record_poll(team, "src_h1", {"main": "b"}, {"v1": "c"}, AT, was_failing=True) == "ok"
+    healthy = store.get(team, "src_h1")
+    assert healthy is not None and healthy.polling == PollHealth("ok", None, AT, 0)
+    assert (healthy.heads, healthy.tag_heads, healthy.name) == ({"main": "b"}, {"v1": "c"}, "renamed")
+    stored = item(system, wiring.settings().sources_table, team_id=team, source_id="src_h1")
+    assert stored is not None and stored["poll_status"] == {"S": "ok"} and "poll_error" not in stored
 
 
 def test_updates_never_create_and_creates_never_overwrite(system: System, team: str) -> None:

@@ -13,13 +13,13 @@ def test_source_lifecycle(system: System, team: str, admin: str, remote: tuple[s
     member = system.token({team: "member"}, sub="bob")
     created = system.call("POST", f"/v1/teams/{team}/sources", token=member, body={
         "connection_id": connection["id"], "branches": ["release/*"], "tags": ["v*"],
-        "pull_requests": {"enabled": True, "forks": "build"}, "paths": {"include": ["src/**"]},
+        "pull_requests": {"enabled": False, "forks": "build"}, "paths": {"include": ["src/**"]},
         "skip_flags": ["[skip ci]"]})
     assert created.status == 201, created.body
     source = created.json()
     assert source["name"] == url.rsplit("/", 1)[-1].removesuffix(".git")
     assert (source["branches"], source["tags"], source["poll"]) == (["release/*"], ["v*"], False)
-    assert source["pull_requests"] == {"enabled": True, "branches": [], "forks": "build"}
+    assert source["pull_requests"] == {"enabled": False, "branches": [], "forks": "build"}
     assert source["paths"] == {"include": ["src/**"], "exclude": []}
     path = f"/v1/teams/{team}/sources/{source['id']}"
     assert system.call("GET", path, token=member).json() == source
@@ -34,7 +34,7 @@ def test_source_lifecycle(system: System, team: str, admin: str, remote: tuple[s
     system.fire_schedule()
     system.drain()
     assert system.bus_events() == []
-    work.write("x", "1")
+    work.write("src/x", "1")  # inside the path rules
     sha = work.commit("x")
     work.push()
     system.fire_schedule()
@@ -43,7 +43,7 @@ def test_source_lifecycle(system: System, team: str, admin: str, remote: tuple[s
 
     # Deleting the source stops polling it; a deleted source cannot be changed or built
     assert system.call("DELETE", path, token=member).status == 204
-    work.write("x", "2")
+    work.write("src/x", "2")
     work.commit("y")
     work.push()
     system.fire_schedule()

@@ -20,7 +20,18 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError
-from gitconnect.domain.models import Build, Connection, Delivery, Hook, Page, Restrictions, Source
+from gitconnect.domain.models import (
+    Build,
+    Connection,
+    Delivery,
+    Hook,
+    Page,
+    PollFailed,
+    PollHealth,
+    PollRecorded,
+    Restrictions,
+    Source,
+)
 from gitconnect.domain.templates import Run, Template, TemplateVersion
 
 
@@ -107,9 +118,10 @@ class MemorySources:
         self.items[(s.team_id, s.id)] = s
 
     def replace(self, s: Source) -> None:
-        if (s.team_id, s.id) not in self.items:
+        current = self.items.get((s.team_id, s.id))
+        if current is None:
             raise ConflictError("the source was deleted meanwhile")
-        self.items[(s.team_id, s.id)] = s
+        self.items[(s.team_id, s.id)] = replace(s, polling=current.polling)  # the poll health is the sync's alone
 
     def get(self, team_id: str, source_id: str) -> Source | None:
         return self.items.get((team_id, source_id))
@@ -124,12 +136,24 @@ class MemorySources:
     def polled(self) -> Iterable[Source]:
         return [s for s in self.items.values() if s.poll]
 
-    def set_heads(self, team_id: str, source_id: str, heads: dict[str, str]) -> bool:
+    def record_poll(self, team_id: str, source_id: str, heads: dict[str, str], tag_heads: dict[str, str] | None,
+                    at: str, *, was_failing: bool) -> PollRecorded:
         current = self.items.get((team_id, source_id))
         if current is None:
-            return False
-        self.items[(team_id, source_id)] = replace(current, heads=dict(heads))
-        return True
+            return "gone"
+        health = PollHealth("ok", None, at, 0)
+        self.items[(team_id, source_id)] = replace(current, heads=dict(heads), tag_heads=tag_heads, polling=health)
+        return "recovered" if current.polling.status == "failing" else "ok"
+
+    def record_poll_failure(self, team_id: str, source_id: str, error: str, at: str, *,
+                            was_failing: bool) -> PollFailed:
+        current = self.items.get((team_id, source_id))
+        if current is None:
+            return "gone"
+        failing = current.polling.status == "failing"
+        health = PollHealth("failing", error, at, current.polling.consecutive_failures + 1 if failing else 1)
+        self.items[(team_id, source_id)] = replace(current, polling=health)
+        return "continued" if failing else "started"
 
     def set_status(self, team_id: str, source_id: str, status: str) -> bool:
         current = self.items.get((team_id, source_id))

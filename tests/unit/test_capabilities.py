@@ -14,15 +14,17 @@ from gitconnect.providers.base import (
     DefaultBranches,
     GitOpsFiles,
     ManagedWebhooks,
+    PolledChanges,
     RefreshingCredentials,
     ShortHashes,
     Webhooks,
 )
 
 CAPABILITIES: tuple[type, ...] = (Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials,
-                                  GitOpsFiles, DefaultBranches)
+                                  GitOpsFiles, DefaultBranches,
+                                  PolledChanges)
 EXPECTED: dict[str, set[type]] = {
-    "custom": {GitOpsFiles, DefaultBranches},
+    "custom": {GitOpsFiles, DefaultBranches, PolledChanges},
     "github": {Webhooks, ShortHashes, CommitStatuses, GitOpsFiles, DefaultBranches},
     "gitlab": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles,
                DefaultBranches},

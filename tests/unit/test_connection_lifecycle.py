@@ -17,7 +17,7 @@ from gitconnect.providers.github.webhooks import normalize
 from gitconnect.services.builds import BuildService, commit_id, default_branch_of
 from gitconnect.services.installations import GitHubInstallations
 from gitconnect.services.sync import PollService
-from tests.support.memory import MemoryBuilds, MemoryConnections, MemorySources, Recorder
+from tests.support.memory import MemoryBuilds, MemoryConnections, MemoryDeliveries, MemorySources, Recorder
 
 
 def connection(**changes: Any) -> Connection:
@@ -97,7 +97,8 @@ def test_polls_skip_what_cannot_build_and_say_why() -> None:
                             source(id="src_3", connection_id="con_3", status="access_revoked"))
     connections = MemoryConnections(connection(), connection(id="con_2", status="suspended"),
                                     connection(id="con_3"))
-    report = PollService(sources, connections, Secrets(), lambda _: provider, Recorder()).poll()  # type: ignore[arg-type]
+    report = PollService(sources, connections, Secrets(), lambda _: provider, Recorder(),  # type: ignore[arg-type]
+                         MemoryDeliveries()).poll()
     assert report.sources == 3 and provider.calls == ["branches"]  # src_1 only
     assert set(report.skipped) == {"src_2", "src_3"}
     assert "suspended" in report.skipped["src_2"]

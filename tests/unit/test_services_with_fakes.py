@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
@@ -11,9 +11,10 @@ import pytest
 from gitconnect.adapters.net import resolve_checked
 from gitconnect.domain.errors import BadRequestError, RemoteUnreachableError, UnprocessableError, UnsafeUrlError
 from gitconnect.domain.models import Build, Connection, Source
-from gitconnect.providers.base import Access, GitCredentials, ProviderPorts
+from gitconnect.providers.base import Access, GitCredentials, ProviderPorts, PushFacts
 from gitconnect.providers.custom import CustomGitProvider, credentials_from_request, repository_name
 from gitconnect.services.sync import PollService, moved_heads
+from tests.support.memory import MemoryDeliveries, MemorySources
 
 URL = "https://git.example.com/team/app.git"
 
@@ -28,6 +29,10 @@ class FakeGit:
         if isinstance(self.refs, Exception):
             raise self.refs
         return dict(self.refs)
+
+    def inspect_push(self, url: str, credentials: GitCredentials | None, before: str | None, after: str, *,
+                     files: bool, max_bytes: int) -> PushFacts:
+        return PushFacts("a commit", None)
 
 
 def test_link_reaches_the_remote_with_the_credentials_before_anything_else() -> None:
@@ -83,20 +88,6 @@ def test_moved_heads_reports_new_and_moved_watched_branches() -> None:
     assert moved_heads(source(), {"main": "a" * 40}) == []
 
 
-class MemorySources:
-    def __init__(self, sources: list[Source]) -> None:
-        self.items = {s.id: s for s in sources}
-
-    def polled(self) -> Iterable[Source]:
-        return [s for s in self.items.values() if s.poll]
-
-    def set_heads(self, team_id: str, source_id: str, heads: dict[str, str]) -> bool:
-        if source_id not in self.items:
-            return False
-        self.items[source_id] = replace(self.items[source_id], heads=heads)
-        return True
-
-
 class MemoryConnections:
     def __init__(self, connections: list[Connection]) -> None:
         self.items = {c.id: c for c in connections}
@@ -126,32 +117,32 @@ def poller(git: FakeGit, sources: MemorySources, queue: MemoryQueue, connected: 
     connection = Connection("t", "con_1", "custom", "app", None, URL, "active", "x")
     provider = CustomGitProvider(ProviderPorts(git=git))
     return PollService(sources, MemoryConnections([connection] if connected else []), PlainSecrets(),  # type: ignore[arg-type]
-                       lambda _: provider, queue)
+                       lambda _: provider, queue, MemoryDeliveries())
 
 
 def test_poll_requests_one_build_per_moved_head_and_is_idempotent_across_retries() -> None:
     git = FakeGit({"refs/heads/main": "b" * 40, "refs/heads/feature": "f" * 40})
-    sources, queue = MemorySources([source()]), MemoryQueue(fail=1)
+    sources, queue = MemorySources(source()), MemoryQueue(fail=1)
     service = poller(git, sources, queue)
     with pytest.raises(RuntimeError):
         service.poll()  # the queue failed: heads stay unrecorded
-    assert sources.items["src_1"].heads == {"main": "a" * 40}
+    assert sources.items[("t", "src_1")].heads == {"main": "a" * 40}
     first = service.poll()
     assert [(b.ref, b.sha, b.trigger) for b in queue.sent] == [("refs/heads/main", "b" * 40, "poll")]
     assert first.requested == [queue.sent[0].id]
     assert service.poll().requested == []  # nothing moved since
     # A lost head update would re-request the same build id: the consumer dedupes on it
-    sources.items["src_1"] = source()
+    sources.items[("t", "src_1")] = source()
     service.poll()
     assert queue.sent[0].id == queue.sent[1].id
 
 
 def test_poll_skips_unlinked_connections_and_reports_unreachable_remotes() -> None:
     queue = MemoryQueue()
-    assert poller(FakeGit({"refs/heads/main": "b" * 40}), MemorySources([source()]), queue,
+    assert poller(FakeGit({"refs/heads/main": "b" * 40}), MemorySources(source()), queue,
                   connected=False).poll().requested == []
     down = FakeGit(RemoteUnreachableError("the remote could not be reached: timed out"))  # type: ignore[arg-type]
-    report = poller(down, MemorySources([source()]), queue).poll()
+    report = poller(down, MemorySources(source()), queue).poll()
     assert report.failed == {"src_1": "the remote could not be reached: timed out"}
     assert queue.sent == []
 

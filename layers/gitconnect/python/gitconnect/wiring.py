@@ -215,7 +215,7 @@ def status_mirror() -> StatusMirror:
 def poller() -> PollService:
     from gitconnect.services.sync import PollService
 
-    return PollService(stores().sources, stores().connections, secrets(), provider, builds_queue())
+    return PollService(stores().sources, stores().connections, secrets(), provider, builds_queue(), stores().deliveries)
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:

@@ -4,6 +4,10 @@ Files (GitOps) are read from a shallow fetch (depth 1) of one branch into memory
 commit on top of the head that was read: dulwich advertises the remote's refs first, and the push is only sent when
 the branch still points at that head (the server then updates it only from that value), so a branch that moved
 since the read is a conflict, never an overwrite.
+
+A poll inspects a moved head with one depth-1 fetch of the new head (and the previous one, for path rules), asking
+for a partial clone (no blobs; no trees when only the message is needed) where the server allows it, and stopping
+once the pack passes a byte cap: the changed files are the difference of the two trees.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from contextlib import contextmanager
 
 import urllib3
 from dulwich.client import HttpGitClient, HTTPUnauthorized
+from dulwich.diff_tree import tree_changes
 from dulwich.errors import GitProtocolError, NotGitRepository
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.pack import UnpackedObject
@@ -23,10 +28,15 @@ from dulwich.repo import MemoryRepo
 
 from gitconnect.domain.errors import GitconnectError, RemoteAuthError, RemoteUnreachableError, UnprocessableError
 from gitconnect.domain.urls import check_remote_url
-from gitconnect.providers.base import FileChange, GitCredentials
+from gitconnect.providers.base import FileChange, GitCredentials, PushFacts
 
 _FILE_MODE = 0o100644
 _TREE_MODE = 0o040000
+_PEELED = b"^{}"
+
+
+class _PackTooLarge(Exception):
+    """Raised from the pack callback to stop reading a pack past its byte cap."""
 
 
 @contextmanager
@@ -62,14 +72,17 @@ class DulwichGitRemote:
         )
 
     def ls_remote(self, url: str, credentials: GitCredentials | None) -> dict[str, str]:
-        """Every ref the remote advertises (name -> sha); HEAD symref targets are not followed."""
+        """Every ref the remote advertises (name -> sha), an annotated tag as the commit it peels to (`<tag>^{}`);
+        HEAD symref targets are not followed."""
         client = self._client(url, credentials)
         with _remote_errors():
             result = client.get_refs(b"")
+        refs = {name: sha for name, sha in result.refs.items() if sha is not None}
+        peeled = {name[: -len(_PEELED)]: sha for name, sha in refs.items() if name.endswith(_PEELED)}
         return {
-            name.decode("utf-8", "replace"): sha.decode("ascii")
-            for name, sha in result.refs.items()
-            if sha is not None and not name.endswith(b"^{}")
+            name.decode("utf-8", "replace"): peeled.get(name, sha).decode("ascii")
+            for name, sha in refs.items()
+            if not name.endswith(_PEELED)
         }
 
     def head_branch(self, url: str, credentials: GitCredentials | None) -> str | None:
@@ -80,6 +93,65 @@ class DulwichGitRemote:
         target = bytes(result.symrefs.get(Ref(b"HEAD")) or b"")
         heads = b"refs/heads/"
         return target[len(heads) :].decode("utf-8", "replace") if target.startswith(heads) else None
+
+    def inspect_push(
+        self,
+        url: str,
+        credentials: GitCredentials | None,
+        before: str | None,
+        after: str,
+        *,
+        files: bool,
+        max_bytes: int,
+    ) -> PushFacts:
+        wanted = [after, before] if files and before else [after]
+        received = bytearray()
+
+        def wants(refs: Mapping[Ref, ObjectID], depth: int | None = None) -> list[ObjectID]:
+            return [ObjectID(sha.encode("ascii")) for sha in wanted]
+
+        def pack_data(chunk: bytes) -> int:
+            if len(received) + len(chunk) > max_bytes:
+                raise _PackTooLarge
+            received.extend(chunk)
+            return len(chunk)
+
+        client = self._client(url, credentials)
+        repo = MemoryRepo()
+        # blob:none / tree:0 are partial clone filters: dulwich sends them only to servers that allow them (else
+        # the whole snapshot comes, within the cap).
+        spec = b"blob:none" if len(wanted) == 2 else b"tree:0"
+        try:
+            with _remote_errors():
+                client.fetch_pack(b"", wants, repo.get_graph_walker(), pack_data, depth=1, filter_spec=spec)
+        except _PackTooLarge:
+            return PushFacts(None, None, f"more than {max_bytes} bytes to inspect")
+        if received:
+            pack, commit, abort = repo.object_store.add_pack()
+            try:
+                pack.write(received)
+            except BaseException:
+                abort()
+                raise
+            try:
+                commit()
+            except Exception as exc:  # dulwich's checksum and delta errors: the bytes received are no valid pack
+                raise RemoteUnreachableError("the remote sent a pack that could not be read") from exc
+        head = _commit(repo, after)
+        if head is None:
+            return PushFacts(None, None, f"the remote did not send the commit {after}")
+        message = head.message.decode("utf-8", "replace")
+        if not files:
+            return PushFacts(message, None)
+        if before is None:
+            return PushFacts(message, None, "a new branch: no previous head to compare with")
+        previous = _commit(repo, before)
+        if previous is None:
+            return PushFacts(message, None, f"the remote did not send the previous head {before}")
+        changes = tree_changes(repo.object_store, previous.tree, head.tree)
+        entries = [entry for change in changes for entry in (change.old, change.new) if entry is not None]
+        paths = {entry.path for entry in entries if entry.path is not None}
+        return PushFacts(message, tuple(sorted(p.decode("utf-8", "replace") for p in paths)))
 
     def _fetch_head(self, client: HttpGitClient, branch: str) -> tuple[MemoryRepo, ObjectID] | None:
         """The branch's head commit (and its tree) in memory, or None when there is no such branch."""
@@ -169,6 +241,14 @@ class DulwichGitRemote:
                 return None
             raise UnprocessableError(f"the remote refused the commit to {change.branch}: {error}")
         return commit.id.decode("ascii")
+
+
+def _commit(repo: MemoryRepo, sha: str) -> Commit | None:
+    key = ObjectID(sha.encode("ascii"))
+    if key not in repo.object_store:
+        return None
+    found = repo.object_store[key]
+    return found if isinstance(found, Commit) else None
 
 
 def _parts(path: str) -> list[bytes]:

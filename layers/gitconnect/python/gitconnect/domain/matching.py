@@ -55,9 +55,14 @@ def skip_flag(source: Source, message: str | None) -> str | None:
     return next((f for f in flags if f.lower() in lowered), None)
 
 
-def decide_push(source: Source, event: PushEvent, files: Sequence[str] | None) -> Decision:
+WEBHOOK_FILES_UNKNOWN = "list truncated and not available from the API"
+
+
+def decide_push(
+    source: Source, event: PushEvent, files: Sequence[str] | None, unknown_why: str = WEBHOOK_FILES_UNKNOWN
+) -> Decision:
     """`files`: the changed files when the source has path rules and they are known; None when unknown (then the
-    build happens anyway: an explicit fallback, never a silent skip)."""
+    build happens anyway, `unknown_why` in its reason: an explicit fallback, never a silent skip)."""
     kind = "tag" if event.is_tag else "branch"
     if event.deleted or event.after is None:
         return skip(f"{kind} {event.name} deleted: nothing to build")
@@ -77,7 +82,7 @@ def decide_push(source: Source, event: PushEvent, files: Sequence[str] | None) -
         if files is None:
             return Decision(
                 True,
-                "changed files unknown (list truncated and not available from the API): built",
+                f"changed files unknown ({unknown_why}): built",
                 "push",
                 event.ref,
                 event.after,

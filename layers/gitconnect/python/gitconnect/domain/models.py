@@ -110,6 +110,30 @@ class PathRules:
     exclude: tuple[str, ...] = ()
 
 
+PollStatus = Literal["pending", "ok", "failing"]
+PollRecorded = Literal["ok", "recovered", "gone"]  # a poll that reached the remote, as its record landed
+PollFailed = Literal["started", "continued", "gone"]  # a poll that did not, as its record landed
+
+
+@dataclass(frozen=True)
+class PollHealth:
+    """How the scheduled sync fares with a polled source's remote: `pending` until its first poll, then `ok`, or
+    `failing` with the last error and how many polls in a row failed."""
+
+    status: PollStatus = "pending"
+    last_error: str | None = None
+    last_polled_at: str | None = None
+    consecutive_failures: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "status": self.status,
+            "last_error": self.last_error,
+            "last_polled_at": self.last_polled_at,
+            "consecutive_failures": self.consecutive_failures,
+        }
+
+
 @dataclass(frozen=True)
 class Source:
     team_id: str
@@ -129,8 +153,11 @@ class Source:
     skip_flags: tuple[str, ...] = ()
     poll: bool = False
     repository_id: str | None = None  # the provider's stable id: webhooks find sources by it
-    # Branch heads the last poll saw (ref name -> sha): a build is requested only when a head moves.
+    # Branch heads the last poll saw (branch name -> sha): a build is requested only when a head moves.
     heads: dict[str, str] = field(default_factory=dict)
+    # Watched tags the last poll saw (tag name -> commit); None until a poll took the baseline (then nothing builds).
+    tag_heads: dict[str, str] | None = None
+    polling: PollHealth = field(default_factory=PollHealth)  # written by the scheduled sync only
     # `active`, or `access_revoked` while the provider withholds the repository (a GitHub App's repositories).
     status: str = "active"
 
@@ -162,6 +189,7 @@ class Source:
             "paths": {"include": list(self.paths.include), "exclude": list(self.paths.exclude)},
             "skip_flags": list(self.skip_flags),
             "poll": self.poll,
+            "polling": self.polling.to_json() if self.poll else None,
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

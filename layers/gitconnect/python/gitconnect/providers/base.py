@@ -130,8 +130,43 @@ class Branch:
     sha: str
 
 
+@dataclass(frozen=True)
+class RemoteRefs:
+    """The branches and tags a remote advertises (name -> commit; annotated tags peeled to their commit)."""
+
+    branches: dict[str, str]
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PushFacts:
+    """What Git itself says about a head that moved from `before` to `after`: the head commit's message, and the
+    files that differ between the two (None when not asked for or not known); `unknown` says why something is
+    missing (the push was too large to inspect, the previous head is gone, ...)."""
+
+    head_message: str | None
+    files: tuple[str, ...] | None
+    unknown: str | None = None
+
+
 class GitRemote(Protocol):
-    def ls_remote(self, url: str, credentials: GitCredentials | None) -> dict[str, str]: ...
+    def ls_remote(self, url: str, credentials: GitCredentials | None) -> dict[str, str]:
+        """Every advertised ref (name -> sha), annotated tags peeled to the commit they name."""
+        ...
+
+    def inspect_push(
+        self,
+        url: str,
+        credentials: GitCredentials | None,
+        before: str | None,
+        after: str,
+        *,
+        files: bool,
+        max_bytes: int,
+    ) -> PushFacts:
+        """The head commit `after` and, with `files` and a `before`, the files changed since `before`, read from one
+        depth-1 fetch of at most `max_bytes` (over that: PushFacts with `unknown` said)."""
+        ...
 
     def head_branch(self, url: str, credentials: GitCredentials | None) -> str | None:
         """The branch the remote's HEAD points at (its symref); None when it advertises none (an empty remote)."""
@@ -257,6 +292,16 @@ class Webhooks(Protocol):
     def tag_commit(self, access: Access, repo: RepoRef, tag: str) -> str | None:
         """The commit a tag points at; None when there is no such tag."""
         ...
+
+
+@runtime_checkable
+class PolledChanges(Protocol):
+    """Providers whose sources learn of pushes by polling (Custom Git: no API, no webhooks): refs and the facts of a
+    moved head come from Git itself, so path rules, skip flags and tag globs apply as they do to webhooks."""
+
+    def refs(self, access: Access) -> RemoteRefs: ...
+
+    def push_facts(self, access: Access, before: str | None, after: str, *, files: bool) -> PushFacts: ...
 
 
 @runtime_checkable

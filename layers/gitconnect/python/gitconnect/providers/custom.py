@@ -20,8 +20,11 @@ from gitconnect.providers.base import (
     GitCredentials,
     GitOpsFiles,
     LinkedAccount,
+    PolledChanges,
     Provider,
     ProviderPorts,
+    PushFacts,
+    RemoteRefs,
     RepoFile,
     Repository,
     RepositoryRef,
@@ -30,7 +33,11 @@ from gitconnect.providers.base import (
 if TYPE_CHECKING:
     from gitconnect.domain.events import RepoRef
 
-_HEADS = "refs/heads/"
+_HEADS, _TAGS = "refs/heads/", "refs/tags/"
+# A poll reads a moved head's commit (and the previous head's, for path rules) from one depth-1 fetch of at most
+# this many bytes; a larger push builds with "changed files unknown". Servers that allow partial clone filters
+# (GitHub, GitLab, Gitea, ...) send commits and trees only, so this is reached by huge trees alone.
+INSPECT_MAX_BYTES = 8 * 1024 * 1024
 _DEFAULT_USERNAME = "git"  # servers that authenticate by token ignore the user name (GitHub, GitLab, Gitea...)
 COMMIT_AUTHOR = "gitconnect <gitconnect@users.noreply.invalid>"
 
@@ -64,7 +71,7 @@ def _remote(base_url: str | None) -> str:
     return base_url
 
 
-class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches):
+class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches, PolledChanges):
     id: ClassVar[str] = "custom"
 
     def __init__(self, ports: ProviderPorts) -> None:
@@ -110,6 +117,18 @@ class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches):
     def default_branch(self, access: Access, repo: RepoRef) -> str | None:
         """The remote's HEAD (the branch a clone checks out)."""
         return self._git.head_branch(_remote(access.base_url), _git_credentials(access.credentials))
+
+    # ------------------------------------------------------------------ polling
+    def refs(self, access: Access) -> RemoteRefs:
+        refs = self._git.ls_remote(_remote(access.base_url), _git_credentials(access.credentials))
+        return RemoteRefs(
+            branches={ref[len(_HEADS) :]: sha for ref, sha in refs.items() if ref.startswith(_HEADS)},
+            tags={ref[len(_TAGS) :]: sha for ref, sha in refs.items() if ref.startswith(_TAGS)},
+        )
+
+    def push_facts(self, access: Access, before: str | None, after: str, *, files: bool) -> PushFacts:
+        url, credentials = _remote(access.base_url), _git_credentials(access.credentials)
+        return self._git.inspect_push(url, credentials, before, after, files=files, max_bytes=INSPECT_MAX_BYTES)
 
     # ------------------------------------------------------------------ GitOps files
     def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None:

@@ -13,4 +13,5 @@ DECLARATION = Declaration(
     links=("credentials",),
     link_request="gitconnect.api.schemas:CustomLink",
     namespaces=False,  # a connection is one remote
+    pull_requests=False,  # a plain Git remote has none
 )

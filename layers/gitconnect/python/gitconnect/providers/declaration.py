@@ -98,6 +98,7 @@ class Declaration(NamedTuple):
     # credentials reach every namespace of their user; a GitHub installation already chose its repositories).
     asks_restrictions: bool = False
     releases: bool = False  # the provider publishes releases a source may build (`"releases": true`)
+    pull_requests: bool = True  # the provider has pull requests a source may build (`pull_requests.enabled`)
 
     def secret_names(self) -> tuple[str, ...]:
         """Every secret the provider names: its own and its webhooks' (the only names read as secrets)."""

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from gitconnect.domain.models import Build, Connection, Delivery, Page, Restrictions, Source
+from gitconnect.domain.models import Build, Connection, Delivery, Page, PollFailed, PollRecorded, Restrictions, Source
 
 
 class ConnectionStore(Protocol):
@@ -28,7 +28,19 @@ class SourceStore(Protocol):
     def list(self, team_id: str) -> list[Source]: ...
     def ids_for_connection(self, connection_id: str) -> builtins.list[tuple[str, str]]: ...  # (`list` is a method here)
     def polled(self) -> Iterable[Source]: ...
-    def set_heads(self, team_id: str, source_id: str, heads: dict[str, str]) -> bool: ...
+    def record_poll(
+        self,
+        team_id: str,
+        source_id: str,
+        heads: dict[str, str],
+        tag_heads: dict[str, str] | None,
+        at: str,
+        *,
+        was_failing: bool,
+    ) -> PollRecorded: ...
+    def record_poll_failure(
+        self, team_id: str, source_id: str, error: str, at: str, *, was_failing: bool
+    ) -> PollFailed: ...
     def set_status(self, team_id: str, source_id: str, status: str) -> bool: ...
     def move(self, team_id: str, source_id: str, connection_id: str) -> bool: ...
     def delete(self, team_id: str, source_id: str) -> None: ...
@@ -43,6 +55,10 @@ class BuildStore(Protocol):
         self, build_id: str, status: str, url: str | None, description: str | None, at: str, allowed_from: Iterable[str]
     ) -> Build: ...
     def list(self, team_id: str, *, source_id: str | None, cursor: str | None, limit: int) -> Page[Build]: ...
+
+
+class DeliveryLog(Protocol):
+    def put_many(self, deliveries: Sequence[Delivery]) -> None: ...
 
 
 class DeliveryStore(Protocol):

@@ -39,7 +39,7 @@ from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
 from gitconnect.providers.base import Access, Provider, ShortHashes, Webhooks
 from gitconnect.providers.github.webhooks import account_key_of as github_account_key_of
 from gitconnect.services.builds import new_build
-from gitconnect.services.ports import BuildQueue
+from gitconnect.services.ports import BuildQueue, DeliveryLog
 from gitconnect.services.secrets import ConnectionSecrets
 
 if TYPE_CHECKING:  # annotations only: loading the router does not load the GitOps service
@@ -71,10 +71,6 @@ class RepositorySources(Protocol):
 
 class HookLookup(Protocol):
     def get(self, hook_id: str) -> Hook | None: ...
-
-
-class DeliveryLog(Protocol):
-    def put_many(self, deliveries: Sequence[Delivery]) -> None: ...
 
 
 class GitOpsSync(Protocol):

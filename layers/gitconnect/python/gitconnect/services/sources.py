@@ -9,13 +9,14 @@ from typing import Any
 from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundError
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
-from gitconnect.domain.rules import matches_any, validate_glob
+from gitconnect.domain.rules import validate_glob
 from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Provider
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import SourceStore
 from gitconnect.services.secrets import ConnectionSecrets
+from gitconnect.services.sync import watched_refs
 
 
 def _globs(field: str, values: list[str] | None) -> tuple[str, ...]:
@@ -59,7 +60,7 @@ def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
 
 def _require_a_trigger(source: Source) -> None:
     """A source builds on branches, tags, releases or pull requests, in any mix: one of them at least, and releases
-    only where the provider has them."""
+    and pull requests only where the provider has them."""
     if not (source.branches or source.tags or source.releases or source.pull_requests.enabled):
         raise BadRequestError(
             "a source needs at least one of `branches`, `tags`, `releases: true` or `pull_requests.enabled: true`"
@@ -67,6 +68,10 @@ def _require_a_trigger(source: Source) -> None:
     declaration = REGISTRY.get(source.provider)
     if source.releases and declaration is not None and not declaration.releases:
         raise BadRequestError(f"{declaration.title} has no releases: watch their tags with `tags` instead")
+    if source.pull_requests.enabled and declaration is not None and not declaration.pull_requests:
+        raise BadRequestError(
+            f"{declaration.title} has no pull requests (a plain Git remote): `pull_requests.enabled` must be false"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,13 @@ class SourceService:
     providers: Callable[[str], Provider]
     hooks: HookService
 
-    def _baseline_heads(self, source: Source) -> dict[str, str]:
-        """The watched branch heads right now: polling builds what is pushed after the source was created."""
+    def _baseline(self, source: Source) -> Source:
+        """The source with its watched heads (and polled tags) as they are now: polling builds what is pushed after
+        the source was created or its patterns changed, not what was there."""
         connection = self.connections.get(source.team_id, source.connection_id)
-        branches = self.providers(connection.provider).branches(self.secrets.access(connection), source.repository)
-        return {b.name: b.sha for b in branches if matches_any(b.name, source.branches)}
+        provider = self.providers(connection.provider)
+        heads, tags = watched_refs(provider, self.secrets.access(connection), source)
+        return replace(source, heads=heads, tag_heads=tags)
 
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
         connection = self.connections.get(team_id, body["connection_id"])
@@ -107,7 +114,7 @@ class SourceService:
         _require_a_trigger(source)
         if source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
-            source = replace(source, heads=self._baseline_heads(source))
+            source = self._baseline(source)
         # The provider's webhook first: a source that cannot receive events is not created.
         hook = self.hooks.register(connection, source)
         try:
@@ -131,8 +138,9 @@ class SourceService:
         current = self.get(team_id, source_id)
         changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
         _require_a_trigger(changed)
-        if changed.poll and (not current.poll or changed.branches != current.branches):
-            changed = replace(changed, heads=self._baseline_heads(changed))
+        patterns_changed = (changed.branches, changed.tags) != (current.branches, current.tags)
+        if changed.poll and (not current.poll or patterns_changed):
+            changed = self._baseline(changed)
         self.sources.replace(changed)
         return changed
 

@@ -3,16 +3,19 @@ concerns) and the sparse `by_poll` (every polled source, in one partition)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
-from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, UnicodeAttribute
+from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.expressions.condition import Condition, Not
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import KeysOnlyProjection
 from pynamodb.models import Model
 
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing, write_if
 from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
-from gitconnect.domain.models import PathRules, PullRequestRules, Source
+from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
 
 
 class SourceModel(Model):
@@ -33,6 +36,12 @@ class SourceModel(Model):
     poll = BooleanAttribute(default=False)
     poll_bucket = UnicodeAttribute(null=True)  # set only when poll is on: keeps the by_poll index sparse
     heads = JSONAttribute(null=True)
+    tag_heads = JSONAttribute(null=True)  # absent until a poll took the tag baseline
+    # Poll health, written only by the scheduled sync's targeted updates (a PATCH never touches them).
+    poll_status = UnicodeAttribute(null=True)
+    poll_error = UnicodeAttribute(null=True)
+    polled_at = UnicodeAttribute(null=True)
+    poll_failures = NumberAttribute(null=True)
     status = UnicodeAttribute(null=True)  # absent on records written before statuses existed: `active`
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
@@ -69,6 +78,13 @@ def _to_domain(m: SourceModel) -> Source:
         skip_flags=tuple(rules.get("skip_flags") or ()),
         poll=bool(m.poll),
         heads=dict(m.heads or {}),
+        tag_heads=None if m.tag_heads is None else dict(m.tag_heads),
+        polling=PollHealth(
+            status=m.poll_status or "pending",  # type: ignore[arg-type]  # a str from the table for the Literal
+            last_error=m.poll_error,
+            last_polled_at=m.polled_at,
+            consecutive_failures=int(m.poll_failures or 0),
+        ),
         status=m.status or "active",
     )
 
@@ -99,10 +115,40 @@ def _to_model(s: Source) -> SourceModel:
         poll=s.poll,
         poll_bucket=POLL_BUCKET if s.poll else None,
         heads=s.heads or None,
+        tag_heads=s.tag_heads,
         status=s.status,
         created_at=s.created_at,
         updated_at=s.updated_at,
     )
+
+
+# Each written only by its own targeted update (the scheduled sync's poll health, set_status, move): saving a
+# source's settings leaves them as they are.
+_OWNED_ELSEWHERE = frozenset({"poll_status", "poll_error", "polled_at", "poll_failures", "status", "connection_id"})
+_FAILING = "failing"
+
+
+def _is_failing() -> Condition:
+    return SourceModel.poll_status == _FAILING
+
+
+def _not_failing() -> Condition:
+    return Not(_is_failing())  # also true without a status: a comparison with a missing attribute is false
+
+
+Outcome = TypeVar("Outcome", bound=str)
+
+
+def _first_written(
+    item: SourceModel, tries: Sequence[tuple[Sequence[Action], Condition, Outcome]]
+) -> Outcome | None:
+    """The outcome of the first update whose condition held (each also requires the item to exist); None when none
+    did. Bounded: the tries twice over, as a concurrent poll may flip the status between two of the conditions."""
+    for actions, condition, outcome in [*tries, *tries]:
+        exists = SourceModel.source_id.exists() & condition
+        if write_if(lambda a=list(actions), c=exists: item.update(actions=a, condition=c)):  # type: ignore[misc]
+            return outcome
+    return None
 
 
 class SourceStore:
@@ -110,9 +156,19 @@ class SourceStore:
         _to_model(s).save(condition=SourceModel.source_id.does_not_exist())
 
     def replace(self, s: Source) -> None:
-        """Save a changed source; fails if it was deleted meanwhile (an update must never resurrect it)."""
+        """Save a changed source; fails if it was deleted meanwhile (an update must never resurrect it). One UpdateItem
+        of every attribute but the keys and those with updates of their own, so a poll's health, a status or a move
+        written meanwhile is kept."""
+        model = _to_model(s)
+        actions: list[Action] = []
+        for name, attribute in SourceModel.get_attributes().items():
+            if attribute.is_hash_key or attribute.is_range_key or name in _OWNED_ELSEWHERE:
+                continue
+            value = getattr(model, name)
+            actions.append(attribute.remove() if value is None else attribute.set(value))
         refused = ConflictError("the source was deleted meanwhile")
-        write_if(lambda: _to_model(s).save(condition=SourceModel.source_id.exists()), refused)
+        item = SourceModel(s.team_id, s.id)
+        write_if(lambda: item.update(actions=actions, condition=SourceModel.source_id.exists()), refused)
 
     def get(self, team_id: str, source_id: str) -> Source | None:
         m = get_or_none(SourceModel, team_id, source_id)
@@ -128,9 +184,46 @@ class SourceStore:
         for m in SourceModel.by_poll.query(POLL_BUCKET):
             yield _to_domain(m)
 
-    def set_heads(self, team_id: str, source_id: str, heads: dict[str, str]) -> bool:
-        """Record the heads a poll saw; False when the source is gone (deleted or unlinked meanwhile)."""
-        return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, [SourceModel.heads.set(heads)])
+    def record_poll(
+        self,
+        team_id: str,
+        source_id: str,
+        heads: dict[str, str],
+        tag_heads: dict[str, str] | None,
+        at: str,
+        *,
+        was_failing: bool,
+    ) -> PollRecorded:
+        """Record a poll that reached the remote: the heads it saw, status ok. `recovered` when this write is the one
+        that ended a failing streak (decided by the write's condition, so overlapping polls report it once);
+        `gone` when the source was deleted meanwhile."""
+        actions = [
+            SourceModel.heads.set(heads) if heads else SourceModel.heads.remove(),
+            SourceModel.tag_heads.set(tag_heads) if tag_heads is not None else SourceModel.tag_heads.remove(),
+            SourceModel.poll_status.set("ok"),
+            SourceModel.poll_error.remove(),
+            SourceModel.polled_at.set(at),
+            SourceModel.poll_failures.set(0),
+        ]
+        tries: list[tuple[Sequence[Action], Condition, PollRecorded]] = [
+            (actions, _not_failing(), "ok"),
+            (actions, _is_failing(), "recovered"),
+        ]
+        return _first_written(SourceModel(team_id, source_id), tries[::-1] if was_failing else tries) or "gone"
+
+    def record_poll_failure(
+        self, team_id: str, source_id: str, error: str, at: str, *, was_failing: bool
+    ) -> PollFailed:
+        """Record a poll that could not reach the remote: `started` when this write is the one that began a failing
+        streak (once, however many polls overlap), `continued` when the source was failing already (the count
+        grows), `gone` when the source was deleted meanwhile."""
+        common = [SourceModel.poll_error.set(error[:1000]), SourceModel.polled_at.set(at)]
+        tries: list[tuple[Sequence[Action], Condition, PollFailed]] = [
+            ([*common, SourceModel.poll_status.set(_FAILING), SourceModel.poll_failures.set(1)], _not_failing(),
+             "started"),
+            ([*common, SourceModel.poll_failures.add(1)], _is_failing(), "continued"),
+        ]
+        return _first_written(SourceModel(team_id, source_id), tries[::-1] if was_failing else tries) or "gone"
 
     def set_status(self, team_id: str, source_id: str, status: str) -> bool:
         """False when the source is gone (deleted or unlinked meanwhile)."""
