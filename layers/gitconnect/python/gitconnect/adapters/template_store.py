@@ -109,7 +109,9 @@ def _template_keys(team_id: str, template_id: str) -> tuple[str, str]:
 
 
 def _link_json(link: GitOpsLink | None) -> dict[str, Any] | None:
-    return None if link is None else {**link.to_json(), "file_version": link.file_version}
+    if link is None:
+        return None
+    return {**link.to_json(), "file_version": link.file_version, "refused_version": link.refused_version}
 
 
 def _to_template(m: TemplateModel) -> Template:

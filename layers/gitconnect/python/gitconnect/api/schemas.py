@@ -196,10 +196,24 @@ class TemplateCreate(Strict):
     triggers: TriggersIn | None = None
 
 
+class TemplatePatch(Strict):
+    """Only the fields present change; `gitops: null` turns GitOps off, `triggers: null` removes the triggers."""
+
+    name: Name | None = None
+    run_on_update: bool | None = None
+    concurrency: Literal["allow", "queue", "forbid"] | None = None
+    triggers: TriggersIn | None = None
+    gitops: GitOpsLinkIn | None = None
+
+
+CommitSha = Annotated[str, Field(min_length=7, max_length=64, pattern=r"^[0-9a-fA-F]+$")]
+
+
 class TemplateUpdate(Strict):
     content: dict[str, object]
     base_version: Annotated[int, Field(ge=1)]
     commit_message: Message | None = None
+    replaces_commit: CommitSha | None = None  # the invalid file's commit (the 409's `commit_sha`) to commit over
 
 
 class RunStatusIn(Strict):

@@ -59,6 +59,7 @@ class GitOpsLink:
     last_synced_sha: str | None = None  # the commit whose content the template has (or gitconnect committed)
     file_version: str | None = None  # the provider's optimistic-concurrency token of that content
     last_error: dict[str, Any] | None = None  # {"reason", "commit_sha", "at"}: a pushed version that was refused
+    refused_version: str | None = None  # that refused file's version: a save naming its commit replaces only it
 
     def to_json(self) -> dict[str, Any]:
         return {

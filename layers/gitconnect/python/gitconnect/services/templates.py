@@ -194,6 +194,74 @@ class TemplateService:
             tuple(paths.get("exclude") or ()),
         )
 
+    def configure(self, team_id: str, template_id: str, request: dict[str, Any]) -> Template:
+        """PATCH: the settings present in `request` change (`name`, `run_on_update`, `concurrency`, `triggers`,
+        `gitops`), the others stay. `gitops` turns GitOps on exactly as at creation (`create` commits the template's
+        content to a new file, `link` takes the file's content, a new version when it differs) or off (`null`: the
+        file stays in the repository, the template keeps its content and versions). Everything is checked before
+        anything is committed or stored."""
+        template = self.get(team_id, template_id)
+        for key in ("name", "run_on_update", "concurrency"):
+            if key in request and request[key] is None:
+                raise BadRequestError(f"`{key}` cannot be null")
+        name = request.get("name", template.name)
+        current = template.gitops if template.gitops is not None and template.gitops.status != "unlinked" else None
+        spec = request.get("gitops")
+        if spec is not None and current is not None:
+            raise ConflictError(
+                f"the template is already linked to {current.path} on {current.branch} of {current.repository}: "
+                "turn GitOps off (`gitops: null`) before linking another file"
+            )
+        link_connection = spec["connection_id"] if spec else (None if "gitops" in request else _connection(current))
+        triggers = template.triggers
+        if "triggers" in request:
+            raw = request["triggers"]
+            triggers = None if raw is None else self._triggers(team_id, template.kind, raw)
+        if link_connection and triggers and triggers.connection_id != link_connection:
+            raise BadRequestError("a release flow's Git triggers use the connection of its GitOps file")
+        now = iso(utcnow())
+        saved = replace(
+            template,
+            name=name,
+            run_on_update=request.get("run_on_update", template.run_on_update),
+            concurrency=request.get("concurrency", template.concurrency),
+            triggers=triggers,
+            updated_at=now,
+            gitops=None if "gitops" in request else template.gitops,
+        )
+        version: TemplateVersion | None = None
+        if spec is not None:
+            saved, version = self._link(saved, spec, now)
+        self._store.save_version(saved, version, template.version)
+        if version is not None and saved.run_on_update:
+            self._runs.request(saved, f"version {saved.version} from commit {(version.commit_sha or '')[:12]}")
+        return saved
+
+    def _link(self, template: Template, spec: dict[str, Any], now: str) -> tuple[Template, TemplateVersion | None]:
+        """GitOps turned on for an existing template: `create` commits its content to a new file (refused when the
+        file exists); `link` takes the file's content (a new version, from that commit, when it differs)."""
+        path = file_path(spec["path"])
+        target = self.target(template.team_id, spec["connection_id"], spec.get("repository"))
+        version: TemplateVersion | None = None
+        if spec["mode"] == "create":
+            message = spec.get("commit_message") or f"Add {template.name} ({path})"
+            change = FileChange(spec["branch"], path, render(template.content), message, None)
+            committed = target.provider.commit_file(target.access, target.repository, change)
+            commit_sha, file_version = committed.sha, committed.version
+        else:
+            found = target.provider.read_file(target.access, target.repository, spec["branch"], path)
+            if found is None:
+                raise UnprocessableError(f"there is no file at {path} on {spec['branch']} of {target.repository}")
+            content = parse_document(found.content)
+            commit_sha, file_version = found.commit_sha, found.version
+            if content != template.content:
+                template = replace(template, content=content, version=template.version + 1)
+                version = TemplateVersion(template.id, template.version, content, "git", now, commit_sha, found.author)
+        link = GitOpsLink(
+            spec["connection_id"], target.repository, spec["branch"], path, "synced", commit_sha, file_version
+        )
+        return replace(template, gitops=link), version
+
     def update(
         self,
         team_id: str,
@@ -202,7 +270,10 @@ class TemplateService:
         content: dict[str, Any],
         base_version: int,
         message: str | None,
+        replaces_commit: str | None = None,
     ) -> Template:
+        """A new version from the app, committed to the linked file. While the repository holds an invalid file, only
+        a save that names its commit (`replaces_commit`) commits, and only over that very file version."""
         template = self.get(team_id, template_id)
         if base_version != template.version:
             raise ConflictError(
@@ -214,6 +285,7 @@ class TemplateService:
         now = iso(utcnow())
         link, commit_sha = template.gitops, None
         if link is not None and link.status != "unlinked":
+            expected = self._expected_file(template, link, replaces_commit)
             target = self.target(team_id, link.connection_id, link.repository)
             try:
                 change = FileChange(
@@ -221,7 +293,7 @@ class TemplateService:
                     link.path,
                     render(content),
                     message or f"Update {template.name} (version {template.version + 1})",
-                    link.file_version,
+                    expected,
                 )
                 committed = target.provider.commit_file(target.access, link.repository, change)
             except ConflictError:
@@ -235,15 +307,37 @@ class TemplateService:
                     current={"version": template.version, "content": template.content},
                 ) from None
             commit_sha = committed.sha
-            link = replace(
-                link, status="synced", last_synced_sha=commit_sha, file_version=committed.version, last_error=None
-            )
+            link = _synced(link, commit_sha, committed.version)
+        elif replaces_commit is not None:
+            raise ConflictError("`replaces_commit` names a file to replace, but the template is not linked to one")
         saved = replace(template, content=content, version=template.version + 1, updated_at=now, gitops=link)
         version = TemplateVersion(template.id, saved.version, content, "app", now, commit_sha, user_id)
         self._store.save_version(saved, version, template.version)
         if saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} saved in the app")
         return saved
+
+    @staticmethod
+    def _expected_file(template: Template, link: GitOpsLink, replaces_commit: str | None) -> str | None:
+        """The file version a save may commit over: the last synced one; while an invalid file was refused, that
+        file's version, and only for a save naming its commit (a newer push makes the provider refuse the commit)."""
+        refused_at = (link.last_error or {}).get("commit_sha")
+        if link.status == "error" and link.refused_version is not None:
+            if replaces_commit != refused_at:
+                raise ConflictError(
+                    f"the repository holds an invalid {link.path} (commit {refused_at}): to replace it with this "
+                    f'content, save again with "replaces_commit": "{refused_at}"',
+                    commit_sha=refused_at,
+                    reason=(link.last_error or {}).get("reason"),
+                    current={"version": template.version, "content": template.content},
+                )
+            return link.refused_version
+        if replaces_commit is not None:
+            raise ConflictError(
+                f"`replaces_commit` names a file to replace, but the repository holds no invalid {link.path}",
+                current={"version": template.version, "content": template.content},
+            )
+        return link.file_version
 
     def delete(self, team_id: str, template_id: str) -> None:
         self._store.delete(team_id, self.get(team_id, template_id).id)
@@ -263,7 +357,9 @@ class TemplateService:
             if link.status != "error" or (link.last_error or {}).get("reason") != reason:
                 error = {"reason": reason, "commit_sha": commit_hint, "at": now}
                 self._store.save_version(
-                    replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
+                    replace(template, gitops=replace(link, status="error", last_error=error, refused_version=None)),
+                    None,
+                    template.version,
                 )
             return "missing"
         if found.version == link.file_version:
@@ -279,13 +375,10 @@ class TemplateService:
         except GitconnectError as exc:
             error = {"reason": exc.detail, "commit_sha": found.commit_sha, "at": now}
             if link.status != "error" or (link.last_error or {}).get("commit_sha") != found.commit_sha:
-                self._store.save_version(
-                    replace(template, gitops=replace(link, status="error", last_error=error)), None, template.version
-                )
+                refused = replace(link, status="error", last_error=error, refused_version=found.version)
+                self._store.save_version(replace(template, gitops=refused), None, template.version)
             return "invalid"
-        fresh = replace(
-            link, status="synced", last_synced_sha=found.commit_sha, file_version=found.version, last_error=None
-        )
+        fresh = _synced(link, found.commit_sha, found.version)
         if content == template.content:  # gitconnect's own commit, or a commit that left the file as it is
             self._store.save_version(replace(template, gitops=fresh), None, template.version)
             return "synced"
@@ -404,6 +497,21 @@ class TemplateService:
             if template.gitops is not None:
                 link = replace(template.gitops, status="unlinked")
                 self._store.save_version(replace(template, gitops=link), None, template.version)
+
+
+def _connection(link: GitOpsLink | None) -> str | None:
+    return None if link is None else link.connection_id
+
+
+def _synced(link: GitOpsLink, commit_sha: str, file_version: str) -> GitOpsLink:
+    return replace(
+        link,
+        status="synced",
+        last_synced_sha=commit_sha,
+        file_version=file_version,
+        last_error=None,
+        refused_version=None,
+    )
 
 
 def _lenient(raw: bytes) -> Any:

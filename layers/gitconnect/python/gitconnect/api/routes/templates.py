@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
 from gitconnect.api.responses import accepted, created, items, no_content
-from gitconnect.api.schemas import GitOpsFetchIn, RunStatusIn, TemplateCreate, TemplateUpdate
+from gitconnect.api.schemas import GitOpsFetchIn, RunStatusIn, TemplateCreate, TemplatePatch, TemplateUpdate
 
 router = APIGatewayHttpRouter()
 
@@ -46,13 +46,29 @@ def get_template(team: str, template_id: str) -> dict[str, Any]:
 
 @router.put("/v1/teams/<team>/templates/<template_id>", summary="Save a new version", tags=["gitops"])
 def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()]) -> dict[str, Any]:
-    """Commits the content to the linked file; 409 when `base_version` is not the latest (both versions shown) or
-    the file changed in the repository since the last sync (the repository's content shown)."""
+    """Commits the content to the linked file; 409 when `base_version` is not the latest (both versions shown), the
+    file changed in the repository since the last sync (the repository's content shown), or the repository holds an
+    invalid file (its `commit_sha` shown: name it in `replaces_commit` to commit over that file)."""
     principal = authorize(router, team)
     service = wiring.templates()
     return service.update(
-        team, principal.user_id, template_id, body.content, body.base_version, body.commit_message
+        team,
+        principal.user_id,
+        template_id,
+        body.content,
+        body.base_version,
+        body.commit_message,
+        body.replaces_commit,
     ).to_json()
+
+
+@router.patch("/v1/teams/<team>/templates/<template_id>", summary="Change a template's settings", tags=["gitops"])
+def configure(team: str, template_id: str, body: Annotated[TemplatePatch, Body()]) -> dict[str, Any]:
+    """Only the fields present change: `name`, `run_on_update`, `concurrency`, `triggers` (`null` removes them) and
+    `gitops` (on with `mode: "create" | "link"` as at creation; off with `null`, the file staying in the repository).
+    409 when turning GitOps on for a template already linked."""
+    authorize(router, team)
+    return wiring.templates().configure(team, template_id, body.model_dump(exclude_unset=True)).to_json()
 
 
 @router.delete("/v1/teams/<team>/templates/<template_id>", summary="Delete a template", tags=["gitops"])
