@@ -261,7 +261,8 @@ def test_bad_input(system: System, team: str, admin: str, linked_remote: dict[st
 def test_a_run_that_could_not_be_published_does_not_block_the_queue(system: System, team: str, admin: str,
                                                                      runs_on_bus: RunTap) -> None:
     """PutEvents failing for good (past botocore's retries): the manual run answers 503 and stays waiting, not
-    "started"; the next request starts a run (`queue` is not stuck behind a run nobody was told about)."""
+    "started"; the next request starts the first waiting run, in request order (`queue` is not stuck behind a run
+    nobody was told about), and its own follows."""
     from tests.support.faults import failing
 
     tid = system.call("POST", f"/v1/teams/{team}/templates", token=admin, body={
@@ -269,9 +270,13 @@ def test_a_run_that_could_not_be_published_does_not_block_the_queue(system: Syst
     with failing("PutEvents"):
         assert system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin).status == 503
     assert runs_on_bus() == []
-    started = system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin)
-    assert started.status == 202
-    assert [r["run_id"] for r in runs_on_bus()] == [started.json()["id"]]
+    [first] = system.call("GET", f"/v1/teams/{team}/templates/{tid}/runs", token=admin).json()["items"]
+    second = system.call("POST", f"/v1/teams/{team}/templates/{tid}/runs", token=admin)
+    assert second.status == 202 and second.json()["position"] == 2
+    assert [r["run_id"] for r in runs_on_bus()] == [first["id"]]
+    reported = system.call("POST", f"/v1/runs/{first['id']}/status", token=admin, body={"status": "succeeded"})
+    assert reported.status == 200, reported.body
+    assert [r["run_id"] for r in runs_on_bus()] == [first["id"], second.json()["id"]]
 
 
 def test_a_repeated_final_report_starts_the_next_queued_run(system: System, team: str, admin: str,

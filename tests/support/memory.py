@@ -276,6 +276,8 @@ class MemoryTemplates:
         self.templates: dict[tuple[str, str], Template] = {}
         self.versions_of: dict[str, dict[int, TemplateVersion]] = {}
         self.run_items: dict[str, Run] = {}
+        self.slots: dict[str, str] = {}  # template id -> the run holding its slot
+        self.numbered: dict[str, int] = {}  # template id -> runs its queue has numbered
 
     # -- templates ------------------------------------------------------------------------------------------------
 
@@ -344,6 +346,25 @@ class MemoryTemplates:
 
     def runs(self, template_id: str) -> builtins.list[Run]:
         return sorted((r for r in self.run_items.values() if r.template_id == template_id), key=lambda r: r.created_key)
+
+    def enqueue_run(self, run: Run) -> Run:
+        numbered = replace(run, position=self.numbered.get(run.template_id, 0) + 1)
+        self.put_run(numbered)
+        self.numbered[run.template_id] = numbered.position or 0
+        return numbered
+
+    def claim_slot(self, template_id: str, run_id: str) -> bool:
+        if template_id in self.slots:
+            return False
+        self.slots[template_id] = run_id
+        return True
+
+    def release_slot(self, template_id: str, run_id: str) -> None:
+        if self.slots.get(template_id) == run_id:
+            del self.slots[template_id]
+
+    def slot_holder(self, template_id: str) -> str | None:
+        return self.slots.get(template_id)
 
     def start_run(self, run: Run, token_hash: str, at: str) -> Run:
         current = self.run_items.get(run.id)

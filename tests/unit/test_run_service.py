@@ -124,8 +124,10 @@ def test_a_failed_publish_unmarks_the_run_so_a_queue_does_not_wait_on_it() -> No
         g.runs.request(g.template, "r1")
     [run] = g.store.runs("tpl_1")
     assert (run.status, run.started, run.callback_token_hash) == ("queued", False, None)
-    second = g.runs.request(g.template, "r2")  # nothing is active: it starts
-    assert second.started and started(g.bus) == [second.id]
+    second = g.runs.request(g.template, "r2")  # nothing is active: the first in request order starts, r1
+    assert not second.started and second.position == 2 and started(g.bus) == [run.id]
+    g.runs.report(g.store.run_items[run.id], "succeeded", None)
+    assert started(g.bus) == [run.id, second.id]
 
 
 def test_a_repeated_final_report_is_accepted_and_a_late_one_refused() -> None:

@@ -1,10 +1,10 @@
 """Templates, their versions and their runs in one DynamoDB table (PynamoDB), by key or index only.
 
 Items (their keys built by adapters/dynamo/keys.py): a template `team#<team>` / `tpl#<id>`; its versions
-`tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` / `run`. Indexes: `by_connection` (templates linked to, or
-triggered by, a connection: unlink), `by_link_repository` and `by_trigger_repository` (what a delivery about a
-repository concerns: one read each, however many teams), `by_bucket` (every linked template: the scheduled sync) and
-`by_template` (a template's runs, oldest first).
+`tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` / `run`; a template's run slot `slot#<id>` / `slot`.
+Indexes: `by_connection` (templates linked to, or triggered by, a connection: unlink), `by_link_repository` and
+`by_trigger_repository` (what a delivery about a repository concerns: one read each, however many teams), `by_bucket`
+(every linked template: the scheduled sync) and `by_template` (a template's runs, oldest first).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from gitconnect.adapters.dynamo.keys import (
     LINKED_BUCKET,
     TEMPLATE_PREFIX,
     run_key,
+    run_slot_key,
     team_key,
     team_of,
     template_key,
@@ -95,12 +96,27 @@ class RunModel(_Item):
     description = UnicodeAttribute(null=True)
     callback_token_hash = UnicodeAttribute(null=True)
     details = JSONAttribute(null=True)
+    position = NumberAttribute(null=True)
 
     by_template: SecondaryIndex[RunModel] = secondary_index("template_key", "created_key")
 
 
+class RunSlotModel(_Item):
+    """A template's run slot: the run holding it (`queue`/`forbid`: at most one active run, taken by a conditional
+    write) and how many runs its queue has numbered."""
+
+    class Meta:
+        table_name = "unbound"
+
+    active_run = UnicodeAttribute(null=True)
+    numbered = NumberAttribute(null=True)
+
+
+_MAX_NUMBERING_ATTEMPTS = 200  # bounds the optimistic numbering loop: each retry means another request got a number
+
+
 def bind_template_table(name: str, region: str) -> None:
-    for model in (TemplateModel, VersionModel, RunModel):
+    for model in (TemplateModel, VersionModel, RunModel, RunSlotModel):
         bind_model(model, name, region)
 
 
@@ -193,6 +209,27 @@ def _to_run(m: RunModel) -> Run:
         description=m.description,
         callback_token_hash=m.callback_token_hash,
         details=m.details or {},
+        position=None if m.position is None else int(m.position),
+    )
+
+
+def _run_model(run: Run) -> RunModel:
+    return RunModel(
+        *run_key(run.id),
+        run_id=run.id,
+        team_id=run.team_id,
+        template_key=template_key(run.template_id),
+        created_key=run.created_key,
+        version=run.version,
+        status=run.status,
+        reason=run.reason,
+        started=run.started,
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+        description=run.description,
+        callback_token_hash=run.callback_token_hash,
+        details=run.details or None,
+        position=run.position,
     )
 
 
@@ -238,6 +275,7 @@ class TemplateStore:
 
     def delete(self, team_id: str, template_id: str) -> None:
         TemplateModel(*_template_keys(team_id, template_id)).delete()
+        RunSlotModel(*run_slot_key(template_id)).delete()
         with VersionModel.batch_write() as batch:
             for m in VersionModel.query(template_key(template_id)):
                 batch.delete(m)
@@ -263,23 +301,43 @@ class TemplateStore:
     # -- runs ----------------------------------------------------------------------------------------------------
 
     def put_run(self, run: Run) -> None:
-        item = RunModel(
-            *run_key(run.id),
-            run_id=run.id,
-            team_id=run.team_id,
-            template_key=template_key(run.template_id),
-            created_key=run.created_key,
-            version=run.version,
-            status=run.status,
-            reason=run.reason,
-            started=run.started,
-            created_at=run.created_at,
-            updated_at=run.updated_at,
-            description=run.description,
-            callback_token_hash=run.callback_token_hash,
-            details=run.details or None,
-        )
+        item = _run_model(run)
         write_if(lambda: item.save(condition=RunModel.pk.does_not_exist()), ConflictError(f"run {run.id} exists"))
+
+    def enqueue_run(self, run: Run) -> Run:
+        """The run stored with the next position in its template's queue, both in one transaction conditional on
+        the count read (so positions are gapless and a run exists once its number is handed out)."""
+        slot = RunSlotModel(*run_slot_key(run.template_id))
+        for _ in range(_MAX_NUMBERING_ATTEMPTS):
+            found = get_or_none(RunSlotModel, *run_slot_key(run.template_id))
+            count = 0 if found is None or found.numbered is None else int(found.numbered)
+            numbered = replace(run, position=count + 1)
+            if write_if(lambda: self._number(slot, count, numbered)):  # noqa: B023 - called at once, in this turn
+                return numbered
+        raise ConflictError("too many run requests at once: request the run again")
+
+    @staticmethod
+    def _number(slot: RunSlotModel, count: int, numbered: Run) -> None:
+        unchanged = RunSlotModel.numbered.does_not_exist() if count == 0 else RunSlotModel.numbered == count
+        with _transaction() as tx:
+            tx.update(slot, actions=[RunSlotModel.numbered.set(count + 1)], condition=unchanged)
+            tx.save(_run_model(numbered), condition=RunModel.pk.does_not_exist())
+
+    def claim_slot(self, template_id: str, run_id: str) -> bool:
+        """The template's run slot for `run_id`, if no run holds it (one conditional write: whoever writes first)."""
+        slot = RunSlotModel(*run_slot_key(template_id))
+        free = RunSlotModel.active_run.does_not_exist()
+        return write_if(lambda: slot.update(actions=[RunSlotModel.active_run.set(run_id)], condition=free))
+
+    def release_slot(self, template_id: str, run_id: str) -> None:
+        """The slot freed, if `run_id` still holds it."""
+        slot = RunSlotModel(*run_slot_key(template_id))
+        held = RunSlotModel.active_run == run_id
+        write_if(lambda: slot.update(actions=[RunSlotModel.active_run.remove()], condition=held))
+
+    def slot_holder(self, template_id: str) -> str | None:
+        found = get_or_none(RunSlotModel, *run_slot_key(template_id))
+        return None if found is None else found.active_run
 
     def get_run(self, run_id: str) -> Run | None:
         m = get_or_none(RunModel, *run_key(run_id))

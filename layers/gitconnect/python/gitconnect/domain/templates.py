@@ -176,6 +176,7 @@ class Run:
     description: str | None = None
     callback_token_hash: str | None = None
     details: dict[str, Any] = field(default_factory=dict)  # e.g. the ref and sha of a triggering push
+    position: int | None = None  # under `queue`: its place in the template's queue (1, 2, ...: request order)
 
     @property
     def created_key(self) -> str:
@@ -196,4 +197,5 @@ class Run:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             **self.details,
+            **({} if self.position is None else {"position": self.position}),
         }

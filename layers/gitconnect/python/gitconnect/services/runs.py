@@ -1,15 +1,17 @@
 """Runs of templates and release flows: `RunRequested` on the bus under the template's concurrency policy.
 
 - `allow`: every run starts at once.
-- `queue`: one run at a time; the others wait (`queued`, not started) and start in order as each one ends.
+- `queue`: one run at a time; the others wait (`queued`, not started, numbered by `position` in request order) and
+  start in that order as each one ends.
 - `forbid`: a run requested while one is active is refused: by hand, 409; automatically, recorded `cancelled` with
   the reason, so the team sees it was not run.
+"One at a time" holds under concurrency: the active run holds the template's run slot, taken by a conditional write
+(never checked then written), freed by its final report.
 Runs report their status like builds: `POST /v1/runs/{id}/status` with the run's own callback token.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +31,10 @@ class RunStore(Protocol):
     def put_run(self, run: Run) -> None: ...
     def get_run(self, run_id: str) -> Run | None: ...
     def runs(self, template_id: str) -> list[Run]: ...
+    def enqueue_run(self, run: Run) -> Run: ...
+    def claim_slot(self, template_id: str, run_id: str) -> bool: ...
+    def release_slot(self, template_id: str, run_id: str) -> None: ...
+    def slot_holder(self, template_id: str) -> str | None: ...
     def start_run(self, run: Run, token_hash: str, at: str) -> Run: ...
     def unstart_run(self, run_id: str) -> None: ...
     def update_run_status(
@@ -61,17 +67,26 @@ class RunService:
             reason,
             details=details or {},
         )
-        active = [r for r in self._store.runs(template.id) if r.active]
-        if template.concurrency == "forbid" and active:
+        if template.concurrency == "allow":
+            self._store.put_run(run)
+            return self._start(template, run)
+        if template.concurrency == "queue":
+            queued = self._store.enqueue_run(run)
+            started = self._start_next(template)
+            return started if started is not None and started.id == run.id else queued
+        if not self._store.claim_slot(template.id, run.id):  # `forbid`
+            holder = self._store.slot_holder(template.id)
             if manual:
-                raise ConflictError(f"run {active[0].id} is in progress and this template forbids concurrent runs")
-            run = replace(run, status="cancelled", description=f"refused: run {active[0].id} was in progress")
+                raise ConflictError(f"run {holder} is in progress and this template forbids concurrent runs")
+            run = replace(run, status="cancelled", description=f"refused: run {holder} was in progress")
             self._store.put_run(run)
             return run
-        self._store.put_run(run)
-        if template.concurrency == "allow" or not active:
-            return self._start(template, run)
-        return run  # `queue`: waits for the active run to end
+        try:
+            self._store.put_run(run)
+        except Exception:
+            self._store.release_slot(template.id, run.id)
+            raise
+        return self._start(template, run)
 
     def _start(self, template: Template, run: Run) -> Run:
         """Mark the run started (only once, whoever else tries), then publish it; a failed publish un-marks it, so
@@ -100,6 +115,8 @@ class RunService:
             self._bus.publish("RunRequested", detail)
         except Exception:
             self._store.unstart_run(run.id)
+            if template.concurrency != "allow":
+                self._store.release_slot(template.id, run.id)
             raise
         return started
 
@@ -111,23 +128,30 @@ class RunService:
 
     def report(self, run: Run, status: str, description: str | None) -> Run:
         if status == run.status and status in RUN_FINAL:
-            self._start_next(run)  # the runner repeating its final report (after a failed start of the next one)
+            self._ended(run)  # the runner repeating its final report (after a failed start of the next one)
             return run
         allowed = ("queued",) if status == "queued" else _OPEN
         updated = self._store.update_run_status(run.id, status, description, iso(utcnow()), allowed)
         if status in RUN_FINAL:
-            self._start_next(updated)
+            self._ended(updated)
         return updated
 
-    def _start_next(self, ended: Run) -> None:
-        """Under `queue`, the oldest waiting run starts when the active one ends."""
+    def _ended(self, ended: Run) -> None:
+        """A final status frees the run's slot; under `queue`, the first waiting run takes it."""
+        self._store.release_slot(ended.template_id, ended.id)  # whatever the policy is now: it may have changed
         template = self._templates.get(ended.team_id, ended.template_id)
-        if template is None or template.concurrency != "queue":
-            return
-        runs = self._store.runs(template.id)
-        if any(r.active for r in runs):
-            return
-        waiting = next((r for r in runs if not r.started and r.status == "queued"), None)
-        if waiting is not None:
-            with contextlib.suppress(ConflictError):  # another report started it first
-                self._start(template, waiting)
+        if template is not None and template.concurrency == "queue":
+            self._start_next(template)
+
+    def _start_next(self, template: Template) -> Run | None:
+        """The first waiting run (lowest position) started, if the slot is free. Bounded by the template's runs (one
+        index query); whoever takes the slot starts that run, the others leave it waiting."""
+        waiting = [r for r in self._store.runs(template.id) if not r.started and r.status == "queued"]
+        first = min(waiting, key=lambda r: (r.position is None, r.position or 0, r.created_key), default=None)
+        if first is None or not self._store.claim_slot(template.id, first.id):
+            return None
+        try:
+            return self._start(template, first)
+        except ConflictError:  # ended meanwhile (cancelled by hand): free the slot for the next one
+            self._store.release_slot(template.id, first.id)
+            return None

@@ -51,6 +51,12 @@ def version_of(key: str) -> int:
     return int(key.removeprefix(_VERSION))
 
 
+def run_slot_key(template_id: str) -> tuple[str, str]:
+    """A template's run slot (its active run under `queue`/`forbid`, and its queue's counter): an item of its own, so
+    that saving the template (a whole-item put) never touches it."""
+    return f"slot#{template_id}", "slot"
+
+
 def run_key(run_id: str) -> tuple[str, str]:
     """A run's hash and sort key: each run its own partition (runs are read by id or through by_template)."""
     return f"{_RUN}{run_id}", RUN_SORT_KEY
