@@ -11,8 +11,8 @@ import pytest
 from gitconnect.adapters.git_remote import DulwichGitRemote
 from gitconnect.adapters.net import guarded_pool_manager
 from gitconnect.domain.errors import ConflictError, NotFoundError, UnprocessableError
-from gitconnect.providers.base import Access, FileChange, ProviderPorts
-from gitconnect.providers.custom import COMMIT_AUTHOR, CustomGitProvider
+from gitconnect.providers.base import GITCONNECT, Access, FileChange, ProviderPorts
+from gitconnect.providers.custom import CustomGitProvider
 from infra.local.git_server import WorkingCopy
 
 
@@ -31,7 +31,7 @@ def test_create_read_update_and_conflicts(provider: CustomGitProvider, remote: t
     work.pull()
     assert work.head() == first
     assert (work.path / "templates" / "app.json").read_bytes() == document
-    assert work.git("log", "-1", "--format=%an <%ae>|%s") == f"{COMMIT_AUTHOR}|Add app"
+    assert work.git("log", "-1", "--format=%an <%ae>|%s") == f"{GITCONNECT.line}|Add app"
     assert (work.path / "README.md").read_text() == "hello\n"  # the rest of the tree is kept
     with pytest.raises(ConflictError, match="already exists"):
         provider.commit_file(access, "r", FileChange("main", "templates/app.json", document, "Again", None))

@@ -127,3 +127,25 @@ def test_namespace_restrictions_apply_to_gitops(bb: tuple[System, FakeBitbucket,
         system.call("PUT", f"{base}/restrictions", token=admin, body={"mode": "unrestricted"})
     lifted = system.call("POST", f"/v1/teams/{TEAM}/gitops/fetch", token=admin, body={**fetch, "path": "none.json"})
     assert lifted.status == 200 and lifted.json()["exists"] is False
+
+
+def test_app_commits_are_authored_by_the_saver(bb: tuple[System, FakeBitbucket, dict], admin: str,  # noqa: F811
+                                               linked: dict) -> None:  # noqa: F811
+    """The token's `name`/`email` are the src API's `author` ("Name <email>"); without them no `author` is sent
+    (Bitbucket authors the commit as the connection's user) and the message names the user in a trailer."""
+    system, _, world = bb
+    app = world["app"]
+    ada = system.token({TEAM: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
+    created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=ada, body={
+        "name": "authored", "content": {"n": 1}, "gitops": {
+            "connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
+            "path": "authored.json", "mode": "create", "commit_message": "Add authored"}})
+    assert created.status == 201, created.body
+    first = app.commits[app.branches["main"]]
+    assert (first["author"], first["message"]) == ("Ada Lovelace <ada@example.com>", "Add authored")
+    saved = system.call("PUT", f"/v1/teams/{TEAM}/templates/{created.json()['id']}", token=admin,
+                        body={"content": {"n": 2}, "base_version": 1, "commit_message": "Bump"})
+    assert saved.status == 200, saved.body
+    second = app.commits[app.branches["main"]]
+    assert "author" not in second
+    assert second["message"] == "Bump\n\nCo-authored-by: user-1 <user-1@users.gitconnect>"

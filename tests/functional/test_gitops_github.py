@@ -44,7 +44,7 @@ def test_template_on_github(gh: tuple[System, FakeGitHub], admin: str, linked: d
                         body={"content": {"replicas": 3}, "base_version": 2, "commit_message": "scale to 3"})
     assert saved.status == 200, saved.body
     ours = repo.branches["main"]
-    assert fake.file_commits[ours] == (pushed, "scale to 3")
+    assert fake.file_commits[ours] == (pushed, "scale to 3\n\nCo-authored-by: octocat <octocat@users.gitconnect>")
     deliver(system, "push", push_payload(installation, repo, "refs/heads/main", pushed, ours))
     system.drain("EventRouterFunction")
     assert system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()["version"] == 3
@@ -56,3 +56,31 @@ def test_template_on_github(gh: tuple[System, FakeGitHub], admin: str, linked: d
     assert conflict.status == 409
     assert conflict.json()["repository"] == {"sha": by_hand, "content": {"replicas": 7}}
     assert json.loads(fake.file_at("octo-org/app", "main", "deploy/app.json") or b"") == {"replicas": 7}
+
+
+def test_app_commits_are_authored_by_the_saver(gh: tuple[System, FakeGitHub], admin: str,  # noqa: F811
+                                               linked: dict[str, Any]) -> None:  # noqa: F811
+    """The token's `name`/`email` author the commit (contents API `author`); no `committer` is sent, so the App is
+    the committer. Without them the App authors it and the message names the user in a Co-authored-by trailer."""
+    system, fake = gh
+    repo = linked["repo"]
+    ada = system.token({TEAM: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
+    bot = {"name": "gitconnect[bot]", "email": "gitconnect[bot]@users.noreply.github.com"}
+    created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=ada, body={
+        "name": "authored", "content": {"n": 1}, "gitops": {
+            "connection_id": linked["connection_id"], "repository": "octo-org/app", "branch": "main",
+            "path": "authored.json", "mode": "create", "commit_message": "Add authored"}})
+    assert created.status == 201, created.body
+    first = repo.branches["main"]
+    assert fake.file_commit_people[first] == {"author": {"name": "Ada Lovelace", "email": "ada@example.com"},
+                                              "committer": bot}
+    assert fake.file_commits[first][1] == "Add authored"
+    tid = created.json()["id"]
+    saved = system.call("PUT", f"/v1/teams/{TEAM}/templates/{tid}", token=admin,
+                        body={"content": {"n": 2}, "base_version": 1, "commit_message": "Bump"})
+    assert saved.status == 200, saved.body
+    second = repo.branches["main"]
+    assert fake.file_commit_people[second] == {"author": bot, "committer": bot}
+    assert fake.file_commits[second][1] == "Bump\n\nCo-authored-by: octocat <octocat@users.gitconnect>"
+    versions = system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}/versions", token=admin).json()["items"]
+    assert [v["author"] for v in versions] == ["octocat", "user-ada"]  # the version list keeps the saving user

@@ -44,3 +44,25 @@ def test_template_on_gitlab(lab: tuple[System, FakeGitLab, dict[str, Any]], admi
                            body={"content": {"replicas": 4}, "base_version": 3})
     assert conflict.status == 409
     assert conflict.json()["repository"] == {"sha": by_hand, "content": {"replicas": 9}}
+
+
+def test_app_commits_are_authored_by_the_saver(lab: tuple[System, FakeGitLab, dict[str, Any]], admin: str,  # noqa: F811
+                                               linked: dict[str, Any]) -> None:  # noqa: F811
+    """The token's `name`/`email` become the Commits API's `author_name`/`author_email`; the committer stays the
+    token's user. Without them the message names the user in a Co-authored-by trailer."""
+    system, _, world = lab
+    project = world["project"]
+    ada = system.token({TEAM: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
+    created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=ada, body={
+        "name": "authored", "content": {"n": 1}, "gitops": {
+            "connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
+            "path": "authored.json", "mode": "create", "commit_message": "Add authored"}})
+    assert created.status == 201, created.body
+    people = project.commit_people[project.branches["main"]]
+    assert (people["author_name"], people["author_email"]) == ("Ada Lovelace", "ada@example.com")
+    assert (people["committer_name"], people["committer_email"]) != ("Ada Lovelace", "ada@example.com")
+    saved = system.call("PUT", f"/v1/teams/{TEAM}/templates/{created.json()['id']}", token=admin,
+                        body={"content": {"n": 2}, "base_version": 1, "commit_message": "Bump"})
+    assert saved.status == 200, saved.body
+    plain = project.commit_people[project.branches["main"]]
+    assert plain["author_name"] == plain["committer_name"] != "Ada Lovelace"

@@ -221,3 +221,35 @@ def test_a_broken_file_is_replaced_only_when_named(system: System, team: str, ad
                        body={"content": {"x": 1}, "base_version": 1, "replaces_commit": newer}).status == 409
     assert system.call("PUT", f"/v1/teams/{team}/templates/{unlinked}", token=admin,
                        body={"content": {"x": 1}, "base_version": 1, "replaces_commit": "not-a-sha"}).status == 400
+
+
+def test_app_commits_are_authored_by_the_saver(system: System, team: str, repo: dict[str, Any]) -> None:
+    """Custom Git (dulwich): the token's `name`/`email` author the commit, gitconnect commits it; without them
+    gitconnect authors it too and the message names the user in a Co-authored-by trailer."""
+    work: WorkingCopy = repo["work"]
+    ada = system.token({team: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
+    plain = system.token({team: "admin"}, "auth0|42")
+    gitops = {"connection_id": repo["connection_id"], "branch": "main", "path": "authored.json", "mode": "create"}
+    tid = _template(system, team, ada, {"name": "authored", "content": {"n": 1}, "gitops": gitops})["id"]
+    work.pull()
+    assert work.git("log", "-1", "--format=%an/%ae") == "Ada Lovelace/ada@example.com"
+    assert work.git("log", "-1", "--format=%cn/%ce") == "gitconnect/gitconnect@users.noreply.invalid"
+    assert "Co-authored-by" not in work.git("log", "-1", "--format=%B")
+    saved = system.call("PUT", f"/v1/teams/{team}/templates/{tid}", token=plain,
+                        body={"content": {"n": 2}, "base_version": 1, "commit_message": "Bump"})
+    assert saved.status == 200, saved.body
+    work.pull()
+    assert work.git("log", "-1", "--format=%an/%ae") == "gitconnect/gitconnect@users.noreply.invalid"
+    trailer = "Co-authored-by: auth0|42 <auth0-42@users.gitconnect>"
+    assert work.git("log", "-1", "--format=%B").strip() == f"Bump\n\n{trailer}"
+    assert work.git("log", "-1", "--format=%(trailers:key=Co-authored-by,valueonly)").strip() == (
+        "auth0|42 <auth0-42@users.gitconnect>")
+    # A name or email that would forge another identity line is cleaned, not passed through
+    sneaky = system.token({team: "admin"}, "user-x", {"name": "Eve <eve@evil.example>\nX", "email": "not an email"})
+    saved = system.call("PUT", f"/v1/teams/{team}/templates/{tid}", token=sneaky,
+                        body={"content": {"n": 3}, "base_version": 2})
+    assert saved.status == 200, saved.body
+    work.pull()
+    assert work.git("log", "-1", "--format=%an/%ae") == "gitconnect/gitconnect@users.noreply.invalid"
+    versions = _versions(system, team, ada, tid)
+    assert [v["author"] for v in versions] == ["user-x", "auth0|42", "user-ada"]

@@ -155,6 +155,8 @@ class FakeGitHub(FakeServer):
         self.installation_tokens: dict[str, tuple[int, float]] = {}  # token -> (installation id, expires at)
         self.codes: dict[str, dict[str, Any]] = {}
         self.file_commits: dict[str, tuple[str, str]] = {}  # commit sha -> (parent, message), GitOps commits
+        # commit sha -> {"author": {name, email}, "committer": {name, email}} of a contents API commit
+        self.file_commit_people: dict[str, dict[str, dict[str, str]]] = {}
         self._ids = itertools.count(1000)
         # The App's webhook delivery log, newest first (GET /app/hook/deliveries), and what each attempt sent.
         self.hook_deliveries: list[dict[str, Any]] = []
@@ -1012,14 +1014,28 @@ class FakeGitHub(FakeServer):
             raise _error(409, f"{path} does not match {given}")
         if current is None and given:
             raise _error(422, f"sha does not match: {path} does not exist")
+        # `committer` defaults to the authenticated user (an App: its bot), `author` to the committer; each, when
+        # given, needs both `name` and `email` (422 otherwise).
+        bot = {"name": "gitconnect[bot]", "email": "gitconnect[bot]@users.noreply.github.com"}
+        people: dict[str, dict[str, str]] = {}
+        for role in ("committer", "author"):
+            given_person = body.get(role)
+            if given_person is None:
+                people[role] = people.get("committer", bot) if role == "author" else bot
+                continue
+            for key in ("name", "email"):
+                if not isinstance(given_person, dict) or not isinstance(given_person.get(key), str):
+                    raise _error(422, f"Invalid request.\n\n\"{key}\" wasn't supplied.")
+            people[role] = {"name": given_person["name"], "email": given_person["email"]}
         parent = repo.branches[branch]
         sha = self._commit_file(repo, branch, path, data, body["message"])
+        self.file_commit_people[sha] = people
         r, web = f"{self.api_url}/repos/{repo.full_name}", f"{self.web_url}/{repo.full_name}"
-        person = {"name": "gitconnect[bot]", "email": "gitconnect[bot]@users.noreply.github.com",
-                  "date": "2026-11-22T00:00:00Z"}
+        when = {"date": "2026-11-22T00:00:00Z"}
         commit = {
             "sha": sha, "node_id": _node_id("Commit", int(sha[:8], 16)), "url": f"{r}/git/commits/{sha}",
-            "html_url": f"{web}/commit/{sha}", "author": person, "committer": person, "message": body["message"],
+            "html_url": f"{web}/commit/{sha}", "author": {**people["author"], **when},
+            "committer": {**people["committer"], **when}, "message": body["message"],
             "tree": {"url": f"{r}/git/trees/{fake_sha(sha + ' tree')}", "sha": fake_sha(sha + " tree")},
             "parents": [{"url": f"{r}/git/commits/{parent}", "html_url": f"{web}/commit/{parent}", "sha": parent}],
             "verification": {"verified": False, "reason": "unsigned", "signature": None, "payload": None,

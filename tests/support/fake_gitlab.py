@@ -168,6 +168,8 @@ class FakeProject:
     members: dict[int, int] = field(default_factory=dict)
     # branch -> path -> (content, the last commit that changed it)
     files: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)
+    # sha -> {"author_name", "author_email", "committer_name", "committer_email"} of a Commits API commit
+    commit_people: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -642,8 +644,17 @@ class FakeGitLab(FakeServer):
             files[action["file_path"]] = (data, sha)
         project.branches[branch] = sha
         project.commits.setdefault(sha, []).append(branch)
+        # `author_name`/`author_email` name the author (default: the token's user); the committer is that user
+        me = {"name": user.name, "email": f"{user.username}@example.com"}
+        people = {
+            "author_name": str(params.get("author_name") or me["name"]),
+            "author_email": str(params.get("author_email") or me["email"]),
+            "committer_name": me["name"],
+            "committer_email": me["email"],
+        }
+        project.commit_people[sha] = people
         return {"id": sha, "short_id": sha[:8], "title": str(message).splitlines()[0], "message": message,
-                "author_name": user.name, "author_email": f"{user.username}@example.com",
+                **people,
                 "created_at": _iso(self.clock()),
                 "parent_ids": [parent], "web_url": f"{self.external_url}/-/commit/{sha}"}
 

@@ -46,8 +46,8 @@ class System:
         return self.clients[service]
 
     # ---------------------------------------------------------------- HTTP API
-    def token(self, teams: dict[str, str], sub: str = "user-1") -> str:
-        return mint_token(JWT_SECRET, sub, teams)
+    def token(self, teams: dict[str, str], sub: str = "user-1", profile: dict[str, str] | None = None) -> str:
+        return mint_token(JWT_SECRET, sub, teams, profile=profile)
 
     def call(
         self,

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 
+from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import Connection
 from gitconnect.domain.templates import TemplateVersion
@@ -23,6 +24,8 @@ from tests.support.memory import MemoryConnections, MemoryTemplates, PlainCipher
 CONNECTION = Connection(team_id="t1", id="con_1", provider="stub", name="acme", account="acme", base_url=None,
                         status="active", created_at="t", account_key="stub#1")
 LINK = {"connection_id": "con_1", "repository": "acme/app", "branch": "main", "path": "deploy.json"}
+
+U1 = Principal("u1", {"t1": "admin"})
 
 
 @dataclass
@@ -104,15 +107,15 @@ def run_reasons(bus: Recorder) -> list[str]:
 def test_a_save_lands_only_on_the_latest_version(base_version: int, saved: bool) -> None:
     # Given a template at version 2
     g = given()
-    template = g.service.create("t1", "u1", {"name": "web", "content": document(1), "run_on_update": True})
-    g.service.update("t1", "u1", template.id, document(2), 1, None)
+    template = g.service.create("t1", U1, {"name": "web", "content": document(1), "run_on_update": True})
+    g.service.update("t1", U1, template.id, document(2), 1, None)
     # When a save is based on `base_version`
     if saved:
-        result = g.service.update("t1", "u1", template.id, document(3), base_version, None)
+        result = g.service.update("t1", U1, template.id, document(3), base_version, None)
         assert result.version == 3
     else:
         with pytest.raises(ConflictError) as conflict:
-            g.service.update("t1", "u1", template.id, document(3), base_version, None)
+            g.service.update("t1", U1, template.id, document(3), base_version, None)
         # Then a stale one is a 409 with both sides, and nothing is saved or run
         assert conflict.value.extra == {"current": {"version": 2, "content": document(2)},
                                         "yours": {"base_version": base_version, "content": document(3)}}
@@ -133,9 +136,9 @@ def test_a_save_raced_by_another_writer_is_a_conflict() -> None:
             super().save_version(template, version, expected_version)
 
     g = given(Raced())
-    template = g.service.create("t1", "u1", {"name": "web", "content": document(1)})
+    template = g.service.create("t1", U1, {"name": "web", "content": document(1)})
     with pytest.raises(ConflictError, match="changed meanwhile"):
-        g.service.update("t1", "slow", template.id, document(2), 1, None)
+        g.service.update("t1", Principal("slow", {"t1": "admin"}), template.id, document(2), 1, None)
     assert [(v.version, v.author) for v in g.service.versions("t1", template.id)] == [(2, "fast"), (1, "u1")]
 
 
@@ -143,14 +146,14 @@ def test_a_save_raced_by_another_writer_is_a_conflict() -> None:
 
 def linked(g: Given) -> str:
     g.git.push("acme/app", "main", "deploy.json", json.dumps(document(1)).encode())
-    template = g.service.create("t1", "u1", {"name": "web", "gitops": {**LINK, "mode": "link"}, "run_on_update": True})
+    template = g.service.create("t1", U1, {"name": "web", "gitops": {**LINK, "mode": "link"}, "run_on_update": True})
     return template.id
 
 
 def test_a_save_commits_the_file_at_the_version_it_was_read() -> None:
     g = given()
     template_id = linked(g)
-    saved = g.service.update("t1", "u1", template_id, document(2), 1, "scale up")
+    saved = g.service.update("t1", U1, template_id, document(2), 1, "scale up")
     assert json.loads(g.git.files[("acme/app", "main", "deploy.json")][0]) == document(2)
     assert saved.gitops is not None and saved.gitops.last_synced_sha == g.git.commits[-1]
     assert g.service.sync(saved) == "unchanged"  # gitconnect's own commit is not a new version
@@ -161,7 +164,7 @@ def test_a_file_changed_in_the_repository_makes_the_save_a_conflict() -> None:
     template_id = linked(g)
     g.git.push("acme/app", "main", "deploy.json", b'{"replicas": 5}\n')  # someone pushed; no sync yet
     with pytest.raises(ConflictError, match="changed in the repository since the last sync") as conflict:
-        g.service.update("t1", "u1", template_id, document(2), 1, None)
+        g.service.update("t1", U1, template_id, document(2), 1, None)
     assert conflict.value.extra["repository"] == {"sha": g.git.commits[-1], "content": {"replicas": 5}}
     assert g.service.get("t1", template_id).version == 1  # nothing saved, nothing overwritten
     assert json.loads(g.git.files[("acme/app", "main", "deploy.json")][0]) == {"replicas": 5}
@@ -194,7 +197,7 @@ def test_drift_is_found_with_one_head_check_per_branch_and_files_read_only_when_
     paths = [f"apps/{i}.json" for i in range(10)]
     for path in paths:
         g.git.push("acme/app", "main", path, json.dumps(document(1)).encode())
-    ids = [g.service.create("t1", "u1", {"name": path, "gitops": {**LINK, "path": path, "mode": "link"},
+    ids = [g.service.create("t1", U1, {"name": path, "gitops": {**LINK, "path": path, "mode": "link"},
                                          "run_on_update": False}).id for path in paths]
     # When the scheduled sync checks them while nothing changed
     g.git.calls.clear()

@@ -185,7 +185,13 @@ class DulwichGitRemote:
         return head.decode("ascii"), None if blob is None else blob.data, author
 
     def commit_file(
-        self, url: str, credentials: GitCredentials | None, change: FileChange, author: str, parent: str
+        self,
+        url: str,
+        credentials: GitCredentials | None,
+        change: FileChange,
+        author: str,
+        committer: str,
+        parent: str,
     ) -> str | None:
         """Push one commit writing `change.path` on top of `parent`; the new sha, or None when the branch no longer
         points at `parent` (someone pushed since: nothing is overwritten)."""
@@ -204,7 +210,7 @@ class DulwichGitRemote:
         commit = Commit()
         commit.tree = _with_file(repo, head_commit.tree, _parts(change.path), blob.id)
         commit.parents = [head]
-        commit.author = commit.committer = author.encode()
+        commit.author, commit.committer = author.encode(), committer.encode()
         commit.author_time = commit.commit_time = int(time.time())
         commit.author_timezone = commit.commit_timezone = 0
         commit.message = change.message.encode()

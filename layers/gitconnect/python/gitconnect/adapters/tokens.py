@@ -36,4 +36,10 @@ class JwtVerifier:
         teams = claims.get("teams")
         if not isinstance(teams, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in teams.items()):
             raise UnauthorizedError("the bearer token has no valid `teams` claim")
-        return Principal(user_id=str(claims["sub"]), teams=teams)
+        name, email = claims.get("name"), claims.get("email")
+        return Principal(
+            user_id=str(claims["sub"]),
+            teams=teams,
+            name=name if isinstance(name, str) else None,
+            email=email if isinstance(email, str) else None,
+        )

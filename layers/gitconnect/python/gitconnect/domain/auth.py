@@ -15,6 +15,8 @@ _RANK = {"member": 1, "admin": 2}
 class Principal:
     user_id: str
     teams: dict[str, str]
+    name: str | None = None  # the token's `name` and `email` claims, when it has them: who authors app commits
+    email: str | None = None
 
     def require(self, team_id: str, role: Role = "member") -> None:
         held = self.teams.get(team_id)

@@ -81,15 +81,33 @@ class RepoFile:
 
 
 @dataclass(frozen=True)
+class CommitAuthor:
+    """Who a commit is authored by (the user who saved in the app); gitconnect stays its committer."""
+
+    name: str
+    email: str
+
+    @property
+    def line(self) -> str:
+        """Git's `Name <email>` (Bitbucket's `author` field, a dulwich commit's author)."""
+        return f"{self.name} <{self.email}>"
+
+
+GITCONNECT = CommitAuthor("gitconnect", "gitconnect@users.noreply.invalid")  # the committer where one can be named
+
+
+@dataclass(frozen=True)
 class FileChange:
     """One file to commit (GitOps): `content` at `path` on `branch`, landing only if the file is still `expected`
-    (RepoFile.version; None means create, refused when the file exists)."""
+    (RepoFile.version; None means create, refused when the file exists). `author`: who saved (None: gitconnect's
+    own identity authors it, the provider's default)."""
 
     branch: str
     path: str
     content: bytes
     message: str
     expected: str | None
+    author: CommitAuthor | None = None
 
     def refusal(self) -> str:
         """Why the provider refused the commit: the file exists (a create), or changed since it was read."""
@@ -179,7 +197,13 @@ class GitRemote(Protocol):
         ...
 
     def commit_file(
-        self, url: str, credentials: GitCredentials | None, change: FileChange, author: str, parent: str
+        self,
+        url: str,
+        credentials: GitCredentials | None,
+        change: FileChange,
+        author: str,
+        committer: str,
+        parent: str,
     ) -> str | None:
         """The new commit of `change` (its `expected` aside) pushed on top of `parent`; None when the branch no longer
         points at `parent`."""

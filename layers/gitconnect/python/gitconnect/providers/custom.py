@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from gitconnect.domain.errors import BadRequestError, ConflictError, NotFoundError, UnprocessableError
 from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
+    GITCONNECT,
     Access,
     Branch,
     Committed,
@@ -39,7 +40,6 @@ _HEADS, _TAGS = "refs/heads/", "refs/tags/"
 # (GitHub, GitLab, Gitea, ...) send commits and trees only, so this is reached by huge trees alone.
 INSPECT_MAX_BYTES = 8 * 1024 * 1024
 _DEFAULT_USERNAME = "git"  # servers that authenticate by token ignore the user name (GitHub, GitLab, Gitea...)
-COMMIT_AUTHOR = "gitconnect <gitconnect@users.noreply.invalid>"
 
 
 def credentials_from_request(raw: dict[str, Any] | None) -> dict[str, str] | None:
@@ -151,7 +151,8 @@ class CustomGitProvider(Provider, GitOpsFiles, DefaultBranches, PolledChanges):
             parent, existing, _ = found
             if existing is not None:
                 raise ConflictError(change.refusal())
-        sha = self._git.commit_file(url, credentials, change, COMMIT_AUTHOR, parent)
+        author = (change.author or GITCONNECT).line  # gitconnect commits; the user who saved authors
+        sha = self._git.commit_file(url, credentials, change, author, GITCONNECT.line, parent)
         if sha is None:
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
         return Committed(sha, sha)  # the head the next push must fast-forward

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import (
     BadRequestError,
     ConflictError,
@@ -42,6 +43,7 @@ from gitconnect.domain.templates import (
     render,
 )
 from gitconnect.providers.base import Access, FileChange, GitOpsFiles, GitOpsProvider, Provider
+from gitconnect.services.authorship import commit_authorship
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -125,13 +127,13 @@ class TemplateService:
         return self._store.versions(self.get(team_id, template_id).id)
 
     # ------------------------------------------------------------------ writing
-    def create(self, team_id: str, user_id: str, request: dict[str, Any]) -> Template:
+    def create(self, team_id: str, saver: Principal, request: dict[str, Any]) -> Template:
         now = iso(utcnow())
         content = request.get("content")
         gitops: GitOpsLink | None = None
         origin: Literal["app", "git"] = "app"
         commit_sha: str | None = None
-        author: str | None = user_id
+        author: str | None = saver.user_id
         spec = request.get("gitops")
         triggers_on = (request.get("triggers") or {}).get("connection_id")
         if spec and triggers_on and triggers_on != spec["connection_id"]:
@@ -146,8 +148,8 @@ class TemplateService:
             if spec["mode"] == "create":
                 if content is None:
                     raise BadRequestError("`content` is required to save a new file")
-                message = spec.get("commit_message") or f"Add {request['name']} ({path})"
-                change = FileChange(spec["branch"], path, render(content), message, None)
+                by, message = commit_authorship(saver, spec.get("commit_message") or f"Add {request['name']} ({path})")
+                change = FileChange(spec["branch"], path, render(content), message, None, by)
                 committed = target.provider.commit_file(target.access, repository, change)
                 commit_sha, file_version = committed.sha, committed.version
             else:  # link: the file is the content
@@ -194,7 +196,7 @@ class TemplateService:
             tuple(paths.get("exclude") or ()),
         )
 
-    def configure(self, team_id: str, template_id: str, request: dict[str, Any]) -> Template:
+    def configure(self, team_id: str, saver: Principal, template_id: str, request: dict[str, Any]) -> Template:
         """PATCH: the settings present in `request` change (`name`, `run_on_update`, `concurrency`, `triggers`,
         `gitops`), the others stay. `gitops` turns GitOps on exactly as at creation (`create` commits the template's
         content to a new file, `link` takes the file's content, a new version when it differs) or off (`null`: the
@@ -231,21 +233,23 @@ class TemplateService:
         )
         version: TemplateVersion | None = None
         if spec is not None:
-            saved, version = self._link(saved, spec, now)
+            saved, version = self._link(saved, saver, spec, now)
         self._store.save_version(saved, version, template.version)
         if version is not None and saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} from commit {(version.commit_sha or '')[:12]}")
         return saved
 
-    def _link(self, template: Template, spec: dict[str, Any], now: str) -> tuple[Template, TemplateVersion | None]:
+    def _link(
+        self, template: Template, saver: Principal, spec: dict[str, Any], now: str
+    ) -> tuple[Template, TemplateVersion | None]:
         """GitOps turned on for an existing template: `create` commits its content to a new file (refused when the
         file exists); `link` takes the file's content (a new version, from that commit, when it differs)."""
         path = file_path(spec["path"])
         target = self.target(template.team_id, spec["connection_id"], spec.get("repository"))
         version: TemplateVersion | None = None
         if spec["mode"] == "create":
-            message = spec.get("commit_message") or f"Add {template.name} ({path})"
-            change = FileChange(spec["branch"], path, render(template.content), message, None)
+            by, message = commit_authorship(saver, spec.get("commit_message") or f"Add {template.name} ({path})")
+            change = FileChange(spec["branch"], path, render(template.content), message, None, by)
             committed = target.provider.commit_file(target.access, target.repository, change)
             commit_sha, file_version = committed.sha, committed.version
         else:
@@ -265,7 +269,7 @@ class TemplateService:
     def update(
         self,
         team_id: str,
-        user_id: str,
+        saver: Principal,
         template_id: str,
         content: dict[str, Any],
         base_version: int,
@@ -287,14 +291,9 @@ class TemplateService:
         if link is not None and link.status != "unlinked":
             expected = self._expected_file(template, link, replaces_commit)
             target = self.target(team_id, link.connection_id, link.repository)
+            by, text = commit_authorship(saver, message or f"Update {template.name} (version {template.version + 1})")
             try:
-                change = FileChange(
-                    link.branch,
-                    link.path,
-                    render(content),
-                    message or f"Update {template.name} (version {template.version + 1})",
-                    expected,
-                )
+                change = FileChange(link.branch, link.path, render(content), text, expected, by)
                 committed = target.provider.commit_file(target.access, link.repository, change)
             except ConflictError:
                 found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
@@ -311,7 +310,7 @@ class TemplateService:
         elif replaces_commit is not None:
             raise ConflictError("`replaces_commit` names a file to replace, but the template is not linked to one")
         saved = replace(template, content=content, version=template.version + 1, updated_at=now, gitops=link)
-        version = TemplateVersion(template.id, saved.version, content, "app", now, commit_sha, user_id)
+        version = TemplateVersion(template.id, saved.version, content, "app", now, commit_sha, saver.user_id)
         self._store.save_version(saved, version, template.version)
         if saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} saved in the app")

@@ -28,7 +28,7 @@ def create(team: str, body: Annotated[TemplateCreate, Body()]) -> Response[dict[
     """`gitops.mode: "create"` commits the content to a new file (refused if the file exists); `"link"` loads an
     existing file. Without `gitops` the template lives in the app only."""
     principal = authorize(router, team)
-    template = wiring.templates().create(team, principal.user_id, body.model_dump(exclude_none=True))
+    template = wiring.templates().create(team, principal, body.model_dump(exclude_none=True))
     return created(template)
 
 
@@ -53,7 +53,7 @@ def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()])
     service = wiring.templates()
     return service.update(
         team,
-        principal.user_id,
+        principal,
         template_id,
         body.content,
         body.base_version,
@@ -67,8 +67,8 @@ def configure(team: str, template_id: str, body: Annotated[TemplatePatch, Body()
     """Only the fields present change: `name`, `run_on_update`, `concurrency`, `triggers` (`null` removes them) and
     `gitops` (on with `mode: "create" | "link"` as at creation; off with `null`, the file staying in the repository).
     409 when turning GitOps on for a template already linked."""
-    authorize(router, team)
-    return wiring.templates().configure(team, template_id, body.model_dump(exclude_unset=True)).to_json()
+    principal = authorize(router, team)
+    return wiring.templates().configure(team, principal, template_id, body.model_dump(exclude_unset=True)).to_json()
 
 
 @router.delete("/v1/teams/<team>/templates/<template_id>", summary="Delete a template", tags=["gitops"])

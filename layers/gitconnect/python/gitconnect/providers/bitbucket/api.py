@@ -25,7 +25,7 @@ from gitconnect.domain.errors import (
     RemoteUnreachableError,
     UnprocessableError,
 )
-from gitconnect.providers.base import HttpClient, HttpResponse
+from gitconnect.providers.base import CommitAuthor, HttpClient, HttpResponse
 from gitconnect.providers.rest import (
     MAX_PAGES,
     USER_AGENT,
@@ -274,7 +274,15 @@ class BitbucketApi:
         return self._rest.check(self._rest.call("GET", base, auth), what).body
 
     def commit_file(
-        self, auth: str, full_name: str, branch: str, path: str, content: bytes, message: str, parent: str | None
+        self,
+        auth: str,
+        full_name: str,
+        branch: str,
+        path: str,
+        content: bytes,
+        message: str,
+        parent: str | None,
+        author: CommitAuthor | None = None,
     ) -> str | None:
         """POST …/src (form): one commit writing `path` on `branch`. With `parent`, Bitbucket makes the commit only
         if the branch's tip is still that commit (409 otherwise: None here). The new commit's hash comes in
@@ -286,6 +294,8 @@ class BitbucketApi:
         form = {"/" + path.lstrip("/"): text, "message": message, "branch": branch}
         if parent is not None:
             form["parents"] = parent
+        if author is not None:  # "Name <email>"; without it Bitbucket authors the commit as the token's user
+            form["author"] = author.line
         what = f"a commit to {branch} of {full_name}"
         response = self._rest.call("POST", f"{repo_path(full_name)}/src", auth, form=form)
         if response.status == 409:

@@ -263,7 +263,9 @@ class BitbucketProvider(
             if self.api.file(self._auth(access), repository, parent, path) is not None:
                 raise ConflictError(change.refusal())
         auth = self._auth(access)
-        sha = self.api.commit_file(auth, repository, branch, path, change.content, change.message, parent)
+        sha = self.api.commit_file(
+            auth, repository, branch, path, change.content, change.message, parent, change.author
+        )
         if sha is None:
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
         return Committed(sha, sha)  # the branch tip the next commit names in `parents`

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gitconnect.domain.errors import RemoteAuthError, RemoteUnreachableError, UnprocessableError
-from gitconnect.providers.base import HttpClient, HttpResponse
+from gitconnect.providers.base import CommitAuthor, HttpClient, HttpResponse
 from gitconnect.providers.rest import (
     MAX_PAGES,
     USER_AGENT,
@@ -264,13 +264,17 @@ class GitHubApi:
         message: str,
         branch: str,
         sha: str | None,
+        author: CommitAuthor | None = None,
     ) -> dict[str, Any] | None:
         """PUT /repos/{owner}/{repo}/contents/{path}: a commit writing the file on `branch`. `sha` is the blob being
         replaced (None: create). GitHub itself refuses a stale `sha` (409) and a create over an existing file (422,
-        "sha" wasn't supplied): None here. The answer has the new `content.sha` and `commit.sha`."""
+        "sha" wasn't supplied): None here. The answer has the new `content.sha` and `commit.sha`. `author` names
+        the commit's author; no `committer` is sent, so GitHub makes the App (gitconnect) the committer."""
         body: dict[str, Any] = {"message": message, "content": base64.b64encode(content).decode(), "branch": branch}
         if sha is not None:
             body["sha"] = sha
+        if author is not None:
+            body["author"] = {"name": author.name, "email": author.email}
         result: dict[str, Any] | None = self._rest.request(
             "PUT",
             f"/repos/{segment(owner)}/{segment(repo)}/contents/{segments(path)}",

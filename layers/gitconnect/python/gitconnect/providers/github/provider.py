@@ -268,7 +268,15 @@ class GitHubProvider(
         owner, name = _split(repository)
         path, branch, expected = change.path, change.branch, change.expected
         answer = self.api.put_file(
-            self._token(access), owner, name, path.lstrip("/"), change.content, change.message, branch, expected
+            self._token(access),
+            owner,
+            name,
+            path.lstrip("/"),
+            change.content,
+            change.message,
+            branch,
+            expected,
+            change.author,
         )
         if answer is None:
             raise ConflictError(change.refusal())

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gitconnect.domain.errors import RemoteUnreachableError, UnprocessableError
-from gitconnect.providers.base import HttpClient, HttpResponse
+from gitconnect.providers.base import CommitAuthor, HttpClient, HttpResponse
 from gitconnect.providers.rest import (
     MAX_PAGES,
     USER_AGENT,
@@ -358,17 +358,27 @@ class GitLabApi:
         return result
 
     def commit_files(
-        self, token: str, project_id: str | int, branch: str, message: str, actions: list[dict[str, Any]]
+        self,
+        token: str,
+        project_id: str | int,
+        branch: str,
+        message: str,
+        actions: list[dict[str, Any]],
+        author: CommitAuthor | None = None,
     ) -> dict[str, Any] | None:
         """POST /projects/:id/repository/commits: one commit of `actions` ({"action": "create"|"update", "file_path",
         "content", "encoding", "last_commit_id"?}); the commit, or None when GitLab refuses because the file changed
-        or already exists (its optimistic concurrency, checked atomically on its side)."""
+        or already exists (its optimistic concurrency, checked atomically on its side). `author` becomes
+        `author_name`/`author_email`; the committer is the token's user (gitconnect's)."""
+        body: dict[str, Any] = {"branch": branch, "commit_message": message, "actions": actions}
+        if author is not None:
+            body |= {"author_name": author.name, "author_email": author.email}
         result: dict[str, Any] | None = self._rest.request(
             "POST",
             f"/projects/{segment(project_id)}/repository/commits",
             token,
             f"a commit to {branch} of GitLab project {project_id}",
-            json_body={"branch": branch, "commit_message": message, "actions": actions},
+            json_body=body,
             # Quirk: GitLab answers a stale commit with 400 (not 409) and says why in the message.
             missing=lambda r: r.status == 400 and any(phrase in gitlab_message(r) for phrase in _COMMIT_REFUSED),
             not_found=f"GitLab project {project_id} not found or not accessible",

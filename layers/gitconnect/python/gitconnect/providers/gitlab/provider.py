@@ -203,7 +203,8 @@ class GitLabProvider(
         }
         if expected is not None:
             action["last_commit_id"] = expected
-        commit = self._api(access).commit_files(self._token(access), repository, branch, change.message, [action])
+        api, token = self._api(access), self._token(access)
+        commit = api.commit_files(token, repository, branch, change.message, [action], change.author)
         if commit is None:
             raise ConflictError(change.refusal())
         return Committed(str(commit["id"]), str(commit["id"]))  # last_commit_id of the next update
