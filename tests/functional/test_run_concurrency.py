@@ -24,8 +24,7 @@ REQUESTS = 20
 def busy_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Threads switched as often as possible, and a template's runs read slowly (as from a loaded table): a decision
     taken from what was read, then written, would let several requests through (measured with the check-then-write
-    policy this replaced, 12, 3 and 8 of the 20 started
-    under `forbid` in three runs; with the run slot, 1)."""
+    policy this replaced: 12, 3 and 8 of the 20 started under `forbid` in three runs; with the run slot, 1)."""
     from gitconnect.adapters.template_store import TemplateStore
 
     read = TemplateStore.runs
