@@ -1,6 +1,10 @@
-"""ScheduledSyncFunction: polls branch heads of sources with polling on, repairs provider webhooks, syncs GitOps
-templates with their files (Custom Git has no webhooks; for the others it catches a missed delivery), and asks GitHub
-to redeliver what it failed to deliver."""
+"""ScheduledSyncFunction: sends the polled sources that are due to the sync queue (SyncFunction polls them), repairs
+provider webhooks, syncs GitOps templates with their files (Custom Git has no webhooks; for the others it catches a
+missed delivery), and asks GitHub to redeliver what it failed to deliver.
+
+Only polling fans out: the other three stay here because each is already bounded (hook checks throttled per hook by
+GITCONNECT_HOOK_CHECK_SECONDS, one head check per template branch, redelivery behind its lease); the fan-out runs
+first so they never delay a poll."""
 
 from typing import Any
 
@@ -13,16 +17,17 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    polled = wiring.poller().poll()
+    scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
     repaired = wiring.repair().run()
     templates = wiring.templates().sync_linked()
     recovered = wiring.recovery().run()
-    logger.info("sync done", extra={"sources": polled.sources, "requested": len(polled.requested),
-                                    "poll_failed": len(polled.failed), "poll_skipped": len(polled.skipped),
+    logger.info("sync done", extra={"polls_due": scheduled.due, "polls_sent": scheduled.sent,
+                                    "polls_taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
                                     "hooks_checked": repaired.checked,
                                     "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds),
                                     "templates": len(templates),
                                     "redelivered": sum(len(g) for g in recovered.redelivered.values())})
-    return {"sources": polled.sources, "requested": polled.requested, "failed": polled.failed,
-            "skipped": polled.skipped, "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds,
-            "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}
+    return {"polls_due": scheduled.due, "polls_sent": scheduled.sent, "polls_taken": scheduled.taken,
+            "stopped_early": scheduled.stopped_early, "hooks_recreated": repaired.recreated,
+            "missed_builds": repaired.builds, "templates": templates, "redelivered": recovered.redelivered,
+            "recovery_failed": recovered.failed}

@@ -27,7 +27,7 @@ def polled_source(system: System, team: str, token: str, connection_id: str, **r
 
 def poll(system: System) -> list[tuple[str, str, str]]:
     """One scheduled sync, its builds published: (trigger, ref, sha) of each BuildRequested."""
-    system.fire_schedule()
+    system.sync()
     system.drain()
     return [(e["detail"]["trigger"], e["detail"]["ref"], e["detail"]["sha"]) for e in system.bus_events()]
 

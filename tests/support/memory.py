@@ -146,13 +146,14 @@ class MemorySources:
         return "recovered" if current.polling.status == "failing" else "ok"
 
     def record_poll_failure(self, team_id: str, source_id: str, error: str, at: str, *,
-                            was_failing: bool) -> PollFailed:
+                            was_failing: bool, due_at: float | None = None) -> PollFailed:
         current = self.items.get((team_id, source_id))
         if current is None:
             return "gone"
         failing = current.polling.status == "failing"
         health = PollHealth("failing", error, at, current.polling.consecutive_failures + 1 if failing else 1)
-        self.items[(team_id, source_id)] = replace(current, polling=health)
+        due = current.poll_due_at if due_at is None else due_at
+        self.items[(team_id, source_id)] = replace(current, polling=health, poll_due_at=due)
         return "continued" if failing else "started"
 
     def set_status(self, team_id: str, source_id: str, status: str) -> bool:

@@ -123,6 +123,8 @@ class SourceRulesIn(Strict):
     paths: PathRulesIn | None = None
     skip_flags: Annotated[list[Annotated[str, Field(min_length=1, max_length=50)]], Field(max_length=20)] | None = None
     poll: bool | None = None
+    # Seconds between polls of this source (at least 60, at most a day); null: the deployment's GITCONNECT_POLL_SECONDS.
+    poll_seconds: Annotated[int, Field(ge=60, le=86400)] | None = None
 
 
 class SourceCreate(SourceRulesIn):

@@ -158,6 +158,10 @@ class Source:
     # Watched tags the last poll saw (tag name -> commit); None until a poll took the baseline (then nothing builds).
     tag_heads: dict[str, str] | None = None
     polling: PollHealth = field(default_factory=PollHealth)  # written by the scheduled sync only
+    poll_seconds: int | None = None  # this source's polling interval; None: GITCONNECT_POLL_SECONDS
+    # Epoch seconds of the next poll (None when poll is off): set at create, then moved only by the schedule's claim
+    # and by a failed poll's backoff; a settings change keeps it.
+    poll_due_at: float | None = None
     # `active`, or `access_revoked` while the provider withholds the repository (a GitHub App's repositories).
     status: str = "active"
 
@@ -189,6 +193,7 @@ class Source:
             "paths": {"include": list(self.paths.include), "exclude": list(self.paths.exclude)},
             "skip_flags": list(self.skip_flags),
             "poll": self.poll,
+            "poll_seconds": self.poll_seconds,
             "polling": self.polling.to_json() if self.poll else None,
             "status": self.status,
             "created_at": self.created_at,
