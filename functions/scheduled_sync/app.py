@@ -1,10 +1,9 @@
-"""ScheduledSyncFunction: sends the polled sources that are due to the sync queue (SyncFunction polls them), repairs
-provider webhooks, syncs GitOps templates with their files (Custom Git has no webhooks; for the others it catches a
-missed delivery), and asks GitHub to redeliver what it failed to deliver.
+"""ScheduledSyncFunction: sends the work that is due — polled sources to poll, provider webhooks to check — to the
+sync queue (SyncFunction does it), syncs GitOps templates with their files (Custom Git has no webhooks; for the others
+it catches a missed delivery), and asks GitHub to redeliver what it failed to deliver.
 
-Only polling fans out: the other three stay here because each is already bounded (hook checks throttled per hook by
-GITCONNECT_HOOK_CHECK_SECONDS, one head check per template branch, redelivery behind its lease); the fan-out runs
-first so they never delay a poll."""
+Template drift and redelivery stay here: each is already bounded (one head check per template branch; redelivery
+behind its lease, once per GITCONNECT_REDELIVERY_SECONDS). The fan-out runs first and stops before the deadline."""
 
 from typing import Any
 
@@ -18,16 +17,10 @@ logger = Logger()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
-    repaired = wiring.repair().run()
     templates = wiring.templates().sync_linked()
     recovered = wiring.recovery().run()
-    logger.info("sync done", extra={"polls_due": scheduled.due, "polls_sent": scheduled.sent,
-                                    "polls_taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
-                                    "hooks_checked": repaired.checked,
-                                    "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds),
-                                    "templates": len(templates),
+    logger.info("sync done", extra={"sent": scheduled.sent, "taken": scheduled.taken,
+                                    "stopped_early": scheduled.stopped_early, "templates": len(templates),
                                     "redelivered": sum(len(g) for g in recovered.redelivered.values())})
-    return {"polls_due": scheduled.due, "polls_sent": scheduled.sent, "polls_taken": scheduled.taken,
-            "stopped_early": scheduled.stopped_early, "hooks_recreated": repaired.recreated,
-            "missed_builds": repaired.builds, "templates": templates, "redelivered": recovered.redelivered,
-            "recovery_failed": recovered.failed}
+    return {"sent": scheduled.sent, "taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
+            "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}

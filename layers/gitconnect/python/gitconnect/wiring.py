@@ -232,10 +232,13 @@ def poller() -> PollService:
 @cache
 def sync_scheduler() -> SyncScheduler:
     from gitconnect.adapters.messaging import MessageQueue
-    from gitconnect.services.schedule import SyncScheduler
+    from gitconnect.services.schedule import Lane, SyncScheduler
 
-    queue = MessageQueue(aws_client("sqs"), settings().sync_queue_url)
-    return SyncScheduler(stores().sources, queue, settings().poll_seconds)
+    lanes = [
+        Lane("poll", stores().sources, settings().poll_seconds),
+        Lane("hook", stores().hooks, settings().hook_check_seconds),
+    ]
+    return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:

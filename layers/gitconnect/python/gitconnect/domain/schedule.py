@@ -30,26 +30,27 @@ def backoff_due(now: float, interval: float, consecutive_failures: int) -> float
 
 
 @dataclass(frozen=True)
-class DueSource:
-    """A polled source as the due index shows it: enough to claim it and to compute its next due time."""
+class DueItem:
+    """A due source or hook as its index shows it: enough to claim it and to compute its next due time."""
 
     team_id: str
-    source_id: str
+    id: str
     due_at: float
-    poll_seconds: int | None
+    interval: float | None  # its own interval (a source's poll_seconds); None: the kind's default
 
 
 @dataclass(frozen=True)
 class SyncItem:
-    """One piece of due work, as the sync queue carries it: `{"kind": "poll", "team_id": …, "source_id": …}`."""
+    """One piece of due work, as the sync queue carries it: `{"kind": "poll"|"hook", "team_id": …, "id": …}` (a
+    source id to poll, a hook id to check)."""
 
     kind: str
     team_id: str
-    source_id: str
+    id: str
 
     def to_message(self) -> dict[str, str]:
-        return {"kind": self.kind, "team_id": self.team_id, "source_id": self.source_id}
+        return {"kind": self.kind, "team_id": self.team_id, "id": self.id}
 
     @classmethod
     def from_message(cls, body: dict[str, object]) -> SyncItem:
-        return cls(str(body["kind"]), str(body["team_id"]), str(body["source_id"]))
+        return cls(str(body["kind"]), str(body["team_id"]), str(body["id"]))

@@ -17,7 +17,7 @@ from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, seconda
 from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
-from gitconnect.domain.schedule import DueSource
+from gitconnect.domain.schedule import DueItem
 
 
 class _PollDueIndex(SecondaryIndex["SourceModel"]):
@@ -208,12 +208,12 @@ class SourceStore:
         for m in SourceModel.by_poll.query(POLL_BUCKET):
             yield _to_domain(m)
 
-    def due(self, now: float) -> Iterable[DueSource]:
+    def due(self, now: float) -> Iterable[DueItem]:
         """Polled sources due at `now`, earliest first, read from the sparse index a page at a time (the caller stops
         when it has enough). Eventually consistent: the claim re-checks each one."""
         condition = SourceModel.poll_due_at <= now
         for m in SourceModel.by_poll_due.query(POLL_BUCKET, condition, page_size=100):
-            yield DueSource(
+            yield DueItem(
                 m.team_id, m.source_id, float(m.poll_due_at), None if m.poll_seconds is None else int(m.poll_seconds)
             )
 
