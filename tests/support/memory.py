@@ -32,6 +32,7 @@ from gitconnect.domain.models import (
     Restrictions,
     Source,
 )
+from gitconnect.domain.schedule import DueItem
 from gitconnect.domain.templates import Run, Template, TemplateVersion
 
 
@@ -117,11 +118,14 @@ class MemorySources:
             raise ConflictError(f"source {s.id} exists")
         self.items[(s.team_id, s.id)] = s
 
-    def replace(self, s: Source) -> None:
+    def replace(self, s: Source) -> Source:
         current = self.items.get((s.team_id, s.id))
         if current is None:
             raise ConflictError("the source was deleted meanwhile")
-        self.items[(s.team_id, s.id)] = replace(s, polling=current.polling)  # the poll health is the sync's alone
+        # The poll health is the sync's alone; a due time already there is kept (only claims and backoffs move it).
+        due = None if not s.poll else (current.poll_due_at if current.poll_due_at is not None else s.poll_due_at)
+        self.items[(s.team_id, s.id)] = replace(s, polling=current.polling, poll_due_at=due)
+        return self.items[(s.team_id, s.id)]
 
     def get(self, team_id: str, source_id: str) -> Source | None:
         return self.items.get((team_id, source_id))
@@ -135,6 +139,19 @@ class MemorySources:
 
     def polled(self) -> Iterable[Source]:
         return [s for s in self.items.values() if s.poll]
+
+    def due(self, now: float) -> Iterable[DueItem]:
+        """A snapshot, as an index query's page is: claims made after it was read do not change it."""
+        due = [s for s in self.items.values() if s.poll and s.poll_due_at is not None and s.poll_due_at <= now]
+        return [DueItem(s.team_id, s.id, float(s.poll_due_at or 0), s.poll_seconds)
+                for s in sorted(due, key=lambda s: (s.poll_due_at, s.id))]
+
+    def claim(self, team_id: str, source_id: str, due_at: float, next_at: float) -> bool:
+        current = self.items.get((team_id, source_id))
+        if current is None or not current.poll or current.poll_due_at != due_at:
+            return False
+        self.items[(team_id, source_id)] = replace(current, poll_due_at=next_at)
+        return True
 
     def record_poll(self, team_id: str, source_id: str, heads: dict[str, str], tag_heads: dict[str, str] | None,
                     at: str, *, was_failing: bool) -> PollRecorded:

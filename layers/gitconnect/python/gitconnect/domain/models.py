@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from gitconnect.domain.events import RepoRef
+from gitconnect.domain.ids import iso
 
 T = TypeVar("T")
 
@@ -134,6 +136,10 @@ class PollHealth:
         }
 
 
+def _at(epoch: float | None) -> str | None:
+    return None if epoch is None else iso(datetime.fromtimestamp(epoch, UTC))
+
+
 @dataclass(frozen=True)
 class Source:
     team_id: str
@@ -194,7 +200,7 @@ class Source:
             "skip_flags": list(self.skip_flags),
             "poll": self.poll,
             "poll_seconds": self.poll_seconds,
-            "polling": self.polling.to_json() if self.poll else None,
+            "polling": {**self.polling.to_json(), "next_poll_at": _at(self.poll_due_at)} if self.poll else None,
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -12,7 +12,7 @@ from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundEr
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
 from gitconnect.domain.rules import validate_glob
-from gitconnect.domain.schedule import MAX_POLL_SECONDS, MIN_POLL_SECONDS, first_due
+from gitconnect.domain.schedule import first_due
 from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Provider
 from gitconnect.services.connections import ConnectionService
@@ -43,11 +43,8 @@ def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
         out["releases"] = bool(body["releases"])
     if "poll" in body:
         out["poll"] = bool(body["poll"])
-    if "poll_seconds" in body:
-        seconds = body["poll_seconds"]
-        if seconds is not None and not MIN_POLL_SECONDS <= int(seconds) <= MAX_POLL_SECONDS:
-            raise BadRequestError(f"`poll_seconds` must be between {MIN_POLL_SECONDS} and {MAX_POLL_SECONDS}")
-        out["poll_seconds"] = None if seconds is None else int(seconds)
+    if "poll_seconds" in body:  # bounds checked by the request schema (MIN_POLL_SECONDS..MAX_POLL_SECONDS)
+        out["poll_seconds"] = None if body["poll_seconds"] is None else int(body["poll_seconds"])
     if "name" in body:
         out["name"] = body["name"]
     if body.get("pull_requests") is not None:
@@ -95,9 +92,12 @@ class SourceService:
 
     def _scheduled(self, source: Source) -> Source:
         """A source that polls has a next-due time: its first poll falls anywhere within its first interval, so
-        sources created together spread out. The store keeps a due time it already has (a PATCH never moves it)."""
+        sources created together spread out. One that polled already keeps its own (a PATCH never moves it: a new
+        `poll_seconds` counts from the next poll), as the store does."""
         if not source.poll:
             return replace(source, poll_due_at=None)
+        if source.poll_due_at is not None:
+            return source
         interval = source.poll_seconds or self.poll_seconds
         return replace(source, poll_due_at=first_due(self.clock(), interval, self.rand))
 
@@ -162,8 +162,7 @@ class SourceService:
         patterns_changed = (changed.branches, changed.tags) != (current.branches, current.tags)
         if changed.poll and (not current.poll or patterns_changed):
             changed = self._baseline(changed)
-        self.sources.replace(changed)
-        return changed
+        return self.sources.replace(changed)
 
     def delete(self, team_id: str, source_id: str) -> None:
         source = self.get(team_id, source_id)

@@ -175,10 +175,10 @@ class SourceStore:
     def create(self, s: Source) -> None:
         _to_model(s).save(condition=SourceModel.source_id.does_not_exist())
 
-    def replace(self, s: Source) -> None:
-        """Save a changed source; fails if it was deleted meanwhile (an update must never resurrect it). One UpdateItem
-        of every attribute but the keys and those with updates of their own, so a poll's health, a status or a move
-        written meanwhile is kept."""
+    def replace(self, s: Source) -> Source:
+        """Save a changed source and return it as stored; fails if it was deleted meanwhile (an update must never
+        resurrect it). One UpdateItem of every attribute but the keys and those with updates of their own, so a poll's
+        health, a status, a move or a due time written meanwhile is kept."""
         model = _to_model(s)
         actions: list[Action] = []
         for name, attribute in SourceModel.get_attributes().items():
@@ -193,6 +193,7 @@ class SourceStore:
         refused = ConflictError("the source was deleted meanwhile")
         item = SourceModel(s.team_id, s.id)
         write_if(lambda: item.update(actions=actions, condition=SourceModel.source_id.exists()), refused)
+        return _to_domain(item)  # PynamoDB's update reads the item back (ALL_NEW)
 
     def get(self, team_id: str, source_id: str) -> Source | None:
         m = get_or_none(SourceModel, team_id, source_id)
