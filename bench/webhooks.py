@@ -695,8 +695,8 @@ def report_fanout(layouts: dict[str, list[FanoutRun]]) -> list[str]:
               "  building and response parsing, real work in Lambda too, are inside the calls).",
               "  DynamoDB bills by size, not call: the by_repository Query reads every matching source (~0.7 KB "
               "each; past 1 MB",
-              "  it pages) and the idempotency record keeps the N build ids, so their units grow with N even where "
-              "the calls do not."]
+              "  it pages), so its units grow with N even where the calls do not; the idempotency record is a fixed "
+              "size (counts and a digest, not the N build ids)."]
     return lines
 
 
