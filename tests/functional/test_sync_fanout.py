@@ -166,3 +166,29 @@ def test_a_patch_keeps_the_next_poll_and_turning_polling_off_takes_the_source_ou
     assert source["id"] not in scheduled_ids(system)
     on = system.call("PATCH", path, token=admin, body={"poll": True, "poll_seconds": None}).json()
     assert on["poll_seconds"] is None and on["polling"]["next_poll_at"] is not None
+
+
+def test_a_poison_item_ends_in_the_dlq_without_blocking_the_polls_beside_it(
+        system: System, team: str, admin: str, remote: tuple[str, WorkingCopy]) -> None:
+    url, work = remote
+    source = polled_source(system, team, admin, link(system, team, admin, url)["id"])
+    system.sync()
+    system.drain()
+    system.bus_events()
+    work.write("f.txt", "poison")
+    sha = work.commit("change")
+    work.push()
+    # A message no SyncFunction understands arrives with the schedule's batch
+    queue = system.res.attrs["SyncQueue"]["QueueUrl"]
+    system.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "reconcile", "team_id": team,
+                                                                             "id": "x"}))
+    system.fire_schedule()
+    system.drain("SyncFunction")
+    system.drain()
+    # The poll beside it built; the poison item was tried five times (maxReceiveCount) and kept in SyncDLQ
+    assert [(e["detail"]["sha"], e["detail"]["source_id"]) for e in system.bus_events()] == [(sha, source["id"])]
+    assert system.queue_depth("SyncQueue") == 0 and system.queue_depth("SyncDLQ") == 1
+    dlq = system.res.attrs["SyncDLQ"]["QueueUrl"]
+    [kept] = system.client("sqs").receive_message(QueueUrl=dlq)["Messages"]
+    assert json.loads(kept["Body"])["kind"] == "reconcile"
+    system.client("sqs").delete_message(QueueUrl=dlq, ReceiptHandle=kept["ReceiptHandle"])
