@@ -428,6 +428,33 @@ def test_a_build_shows_pending_at_once_and_statuses_outlive_a_provider_outage(
     assert [s["state"] for s in fake.statuses(repo.full_name, after)] == ["pending", "success"]
     assert system.queue_depth("StatusDLQ") == 0
 
+
+def test_an_installation_with_the_checks_permission_gets_check_runs(gh: tuple[System, FakeGitHub]) -> None:
+    system, fake = gh
+    team = "checks-team"
+    admin = system.token({team: "admin"}, sub="octocat")
+    installation = fake.add_installation("checked-org")
+    fake.installations[installation].permissions["checks"] = "write"
+    repo = fake.add_repo(installation, "checked-org/app", branches={"main": fake_sha("checked-1")})
+    outcome = install(system, fake, admin, installation, user_installs=[installation], team=team)
+    source = system.call("POST", f"/v1/teams/{team}/sources", token=admin, body={
+        "connection_id": outcome["connection_id"][0], "repository": repo.full_name, "branches": ["main"]})
+    assert source.status == 201, source.body
+    after = fake.add_commit(repo.full_name, fake_sha("checked-2"))
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", fake_sha("checked-1"), after))
+    [built] = routed(system)
+    system.drain("StatusMirrorFunction")
+    system.call("POST", f"/v1/builds/{built['build_id']}/status", token=built["callback_token"],
+                body={"status": "failed", "url": "https://ci.example/9", "description": "2 tests failed"})
+    system.drain("StatusMirrorFunction")
+    # Check runs (queued at once, then completed with the conclusion), and no commit statuses
+    runs = fake.check_runs(repo.full_name, after)
+    assert [(r["name"], r["status"], r["conclusion"]) for r in runs] == [
+        ("gitconnect", "queued", None), ("gitconnect", "completed", "failure")]
+    assert (runs[-1]["details_url"], runs[-1]["output"]["summary"]) == ("https://ci.example/9", "2 tests failed")
+    assert runs[-1]["external_id"] == built["build_id"]
+    assert fake.statuses(repo.full_name, after) == []
+
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     system, _ = gh
     payload = push_payload(linked["installation"], linked["repo"], "refs/heads/main", fake_sha("a"), fake_sha("b"))

@@ -87,6 +87,7 @@ class FakeRepo:
     commits: set[str] = field(default_factory=set)
     comparisons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (base sha, head sha) -> ...
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> statuses, newest last
+    check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # head sha -> check runs, newest last
     trees: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> path -> content (GitOps files)
 
     @property
@@ -103,6 +104,10 @@ class FakeInstallation:
     repository_selection: str = "all"
     repo_ids: list[int] = field(default_factory=list)
     suspended: bool = False
+    # What the App was granted on this installation (GitHub's names); add "checks": "write" for check runs.
+    permissions: dict[str, str] = field(
+        default_factory=lambda: {"contents": "read", "metadata": "read", "statuses": "write"}
+    )
 
 
 @dataclass
@@ -436,7 +441,7 @@ class FakeGitHub(FakeServer):
             "app_slug": self.app_slug,
             "target_id": inst.account_id,
             "target_type": inst.account_type,
-            "permissions": {"contents": "read", "metadata": "read", "statuses": "write"},
+            "permissions": dict(inst.permissions),
             "events": ["create", "delete", "pull_request", "push", "release"],
             "created_at": CREATED,
             "updated_at": CREATED,
@@ -662,6 +667,12 @@ class FakeGitHub(FakeServer):
                 case "GET", ["repos", owner, name, "git", "tags", sha]:
                     repo = self._repo_auth(headers, owner, name)
                     return 200, self._tag_object(repo, sha), {}
+                case "POST", ["repos", owner, name, "check-runs"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    inst = self._installation_auth(headers)
+                    if inst.permissions.get("checks") != "write":
+                        raise _error(403, "Resource not accessible by integration")
+                    return 201, self._create_check_run(repo, body), {}
                 case "POST", ["repos", owner, name, "statuses", sha]:
                     repo = self._repo_auth(headers, owner, name)
                     return 201, self._create_status(repo, sha, body), {}
@@ -753,7 +764,7 @@ class FakeGitHub(FakeServer):
         answer = {
             "token": token,
             "expires_at": _iso(expires),
-            "permissions": {"contents": "read", "metadata": "read", "statuses": "write"},
+            "permissions": dict(inst.permissions),
             "repository_selection": inst.repository_selection,
         }
         return 201, answer, {}
@@ -1027,6 +1038,33 @@ class FakeGitHub(FakeServer):
         }
         return (201 if current is None else 200), {"content": self._content_json(repo, path, branch, data),
                                                    "commit": commit}, {}
+
+    def _create_check_run(self, repo: FakeRepo, body: Any) -> dict[str, Any]:
+        """POST /repos/{owner}/{repo}/check-runs as GitHub validates it: name and head_sha required; a `completed` run
+        needs a conclusion; details_url a URL."""
+        if not isinstance(body, dict):
+            raise _error(400, "Problems parsing JSON")
+        status, conclusion = body.get("status", "queued"), body.get("conclusion")
+        known = repo.commits | set(repo.branches.values())
+        invalid = (
+            not isinstance(body.get("name"), str) or not body["name"]
+            or not isinstance(body.get("head_sha"), str) or body["head_sha"] not in known
+            or status not in ("queued", "in_progress", "completed")
+            or (status == "completed") != (conclusion is not None)
+            or conclusion not in (None, "action_required", "cancelled", "failure", "neutral", "success", "skipped",
+                                  "stale", "timed_out")
+        )
+        if invalid:
+            raise _error(422, "Validation Failed", errors=[{"resource": "CheckRun", "code": "invalid"}])
+        run = {"id": self.next_id(), "head_sha": body["head_sha"], "name": body["name"], "status": status,
+               "conclusion": conclusion, "details_url": body.get("details_url"),
+               "external_id": body.get("external_id"), "output": body.get("output") or {}}
+        repo.check_runs.setdefault(body["head_sha"], []).append(run)
+        return run
+
+    def check_runs(self, full_name: str, sha: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.repo(full_name).check_runs.get(sha, []))
 
     def _create_status(self, repo: FakeRepo, sha: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -232,6 +232,21 @@ class GitHubApi:
         )
         return result
 
+    def create_check_run(self, token: str, owner: str, repo: str, run: dict[str, Any]) -> dict[str, Any] | None:
+        """POST /repos/{owner}/{repo}/check-runs; None when the App may not (no Checks permission: GitHub answers 403
+        "Resource not accessible by integration"). A new run of the same name on the same commit is the one GitHub
+        shows, so each status is a new run (no run id to keep)."""
+        result: dict[str, Any] | None = self._rest.request(
+            "POST",
+            f"/repos/{segment(owner)}/{segment(repo)}/check-runs",
+            token,
+            f"a check run on {owner}/{repo}@{str(run.get('head_sha', ''))[:12]}",
+            json_body=run,
+            missing=_no_checks_permission,
+            not_found=f"{owner}/{repo} is not accessible to the GitHub App",
+        )
+        return result
+
     # -- repository contents (GitOps) ---------------------------------------------------------------------------
 
     def file(self, token: str, owner: str, repo: str, path: str, ref: str) -> dict[str, Any] | None:
@@ -320,3 +335,14 @@ class GitHubApi:
         if not isinstance(token, str) or not token:
             raise RemoteUnreachableError(f"GitHub answered {what} without an access token")
         return token
+
+
+def _no_checks_permission(response: HttpResponse) -> bool:
+    """A 403 that is the App's missing permission (not a rate limit, which GitHub also answers with 403)."""
+    if response.status != 403:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and str(body.get("message", "")).startswith("Resource not accessible by integration")

@@ -78,6 +78,7 @@ class GitHubProvider(
         self._config = ports.config
         self._clock = ports.clock
         self.api = GitHubApi(ports.http, self.api_url)
+        self._checks: dict[str, bool] = {}  # installation id -> whether its statuses are check runs
 
     @property
     def api_url(self) -> str:
@@ -276,10 +277,44 @@ class GitHubProvider(
 
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
+        """A check run where the App has the Checks permission (read & write), else a commit status (Commit statuses
+        read & write). Which one an installation takes is learnt on its first status and kept per container."""
         owner, name = _split(build.repository)
+        installation, token = installation_id(access), self._token(access)
+        if self._checks.get(installation, True):
+            if self.api.create_check_run(token, owner, name, _check_run(build, url, description)) is not None:
+                self._checks[installation] = True
+                return
+            self._checks[installation] = False
         self.api.create_commit_status(
-            self._token(access), owner, name, build.sha, _STATES[build.status], url, description, STATUS_CONTEXT
+            token, owner, name, build.sha, _STATES[build.status], url, description, STATUS_CONTEXT
         )
+
+
+# Build statuses as check runs: a status, and a conclusion once the build is final.
+_CHECK_STATES = {
+    "queued": ("queued", None),
+    "running": ("in_progress", None),
+    "succeeded": ("completed", "success"),
+    "failed": ("completed", "failure"),
+    "cancelled": ("completed", "cancelled"),
+}
+
+
+def _check_run(build: Build, url: str | None, description: str | None) -> dict[str, Any]:
+    status, conclusion = _CHECK_STATES[build.status]
+    run: dict[str, Any] = {
+        "name": STATUS_CONTEXT,
+        "head_sha": build.sha,
+        "status": status,
+        "external_id": build.id,
+        "output": {"title": f"Build {build.status}", "summary": description or f"gitconnect build {build.id}"},
+    }
+    if url:
+        run["details_url"] = url
+    if conclusion:
+        run["conclusion"] = conclusion
+    return run
 
 
 def _epoch(value: object) -> float | None:
