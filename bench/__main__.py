@@ -8,6 +8,8 @@
                                                                     (bench/webhooks.py)
 6. listing 5 000 repositories: provider calls and wall time, cold, next pages, warm
                                                                     (bench/listing.py)
+7. scheduled sync: AWS calls per scheduled invocation for N polled sources at 3-minute intervals
+                                                                    (bench/scheduled_sync.py)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import aws_calls, cost, imports, latency, listing, webhooks
+from bench import aws_calls, cost, imports, latency, listing, scheduled_sync, webhooks
 
 
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
@@ -84,6 +86,8 @@ def main() -> int:
         failures.append("5.4 Cost per webhook (needs figure 5.1)")
     _section("5.5 A push matching N sources: the router's AWS calls and time", webhooks.run_fanout, failures)
     _section("6. Listing 5 000 repositories (GitHub): provider calls and wall time", listing.run, failures)
+    _section("7. Scheduled sync: AWS calls per scheduled invocation for N = 100, 1 000, 10 000 polled sources with "
+             "3-minute intervals", scheduled_sync.run, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:
         print(f"bench: FAILED: {'; '.join(failures)}")

@@ -227,23 +227,26 @@ class Scenario:
 
     def polled_build(self, recorder: Recorder) -> list[Step]:
         sha = self.push()
-        schedule, consumer = Step(), Step()
+        schedule, sync, consumer = Step(), Step(), Step()
         with recorder.counting(schedule):
             result = self.system.fire_schedule()
-        if len(result["requested"]) != 1 or result["failed"]:
-            raise RuntimeError(f"the poll should request exactly one build: {result}")
+        if result["sent"] != {"poll": 1}:
+            raise RuntimeError(f"the schedule should send exactly the one polled source: {result}")
+        with recorder.counting(sync):
+            self.system.drain("SyncFunction")
         with recorder.counting(consumer):
             self.system.drain()
         self._expect_event(sha, "poll")
-        return [schedule, consumer]
+        return [schedule, sync, consumer]
 
     def idle_poll(self, recorder: Recorder) -> Step:
         step = Step()
         with recorder.counting(step):
-            result = self.system.fire_schedule()
+            self.system.fire_schedule()
+            self.system.drain("SyncFunction")
             self.system.drain()
-        if result["requested"]:
-            raise RuntimeError(f"an idle poll requested builds: {result}")
+        if self.system.bus_events():
+            raise RuntimeError("an idle poll requested builds")
         return step
 
     def _expect_event(self, sha: str, trigger: str) -> None:
@@ -285,7 +288,7 @@ def measure(repeats: int = REPEATS) -> Measurement:
                                    password=creds.get("password")) as server:
                     scenario = Scenario(system, server, root, credentials=credentials)
                     manual = Flow("manual build", remote, ("POST /builds", "consumer"), api_requests=1)
-                    polled = Flow("polled build", remote, ("schedule", "consumer"), api_requests=0)
+                    polled = Flow("polled build", remote, ("schedule", "sync", "consumer"), api_requests=0)
                     manual.warmup = scenario.manual_build(recorder)
                     polled.warmup = scenario.polled_build(recorder)
                     for _ in range(repeats):

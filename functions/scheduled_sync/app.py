@@ -1,6 +1,9 @@
-"""ScheduledSyncFunction: polls branch heads of sources with polling on, repairs provider webhooks, syncs GitOps
-templates with their files (Custom Git has no webhooks; for the others it catches a missed delivery), and asks GitHub
-to redeliver what it failed to deliver."""
+"""ScheduledSyncFunction: sends the work that is due — polled sources to poll, provider webhooks to check — to the
+sync queue (SyncFunction does it), syncs GitOps templates with their files (Custom Git has no webhooks; for the others
+it catches a missed delivery), and asks GitHub to redeliver what it failed to deliver.
+
+Template drift and redelivery stay here: each is already bounded (one head check per template branch; redelivery
+behind its lease, once per GITCONNECT_REDELIVERY_SECONDS). The fan-out runs first and stops before the deadline."""
 
 from typing import Any
 
@@ -13,16 +16,11 @@ logger = Logger()
 
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    polled = wiring.poller().poll()
-    repaired = wiring.repair().run()
+    scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
     templates = wiring.templates().sync_linked()
     recovered = wiring.recovery().run()
-    logger.info("sync done", extra={"sources": polled.sources, "requested": len(polled.requested),
-                                    "poll_failed": len(polled.failed), "poll_skipped": len(polled.skipped),
-                                    "hooks_checked": repaired.checked,
-                                    "hooks_recreated": len(repaired.recreated), "missed_builds": len(repaired.builds),
-                                    "templates": len(templates),
+    logger.info("sync done", extra={"sent": scheduled.sent, "taken": scheduled.taken,
+                                    "stopped_early": scheduled.stopped_early, "templates": len(templates),
                                     "redelivered": sum(len(g) for g in recovered.redelivered.values())})
-    return {"sources": polled.sources, "requested": polled.requested, "failed": polled.failed,
-            "skipped": polled.skipped, "hooks_recreated": repaired.recreated, "missed_builds": repaired.builds,
+    return {"sent": scheduled.sent, "taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
             "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}

@@ -2,7 +2,8 @@
 
 Environment: GITCONNECT_PORT (API, default 3000), GITCONNECT_LOCAL_AWS_PORT (moto, default a free port),
 GITCONNECT_LOCAL_RETRY_SECONDS (SQS retry delay, default 1), GITCONNECT_LOCAL_SCHEDULE_SECONDS (overrides every
-schedule's period), GITCONNECT_LOCAL_TEMPLATE (default template.yaml), GITCONNECT_LOCAL_DEMO /
+schedule's period; unless GITCONNECT_POLL_SECONDS is set too, polled sources are then polled at every scheduled sync),
+GITCONNECT_LOCAL_TEMPLATE (default template.yaml), GITCONNECT_LOCAL_DEMO /
 GITCONNECT_LOCAL_GIT_PORT / GITCONNECT_LOCAL_DEMO_DIR (the demo remote, see ``demo``), GITCONNECT_LOCAL_STATE (where
 ``tap`` finds the running stack, default .local/stack.json); the functions' own variables
 (GITCONNECT_PUBLIC_URL, GITHUB_*, ...) are passed through.
@@ -64,6 +65,8 @@ def main() -> int:
         aws_environment(moto.url, os.environ)
         template = tpl.load_template(os.environ.get("GITCONNECT_LOCAL_TEMPLATE") or tpl.DEFAULT_TEMPLATE)
         schedule_seconds = float(os.environ.get("GITCONNECT_LOCAL_SCHEDULE_SECONDS") or 0) or None
+        if schedule_seconds:  # a quicker schedule is asked for to see polls quickly: each sync polls every source
+            os.environ.setdefault("GITCONNECT_POLL_SECONDS", "0")
         stack = build_stack(
             template, boto3.Session(),
             port=int(os.environ.get("GITCONNECT_PORT") or 3000),

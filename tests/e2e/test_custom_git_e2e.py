@@ -18,6 +18,7 @@ SCHEDULE_SECONDS = 1
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     with running_stack({"GITCONNECT_LOCAL_SCHEDULE_SECONDS": str(SCHEDULE_SECONDS),
+                        "GITCONNECT_POLL_SECONDS": "0",  # polled at every schedule: SyncFunction runs by itself
                         "GITCONNECT_LOCAL_DEMO": "0"}) as running:
         yield running
 

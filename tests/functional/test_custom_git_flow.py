@@ -53,7 +53,7 @@ def test_link_source_manual_build_poll_unlink(system: System, team: str, admin: 
     assert back.status == 409
 
     # When nothing moved, a poll builds nothing
-    system.fire_schedule()
+    system.sync()
     system.drain()
     assert system.bus_events() == []
 
@@ -61,8 +61,8 @@ def test_link_source_manual_build_poll_unlink(system: System, team: str, admin: 
     work.write("app.py", "print(1)\n")
     new_sha = work.commit("second")
     work.push("main")
-    system.fire_schedule()
-    system.fire_schedule()
+    system.sync()
+    system.sync()
     system.drain()
     polled = system.bus_events()
     assert [(e["detail"]["sha"], e["detail"]["trigger"]) for e in polled] == [(new_sha, "poll")]
@@ -74,7 +74,7 @@ def test_link_source_manual_build_poll_unlink(system: System, team: str, admin: 
     work.write("app.py", "print(2)\n")
     work.commit("third")
     work.push("main")
-    system.fire_schedule()
+    system.sync()
     system.drain()
     assert system.bus_events() == []
     again = system.call("POST", f"/v1/teams/{team}/sources/{source_id}/builds", token=admin, body={"branch": "main"})

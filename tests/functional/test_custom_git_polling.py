@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def polled_source(system: System, team: str, token: str, connection_id: str, **r
 
 def poll(system: System) -> list[tuple[str, str, str]]:
     """One scheduled sync, its builds published: (trigger, ref, sha) of each BuildRequested."""
-    system.fire_schedule()
+    system.sync()
     system.drain()
     return [(e["detail"]["trigger"], e["detail"]["ref"], e["detail"]["sha"]) for e in system.bus_events()]
 
@@ -169,8 +170,11 @@ def test_a_remote_taken_away_shows_on_the_source_and_logs_once_each_way(system: 
         connection = link(system, team, admin, url)
         source = polled_source(system, team, admin, connection["id"], name="app")
         path = f"/v1/teams/{team}/sources/{source['id']}"
+        next_poll_at = source["polling"].pop("next_poll_at")
         assert source["polling"] == {"status": "pending", "last_error": None, "last_polled_at": None,
                                      "consecutive_failures": 0}
+        due, created = (datetime.fromisoformat(v) for v in (next_poll_at, source["created_at"]))
+        assert abs((due - created).total_seconds()) < 5  # GITCONNECT_POLL_SECONDS is 0 here: due at once
         system.bus_events()
         poll(system)
         assert system.call("GET", path, token=admin).json()["polling"]["status"] == "ok"

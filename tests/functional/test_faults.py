@@ -43,7 +43,7 @@ def test_transient_consumer_fault_is_retried_and_builds_once(system: System, tea
     work.write("f.txt", "1")
     sha = work.commit("change")
     work.push()
-    system.fire_schedule()
+    system.sync()
     with failing(operation, times=2, **match) as fault:
         system.drain()
     assert fault.injected == 2
@@ -59,7 +59,7 @@ def test_persistent_consumer_fault_lands_in_dlq_and_redrive_builds_once(
     work.write("f.txt", "2")
     sha = work.commit("change")
     work.push()
-    system.fire_schedule()
+    system.sync()
     with failing("PutEvents") as fault:
         system.drain(rounds=10)
     # maxReceiveCount is 5 in template.yaml: five tries, then the DLQ holds it
@@ -91,16 +91,21 @@ def test_duplicate_request_messages_publish_once(system: System, team: str, admi
     assert [e["detail"]["build_id"] for e in system.bus_events()] == [build["id"]]
 
 
-def test_sqs_fault_during_poll_is_retried_by_the_next_poll(system: System, team: str, admin: str, source: dict,
-                                                           remote: tuple[str, WorkingCopy]) -> None:
+def test_sqs_fault_during_poll_is_retried_by_sqs(system: System, team: str, admin: str, source: dict,
+                                                remote: tuple[str, WorkingCopy]) -> None:
+    """The poll's build request fails to send: the sync record fails, nothing is recorded, SQS hands it out again and
+    the retried poll requests the same (stable) build."""
     _, work = remote
     work.write("f.txt", "3")
     sha = work.commit("change")
     work.push()
-    with failing("SendMessage", times=1), pytest.raises(Exception, match="injected fault"):
-        system.fire_schedule()
     system.fire_schedule()
-    system.fire_schedule()
+    with failing("SendMessage", times=1) as fault:
+        rounds = system.drain("SyncFunction")
+    assert fault.injected == 1
+    assert [len(r.failed_ids) for r in rounds][:1] == [1]  # the first try failed, a later one did the poll
+    assert system.queue_depth("SyncQueue") == 0 and system.queue_depth("SyncDLQ") == 0
+    system.sync()
     system.drain()
     assert [e["detail"]["sha"] for e in system.bus_events()] == [sha]
     assert [b["sha"] for b in builds_of(system, team, admin, source["id"])] == [sha]

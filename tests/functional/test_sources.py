@@ -31,13 +31,13 @@ def test_source_lifecycle(system: System, team: str, admin: str, remote: tuple[s
     assert changed.status == 200, changed.body
     assert (changed.json()["branches"], changed.json()["poll"], changed.json()["name"]) == (["main"], True, "renamed")
     assert changed.json()["tags"] == ["v*"]  # fields left out keep their value
-    system.fire_schedule()
+    system.sync()
     system.drain()
     assert system.bus_events() == []
     work.write("src/x", "1")  # inside the path rules
     sha = work.commit("x")
     work.push()
-    system.fire_schedule()
+    system.sync()
     system.drain()
     assert [e["detail"]["sha"] for e in system.bus_events()] == [sha]
 
@@ -46,7 +46,7 @@ def test_source_lifecycle(system: System, team: str, admin: str, remote: tuple[s
     work.write("src/x", "2")
     work.commit("y")
     work.push()
-    system.fire_schedule()
+    system.sync()
     system.drain()
     assert system.bus_events() == []
     assert system.call("GET", path, token=member).status == 404

@@ -104,6 +104,12 @@ class System:
         )
         return self.functions[function_id].invoke(event)
 
+    def sync(self) -> Any:
+        """One scheduled sync and the polls it sent done (SyncFunction drained); the schedule's result."""
+        result = self.fire_schedule()
+        self.drain("SyncFunction")
+        return result
+
     def bus_events(self, detail_type: str | None = "BuildRequested") -> list[dict[str, Any]]:
         """What was published on the bus since the last call (read from the tap queue: each event is handed out
         once), of one detail type (None: all)."""
@@ -148,6 +154,7 @@ def start_system() -> System:
             # No pause between re-reads of a regenerated hook secret: the flows here follow each other in milliseconds.
             "GITCONNECT_HOOK_SECRET_REFRESH_SECONDS": "0",
             "GITCONNECT_HOOK_CHECK_SECONDS": "0",  # every scheduled sync checks every hook
+            "GITCONNECT_POLL_SECONDS": "0",  # every scheduled sync sends every polled source
         }
     )
     os.environ.update(env)

@@ -32,6 +32,7 @@ from gitconnect.domain.models import (
     Restrictions,
     Source,
 )
+from gitconnect.domain.schedule import DueItem
 from gitconnect.domain.templates import Run, Template, TemplateVersion
 
 
@@ -117,11 +118,14 @@ class MemorySources:
             raise ConflictError(f"source {s.id} exists")
         self.items[(s.team_id, s.id)] = s
 
-    def replace(self, s: Source) -> None:
+    def replace(self, s: Source) -> Source:
         current = self.items.get((s.team_id, s.id))
         if current is None:
             raise ConflictError("the source was deleted meanwhile")
-        self.items[(s.team_id, s.id)] = replace(s, polling=current.polling)  # the poll health is the sync's alone
+        # The poll health is the sync's alone; a due time already there is kept (only claims and backoffs move it).
+        due = None if not s.poll else (current.poll_due_at if current.poll_due_at is not None else s.poll_due_at)
+        self.items[(s.team_id, s.id)] = replace(s, polling=current.polling, poll_due_at=due)
+        return self.items[(s.team_id, s.id)]
 
     def get(self, team_id: str, source_id: str) -> Source | None:
         return self.items.get((team_id, source_id))
@@ -136,6 +140,19 @@ class MemorySources:
     def polled(self) -> Iterable[Source]:
         return [s for s in self.items.values() if s.poll]
 
+    def due(self, now: float) -> Iterable[DueItem]:
+        """A snapshot, as an index query's page is: claims made after it was read do not change it."""
+        due = [s for s in self.items.values() if s.poll and s.poll_due_at is not None and s.poll_due_at <= now]
+        return [DueItem(s.team_id, s.id, float(s.poll_due_at or 0), s.poll_seconds)
+                for s in sorted(due, key=lambda s: (s.poll_due_at, s.id))]
+
+    def claim(self, team_id: str, source_id: str, due_at: float, next_at: float) -> bool:
+        current = self.items.get((team_id, source_id))
+        if current is None or not current.poll or current.poll_due_at != due_at:
+            return False
+        self.items[(team_id, source_id)] = replace(current, poll_due_at=next_at)
+        return True
+
     def record_poll(self, team_id: str, source_id: str, heads: dict[str, str], tag_heads: dict[str, str] | None,
                     at: str, *, was_failing: bool) -> PollRecorded:
         current = self.items.get((team_id, source_id))
@@ -146,13 +163,14 @@ class MemorySources:
         return "recovered" if current.polling.status == "failing" else "ok"
 
     def record_poll_failure(self, team_id: str, source_id: str, error: str, at: str, *,
-                            was_failing: bool) -> PollFailed:
+                            was_failing: bool, due_at: float | None = None) -> PollFailed:
         current = self.items.get((team_id, source_id))
         if current is None:
             return "gone"
         failing = current.polling.status == "failing"
         health = PollHealth("failing", error, at, current.polling.consecutive_failures + 1 if failing else 1)
-        self.items[(team_id, source_id)] = replace(current, polling=health)
+        due = current.poll_due_at if due_at is None else due_at
+        self.items[(team_id, source_id)] = replace(current, polling=health, poll_due_at=due)
         return "continued" if failing else "started"
 
     def set_status(self, team_id: str, source_id: str, status: str) -> bool:

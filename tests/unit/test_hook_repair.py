@@ -105,7 +105,7 @@ def test_a_broken_hook_is_recreated_with_its_url_and_secret(health: str, calls: 
     # Given a hook the provider lost or disabled
     g = given(health=health)
     # When the scheduled sync runs the repair
-    report = g.repair.run()
+    report = g.repair.check("hook_1")
     # Then the provider has a new hook with the same URL and secret, and the record points at it
     assert g.provider.calls == calls
     assert g.provider.hooks == {"100": {"url": f"{PUBLIC_URL}/v1/webhooks/gitlab/hook_1", "secret": "s3cret",
@@ -123,7 +123,7 @@ def test_a_broken_hook_is_recreated_with_its_url_and_secret(health: str, calls: 
 def test_what_was_pushed_while_the_hook_was_gone_is_built(last_built: str | None,
                                                           missed: list[tuple[str, str, str]]) -> None:
     g = given(health="missing", last_built=last_built)
-    report = g.repair.run()
+    report = g.repair.check("hook_1")
     assert [(b.ref, b.sha, b.trigger) for b in g.queue.sent] == [(ref, sha, "push") for ref, sha, _ in missed]
     # the router's id for that push: if the delivery turns up after all, it requests this same build
     assert [b.id for b in g.queue.sent] == [stable_id("bld", "src_1", "push", ref, sha, before)
@@ -138,13 +138,13 @@ def test_what_was_pushed_while_the_hook_was_gone_is_built(last_built: str | None
 ])
 def test_hooks_left_alone(changes: dict[str, Any], checked: int, calls: list[str]) -> None:
     g = given(**changes)
-    report = g.repair.run()
+    report = g.repair.check("hook_1")
     assert (report.checked, report.recreated, g.provider.calls, g.queue.sent) == (checked, [], calls, [])
 
 
 def test_a_provider_outage_is_reported_and_the_hook_tried_again_next_interval() -> None:
     g = given(health="missing")
     g.provider.down = True
-    report = g.repair.run()
+    report = g.repair.check("hook_1")
     assert report.failed == {"hook_1": "the provider could not be reached"} and report.recreated == []
     assert g.hooks.items["hook_1"].checked_at == NOW

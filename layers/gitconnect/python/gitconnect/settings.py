@@ -35,6 +35,9 @@ class Settings:
     templates_table: str = ""
     hook_secret_refresh_seconds: float = 2.0
     hook_check_seconds: float = 900.0
+    # How often a polled source is polled unless it sets its own `poll_seconds` (0: at every scheduled sync, tests).
+    poll_seconds: float = 180.0
+    sync_queue_url: str = ""  # the scheduled sync sends due work here; SyncFunction does it
     redelivery_seconds: float = 300.0  # GitHub: how often its log of failed deliveries is read
     # How long a container keeps a connection's repository, branch and namespace lists (and how long a listing's
     # cursor stays valid).
@@ -105,6 +108,8 @@ def get_settings() -> Settings:
         templates_table=_env("GITCONNECT_TEMPLATES_TABLE"),
         hook_secret_refresh_seconds=float(_env("GITCONNECT_HOOK_SECRET_REFRESH_SECONDS", "2")),
         hook_check_seconds=float(_env("GITCONNECT_HOOK_CHECK_SECONDS", "900")),
+        poll_seconds=float(_env("GITCONNECT_POLL_SECONDS", "180")),
+        sync_queue_url=_env("GITCONNECT_SYNC_QUEUE_URL"),
         redelivery_seconds=float(_env("GITCONNECT_REDELIVERY_SECONDS", "300")),
         listing_cache_seconds=float(_env("GITCONNECT_LISTING_CACHE_SECONDS", "300")),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),

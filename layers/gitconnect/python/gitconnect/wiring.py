@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
     from gitconnect.services.runs import RunService
+    from gitconnect.services.schedule import SyncScheduler
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.sources import SourceService
     from gitconnect.services.statuses import StatusMirror, StatusRequests
@@ -162,7 +163,9 @@ def connections() -> ConnectionService:
 def sources() -> SourceService:
     from gitconnect.services.sources import SourceService
 
-    return SourceService(stores().sources, connections(), secrets(), provider, hooks())
+    return SourceService(
+        stores().sources, connections(), secrets(), provider, hooks(), poll_seconds=settings().poll_seconds
+    )
 
 
 @cache
@@ -215,7 +218,27 @@ def status_mirror() -> StatusMirror:
 def poller() -> PollService:
     from gitconnect.services.sync import PollService
 
-    return PollService(stores().sources, stores().connections, secrets(), provider, builds_queue(), stores().deliveries)
+    return PollService(
+        stores().sources,
+        stores().connections,
+        secrets(),
+        provider,
+        builds_queue(),
+        stores().deliveries,
+        poll_seconds=settings().poll_seconds,
+    )
+
+
+@cache
+def sync_scheduler() -> SyncScheduler:
+    from gitconnect.adapters.messaging import MessageQueue
+    from gitconnect.services.schedule import Lane, SyncScheduler
+
+    lanes = [
+        Lane("poll", stores().sources, settings().poll_seconds),
+        Lane("hook", stores().hooks, settings().hook_check_seconds),
+    ]
+    return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:

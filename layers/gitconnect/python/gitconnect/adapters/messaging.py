@@ -107,6 +107,17 @@ class MessageQueue:
     def send(self, body: str) -> None:
         self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
 
+    def send_many(self, bodies: Sequence[str]) -> None:
+        """Ten per SendMessageBatch; raises if any entry was refused (the caller's item stays claimed: see
+        services/schedule.py)."""
+        for start in range(0, len(bodies), _SQS_BATCH):
+            chunk = bodies[start : start + _SQS_BATCH]
+            result = self._sqs.send_message_batch(
+                QueueUrl=self._url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)]
+            )
+            if result.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(result['Failed'])} message(s): {result['Failed'][0]}")
+
 
 class PlatformBus:
     def __init__(self, events_client: Any, bus_name: str) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, WrapValidator, model_validator
 
+from gitconnect.domain.schedule import MAX_POLL_SECONDS, MIN_POLL_SECONDS
 from gitconnect.providers import REGISTRY, declared
 from gitconnect.providers.declaration import load
 
@@ -123,6 +124,8 @@ class SourceRulesIn(Strict):
     paths: PathRulesIn | None = None
     skip_flags: Annotated[list[Annotated[str, Field(min_length=1, max_length=50)]], Field(max_length=20)] | None = None
     poll: bool | None = None
+    # Seconds between polls of this source (at least 60, at most a day); null: the deployment's GITCONNECT_POLL_SECONDS.
+    poll_seconds: Annotated[int, Field(ge=MIN_POLL_SECONDS, le=MAX_POLL_SECONDS, strict=True)] | None = None
 
 
 class SourceCreate(SourceRulesIn):

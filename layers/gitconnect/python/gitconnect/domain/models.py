@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from gitconnect.domain.events import RepoRef
+from gitconnect.domain.ids import iso
 
 T = TypeVar("T")
 
@@ -134,6 +136,10 @@ class PollHealth:
         }
 
 
+def _at(epoch: float | None) -> str | None:
+    return None if epoch is None else iso(datetime.fromtimestamp(epoch, UTC))
+
+
 @dataclass(frozen=True)
 class Source:
     team_id: str
@@ -158,6 +164,10 @@ class Source:
     # Watched tags the last poll saw (tag name -> commit); None until a poll took the baseline (then nothing builds).
     tag_heads: dict[str, str] | None = None
     polling: PollHealth = field(default_factory=PollHealth)  # written by the scheduled sync only
+    poll_seconds: int | None = None  # this source's polling interval; None: GITCONNECT_POLL_SECONDS
+    # Epoch seconds of the next poll (None when poll is off): set at create, then moved only by the schedule's claim
+    # and by a failed poll's backoff; a settings change keeps it.
+    poll_due_at: float | None = None
     # `active`, or `access_revoked` while the provider withholds the repository (a GitHub App's repositories).
     status: str = "active"
 
@@ -189,7 +199,8 @@ class Source:
             "paths": {"include": list(self.paths.include), "exclude": list(self.paths.exclude)},
             "skip_flags": list(self.skip_flags),
             "poll": self.poll,
-            "polling": self.polling.to_json() if self.poll else None,
+            "poll_seconds": self.poll_seconds,
+            "polling": {**self.polling.to_json(), "next_poll_at": _at(self.poll_due_at)} if self.poll else None,
             "status": self.status,
             "created_at": self.created_at,
             "updated_at": self.updated_at,

@@ -1,12 +1,13 @@
-"""Webhook health, from the scheduled sync: a hook the provider disabled (after failed deliveries) or that was
-deleted on its side is recreated with the same URL and secret, and the commits pushed meanwhile to watched
-branches are built (each branch head compared with the last build of that branch)."""
+"""Webhook health, one hook at a time as the sync queue hands them out (the scheduled sync finds those due): a hook
+the provider disabled (after failed deliveries) or that was deleted on its side is recreated with the same URL and
+secret, and the commits pushed meanwhile to watched branches are built (each branch head compared with the last build
+of that branch)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -14,7 +15,6 @@ from gitconnect.domain.errors import GitconnectError
 from gitconnect.domain.ids import stable_id
 from gitconnect.domain.models import Build, Connection, Hook
 from gitconnect.domain.rules import matches_any
-from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Access, ManagedWebhooks, Provider
 from gitconnect.services.builds import new_build
 from gitconnect.services.hooks import HookService
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 class HealthStore(Protocol):
     def put(self, h: Hook) -> None: ...
-    def for_provider(self, provider: str) -> Iterable[Hook]: ...
+    def get(self, hook_id: str) -> Hook | None: ...
     def set_checked(self, hook_id: str, at: float) -> bool: ...
 
 
@@ -56,19 +56,22 @@ class HookRepair:
         self._builds, self._secrets, self._providers, self._queue = builds, secrets, providers, queue
         self._interval, self._clock = interval_seconds, clock
 
-    def run(self) -> RepairReport:
+    def check(self, hook_id: str) -> RepairReport:
+        """Check one hook the scheduled sync found due (through the sync queue). A message handed out again soon
+        after a check (SQS delivers at least once) does nothing: a hook is asked about at most twice an interval."""
         report = RepairReport()
-        for provider_id in (p for p in REGISTRY if self._service.manages(p)):
-            for hook in self._hooks.for_provider(provider_id):
-                now = self._clock()
-                if hook.checked_at is not None and now - hook.checked_at < self._interval:
-                    continue
-                try:
-                    self._check(hook, report)
-                except GitconnectError as exc:
-                    report.failed[hook.id] = exc.detail
-                    log.warning("webhook check failed", extra={"hook_id": hook.id, "reason": exc.detail})
-                self._hooks.set_checked(hook.id, now)
+        hook = self._hooks.get(hook_id)
+        if hook is None or not self._service.manages(hook.provider):
+            return report  # removed meanwhile, or a provider whose webhooks gitconnect does not manage
+        now = self._clock()
+        if hook.checked_at is not None and now - hook.checked_at < self._interval / 2:
+            return report
+        try:
+            self._check(hook, report)
+        except GitconnectError as exc:
+            report.failed[hook.id] = exc.detail
+            log.warning("webhook check failed", extra={"hook_id": hook.id, "reason": exc.detail})
+        self._hooks.set_checked(hook.id, now)
         return report
 
     def _check(self, hook: Hook, report: RepairReport) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -10,6 +12,7 @@ from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundEr
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.models import PathRules, PullRequestRules, Source
 from gitconnect.domain.rules import validate_glob
+from gitconnect.domain.schedule import first_due
 from gitconnect.providers import REGISTRY
 from gitconnect.providers.base import Provider
 from gitconnect.services.connections import ConnectionService
@@ -40,6 +43,8 @@ def _rules(body: dict[str, Any], current: Source | None) -> dict[str, Any]:
         out["releases"] = bool(body["releases"])
     if "poll" in body:
         out["poll"] = bool(body["poll"])
+    if "poll_seconds" in body:  # bounds checked by the request schema (MIN_POLL_SECONDS..MAX_POLL_SECONDS)
+        out["poll_seconds"] = None if body["poll_seconds"] is None else int(body["poll_seconds"])
     if "name" in body:
         out["name"] = body["name"]
     if body.get("pull_requests") is not None:
@@ -81,6 +86,20 @@ class SourceService:
     secrets: ConnectionSecrets
     providers: Callable[[str], Provider]
     hooks: HookService
+    poll_seconds: float = 180.0  # GITCONNECT_POLL_SECONDS: a source's interval unless it sets its own
+    clock: Callable[[], float] = time.time
+    rand: Callable[[], float] = random.random
+
+    def _scheduled(self, source: Source) -> Source:
+        """A source that polls has a next-due time: its first poll falls anywhere within its first interval, so
+        sources created together spread out. One that polled already keeps its own (a PATCH never moves it: a new
+        `poll_seconds` counts from the next poll), as the store does."""
+        if not source.poll:
+            return replace(source, poll_due_at=None)
+        if source.poll_due_at is not None:
+            return source
+        interval = source.poll_seconds or self.poll_seconds
+        return replace(source, poll_due_at=first_due(self.clock(), interval, self.rand))
 
     def _baseline(self, source: Source) -> Source:
         """The source with its watched heads (and polled tags) as they are now: polling builds what is pushed after
@@ -112,6 +131,7 @@ class SourceService:
             **rules,
         )
         _require_a_trigger(source)
+        source = self._scheduled(source)
         if source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = self._baseline(source)
@@ -138,11 +158,11 @@ class SourceService:
         current = self.get(team_id, source_id)
         changed = replace(current, updated_at=iso(utcnow()), **_rules(body, current))
         _require_a_trigger(changed)
+        changed = self._scheduled(changed)
         patterns_changed = (changed.branches, changed.tags) != (current.branches, current.tags)
         if changed.poll and (not current.poll or patterns_changed):
             changed = self._baseline(changed)
-        self.sources.replace(changed)
-        return changed
+        return self.sources.replace(changed)
 
     def delete(self, team_id: str, source_id: str) -> None:
         source = self.get(team_id, source_id)

@@ -1,4 +1,4 @@
-"""Scheduled sync: poll the sources with `poll` on.
+"""Polling: one source at a time as the sync queue hands it out (`poll_one`), or every polled source (`poll`).
 
 Each watched branch head that moved, and each watched tag that is new or moved, is decided by the webhook path's own
 rules (`decide_push`: branch globs, skip flags, path rules, tag globs), with what Git itself says about the push where
@@ -10,7 +10,7 @@ when polling a remote starts failing and once when it recovers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -20,6 +20,7 @@ from gitconnect.domain.ids import iso, stable_id, utcnow
 from gitconnect.domain.matching import Decision, decide_push, has_path_rules
 from gitconnect.domain.models import Build, Connection, Delivery, Source
 from gitconnect.domain.rules import matches_any
+from gitconnect.domain.schedule import backoff_due
 from gitconnect.providers.base import Access, PolledChanges, Provider, PushFacts
 from gitconnect.services.builds import new_build
 from gitconnect.services.ports import BuildQueue, ConnectionStore, DeliveryLog, SourceStore
@@ -82,15 +83,27 @@ class PollService:
     queue: BuildQueue
     deliveries: DeliveryLog
     clock: Callable[[], datetime] = utcnow
+    poll_seconds: float = 180.0  # GITCONNECT_POLL_SECONDS: the interval a failing source's backoff starts from
+
+    def poll_one(self, team_id: str, source_id: str) -> PollReport:
+        """Poll one source the schedule found due (read afresh: it may have changed since); nothing when it is gone
+        or polling was turned off meanwhile."""
+        source = self.sources.get(team_id, source_id)
+        return self.poll_sources([source] if source is not None and source.poll else [])
 
     def poll(self) -> PollReport:
+        """Every polled source in one go, whatever is due (tools and tests; the deployment polls through the queue)."""
+        return self.poll_sources(self.sources.polled())
+
+    def poll_sources(self, sources: Iterable[Source]) -> PollReport:
         report = PollReport()
-        now = iso(self.clock())
+        at = self.clock()
+        now = iso(at)
         polled: list[_Polled] = []
         entries: list[Delivery] = []
         connections: dict[tuple[str, str], Connection | None] = {}  # one read per connection per poll
-        # Bounded by the sparse by_poll index: every polled source once, read a page at a time.
-        for source in self.sources.polled():
+        # Bounded by what the caller passes: one due source from the queue, or by_poll read a page at a time.
+        for source in sources:
             report.sources += 1
             key = (source.team_id, source.connection_id)
             if key not in connections:
@@ -111,7 +124,7 @@ class PollService:
             except GitconnectError as exc:
                 report.failed[source.id] = exc.detail
                 log.warning("poll failed", extra={"source_id": source.id, "reason": exc.detail})
-                entries.extend(self._failed(source, connection, exc.detail, now))
+                entries.extend(self._failed(source, connection, exc.detail, at))
                 continue
             polled.append(self._decide(provider, access, source, connection, heads, tags))
         # Queue every build before recording any head: a failure here leaves the heads unrecorded,
@@ -140,10 +153,14 @@ class PollService:
             self.deliveries.put_many(entries)
         return report
 
-    def _failed(self, source: Source, connection: Connection, error: str, now: str) -> list[Delivery]:
-        """Record the failure; a log entry only from the poll whose write began the failing streak."""
+    def _failed(self, source: Source, connection: Connection, error: str, at: datetime) -> list[Delivery]:
+        """Record the failure with the next poll backed off (the interval doubled per failure in a row, at most an
+        hour); a log entry only from the poll whose write began the failing streak."""
+        now, failing = iso(at), source.polling.status == "failing"
+        failures = (source.polling.consecutive_failures if failing else 0) + 1
+        due_at = backoff_due(at.timestamp(), source.poll_seconds or self.poll_seconds, failures)
         recorded = self.sources.record_poll_failure(
-            source.team_id, source.id, error, now, was_failing=source.polling.status == "failing"
+            source.team_id, source.id, error, now, was_failing=failing, due_at=due_at
         )
         if recorded != "started":
             return []

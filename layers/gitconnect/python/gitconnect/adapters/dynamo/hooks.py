@@ -1,14 +1,29 @@
-"""Provider webhooks gitconnect manages: one item per hook; `by_connection` (unlink) and `by_provider` (repair)."""
+"""Provider webhooks gitconnect manages: one item per hook; `by_connection` (unlink), `by_provider` (every hook of a
+provider) and `by_check_due` (hooks by next health check: the scheduled sync queries `check_due_at <= now`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing
+from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing, write_if
+from gitconnect.adapters.dynamo.keys import CHECK_BUCKET
 from gitconnect.domain.models import Hook
+from gitconnect.domain.schedule import DueItem
+
+
+class _CheckDueIndex(SecondaryIndex["HookModel"]):
+    """Its range key is a number, which `secondary_index` does not make."""
+
+    class Meta:
+        index_name = "by_check_due"
+        projection = IncludeProjection(["team_id"])  # with the keys: all the schedule reads
+
+    check_bucket = UnicodeAttribute(hash_key=True)
+    check_due_at = NumberAttribute(range_key=True)
 
 
 class HookModel(Model):
@@ -27,9 +42,12 @@ class HookModel(Model):
     secret_version = NumberAttribute()
     created_at = UnicodeAttribute()
     checked_at = NumberAttribute(null=True)  # when the scheduled sync last asked the provider about it
+    check_bucket = UnicodeAttribute(null=True)  # keys.CHECK_BUCKET on every hook written since by_check_due exists
+    check_due_at = NumberAttribute(null=True)  # epoch seconds of the next health check; moved by the schedule's claim
 
     by_connection: SecondaryIndex[HookModel] = secondary_index("connection_id", "hook_id")
     by_provider: SecondaryIndex[HookModel] = secondary_index("provider", "hook_id")
+    by_check_due: SecondaryIndex[HookModel] = _CheckDueIndex()
 
 
 def _to_domain(m: HookModel) -> Hook:
@@ -64,6 +82,10 @@ class HookStore:
             secret=h.secret,
             secret_version=h.secret_version,
             created_at=h.created_at,
+            # Due at once: a new or recreated hook is checked by the next scheduled sync (a recreated one is skipped
+            # there, as just checked), then the claim spreads it over the interval.
+            check_bucket=CHECK_BUCKET,
+            check_due_at=0,
         ).save()
 
     def get(self, hook_id: str) -> Hook | None:
@@ -76,6 +98,18 @@ class HookStore:
     def for_provider(self, provider: str) -> Iterable[Hook]:
         for m in HookModel.by_provider.query(provider):
             yield _to_domain(m)
+
+    def due(self, now: float) -> Iterable[DueItem]:
+        """Hooks whose health check is due at `now`, earliest first, a page of 100 at a time (the caller stops when
+        it has enough). Eventually consistent: the claim re-checks each one."""
+        for m in HookModel.by_check_due.query(CHECK_BUCKET, HookModel.check_due_at <= now, page_size=100):
+            yield DueItem(m.team_id, m.hook_id, float(m.check_due_at), None)
+
+    def claim(self, team_id: str, hook_id: str, due_at: float, next_at: float) -> bool:
+        """Move a due hook's next check to `next_at` only if it is still due at `due_at` (as read)."""
+        item = HookModel(hook_id)
+        condition = HookModel.check_due_at == due_at
+        return write_if(lambda: item.update(actions=[HookModel.check_due_at.set(next_at)], condition=condition))
 
     def set_checked(self, hook_id: str, at: float) -> bool:
         return update_existing(HookModel(hook_id), HookModel.hook_id, [HookModel.checked_at.set(at)])

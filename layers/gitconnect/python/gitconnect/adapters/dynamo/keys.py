@@ -6,6 +6,7 @@ tests pin each form)."""
 from __future__ import annotations
 
 POLL_BUCKET = "poll"  # sources: the single partition of the sparse by_poll index (polled sources only)
+CHECK_BUCKET = "check"  # hooks: the single partition of the by_check_due index (every hook, by next health check)
 LINKED_BUCKET = "gitops"  # templates: the single partition of the sparse by_bucket index (linked templates only)
 
 _TEAM = "team#"

@@ -1,5 +1,6 @@
 """Sources: one item per team and source. `by_connection` (keys only: unlink), `by_repository` (what a delivery
-concerns) and the sparse `by_poll` (every polled source, in one partition)."""
+concerns), the sparse `by_poll` (every polled source, in one partition) and the sparse `by_poll_due` (polled sources
+by next-due time: the scheduled sync queries `poll_due_at <= now`, keys and interval only)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,25 @@ from typing import TypeVar
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition, Not
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import KeysOnlyProjection
+from pynamodb.indexes import IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing, write_if
 from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
+from gitconnect.domain.schedule import DueItem
+
+
+class _PollDueIndex(SecondaryIndex["SourceModel"]):
+    """Sparse (both keys only while poll is on); its range key is a number, which `secondary_index` does not make."""
+
+    class Meta:
+        index_name = "by_poll_due"
+        projection = IncludeProjection(["poll_seconds"])  # with the keys: all the schedule reads
+
+    poll_bucket = UnicodeAttribute(hash_key=True)
+    poll_due_at = NumberAttribute(range_key=True)
 
 
 class SourceModel(Model):
@@ -42,6 +55,8 @@ class SourceModel(Model):
     poll_error = UnicodeAttribute(null=True)
     polled_at = UnicodeAttribute(null=True)
     poll_failures = NumberAttribute(null=True)
+    poll_seconds = NumberAttribute(null=True)  # the source's own interval; absent: GITCONNECT_POLL_SECONDS
+    poll_due_at = NumberAttribute(null=True)  # epoch seconds; only while poll is on (keeps by_poll_due sparse)
     status = UnicodeAttribute(null=True)  # absent on records written before statuses existed: `active`
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
@@ -49,6 +64,7 @@ class SourceModel(Model):
     by_connection: SecondaryIndex[SourceModel] = secondary_index("connection_id", "source_id", KeysOnlyProjection())
     by_poll: SecondaryIndex[SourceModel] = secondary_index("poll_bucket", "source_id")
     by_repository: SecondaryIndex[SourceModel] = secondary_index("repo_key", "source_id")
+    by_poll_due: SecondaryIndex[SourceModel] = _PollDueIndex()
 
 
 def _to_domain(m: SourceModel) -> Source:
@@ -86,6 +102,8 @@ def _to_domain(m: SourceModel) -> Source:
             consecutive_failures=int(m.poll_failures or 0),
         ),
         status=m.status or "active",
+        poll_seconds=None if m.poll_seconds is None else int(m.poll_seconds),
+        poll_due_at=None if m.poll_due_at is None else float(m.poll_due_at),
     )
 
 
@@ -114,6 +132,8 @@ def _to_model(s: Source) -> SourceModel:
         },
         poll=s.poll,
         poll_bucket=POLL_BUCKET if s.poll else None,
+        poll_seconds=s.poll_seconds,
+        poll_due_at=s.poll_due_at if s.poll else None,
         heads=s.heads or None,
         tag_heads=s.tag_heads,
         status=s.status,
@@ -155,20 +175,25 @@ class SourceStore:
     def create(self, s: Source) -> None:
         _to_model(s).save(condition=SourceModel.source_id.does_not_exist())
 
-    def replace(self, s: Source) -> None:
-        """Save a changed source; fails if it was deleted meanwhile (an update must never resurrect it). One UpdateItem
-        of every attribute but the keys and those with updates of their own, so a poll's health, a status or a move
-        written meanwhile is kept."""
+    def replace(self, s: Source) -> Source:
+        """Save a changed source and return it as stored; fails if it was deleted meanwhile (an update must never
+        resurrect it). One UpdateItem of every attribute but the keys and those with updates of their own, so a poll's
+        health, a status, a move or a due time written meanwhile is kept."""
         model = _to_model(s)
         actions: list[Action] = []
         for name, attribute in SourceModel.get_attributes().items():
             if attribute.is_hash_key or attribute.is_range_key or name in _OWNED_ELSEWHERE:
                 continue
             value = getattr(model, name)
+            if name == "poll_due_at" and value is not None:
+                # Kept when it is there (only the schedule's claim and a failed poll move it); set when poll turns on.
+                actions.append(SourceModel.poll_due_at.set(SourceModel.poll_due_at | value))
+                continue
             actions.append(attribute.remove() if value is None else attribute.set(value))
         refused = ConflictError("the source was deleted meanwhile")
         item = SourceModel(s.team_id, s.id)
         write_if(lambda: item.update(actions=actions, condition=SourceModel.source_id.exists()), refused)
+        return _to_domain(item)  # PynamoDB's update reads the item back (ALL_NEW)
 
     def get(self, team_id: str, source_id: str) -> Source | None:
         m = get_or_none(SourceModel, team_id, source_id)
@@ -183,6 +208,22 @@ class SourceStore:
     def polled(self) -> Iterable[Source]:
         for m in SourceModel.by_poll.query(POLL_BUCKET):
             yield _to_domain(m)
+
+    def due(self, now: float) -> Iterable[DueItem]:
+        """Polled sources due at `now`, earliest first, read from the sparse index a page at a time (the caller stops
+        when it has enough). Eventually consistent: the claim re-checks each one."""
+        condition = SourceModel.poll_due_at <= now
+        for m in SourceModel.by_poll_due.query(POLL_BUCKET, condition, page_size=100):
+            yield DueItem(
+                m.team_id, m.source_id, float(m.poll_due_at), None if m.poll_seconds is None else int(m.poll_seconds)
+            )
+
+    def claim(self, team_id: str, source_id: str, due_at: float, next_at: float) -> bool:
+        """Move a due source's next poll to `next_at` only if it is still due at `due_at` (as read) and still polled:
+        of two overlapping schedules, one wins and sends it."""
+        condition = (SourceModel.poll_due_at == due_at) & SourceModel.poll_bucket.exists()
+        item = SourceModel(team_id, source_id)
+        return write_if(lambda: item.update(actions=[SourceModel.poll_due_at.set(next_at)], condition=condition))
 
     def record_poll(
         self,
@@ -212,12 +253,14 @@ class SourceStore:
         return _first_written(SourceModel(team_id, source_id), tries[::-1] if was_failing else tries) or "gone"
 
     def record_poll_failure(
-        self, team_id: str, source_id: str, error: str, at: str, *, was_failing: bool
+        self, team_id: str, source_id: str, error: str, at: str, *, was_failing: bool, due_at: float | None = None
     ) -> PollFailed:
         """Record a poll that could not reach the remote: `started` when this write is the one that began a failing
         streak (once, however many polls overlap), `continued` when the source was failing already (the count
-        grows), `gone` when the source was deleted meanwhile."""
+        grows), `gone` when the source was deleted meanwhile. `due_at`: the backed-off next poll."""
         common = [SourceModel.poll_error.set(error[:1000]), SourceModel.polled_at.set(at)]
+        if due_at is not None:
+            common.append(SourceModel.poll_due_at.set(due_at))
         tries: list[tuple[Sequence[Action], Condition, PollFailed]] = [
             ([*common, SourceModel.poll_status.set(_FAILING), SourceModel.poll_failures.set(1)], _not_failing(),
              "started"),

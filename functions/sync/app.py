@@ -1,0 +1,42 @@
+"""SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
+(`poll`) or check a provider webhook (`hook`). Providers and HTTP clients are the container's (wiring caches them), so
+a batch reuses its connections."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from gitconnect import wiring
+from gitconnect.domain.schedule import SyncItem
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+# A remote or provider that cannot be reached is a recorded outcome (a poll backed off, a hook tried again next
+# interval), not a failed record. A record fails only when its outcome could not be recorded (DynamoDB, SQS): SQS
+# hands it out again (polls are idempotent: build ids are stable), five times, then keeps it in SyncDLQ (alarmed).
+# Records of one batch never wait on each other.
+def record_handler(record: SQSRecord) -> None:
+    item = SyncItem.from_message(json.loads(record.body))
+    if item.kind == "poll":
+        polled = wiring.poller().poll_one(item.team_id, item.id)
+        logger.info("source polled", extra={"source_id": item.id, "requested": len(polled.requested),
+                                            "failed": polled.failed.get(item.id),
+                                            "skipped": polled.skipped.get(item.id)})
+    elif item.kind == "hook":
+        checked = wiring.repair().check(item.id)
+        logger.info("webhook checked", extra={"hook_id": item.id, "recreated": bool(checked.recreated),
+                                              "missed_builds": len(checked.builds),
+                                              "failed": checked.failed.get(item.id)})
+    else:
+        raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
