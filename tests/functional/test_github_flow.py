@@ -447,12 +447,11 @@ def test_an_installation_with_the_checks_permission_gets_check_runs(gh: tuple[Sy
     system.call("POST", f"/v1/builds/{built['build_id']}/status", token=built["callback_token"],
                 body={"status": "failed", "url": "https://ci.example/9", "description": "2 tests failed"})
     system.drain("StatusMirrorFunction")
-    # Check runs (queued at once, then completed with the conclusion), and no commit statuses
-    runs = fake.check_runs(repo.full_name, after)
-    assert [(r["name"], r["status"], r["conclusion"]) for r in runs] == [
-        ("gitconnect", "queued", None), ("gitconnect", "completed", "failure")]
-    assert (runs[-1]["details_url"], runs[-1]["output"]["summary"]) == ("https://ci.example/9", "2 tests failed")
-    assert runs[-1]["external_id"] == built["build_id"]
+    # One check run for the build: queued at once, then completed with the conclusion; no commit statuses
+    [run] = fake.check_runs(repo.full_name, after)
+    assert (run["name"], run["status"], run["conclusion"], run["updates"]) == ("gitconnect", "completed", "failure", 1)
+    assert (run["details_url"], run["output"]["summary"]) == ("https://ci.example/9", "2 tests failed")
+    assert run["external_id"] == built["build_id"]
     assert fake.statuses(repo.full_name, after) == []
 
 def test_bad_deliveries(gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:

@@ -670,11 +670,16 @@ class FakeGitHub(FakeServer):
                     repo = self._repo_auth(headers, owner, name)
                     return 200, self._tag_object(repo, sha), {}
                 case "POST", ["repos", owner, name, "check-runs"]:
-                    repo = self._repo_auth(headers, owner, name)
-                    inst = self._installation_auth(headers)
-                    if inst.permissions.get("checks") != "write":
-                        raise _error(403, "Resource not accessible by integration")
+                    repo = self._checks_auth(headers, owner, name)
                     return 201, self._create_check_run(repo, body), {}
+                case "PATCH", ["repos", owner, name, "check-runs", run_id]:
+                    repo = self._checks_auth(headers, owner, name)
+                    return 200, self._update_check_run(repo, run_id, body), {}
+                case "GET", ["repos", owner, name, "commits", sha, "check-runs"]:
+                    repo = self._checks_auth(headers, owner, name)
+                    wanted = (query.get("check_name") or [None])[-1]
+                    runs = [r for r in repo.check_runs.get(sha, []) if wanted in (None, r["name"])]
+                    return 200, {"total_count": len(runs), "check_runs": list(reversed(runs))}, {}
                 case "POST", ["repos", owner, name, "statuses", sha]:
                     repo = self._repo_auth(headers, owner, name)
                     return 201, self._create_status(repo, sha, body), {}
@@ -1076,6 +1081,26 @@ class FakeGitHub(FakeServer):
                "conclusion": conclusion, "details_url": body.get("details_url"),
                "external_id": body.get("external_id"), "output": body.get("output") or {}}
         repo.check_runs.setdefault(body["head_sha"], []).append(run)
+        return run
+
+    def _checks_auth(self, headers: dict[str, str], owner: str, name: str) -> FakeRepo:
+        repo = self._repo_auth(headers, owner, name)
+        if self._installation_auth(headers).permissions.get("checks") != "write":
+            raise _error(403, "Resource not accessible by integration")
+        return repo
+
+    def _update_check_run(self, repo: FakeRepo, run_id: str, body: Any) -> dict[str, Any]:
+        run = next((r for runs in repo.check_runs.values() for r in runs if str(r["id"]) == run_id), None)
+        if run is None:
+            raise _error(404, "Not Found")
+        if not isinstance(body, dict):
+            raise _error(400, "Problems parsing JSON")
+        status, conclusion = body.get("status", run["status"]), body.get("conclusion", run["conclusion"])
+        if (status == "completed") != (conclusion is not None):
+            raise _error(422, "Validation Failed", errors=[{"resource": "CheckRun", "code": "invalid"}])
+        run.update(status=status, conclusion=conclusion, details_url=body.get("details_url", run["details_url"]),
+                   output=body.get("output", run["output"]))
+        run["updates"] = run.get("updates", 0) + 1
         return run
 
     def check_runs(self, full_name: str, sha: str) -> list[dict[str, Any]]:

@@ -206,12 +206,16 @@ class MemoryBuilds:
         self.items[b.id] = replace(b, triggers=tuple(sorted({b.trigger, *b.triggers})))
         return True
 
-    def mark_mirrored(self, build_id: str, status: str) -> None:
-        self.items[build_id] = replace(self.items[build_id], mirrored_status=status)
+    def mark_mirrored(self, build_id: str, status: str) -> bool:
+        build = self.items.get(build_id)
+        if build is None or build.status != status:
+            return False
+        self.items[build_id] = replace(build, mirrored_status=status)
+        return True
 
     def add_trigger(self, build_id: str, trigger: str) -> bool:
         build = self.items.get(build_id)
-        if build is None or trigger in build.triggers:
+        if build is None or not build.triggers or trigger in build.triggers:
             return False
         self.items[build_id] = replace(build, triggers=tuple(sorted({*build.triggers, trigger})))
         return True

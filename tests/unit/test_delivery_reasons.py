@@ -91,3 +91,17 @@ def test_merge_groups(action: str, base: str, built: bool, reason: str) -> None:
     assert (decision.build, decision.reason) == (built, reason)
     if built:
         assert (decision.trigger, decision.ref, decision.sha) == ("merge_group", event.head_ref, "f" * 40)
+
+
+def test_an_annotated_tag_push_builds_the_commit_it_tags() -> None:
+    from gitconnect.providers.github.webhooks import normalize
+
+    tag_object, commit = "7" * 40, "8" * 40
+    payload = {"ref": "refs/tags/v1.2.0", "before": "0" * 40, "after": tag_object, "created": True,
+               "deleted": False, "commits": [], "head_commit": {"id": commit, "message": "release 1.2"},
+               "repository": {"id": 7, "full_name": "acme/app", "owner": {"login": "acme"}},
+               "installation": {"id": 42}}
+    event = normalize("push", payload)
+    assert isinstance(event, PushEvent) and event.after == commit
+    decision = decide_push(SOURCE, event, None)
+    assert (decision.build, decision.sha, decision.ref) == (True, commit, "refs/tags/v1.2.0")

@@ -80,7 +80,26 @@ def test_statuses_are_asked_for_only_where_the_provider_shows_them() -> None:
         def send(self, body: str) -> None:
             sent.append(body)
 
-    requests = StatusRequests(Queue(), cast(Any, {"stub": Statuses(), "custom": object()}).__getitem__)
+    requests = StatusRequests(Queue(), lambda provider_id: provider_id == "stub")
     requests.request(BUILD)
     requests.request(replace(BUILD, id="bld_2", provider="custom"))
     assert sent == ['{"build_id": "bld_1"}']
+
+
+def test_a_status_that_moves_while_it_is_shown_is_shown_again() -> None:
+    # Another message's report lands while this one posts `queued`: the mirror ends on the newer status
+    store_ref: list[MemoryBuilds] = []
+
+    @dataclass
+    class Racing(Statuses):
+        def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
+            super().report_status(access, build, url, description)
+            if build.status == "queued":
+                store_ref[0].items["bld_1"] = replace(store_ref[0].items["bld_1"], status="succeeded")
+
+    statuses = Racing()
+    service, store = mirror(statuses, BUILD)
+    store_ref.append(store)
+    assert service.mirror("bld_1") == "shown"
+    assert statuses.shown == [("a" * 40, "queued"), ("a" * 40, "succeeded")]
+    assert store.items["bld_1"].mirrored_status == "succeeded"

@@ -201,9 +201,14 @@ def dispatcher() -> BuildDispatcher:
 @cache
 def status_requests() -> StatusRequests:
     from gitconnect.adapters.messaging import MessageQueue
+    from gitconnect.providers import REGISTRY, provider_class
+    from gitconnect.providers.base import CommitStatuses
     from gitconnect.services.statuses import StatusRequests
 
-    return StatusRequests(MessageQueue(aws_client("sqs"), settings().status_queue_url), provider)
+    def shows_statuses(provider_id: str) -> bool:
+        return provider_id in REGISTRY and issubclass(provider_class(provider_id), CommitStatuses)
+
+    return StatusRequests(MessageQueue(aws_client("sqs"), settings().status_queue_url), shows_statuses)
 
 
 @cache

@@ -37,15 +37,18 @@ class BuildsQueue:
 
 
 NOT_BEFORE = "gitconnect-not-before"  # message attribute: epoch seconds before which the message waits again
+WAITING_SINCE = "gitconnect-waiting-since"  # message attribute: when it first met a rate limit
 MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 
 
 class WaitingRoom:
     """A message that met a provider's rate limit waits here until the limit resets: sent again with a delay (up to
     15 minutes at a time, then again) instead of failing, so waiting spends none of the queue's receives before the
-    DLQ. The caller lets the original go (it succeeded, as far as the queue knows)."""
+    DLQ. The caller lets the original go (it succeeded, as far as the queue knows). A message that has waited
+    MAX_WAIT_SECONDS in all fails instead (a limit that never clears is a fault to see, not to hide)."""
 
     DEFAULT_WAIT_SECONDS = 60.0  # a limit that named no reset
+    MAX_WAIT_SECONDS = 24 * 3600.0
 
     def __init__(self, sqs_client: Any, queue_url: str, clock: Callable[[], float] = time.time) -> None:
         self._sqs = sqs_client
@@ -54,47 +57,44 @@ class WaitingRoom:
 
     def run_or_wait(self, body: str, message_attributes: Any, run: Callable[[], T]) -> T | None:
         """`run()` for the message, or None when it waits instead: it came back before its reset (nothing is run),
-        or `run` met a rate limit (RateLimitedError: nothing may have been written by it) and it waits for the reset."""
-        if self.holds(body, message_attributes):
+        or `run` met a rate limit (RateLimitedError) and it waits for the reset."""
+        since = _number(message_attributes, WAITING_SINCE)
+        if since is not None and self.clock() - since > self.MAX_WAIT_SECONDS:
+            raise RuntimeError(f"the message has waited for rate limits since {since:.0f}: given up, to its DLQ")
+        not_before = _number(message_attributes, NOT_BEFORE)
+        if not_before is not None and not_before > self.clock():
+            self._send(body, not_before, since)  # still inside the limit: call nothing, wait on
             return None
         try:
             return run()
         except RateLimitedError as limited:
-            self.wait_out(body, limited)
+            self.wait_out(body, limited, since)
             return None
 
-    def holds(self, body: str, message_attributes: Any) -> bool:
-        """True when the message came back before its reset: sent back to wait on (nothing else is done with it)."""
-        not_before = self.not_before(message_attributes)
-        if not_before is None or not_before <= self.clock():
-            return False
-        self._send(body, not_before)
-        return True
-
-    def wait_out(self, body: str, limited: RateLimitedError) -> int:
+    def wait_out(self, body: str, limited: RateLimitedError, since: float | None = None) -> int:
         """Send `body` back to wait for the reset `limited` names; the delay used (seconds)."""
-        return self._send(body, self.clock() + (limited.retry_after or self.DEFAULT_WAIT_SECONDS))
+        return self._send(body, self.clock() + (limited.retry_after or self.DEFAULT_WAIT_SECONDS), since)
 
-    def _send(self, body: str, not_before: float) -> int:
-        delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(not_before - self.clock())))
-        self._sqs.send_message(
-            QueueUrl=self._url,
-            MessageBody=body,
-            DelaySeconds=delay,
-            MessageAttributes={NOT_BEFORE: {"DataType": "Number", "StringValue": str(math.ceil(not_before))}},
-        )
+    def _send(self, body: str, not_before: float, since: float | None) -> int:
+        now = self.clock()
+        delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(not_before - now)))
+        attributes = {
+            NOT_BEFORE: {"DataType": "Number", "StringValue": str(math.ceil(not_before))},
+            WAITING_SINCE: {"DataType": "Number", "StringValue": str(math.floor(now if since is None else since))},
+        }
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=body, DelaySeconds=delay, MessageAttributes=attributes)
         return delay
 
-    @staticmethod
-    def not_before(message_attributes: Any) -> float | None:
-        """When a message sent back here may run again (None: at any time). Lambda's SQS records spell the
-        attribute's value `stringValue`, SQS's own API `StringValue`."""
-        attribute = (message_attributes or {}).get(NOT_BEFORE) or {}
-        value = attribute.get("stringValue") or attribute.get("StringValue")
-        try:
-            return float(value) if value is not None else None
-        except ValueError:
-            return None
+
+def _number(message_attributes: Any, name: str) -> float | None:
+    """A Number attribute of a message sent back by the waiting room (None: absent). Lambda's SQS records spell its
+    value `stringValue`, SQS's own API `StringValue`."""
+    attribute = (message_attributes or {}).get(name) or {}
+    value = attribute.get("stringValue") or attribute.get("StringValue")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class MessageQueue:

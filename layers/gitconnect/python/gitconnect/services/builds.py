@@ -190,7 +190,11 @@ class BuildService:
 
     def report_status(self, build: Build, status: str, url: str | None, description: str | None) -> Build:
         if status == build.status and status in FINAL_BUILD_STATUSES:
-            return build  # the builder repeating its final report is not an error
+            # The builder repeating its final report is not an error; if the first one's status request was lost,
+            # this one asks again.
+            if build.mirrored_status != build.status:
+                self.statuses.request(build)
+            return build
         allowed = ("queued",) if status == "queued" else _OPEN_STATUSES
         updated = self.builds.update_status(build.id, status, url, description, iso(utcnow()), allowed)
         # Shown on the provider's commit through the status queue: a provider outage delays it, never fails the
@@ -228,12 +232,14 @@ class BuildDispatcher:
                 ("queued",),
             )
             return "cancelled"
+        # `pending` on the provider's commit at once; asked before publishing, so that a failure here is retried
+        # before any builder holds a token (a retry after publishing would replace the token in use).
+        self._statuses.request(build)
         callback_token = secrets.token_urlsafe(32)
         # The token's hash is stored before the event goes out: a builder may call back the moment it has it. A
         # publish that fails is retried (SQS) with a new token, which replaces this one.
         self._builds.mark_published(build.id, token_hash(callback_token), iso(utcnow()))
         self._bus.publish("BuildRequested", self.detail(build, callback_token))
-        self._statuses.request(build)  # `pending` on the provider's commit at once
         return "published"
 
     def detail(self, build: Build, callback_token: str) -> dict[str, object]:

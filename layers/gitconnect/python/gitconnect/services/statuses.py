@@ -20,6 +20,7 @@ from gitconnect.services.ports import BuildStore
 from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
+MAX_CATCH_UPS = 3  # a build whose status moves while it is shown is shown again, this many times at most
 
 
 def _retryable(error: GitconnectError) -> bool:
@@ -37,18 +38,20 @@ class Connections(Protocol):
 
 
 class MirroredStatuses(Protocol):
-    def mark_mirrored(self, build_id: str, status: str) -> None: ...
+    def mark_mirrored(self, build_id: str, status: str) -> bool: ...
 
 
 @dataclass(frozen=True)
 class StatusRequests:
-    """Asks for a build's status to be shown, for providers that show statuses (none is queued for Custom Git)."""
+    """Asks for a build's status to be shown, for providers that show statuses (none is queued for Custom Git).
+    Decided from the provider's class: nothing is built, so no provider secret is read where statuses are asked
+    for (the builds consumer)."""
 
     queue: Queue
-    providers: Callable[[str], Provider]
+    shows_statuses: Callable[[str], bool]  # provider id -> whether its class implements CommitStatuses
 
     def request(self, build: Build) -> None:
-        if isinstance(self.providers(build.provider), CommitStatuses):
+        if self.shows_statuses(build.provider):
             self.queue.send(json.dumps({"build_id": build.id}))
 
 
@@ -72,12 +75,21 @@ class StatusMirror:
         connection = self.connections.get(build.team_id, build.connection_id)
         if not isinstance(provider, CommitStatuses) or connection is None:
             return "nowhere to show it"
-        try:
-            provider.report_status(self.secrets.access(connection), build, build.status_url, build.description)
-        except GitconnectError as exc:
-            if _retryable(exc):
-                raise
-            log.warning("status refused for good", extra={"build_id": build.id, "reason": exc.detail})
-            return f"refused: {exc.detail}"
-        self.mirrored.mark_mirrored(build.id, build.status)
-        return "shown"
+        access = self.secrets.access(connection)
+        for _ in range(MAX_CATCH_UPS):
+            try:
+                provider.report_status(access, build, build.status_url, build.description)
+            except GitconnectError as exc:
+                if _retryable(exc):
+                    raise
+                log.warning("status refused for good", extra={"build_id": build.id, "reason": exc.detail})
+                return f"refused: {exc.detail}"
+            # Recorded only if the build still has the status just shown: one that moved meanwhile (another
+            # message may have shown the newer one first) is shown again, so the provider ends on the latest.
+            if self.mirrored.mark_mirrored(build.id, build.status):
+                return "shown"
+            latest = self.builds.get(build_id)
+            if latest is None or latest.mirrored_status == latest.status:
+                return "shown"
+            build = latest
+        raise RuntimeError(f"build {build_id} kept changing status while it was shown: retried by the queue")

@@ -362,11 +362,13 @@ class TemplateService:
                 )
             return "missing"
         if found.version == link.file_version:
-            if link.status == "synced" and found.commit_sha != link.last_synced_sha:
+            # The branch head the drift check saw (GitLab names the file's last commit, not the head).
+            seen = commit_hint or found.commit_sha
+            if link.status == "synced" and seen != link.last_synced_sha:
                 # The branch moved without touching the file: remember the commit, so that the next drift check
                 # finds the head unchanged and reads nothing.
                 self._store.save_version(
-                    replace(template, gitops=replace(link, last_synced_sha=found.commit_sha)), None, template.version
+                    replace(template, gitops=replace(link, last_synced_sha=seen)), None, template.version
                 )
             return "unchanged"
         try:

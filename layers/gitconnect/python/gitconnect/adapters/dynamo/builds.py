@@ -68,13 +68,15 @@ class BuildStore:
     def add_trigger(self, build_id: str, trigger: str) -> bool:
         """Record that `trigger` asked for this existing build too; False when it had already (a retried request)."""
         model = BuildModel(build_id)
-        condition = BuildModel.build_id.exists() & ~BuildModel.triggers.contains(trigger)
+        # A record written before triggers were kept has none: its own request retried is not another trigger.
+        condition = BuildModel.triggers.exists() & ~BuildModel.triggers.contains(trigger)
         return write_if(lambda: model.update(actions=[BuildModel.triggers.add({trigger})], condition=condition))
 
-    def mark_mirrored(self, build_id: str, status: str) -> None:
-        BuildModel(build_id).update(
-            actions=[BuildModel.mirrored_status.set(status)], condition=BuildModel.build_id.exists()
-        )
+    def mark_mirrored(self, build_id: str, status: str) -> bool:
+        """Record `status` as shown on the provider; False when the build has another status by now."""
+        model = BuildModel(build_id)
+        condition = BuildModel.build_id.exists() & (BuildModel.status == status)
+        return write_if(lambda: model.update(actions=[BuildModel.mirrored_status.set(status)], condition=condition))
 
     def get(self, build_id: str) -> Build | None:
         m = get_or_none(BuildModel, build_id)

@@ -117,8 +117,9 @@ class GitHubApi:
 
     def hook_deliveries(self, app_jwt: str) -> Iterator[list[dict[str, Any]]]:
         """GET /app/hook/deliveries (App JWT), newest first, a page of 100 at a time (cursor paging by Link)."""
-        return self._rest.each_page("/app/hook/deliveries", app_jwt, "the App's webhook deliveries",
-                                    params={"per_page": 100})
+        return self._rest.each_page(
+            "/app/hook/deliveries", app_jwt, "the App's webhook deliveries", params={"per_page": 100}
+        )
 
     def redeliver(self, app_jwt: str, delivery_id: str) -> bool:
         """POST /app/hook/deliveries/{delivery_id}/attempts: GitHub sends the delivery again (202); False when it no
@@ -232,16 +233,37 @@ class GitHubApi:
         )
         return result
 
-    def create_check_run(self, token: str, owner: str, repo: str, run: dict[str, Any]) -> dict[str, Any] | None:
-        """POST /repos/{owner}/{repo}/check-runs; None when the App may not (no Checks permission: GitHub answers 403
-        "Resource not accessible by integration"). A new run of the same name on the same commit is the one GitHub
-        shows, so each status is a new run (no run id to keep)."""
-        result: dict[str, Any] | None = self._rest.request(
-            "POST",
-            f"/repos/{segment(owner)}/{segment(repo)}/check-runs",
+    def check_run(self, token: str, owner: str, repo: str, run: dict[str, Any]) -> dict[str, Any] | None:
+        """The build's check run on its commit, created (POST /repos/{owner}/{repo}/check-runs) or, when this build
+        has one already (same name and `external_id`, GET …/commits/{sha}/check-runs), updated
+        (PATCH …/check-runs/{id}): one run per build, moving from queued to completed. None when the App may not
+        (no Checks permission: GitHub answers 403 "Resource not accessible by integration")."""
+        base, sha = f"/repos/{segment(owner)}/{segment(repo)}", str(run["head_sha"])
+        what = f"the check runs of {owner}/{repo}@{sha[:12]}"
+        listed = self._rest.request(
+            "GET",
+            f"{base}/commits/{segment(sha)}/check-runs",
             token,
-            f"a check run on {owner}/{repo}@{str(run.get('head_sha', ''))[:12]}",
-            json_body=run,
+            what,
+            params={"check_name": str(run["name"]), "filter": "all", "per_page": 100},
+            missing=_no_checks_permission,
+            not_found=f"{owner}/{repo} is not accessible to the GitHub App",
+        )
+        if listed is None:
+            return None
+        mine = next((r for r in listed.get("check_runs") or () if r.get("external_id") == run.get("external_id")), None)
+        if mine is None:
+            method, path = "POST", f"{base}/check-runs"
+            body = run
+        else:
+            method, path = "PATCH", f"{base}/check-runs/{segment(str(mine['id']))}"
+            body = {k: v for k, v in run.items() if k != "head_sha"}
+        result: dict[str, Any] | None = self._rest.request(
+            method,
+            path,
+            token,
+            what,
+            json_body=body,
             missing=_no_checks_permission,
             not_found=f"{owner}/{repo} is not accessible to the GitHub App",
         )

@@ -290,7 +290,7 @@ class GitHubProvider(
         owner, name = _split(build.repository)
         installation, token = installation_id(access), self._token(access)
         if self._checks.get(installation, True):
-            if self.api.create_check_run(token, owner, name, _check_run(build, url, description)) is not None:
+            if self.api.check_run(token, owner, name, _check_run(build, url, description)) is not None:
                 self._checks[installation] = True
                 return
             self._checks[installation] = False

@@ -202,12 +202,17 @@ def _commit(raw: JsonObject, at: str) -> ChangedCommit:
 def _push(payload: JsonObject, key: str | None, repo: RepoRef) -> PushEvent:
     commits = tuple(_commit(c, at) for at, c in objects(payload, "commits"))
     head = opt_obj(payload, "head_commit")  # null when the push deleted the ref
+    ref, after = name(payload, "ref"), commit_or_none(sha(payload, "after"))
+    if ref.startswith(TAGS) and head is not None and after is not None:
+        # An annotated tag's `after` is the tag object, not a commit: `head_commit` is the commit it tags (the
+        # one its `create` and a release on it resolve to: one build, and a status on a real commit).
+        after = sha(head, "id", "head_commit")
     return PushEvent(
         account_key=key,
         repository=repo,
-        ref=name(payload, "ref"),
+        ref=ref,
         before=commit_or_none(sha(payload, "before")),
-        after=commit_or_none(sha(payload, "after")),
+        after=after,
         created=boolean(payload, "created"),
         deleted=boolean(payload, "deleted"),
         commits=commits,
