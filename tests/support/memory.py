@@ -103,6 +103,9 @@ class MemoryConnections:
     def refresh(self, c: Connection) -> bool:
         return self._update(c.team_id, c.id, name=c.name, account=c.account, status=c.status, details=dict(c.details))
 
+    def set_details(self, team_id: str, connection_id: str, details: dict[str, object] | None) -> bool:
+        return self._update(team_id, connection_id, details=dict(details or {}))
+
     def list(self, team_id: str) -> builtins.list[Connection]:
         return sorted((c for c in self.items.values() if c.team_id == team_id), key=lambda c: c.id)
 

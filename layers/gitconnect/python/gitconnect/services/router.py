@@ -61,6 +61,7 @@ class AccountConnections(Protocol):
     def by_account(self, account_key: str) -> list[Connection]: ...
     def update_status(self, team_id: str, connection_id: str, status: str) -> bool: ...
     def refresh(self, c: Connection) -> bool: ...
+    def set_details(self, team_id: str, connection_id: str, details: dict[str, object] | None) -> bool: ...
     def bump_listing_epoch(self, team_id: str, connection_id: str) -> bool: ...
 
 
@@ -284,7 +285,7 @@ class EventRouter:
         them (`access_revoked` build nothing until the repository is granted again)."""
         added, removed = [r.full_name for r in event.added], [r.full_name for r in event.removed]
         details = regranted(connection.details, event.repository_selection, added, removed)
-        self.connections.refresh(replace(connection, details=details))
+        self.connections.set_details(connection.team_id, connection.id, details)
         revoked = self._set_source_status(connection, event.removed, "access_revoked")
         restored = self._set_source_status(connection, event.added, "active")
         reason = f"repositories granted: {', '.join(added) or 'none'}; revoked: {', '.join(removed) or 'none'}"

@@ -114,6 +114,12 @@ class ConnectionStore:
     def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
         return self._update(team_id, connection_id, [ConnectionModel.secret.set(secret)])
 
+    def set_details(self, team_id: str, connection_id: str, details: dict[str, object] | None) -> bool:
+        """Only the provider's details (what the account grants), status and the rest left as they are (a delivery
+        changing the repositories must not undo a suspension written meanwhile); cached listings are dropped."""
+        detail = ConnectionModel.details.set(details) if details else ConnectionModel.details.remove()
+        return self._update(team_id, connection_id, [ConnectionModel.listing_epoch.add(1), detail])
+
     def refresh(self, c: Connection) -> bool:
         """Save what the provider says of the account now (name, account, status, details); the credentials and
         restrictions stay, and cached listings are dropped (what it reaches may have changed). False when the
