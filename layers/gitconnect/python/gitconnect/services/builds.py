@@ -33,6 +33,9 @@ FULL_SHA_LENGTH = 40
 _OPEN_STATUSES = tuple(s for s in BUILD_STATUSES if s not in FINAL_BUILD_STATUSES)
 
 
+SHARED_ID_TRIGGERS = frozenset({"tag", "release"})  # one commit on one tag: one build for both
+
+
 def new_build(source: Source, *, ref: str, sha: str, trigger: str, requested_by: str | None, build_id: str) -> Build:
     now = iso(utcnow())
     return Build(
@@ -217,7 +220,10 @@ class BuildDispatcher:
         self._statuses = statuses
 
     def dispatch(self, build: Build) -> str:
-        if not self._builds.put_if_absent(build) and self._builds.add_trigger(build.id, build.trigger):
+        # Only a tag's and a release's requests share an id (services/router.py requested_build); any other request
+        # for an existing build is its own retry, which needs no trigger write.
+        merging = build.trigger in SHARED_ID_TRIGGERS
+        if not self._builds.put_if_absent(build) and merging and self._builds.add_trigger(build.id, build.trigger):
             # Another event asked for a build that exists (a release on the tag a push just built): one build, and
             # its first request publishes it (a second BuildRequested would replace the callback token in use).
             return "merged"
