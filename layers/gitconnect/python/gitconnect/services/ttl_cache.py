@@ -56,7 +56,13 @@ class TtlCache(Generic[T]):
         return self._fetch(key, now, load)
 
     def __call__(self, key: str) -> T:
-        return self.lookup(key, self._call(key))
+        # The hit path first, without building a loader: the intake asks for its secrets on every delivery.
+        now = self._clock()
+        hit = self._remembered.get(key)
+        if hit and hit[1] > now:
+            self._remembered.move_to_end(key)
+            return hit[2]
+        return self._fetch(key, now, self._call(key))
 
     def refresh(self, key: str) -> T:
         now = self._clock()
