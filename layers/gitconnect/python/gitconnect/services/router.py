@@ -38,7 +38,7 @@ from gitconnect.domain.matching import (
 from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
 from gitconnect.providers.base import Access, Provider, ShortHashes, Webhooks
 from gitconnect.providers.github.webhooks import account_key_of as github_account_key_of
-from gitconnect.services.builds import new_build
+from gitconnect.services.builds import SHARED_ID_TRIGGERS, new_build
 from gitconnect.services.ports import BuildQueue, DeliveryLog
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -419,7 +419,7 @@ def requested_build(source: Source, decision: Decision, event: WebhookEvent) -> 
     # Stable ids: a retried delivery, or two events about one change (a tag's push and create), request the
     # same build, and the builds consumer creates it once.
     # A release names its tag: the tag's own build (same commit, same ref) is the release's build too.
-    identity = "tag" if decision.trigger == "release" else str(decision.trigger)
+    identity = "tag" if decision.trigger in SHARED_ID_TRIGGERS else str(decision.trigger)
     parts = [source.id, identity, str(decision.ref), str(decision.sha)]
     if isinstance(event, PushEvent) and not event.is_tag:
         parts.append(event.before or "")
