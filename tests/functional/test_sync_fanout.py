@@ -58,13 +58,19 @@ def ls_remotes(server: GitHttpServer, url: str) -> int:
     return sum(1 for method, path in server.requests if path.startswith(f"/{name}/info/refs"))
 
 
-def test_a_push_builds_once_after_the_schedule_and_the_sync_consumer(
-        system: System, team: str, admin: str, remote: tuple[str, WorkingCopy]) -> None:
-    url, work = remote
+def settled_source(system: System, team: str, admin: str, url: str) -> dict[str, Any]:
+    """A polled source on `url` whose first poll has run, with nothing left on the queues or the bus tap."""
     source = polled_source(system, team, admin, link(system, team, admin, url)["id"])
     system.sync()
     system.drain()
     system.bus_events()
+    return source
+
+
+def test_a_push_builds_once_after_the_schedule_and_the_sync_consumer(
+        system: System, team: str, admin: str, remote: tuple[str, WorkingCopy]) -> None:
+    url, work = remote
+    source = settled_source(system, team, admin, url)
     work.write("f.txt", "1")
     sha = work.commit("change")
     work.push()
@@ -171,10 +177,7 @@ def test_a_patch_keeps_the_next_poll_and_turning_polling_off_takes_the_source_ou
 def test_a_poison_item_ends_in_the_dlq_without_blocking_the_polls_beside_it(
         system: System, team: str, admin: str, remote: tuple[str, WorkingCopy]) -> None:
     url, work = remote
-    source = polled_source(system, team, admin, link(system, team, admin, url)["id"])
-    system.sync()
-    system.drain()
-    system.bus_events()
+    source = settled_source(system, team, admin, url)
     work.write("f.txt", "poison")
     sha = work.commit("change")
     work.push()
