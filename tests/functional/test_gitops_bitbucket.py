@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from tests.functional.test_bitbucket_flow import TEAM, admin, bb, linked, restrict_elsewhere  # noqa: F401 - fixtures, reused
+from tests.support.authorship import create_authored
 from tests.support.bitbucket_fixtures import payload
 from tests.support.fake_bitbucket import FakeBitbucket
 from tests.support.fake_gitlab import fake_sha
@@ -135,12 +136,7 @@ def test_app_commits_are_authored_by_the_saver(bb: tuple[System, FakeBitbucket, 
     (Bitbucket authors the commit as the connection's user) and the message names the user in a trailer."""
     system, _, world = bb
     app = world["app"]
-    ada = system.token({TEAM: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
-    created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=ada, body={
-        "name": "authored", "content": {"n": 1}, "gitops": {
-            "connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
-            "path": "authored.json", "mode": "create", "commit_message": "Add authored"}})
-    assert created.status == 201, created.body
+    created = create_authored(system, TEAM, linked["connection"]["id"], "acme/app")
     first = app.commits[app.branches["main"]]
     assert (first["author"], first["message"]) == ("Ada Lovelace <ada@example.com>", "Add authored")
     saved = system.call("PUT", f"/v1/teams/{TEAM}/templates/{created.json()['id']}", token=admin,

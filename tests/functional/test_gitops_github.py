@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.functional.github_support import deliver
 from tests.functional.test_github_flow import TEAM, admin, gh, linked, push_payload  # noqa: F401 - fixtures, reused
+from tests.support.authorship import create_authored
 from tests.support.fake_github import FakeGitHub
 from tests.support.inprocess import System
 
@@ -64,13 +65,8 @@ def test_app_commits_are_authored_by_the_saver(gh: tuple[System, FakeGitHub], ad
     the committer. Without them the App authors it and the message names the user in a Co-authored-by trailer."""
     system, fake = gh
     repo = linked["repo"]
-    ada = system.token({TEAM: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
     bot = {"name": "gitconnect[bot]", "email": "gitconnect[bot]@users.noreply.github.com"}
-    created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=ada, body={
-        "name": "authored", "content": {"n": 1}, "gitops": {
-            "connection_id": linked["connection_id"], "repository": "octo-org/app", "branch": "main",
-            "path": "authored.json", "mode": "create", "commit_message": "Add authored"}})
-    assert created.status == 201, created.body
+    created = create_authored(system, TEAM, linked["connection_id"], "octo-org/app")
     first = repo.branches["main"]
     assert fake.file_commit_people[first] == {"author": {"name": "Ada Lovelace", "email": "ada@example.com"},
                                               "committer": bot}

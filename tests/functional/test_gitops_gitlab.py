@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from tests.functional.test_gitlab_flow import TEAM, admin, lab, linked, push  # noqa: F401 - fixtures, reused
+from tests.support.authorship import create_authored
 from tests.support.fake_gitlab import FakeGitLab
 from tests.support.inprocess import System
 
@@ -52,12 +53,7 @@ def test_app_commits_are_authored_by_the_saver(lab: tuple[System, FakeGitLab, di
     token's user. Without them the message names the user in a Co-authored-by trailer."""
     system, _, world = lab
     project = world["project"]
-    ada = system.token({TEAM: "admin"}, "user-ada", {"name": "Ada Lovelace", "email": "ada@example.com"})
-    created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=ada, body={
-        "name": "authored", "content": {"n": 1}, "gitops": {
-            "connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
-            "path": "authored.json", "mode": "create", "commit_message": "Add authored"}})
-    assert created.status == 201, created.body
+    created = create_authored(system, TEAM, linked["connection"]["id"], "acme/app")
     people = project.commit_people[project.branches["main"]]
     assert (people["author_name"], people["author_email"]) == ("Ada Lovelace", "ada@example.com")
     assert (people["committer_name"], people["committer_email"]) != ("Ada Lovelace", "ada@example.com")
