@@ -74,12 +74,16 @@ def stores() -> Stores:
 
 @cache
 def secrets() -> ConnectionSecrets:
-    from gitconnect.adapters.cipher import KmsEnvelopeCipher
+    from gitconnect.adapters.cipher import HOOK_SECRETS_CONTEXT, KmsEnvelopeCipher, SharedKeyCipher
+    from gitconnect.adapters.dynamo import DataKeyStore
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.token_refresh import TokenRefresher
 
-    sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
-    sealed.refresher = TokenRefresher(stores().connections, stores().leases, sealed, provider)
+    kms, key_id, tables = aws_client("kms"), settings().kms_key_id, stores()
+    per_item = KmsEnvelopeCipher(kms, key_id)
+    hook_cipher = SharedKeyCipher(kms, key_id, HOOK_SECRETS_CONTEXT, DataKeyStore("hook-secrets"), per_item)
+    sealed = ConnectionSecrets(per_item, hook_cipher=hook_cipher)
+    sealed.refresher = TokenRefresher(tables.connections, tables.leases, sealed, provider)
     return sealed
 
 

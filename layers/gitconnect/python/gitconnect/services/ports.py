@@ -70,6 +70,13 @@ class Cipher(Protocol):
     def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes: ...
 
 
+class HookCipher(Cipher, Protocol):
+    """The hook secrets' cipher: `current(blob)` says whether a blob is sealed the way `encrypt` seals now (else it
+    is sealed again at the hook's next check)."""
+
+    def current(self, blob: bytes) -> bool: ...
+
+
 class BuildQueue(Protocol):
     def send(self, builds: Sequence[Build]) -> None: ...
 

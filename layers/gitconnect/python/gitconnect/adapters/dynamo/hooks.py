@@ -114,5 +114,11 @@ class HookStore:
     def set_checked(self, hook_id: str, at: float) -> bool:
         return update_existing(HookModel(hook_id), HookModel.hook_id, [HookModel.checked_at.set(at)])
 
+    def reseal(self, hook_id: str, old: bytes, new: bytes) -> bool:
+        """Replace the sealed secret with `new` (the same secret, sealed another way) only if it is still `old`."""
+        item = HookModel(hook_id)
+        condition = HookModel.secret == old
+        return write_if(lambda: item.update(actions=[HookModel.secret.set(new)], condition=condition))
+
     def delete(self, hook_id: str) -> None:
         HookModel(hook_id).delete()
