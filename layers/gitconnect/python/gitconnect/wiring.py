@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
     from gitconnect.providers.declaration import Webhook
+    from gitconnect.services.backfill import DueBackfill
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
     from gitconnect.services.hooks import HookService
@@ -248,6 +249,26 @@ def sync_scheduler() -> SyncScheduler:
         Lane("hook", stores().hooks, settings().hook_check_seconds),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
+
+
+@cache
+def due_backfill() -> DueBackfill:
+    from gitconnect.adapters.dynamo import ProgressStore
+    from gitconnect.providers import REGISTRY
+    from gitconnect.services.backfill import BackfillLane, DueBackfill
+
+    sources, hooks = stores().sources, stores().hooks
+    per_hook = tuple(p for p, d in sorted(REGISTRY.items()) if d.webhook is not None and d.webhook.per_hook)
+    lanes = [
+        BackfillLane("poll", sources.undue_page, sources.set_due_if_absent, settings().poll_seconds),
+        BackfillLane(
+            "hook",
+            lambda start, limit: hooks.undue_page(start, limit, per_hook),
+            hooks.set_due_if_absent,
+            settings().hook_check_seconds,
+        ),
+    ]
+    return DueBackfill(lanes, ProgressStore())
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from gitconnect.adapters.dynamo.base import bind_model
 from gitconnect.adapters.dynamo.builds import BuildModel, BuildStore
 from gitconnect.adapters.dynamo.connections import ConnectionModel, ConnectionStore
-from gitconnect.adapters.dynamo.data_keys import DataKeyModel, DataKeyStore
+from gitconnect.adapters.dynamo.data_keys import DataKeyModel, DataKeyStore, ProgressModel, ProgressStore
 from gitconnect.adapters.dynamo.deliveries import DeliveryModel, DeliveryStore
 from gitconnect.adapters.dynamo.hooks import HookModel, HookStore
 from gitconnect.adapters.dynamo.leases import LeaseModel, LeaseStore
@@ -31,6 +31,7 @@ __all__ = [
     "DeliveryStore",
     "HookStore",
     "LeaseStore",
+    "ProgressStore",
     "SourceStore",
     "StateStore",
     "Stores",
@@ -62,6 +63,7 @@ def bind_tables(settings: Settings) -> None:
         (StateModel, settings.state_table),
         (LeaseModel, settings.state_table),
         (DataKeyModel, settings.state_table),
+        (ProgressModel, settings.state_table),
         (HookModel, settings.hooks_table),
     ):
         bind_model(model, name, settings.region)
