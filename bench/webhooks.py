@@ -36,6 +36,7 @@ from typing import Any
 
 from bench import cost, imports
 from bench.aws_calls import EMPTY, ESM, Flow, Recorder, Step, _label, _rows
+from bench.deployed import Tree, deployed_trees
 
 ROUTED_REPEATS = 10  # warm routed pushes measured (after one untimed cold one)
 WARM_DELIVERIES = 5  # warm intake deliveries per secret configuration
@@ -376,24 +377,24 @@ COLD_PROBES = {  # label -> the code timed in a fresh interpreter (the SQS clien
 _COLD_PROGRAM = "import os, time\nt = time.perf_counter()\n{code}\nprint(time.perf_counter() - t)"
 
 
-def time_probe(code: str, env: dict[str, str]) -> float:
-    """Milliseconds one fresh interpreter takes to run ``code``."""
-    proc = subprocess.run([sys.executable, "-c", _COLD_PROGRAM.format(code=code)], cwd=imports.REPO_ROOT, env=env,
+def time_probe(code: str, env: dict[str, str], tree: Tree) -> float:
+    """Milliseconds one fresh interpreter takes to run ``code`` against ``tree`` (bench/deployed.py)."""
+    proc = subprocess.run(tree.command(_COLD_PROGRAM.format(code=code)), cwd=tree.code, env=tree.environment(env),
                           capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"probe failed (exit {proc.returncode}):\n{code}\n{proc.stderr[-2000:]}")
     return float(proc.stdout.strip().splitlines()[-1]) * 1000
 
 
-def measure_cold(runs: int = COLD_RUNS, timer: Callable[[str, dict[str, str]], float] = time_probe
+def measure_cold(runs: int = COLD_RUNS, timer: Callable[[str, dict[str, str], Tree], float] = time_probe
                  ) -> dict[str, list[float]]:
+    """As deployed: the read-only tree with the layers' bytecode (bench/deployed.py), nothing written."""
     env = imports.child_environment(imports.function_environment())
-    for code in COLD_PROBES.values():
-        timer(code, env)  # untimed: bytecode caches
     samples: dict[str, list[float]] = {label: [] for label in COLD_PROBES}
-    for _ in range(runs):
-        for label, code in COLD_PROBES.items():
-            samples[label].append(timer(code, env))
+    with deployed_trees() as (_, deployed):
+        for _ in range(runs):
+            for label, code in COLD_PROBES.items():
+                samples[label].append(timer(code, env, deployed))
     return samples
 
 
@@ -403,7 +404,8 @@ def report_cold(samples: dict[str, list[float]]) -> list[str]:
     a, b = median["(a) import functions.webhook_intake.app"], median["(b) (a) + webhook_spec + webhook_intake()"]
     c, d = median["(c) import boto3"], median["(d) import boto3 + one SQS client"]
     lines = [f"fresh interpreter per sample, median of {runs} runs interleaved with the baselines, the functions' "
-             "environment,",
+             "environment, as deployed",
+             "(read-only code, layers with their bytecode, PYTHONDONTWRITEBYTECODE=1, python -S: bench/deployed.py),",
              f"AWS endpoint {imports._NO_AWS} (refuses connections: nothing here calls AWS);",
              "(b) is the whole cold path before the first request", "",
              f"  {'timed':<44}{'median ms':>11}{'min ms':>10}{'max ms':>10}"]
