@@ -203,10 +203,45 @@ class IntakeCalls:
 
 
 @dataclass
+class PerHookCalls:
+    """A per-hook provider's deliveries (GitLab, Bitbucket) in a new intake container, hooks sealed elsewhere."""
+
+    provider: str
+    first: Counter[tuple[str, str]]  # the container's first per-hook delivery (it opens the shared data key)
+    cold: Counter[tuple[str, str]]  # a hook this container never saw ("cold per-hook")
+    warm: list[Counter[tuple[str, str]]]  # a hook it has seen
+    legacy: Counter[tuple[str, str]]  # a hook sealed before the shared data key, not yet resealed by its check
+
+
+@dataclass
 class Delivered:
     intake: list[IntakeCalls]
     routed: Flow  # one routed push that builds one source: steps "intake", "router"
     router_cold: Step
+    per_hook: list[PerHookCalls] = field(default_factory=list)
+
+
+def measure_per_hook(system: Any, recorder: Recorder) -> list[PerHookCalls]:
+    from gitconnect import wiring
+    from tests.support.hook_deliveries import PROVIDERS, deliver, store_hook
+
+    def calls(provider: str, hook: tuple[str, str]) -> Counter[tuple[str, str]]:
+        step = Step()
+        with recorder.counting(step):
+            status = deliver(system, provider, *hook)
+        if status != 202:
+            raise RuntimeError(f"the intake refused a {provider} delivery: {status}")
+        return _by_function(step, INTAKE)
+
+    out = []
+    for provider in PROVIDERS:
+        first, second = store_hook(provider, TEAM), store_hook(provider, TEAM)
+        legacy = store_hook(provider, TEAM, legacy=True)
+        wiring.reset()  # a new intake container: the hooks were sealed by another one
+        opening, cold = calls(provider, first), calls(provider, second)
+        warm = [calls(provider, hook) for hook in (first, second) * (WARM_DELIVERIES // 2 + 1)]
+        out.append(PerHookCalls(provider, opening, cold, warm, calls(provider, legacy)))
+    return out
 
 
 def _with_config(system: Any, config: SecretConfig) -> Callable[[], None]:
@@ -259,6 +294,7 @@ def measure_deliveries() -> Delivered:
                                           [_by_function(s, INTAKE) for s in steps[1:]]))
             finally:
                 undo()
+        per_hook = measure_per_hook(system, recorder)
         sqs.purge_queue(QueueUrl=events_url)  # those deliveries are not routed
 
         routed = Flow("routed push", "GitHub", ("intake", "router"), api_requests=1)
@@ -275,7 +311,7 @@ def measure_deliveries() -> Delivered:
             sqs.purge_queue(QueueUrl=system.env["GITCONNECT_BUILDS_QUEUE_URL"])
             runs.append([delivery, routing])
         routed.warmup, routed.runs = runs[0], runs[1:]
-        return Delivered(intake, routed, runs[0][1])
+        return Delivered(intake, routed, runs[0][1], per_hook)
 
 
 def report_deliveries(d: Delivered) -> list[str]:
@@ -296,6 +332,18 @@ def report_deliveries(d: Delivered) -> list[str]:
                   f"   -> {verdict(sum(warm.values()), 1)}"]
     lines += ["    (a cold container reads Secrets Manager for each secret name missing from the environment,",
               "     GITHUB_WEBHOOK_SECRET_PREVIOUS included)"]
+    if d.per_hook:
+        lines += ["", "  GitLab and Bitbucket: per-hook secrets, sealed under the shared data key by another container",
+                  "  (budget: cold per-hook 2, warm 1)"]
+    for ph in d.per_hook:
+        warm = ph.warm[0]
+        alike = all(w == warm for w in ph.warm)
+        lines += [f"    {ph.provider}: the container's first per-hook delivery {_calls_text(ph.first)}",
+                  f"      cold per-hook (a hook not cached here) {_calls_text(ph.cold)}   -> "
+                  f"{verdict(sum(ph.cold.values()), 2)}",
+                  f"      warm {_calls_text(warm)}{'' if alike else '  (THE WARM DELIVERIES DIFFER)'}   -> "
+                  f"{verdict(sum(warm.values()), 1)}",
+                  f"      a hook sealed before the shared key (until its check reseals it) {_calls_text(ph.legacy)}"]
     flow = d.routed
     calls, steps = flow.calls(0), flow.step_names
     lines += ["", f"  one routed push that builds one source (warm; {ROUTED_REPEATS} measured after one cold)",
