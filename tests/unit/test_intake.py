@@ -477,3 +477,41 @@ def test_an_accepted_reply_is_written_as_json_dumps_writes_it(delivery_id: str) 
     # Then: the body the hot path wrote itself is the one json.dumps writes, and the handler sends it
     assert reply.status == 202 and reply.text == json.dumps(reply.body)
     assert app.respond(reply)["body"] == json.dumps({"accepted": True, "delivery_id": delivery_id})
+
+
+@pytest.mark.parametrize(
+    "member",
+    [rb'"s": "\\ud83d\ude00"',  # an escaped backslash, text, then a real lone low escape
+     rb'"s": "\ud83d\ud83d\ude00"', rb'"s": "\ud83d\\ude00"', rb'"s": "\ud83d"', rb'"s": "x\udbff"'],
+)
+def test_lone_surrogates_beside_pairs_and_backslashes_are_400(member: bytes) -> None:
+    reply, queue = refused(b"{" + member + b"}")
+    assert_problem(reply, 400, "lone UTF-16 surrogate")
+    assert queue == []
+
+
+def test_a_payload_with_surrogate_pairs_only_skips_the_exact_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given: emoji as escaped surrogate pairs (as GitHub writes them in some payloads), and the exact check disabled
+    monkeypatch.setattr(intake_module, "_encodable", lambda payload: pytest.fail("the exact check ran"))
+    body = rb'{"title": "ship it \ud83d\ude80", "body": "\uD83C\uDF89 done", "n": "\\u00e9"}'
+    # When / Then: accepted without it
+    assert accepted(body) == {"title": "ship it 🚀", "body": "🎉 done", "n": "\\u00e9"}
+
+
+def test_the_prefilter_never_misses_a_lone_surrogate() -> None:
+    # Every short sequence of escapes, backslashes and letters: wherever the decoded text has a lone surrogate, the
+    # pre-filter matched (so the exact check ran)
+    import itertools
+
+    pieces = [rb"\ud83d", rb"\ude00", rb"\\", b"u", b"d83d", b"x", rb"\u0041"]
+    for n in range(1, 5):
+        for combo in itertools.product(pieces, repeat=n):
+            raw = b'"' + b"".join(combo) + b'"'
+            try:
+                text = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                assert intake_module._SURROGATE_ESCAPE.search(raw), raw

@@ -31,8 +31,16 @@ _DELIVERY_ID = re.compile(rf"[A-Za-z0-9._:@+=~{{}}-]{{1,{MAX_DELIVERY_ID}}}")
 _EVENT = re.compile(rf"[ -~]{{1,{MAX_EVENT}}}")  # printable ASCII (GitLab's names have spaces: "Push Hook")
 # Per-hook URLs carry `domain.ids.new_id("hook")`: `hook_` then 26 characters of lower-case Crockford base32.
 HOOK_ID = re.compile(r"hook_[0-9a-hjkmnp-tv-z]{26}")
-# A `\ud800`-`\udfff` escape; the cheap test before it is a memchr for a backslash.
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+# What may decode to a lone surrogate: a high `\ud800`-`\udbff` escape not followed by a low one, a low
+# `\udc00`-`\udfff` escape not preceded by a high one, or such an escape after a backslash (`\\ud83d`: maybe an escaped
+# backslash, then text). A surrogate pair (an emoji: `\ud83d\ude00`) matches none, so real payloads with emoji escapes
+# skip the exact check (a json.dumps of the whole payload: most of such a delivery's CPU). The cheap test before it is
+# a memchr for a backslash.
+_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|\\\\u[dD][89a-fA-F]"
+)
 
 
 @dataclass(frozen=True)
