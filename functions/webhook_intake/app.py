@@ -7,20 +7,24 @@ import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
-from gitconnect import wiring
+from gitconnect import observability, wiring
+from gitconnect.observability import metrics
+from gitconnect.services.intake import counted
 
 if TYPE_CHECKING:
     from gitconnect.services.intake import Reply
 
 
+# Not traced: see README "Observability" (X-Ray's cost on the hot path, measured by `make bench`).
+@observability.lambda_handler_untraced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return respond(receive(event))
-
-
-def receive(event: dict[str, Any]) -> Reply:
-    intake = wiring.webhook_intake()
     parts = (event.get("rawPath") or "").split("/")
     provider = parts[3] if len(parts) > 3 else ""  # /v1/webhooks/<provider>[/<hook_id>] (template.yaml)
+    return respond(counted(metrics, provider, receive(event, provider)))
+
+
+def receive(event: dict[str, Any], provider: str) -> Reply:
+    intake = wiring.webhook_intake()
     hook_id = (event.get("pathParameters") or {}).get("hook_id")
     webhook = wiring.webhook(provider)  # the provider's declared webhook; None for a provider that takes none
     if webhook is None or (webhook.per_hook and not intake.plausible_hook_id(hook_id)):

@@ -70,6 +70,13 @@ class Cipher(Protocol):
     def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes: ...
 
 
+class Metrics(Protocol):
+    """What the system counts (gitconnect/observability.py: CloudWatch EMF, namespace gitconnect)."""
+
+    def count(self, name: str, value: float = 1, **dimensions: str) -> None: ...
+    def milliseconds(self, name: str, value: float, **dimensions: str) -> None: ...
+
+
 class BuildQueue(Protocol):
     def send(self, builds: Sequence[Build]) -> None: ...
 
