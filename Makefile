@@ -6,15 +6,33 @@ PY := $(VENV)/bin/python
 SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
+UV_VENV := .tools/uv
+UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
 
-.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean
+.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean lock venv
 
+# The venv installs the lock exactly (hashes checked, nothing resolved): tests/unit/test_locks.py fails when what is
+# installed differs from it.
 $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-dev.txt
 	touch $@
+
+# The locks (with hashes) from the unpinned top-level lists: the layer's for Lambda (python3.13, arm64), the dev tools'
+# at the layer's versions. `make lock` after editing a .in file; `make lock UPGRADE=1` moves everything to current.
+$(UV_VENV)/.installed:
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install -q "uv==$(UV_VERSION)"
+	touch $@
+
+lock: $(UV_VENV)/.installed
+	$(UV_VENV)/bin/uv pip compile -q $(if $(UPGRADE),--upgrade) --generate-hashes --custom-compile-command "make lock" \
+		--python-version 3.13 --python-platform aarch64-manylinux_2_28 \
+		-o layers/deps/requirements.txt layers/deps/requirements.in
+	$(UV_VENV)/bin/uv pip compile -q $(if $(UPGRADE),--upgrade) --generate-hashes --custom-compile-command "make lock" \
+		--python-version 3.11 -o requirements-dev.txt requirements-dev.in
 
 # SAM CLI pins its own boto3/pydantic: it lives in a tool venv of its own.
 $(SAM_VENV)/.installed:
