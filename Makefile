@@ -7,10 +7,13 @@ SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 UV_VENV := .tools/uv
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
 
-.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean lock venv
+.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean lock venv secrets
 
 # The venv installs the lock exactly (hashes checked, nothing resolved): tests/unit/test_locks.py fails when what is
 # installed differs from it.
@@ -40,15 +43,21 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/python -m pip install -q "aws-sam-cli==$(SAM_CLI_VERSION)"
 	touch $@
 
+# checkov pins its own boto3 and friends, like the SAM CLI: a tool venv of its own.
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q "checkov==$(CHECKOV_VERSION)"
+	touch $@
+
 venv: $(VENV)/.installed
 
 run: $(VENV)/.installed
 	$(PY) -m infra.local
 
 # mypy --strict over the package and the functions (pyproject's [tool.mypy]) first: zero errors, or no tests.
-test: $(VENV)/.installed $(SAM_VENV)/.installed
+test: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(VENV)/bin/mypy
-	GITCONNECT_SAM=$(CURDIR)/$(SAM) $(PY) -m pytest
+	GITCONNECT_SAM=$(CURDIR)/$(SAM) GITCONNECT_CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests/unit
@@ -65,9 +74,9 @@ contract: $(VENV)/.installed
 fuzz: $(VENV)/.installed
 	$(PY) -m pytest tests/fuzz
 
-# cfn-lint and `sam validate --lint` over template.yaml: the one tier that needs the SAM CLI's tool venv.
-template: $(VENV)/.installed $(SAM_VENV)/.installed
-	GITCONNECT_SAM=$(CURDIR)/$(SAM) $(PY) -m pytest tests/template
+# cfn-lint, `sam validate --lint`, checkov (with its reviewed baseline) and the IAM checks over template.yaml.
+template: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
+	GITCONNECT_SAM=$(CURDIR)/$(SAM) GITCONNECT_CHECKOV=$(CURDIR)/$(CHECKOV) $(PY) -m pytest tests/template
 
 # ruff and import-linter over the tree, and what hot-path modules import in a fresh interpreter.
 static: $(VENV)/.installed
@@ -87,8 +96,14 @@ validate: $(SAM_VENV)/.installed
 build: $(SAM_VENV)/.installed
 	PYENV_VERSION=3.11.7:3.13.0 $(SAM) build
 
+# Guided the first time (samconfig.toml names no parameter_overrides yet: SAM asks for every parameter and saves the
+# answers there), then not: `sam deploy` with what was saved. README "First deploy".
 deploy: build
-	$(SAM) deploy
+	@if grep -q '^parameter_overrides' samconfig.toml; then $(SAM) deploy; else $(SAM) deploy --guided; fi
+
+# ProviderSecrets from .secrets.json (or SECRETS_FILE=…), else from the environment; prints names, never values.
+secrets: $(VENV)/.installed
+	$(PY) -m infra.deploy.secrets $(if $(SECRETS_FILE),--file $(SECRETS_FILE))
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache

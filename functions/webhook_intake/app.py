@@ -8,19 +8,22 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from gitconnect import observability, wiring
-from gitconnect.observability import metrics
-from gitconnect.services.intake import counted
+from gitconnect.services.intake import refused
 
 if TYPE_CHECKING:
     from gitconnect.services.intake import Reply
 
 
-# Not traced: see README "Observability" (X-Ray's cost on the hot path, measured by `make bench`).
-@observability.lambda_handler_untraced
+# Neither traced nor wrapped by observability.lambda_handler, and an accepted delivery writes no metric: each cost
+# more CPU than DESIGN.md §8 leaves (README "Observability": measured by `make bench`). API Gateway's route metrics
+# count what each provider's route received and answered; a refusal is counted here, per provider and reason.
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     parts = (event.get("rawPath") or "").split("/")
     provider = parts[3] if len(parts) > 3 else ""  # /v1/webhooks/<provider>[/<hook_id>] (template.yaml)
-    return respond(counted(metrics, provider, receive(event, provider)))
+    reply = receive(event, provider)
+    if reply.status >= 400:
+        refused(observability.metrics, provider, reply)
+    return respond(reply)
 
 
 def receive(event: dict[str, Any], provider: str) -> Reply:

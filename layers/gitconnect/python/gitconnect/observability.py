@@ -9,7 +9,7 @@
   intake to the router, the build trigger and the status mirror.
 - Metrics: CloudWatch EMF, namespace `gitconnect`, collected per invocation (per thread) and written once at its end,
   one EMF line per set of dimensions (Powertools' EMF provider serializes them).
-- Traces: Powertools Tracer (X-Ray) on every function that asks for it; the intake does not (README, "Observability").
+- Traces: Powertools Tracer (X-Ray) on every function but the intake (README, "Observability").
 """
 
 from __future__ import annotations
@@ -174,10 +174,6 @@ def lambda_handler(handler: Handler[R], *, trace: bool = True) -> Handler[R]:
             logger.thread_safe_clear_keys()
 
     return wrapper
-
-
-def lambda_handler_untraced(handler: Handler[R]) -> Handler[R]:
-    return lambda_handler(handler, trace=False)
 
 
 def consume(event: dict[str, Any], context: Any, processor: Any,

@@ -56,14 +56,11 @@ def problem(status: int, title: str, detail: str) -> Reply:
     return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": detail})
 
 
-def counted(metrics: Metrics, provider: str, reply: Reply) -> Reply:
-    """The reply, counted: DeliveriesAccepted per provider (a ping too: 2xx), DeliveriesRefused per provider and
-    reason (the problem's title). Received is their sum."""
-    if reply.status < 300:
-        metrics.count("DeliveriesAccepted", provider=provider)
-    else:
-        metrics.count("DeliveriesRefused", provider=provider, reason=str(reply.body.get("title")))
-    return reply
+def refused(metrics: Metrics, provider: str, reply: Reply) -> None:
+    """A refused delivery, counted (DeliveriesRefused per provider and reason, the problem's title) and written now:
+    the intake's handler has no end-of-invocation flush (functions/webhook_intake/app.py)."""
+    metrics.count("DeliveriesRefused", provider=provider or "none", reason=str(reply.body.get("title")))
+    metrics.flush()
 
 
 def unknown_hook() -> Reply:
