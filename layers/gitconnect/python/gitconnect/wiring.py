@@ -60,13 +60,10 @@ def public_url() -> str:
     when that is empty, the API's own URL, which the stack writes to the SSM parameter GITCONNECT_PUBLIC_URL_PARAMETER
     names (a function's environment cannot name the API it is a route of: CloudFormation calls that a circular
     dependency). Read once per container, and only by the functions that build URLs (never the intake)."""
-    import os
-
-    configured = os.environ.get("GITCONNECT_PUBLIC_URL", "")
-    parameter = os.environ.get("GITCONNECT_PUBLIC_URL_PARAMETER", "")
-    if configured or not parameter:
-        return settings().public_url
-    return str(aws_client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"])
+    s = settings()
+    if s.public_url or not s.public_url_parameter:
+        return s.public_url
+    return str(aws_client("ssm").get_parameter(Name=s.public_url_parameter)["Parameter"]["Value"])
 
 
 @cache
@@ -116,7 +113,8 @@ def provider_config(provider_id: str) -> dict[str, str]:
         return {}
     s = settings()
     config = dict(s.provider(provider_id))
-    config.update({name: s.shared(name) for name in declaration.shared_settings})
+    config.update({name: public_url() if name == "GITCONNECT_PUBLIC_URL" else s.shared(name)
+                   for name in declaration.shared_settings})
     config.update({name: provider_secret(name) for name in declaration.secrets})
     return config
 
