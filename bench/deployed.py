@@ -11,7 +11,7 @@ read-only and imported with PYTHONDONTWRITEBYTECODE=1 and `python -S` (no site-p
 
 The function code itself (`functions/`, SAM's python builder) carries no bytecode in either: each `app.py` is small.
 The dependencies are copied from this interpreter's installed distributions (the closure of
-layers/deps/requirements.txt), not downloaded: the arm64 wheels the real layer holds do not load here."""
+layers/deps/requirements.in), not downloaded: the arm64 wheels the real layer holds do not load here."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-REQUIREMENTS = REPO_ROOT / "layers" / "deps" / "requirements.txt"
+REQUIREMENTS = REPO_ROOT / "layers" / "deps" / "requirements.in"  # the top-level list (requirements.txt: its lock)
 
 
 @dataclass(frozen=True)
@@ -57,18 +57,21 @@ class Tree:
 
 def runtime_distributions() -> list[metadata.Distribution]:
     """The installed distributions requirements.txt needs, with what they need in turn (markers for this Python)."""
-    wanted = [Requirement(line) for line in REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#")]
+    lines = [line.split("#")[0].strip() for line in REQUIREMENTS.read_text().splitlines()]
+    wanted = [Requirement(line) for line in lines if line]
     found: dict[str, metadata.Distribution] = {}
-    while wanted:
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while wanted:  # bounded by the installed distributions: each (name, extras) is expanded once
         requirement = wanted.pop()
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
         key = requirement.name.lower().replace("_", "-")
-        if key in found:
+        extras = frozenset(requirement.extras)
+        if (key, extras) in seen:
             continue
-        dist = metadata.distribution(requirement.name)
-        found[key] = dist
-        wanted.extend(Requirement(r) for r in dist.requires or [])
+        seen.add((key, extras))
+        dist = found.setdefault(key, metadata.distribution(requirement.name))
+        for sub in map(Requirement, dist.requires or []):
+            if sub.marker is None or any(sub.marker.evaluate({"extra": e}) for e in {"", *extras}):
+                wanted.append(sub)
     return list(found.values())
 
 

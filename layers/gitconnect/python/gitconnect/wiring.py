@@ -56,6 +56,18 @@ def settings() -> Settings:
 
 
 @cache
+def public_url() -> str:
+    """Where providers and browsers reach the API: GITCONNECT_PUBLIC_URL (the PublicUrl parameter, a custom domain), or,
+    when that is empty, the API's own URL, which the stack writes to the SSM parameter GITCONNECT_PUBLIC_URL_PARAMETER
+    names (a function's environment cannot name the API it is a route of: CloudFormation calls that a circular
+    dependency). Read once per container, and only by the functions that build URLs (never the intake)."""
+    s = settings()
+    if s.public_url or not s.public_url_parameter:
+        return s.public_url
+    return str(aws_client("ssm").get_parameter(Name=s.public_url_parameter)["Parameter"]["Value"])
+
+
+@cache
 def aws_client(service: str) -> Any:
     import boto3  # type: ignore[import-untyped]  # no type stubs installed for boto3
     from botocore.config import Config  # type: ignore[import-untyped]  # nor for botocore
@@ -106,7 +118,8 @@ def provider_config(provider_id: str) -> dict[str, str]:
         return {}
     s = settings()
     config = dict(s.provider(provider_id))
-    config.update({name: s.shared(name) for name in declaration.shared_settings})
+    config.update({name: public_url() if name == "GITCONNECT_PUBLIC_URL" else s.shared(name)
+                   for name in declaration.shared_settings})
     config.update({name: provider_secret(name) for name in declaration.secrets})
     return config
 
@@ -177,7 +190,7 @@ def sources() -> SourceService:
 def hooks() -> HookService:
     from gitconnect.services.hooks import HookService
 
-    return HookService(stores().hooks, secrets(), provider, settings().public_url)
+    return HookService(stores().hooks, secrets(), provider, public_url())
 
 
 @cache
@@ -200,7 +213,7 @@ def builds() -> BuildService:
 def dispatcher() -> BuildDispatcher:
     from gitconnect.services.builds import BuildDispatcher
 
-    return BuildDispatcher(stores().builds, stores().sources, bus(), settings().public_url, status_requests())
+    return BuildDispatcher(stores().builds, stores().sources, bus(), public_url(), status_requests())
 
 
 @cache
@@ -382,7 +395,7 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
         provider=lambda: provider(provider_id),
         http=http_client,
         config=lambda: provider_config(provider_id),
-        public_url=s.public_url,
+        public_url=public_url(),
         dashboard_url=s.dashboard_url,
     )
     return load(factory)(ports)  # type: ignore[no-any-return]  # a reference's target is untyped; this one is a flow
@@ -407,7 +420,7 @@ def bus() -> PlatformBus:
 def runs() -> RunService:
     from gitconnect.services.runs import RunService
 
-    return RunService(_template_store(), _template_store(), bus(), settings().public_url)
+    return RunService(_template_store(), _template_store(), bus(), public_url())
 
 
 @cache
