@@ -661,7 +661,7 @@ def measure_cpu() -> dict[str, Any]:
     if not env["GITCONNECT_REGISTRY_CACHE"]:
         del env["GITCONNECT_REGISTRY_CACHE"]
     proc = subprocess.run([sys.executable, "-m", "bench.webhooks", "--cpu"], cwd=imports.REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"the CPU child failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
