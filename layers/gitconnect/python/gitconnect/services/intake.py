@@ -39,10 +39,12 @@ HOOK_ID = re.compile(r"hook_[0-9a-hjkmnp-tv-z]{26}")
 # backslash, then text). A surrogate pair (an emoji: `\ud83d\ude00`) matches none, so real payloads with emoji escapes
 # skip the exact check (a json.dumps of the whole payload: most of such a delivery's CPU). The cheap test before it is
 # a memchr for a backslash.
+# Every alternative starts at the backslash (a literal first byte keeps the search a fast scan; a leading lookbehind
+# made it try every position: 90 µs on a 2.6 KB body).
 _SURROGATE_ESCAPE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
-    rb"|\\\\u[dD][89a-fA-F]"
+    rb"\\(?:u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\)u[dD][c-fC-F][0-9a-fA-F]{2}"
+    rb"|\\u[dD][89a-fA-F])"
 )
 
 
