@@ -1,6 +1,6 @@
 """SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
-(`poll`) or check a provider webhook (`hook`). Providers and HTTP clients are the container's (wiring caches them), so
-a batch reuses its connections."""
+(`poll`), check a provider webhook (`hook`) or reconcile a webhook-fed source's heads (`reconcile`). Providers and
+HTTP clients are the container's (wiring caches them), so a batch reuses its connections."""
 
 import json
 from typing import Any
@@ -33,6 +33,11 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("webhook checked", extra={"hook_id": item.id, "recreated": bool(checked.recreated),
                                               "missed_builds": len(checked.builds),
                                               "failed": checked.failed.get(item.id)})
+    elif item.kind == "reconcile":
+        reconciled = wiring.reconciler().reconcile_one(item.team_id, item.id)
+        logger.info("source reconciled", extra={"source_id": item.id, "outcome": reconciled.outcome,
+                                                "builds": len(reconciled.builds), "calls": reconciled.calls,
+                                                "not_modified": reconciled.free})
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import BrowserFlow
+    from gitconnect.services.reconcile import ReconcileService
     from gitconnect.services.redelivery import DeliveryRecovery
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
@@ -164,7 +165,13 @@ def sources() -> SourceService:
     from gitconnect.services.sources import SourceService
 
     return SourceService(
-        stores().sources, connections(), secrets(), provider, hooks(), poll_seconds=settings().poll_seconds
+        stores().sources,
+        connections(),
+        secrets(),
+        provider,
+        hooks(),
+        poll_seconds=settings().poll_seconds,
+        reconcile_seconds=settings().reconcile_seconds,
     )
 
 
@@ -242,6 +249,7 @@ def sync_scheduler() -> SyncScheduler:
     lanes = [
         Lane("poll", stores().sources, settings().poll_seconds),
         Lane("hook", stores().hooks, settings().hook_check_seconds),
+        Lane("reconcile", stores().reconcile_due, settings().reconcile_seconds),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
 
@@ -328,6 +336,16 @@ def router() -> EventRouter:
         secrets(),
         stores().hooks,
         gitops=lambda: templates(),
+        seen=stores().seen,
+    )
+
+
+@cache
+def reconciler() -> ReconcileService:
+    from gitconnect.services.reconcile import ReconcileService
+
+    return ReconcileService(
+        stores().sources, stores().connections, secrets(), provider, stores().seen, builds_queue(), stores().deliveries
     )
 
 

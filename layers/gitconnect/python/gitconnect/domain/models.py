@@ -8,6 +8,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 from gitconnect.domain.events import RepoRef
 from gitconnect.domain.ids import iso
+from gitconnect.domain.reconcile import ReconcileState
 
 T = TypeVar("T")
 
@@ -170,6 +171,10 @@ class Source:
     poll_due_at: float | None = None
     # `active`, or `access_revoked` while the provider withholds the repository (a GitHub App's repositories).
     status: str = "active"
+    # Webhook-fed sources (domain/reconcile.py): the last reconcile pass, and the epoch seconds of the next one (set at
+    # create, moved only by the schedule's claim).
+    reconcile: ReconcileState | None = None
+    reconcile_due_at: float | None = None
 
     @property
     def refusal(self) -> str | None:
