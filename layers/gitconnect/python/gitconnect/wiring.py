@@ -421,7 +421,7 @@ def recovery() -> DeliveryRecovery:
     with_webhooks = [pid for pid, declaration in REGISTRY.items() if declaration.webhook is not None]
     tables = stores()
     return DeliveryRecovery(provider, with_webhooks, tables.leases, tables.connections, tables.deliveries,
-                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every))
+                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every), remembered=tables.leases)
 
 
 @cache
