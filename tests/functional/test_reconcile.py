@@ -168,3 +168,22 @@ def test_a_provider_5xx_during_a_pass_loses_nothing(gh: tuple[System, FakeGitHub
     # The next pass sees the same move and builds it, once
     assert [b["sha"] for b in reconciled(system)] == [moved]
     assert reconciled(system) == []
+
+
+def test_the_connection_shows_the_rate_limit_of_githubs_last_answer(gh: tuple[System, FakeGitHub]) -> None:
+    system, fake = gh
+    team = "limit-team"
+    repo, source, _ = github_source(system, fake, team, "limit", branches=["main"])
+    admin = system.token({team: "admin"})
+    path = f"/v1/teams/{team}/connections/{source['connection_id']}"
+    shown = system.call("GET", path, token=admin).json()["rate_limit"]
+    last = [r for r in fake.log if r.path.startswith(f"/repos/{repo.full_name}/")][-1].response_headers
+    assert shown["limit"] == 5000 and shown["remaining"] <= int(last["x-ratelimit-remaining"]) + 500
+    assert shown["reset_at"].endswith("Z") and shown["observed_at"]
+    listed = system.call("GET", f"/v1/teams/{team}/connections", token=admin).json()["items"]
+    assert [c["rate_limit"] for c in listed] == [shown]
+    # Recorded cheaply: a few hundred more calls for the connection write it a few times, not once per call
+    writes = wiring.rate_limits().writes
+    for _ in range(40):
+        wiring.reconciler().reconcile_one(team, source["id"])
+    assert wiring.rate_limits().writes - writes <= 2

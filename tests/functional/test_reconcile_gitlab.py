@@ -73,3 +73,6 @@ def test_gitlab_four_tags_and_four_branches_without_webhooks_build_once_each(lab
     [moved] = reconciled(system)
     assert moved["build_id"] == stable_id("bld", source.json()["id"], "push", "refs/heads/main", after,
                                           fake_sha("lab-main-1"))
+    # The connection shows GitLab's RateLimit-* of its last answer
+    shown = system.call("GET", f"/v1/teams/{TEAM}/connections/{connection['id']}", token=admin).json()["rate_limit"]
+    assert shown["limit"] == 2000 and 0 < shown["remaining"] < 2000 and shown["reset_at"].endswith("Z")

@@ -465,7 +465,12 @@ class FakeBitbucket(FakeServer):
         return 500, {"type": "error", "error": {"message": repr(exc)}}, {}
 
     def common_headers(self, api: bool) -> dict[str, str]:
-        return {"X-Request-Id": uuid.uuid4().hex}
+        headers = {"X-Request-Id": uuid.uuid4().hex}
+        if api:  # Bitbucket Cloud's rolling hour: a limit and what is left, no reset time
+            used = len(self.log)
+            headers.update({"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": str(max(0, 1000 - used)),
+                            "X-RateLimit-Resource": "api", "X-RateLimit-NearLimit": str(used > 950).lower()})
+        return headers
 
     # -- authentication and permissions ---------------------------------------------------------------------------
 

@@ -171,6 +171,7 @@ class FakeGitHub(FakeServer):
         # How a redelivery reaches the App's webhook URL: (guid, event, payload) -> the HTTP status it got.
         self.send_webhook: Callable[[str, str, Any], int] | None = None
         self.not_modified = 0  # conditional requests answered 304 (free of the rate limit)
+        self._reset_at = 0
 
     @property
     def web_url(self) -> str:
@@ -595,6 +596,14 @@ class FakeGitHub(FakeServer):
     def common_headers(self, api: bool) -> dict[str, str]:
         return self._rate_headers() if api else {}
 
+    def _window_reset(self) -> int:
+        """The primary limit's window: an hour from its first request, then the next hour (GitHub's reset stays put
+        within a window)."""
+        now = int(self.clock())
+        if self._reset_at <= now:
+            self._reset_at = now + 3600
+        return self._reset_at
+
     def _rate_headers(self) -> dict[str, str]:
         used = len(self.log) - self.not_modified  # a 304 to a conditional request costs no rate limit
         return {
@@ -603,7 +612,7 @@ class FakeGitHub(FakeServer):
             "X-GitHub-Request-Id": f"FAKE:{used:08X}",
             "X-RateLimit-Limit": "5000",
             "X-RateLimit-Remaining": str(max(0, 5000 - used)),
-            "X-RateLimit-Reset": str(int(self.clock()) + 3600),
+            "X-RateLimit-Reset": str(self._window_reset()),
             "X-RateLimit-Used": str(used),
             "X-RateLimit-Resource": "core",
         }

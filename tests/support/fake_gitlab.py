@@ -703,8 +703,16 @@ class FakeGitLab(FakeServer):
         raise Reply(404, _NOT_FOUND_PAGE, {"content-type": HTML})
 
     def common_headers(self, api: bool) -> dict[str, str]:
-        return {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
-                "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
+        headers = {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
+                   "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
+        if api:  # GitLab.com's RateLimit-* headers (throttle_authenticated_api: 2 000 a minute), on every API answer
+            minute = int(self.clock()) // 60 * 60 + 60
+            used = len(self.log)
+            headers.update({"RateLimit-Name": "throttle_authenticated_api", "RateLimit-Limit": "2000",
+                            "RateLimit-Observed": str(used), "RateLimit-Remaining": str(max(0, 2000 - used)),
+                            "RateLimit-Reset": str(minute),
+                            "RateLimit-ResetTime": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(minute))})
+        return headers
 
     # -- authentication -----------------------------------------------------------------------------------------
 

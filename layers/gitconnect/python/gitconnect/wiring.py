@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import BrowserFlow
+    from gitconnect.services.ratelimits import RateLimitRecorder
     from gitconnect.services.reconcile import ReconcileService
     from gitconnect.services.redelivery import DeliveryRecovery
     from gitconnect.services.repair import HookRepair
@@ -89,7 +90,16 @@ def http_client() -> HttpClient:
     from gitconnect.adapters.http import RequestsHttpClient
 
     s = settings()
-    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout)
+    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout,
+                              observer=rate_limits().observe)
+
+
+@cache
+def rate_limits() -> RateLimitRecorder:
+    """Each connection's `rate_limit`, from the provider answers the container's HTTP client sees."""
+    from gitconnect.services.ratelimits import RateLimitRecorder
+
+    return RateLimitRecorder(lambda: stores().connections)
 
 
 def provider_config(provider_id: str) -> dict[str, str]:
