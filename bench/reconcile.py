@@ -81,7 +81,7 @@ def _populate(system: Any, fake: Any, n: int) -> tuple[str, list[Any], list[str]
         raise RuntimeError(f"the first source was refused: {first.body}")
     store = wiring.stores().sources
     template = store.get(team, first.json()["id"])
-    assert template is not None  # noqa: S101  # just created
+    assert template is not None  # just created
     store.delete(team, template.id)
     ids = []
     for i, repo in enumerate(repos):  # as sources would be, their first pass still to come
