@@ -210,7 +210,8 @@ class GitHubApi:
             if len(pages) == self._rest.max_pages:
                 raise ListTooLongError(f"GitHub has more than {self._rest.max_pages} pages of {what}")
             previous = known[len(pages)] if len(pages) < len(known) else None
-            usable = previous is not None and previous.etag and previous.count < PER_PAGE
+            # A full last page is read unconditionally: an item added after it starts a page its ETag cannot tell.
+            usable = previous is not None and previous.etag and (previous.next or previous.count < PER_PAGE)
             conditional = {"If-None-Match": previous.etag} if usable and previous else {}
             asked.append((url, params))
             response, calls = self._rest.get_url(url, token, params=params, headers=conditional), calls + 1
