@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -134,6 +135,28 @@ def test_a_moved_head_builds_with_the_router_id_and_a_racing_webhook_builds_once
     deliver(system, "push", push_payload(installation, repo, "refs/heads/main", racing, after))
     system.drain("EventRouterFunction")
     assert [b["sha"] for b in reconciled(system)] == [after]
+    # Interleaved: the pass read what deliveries recorded before the router wrote, and both request the build:
+    # the same id (the router's), so the builds consumer publishes it once
+    stale = wiring.stores().seen.get("github", str(repo.id))
+    last = repo.branches["main"] = fake.add_commit(repo.full_name, fake_sha("race-main-5"))
+    deliver(system, "push", push_payload(installation, repo, "refs/heads/main", after, last))
+    system.drain("EventRouterFunction")
+    assert system.queue_depth("BuildsQueue") == 1
+    report = replace(wiring.reconciler(), seen=_Frozen(stale)).reconcile_one("race-team", source["id"])
+    assert report.builds == [stable_id("bld", source["id"], "push", "refs/heads/main", last, after)]
+    assert system.queue_depth("BuildsQueue") == 2
+    system.drain("BuildTriggerFunction")
+    assert [b["detail"]["sha"] for b in system.bus_events()] == [last]
+
+
+class _Frozen:
+    """What deliveries had recorded when a pass read it (a pass that read before the router wrote)."""
+
+    def __init__(self, refs: dict[str, Any]) -> None:
+        self._refs = refs
+
+    def get(self, provider: str, repository_id: str) -> dict[str, Any]:
+        return self._refs
 
 
 def test_an_idle_pass_costs_two_304s_and_no_rate_limit(gh: tuple[System, FakeGitHub]) -> None:
