@@ -55,6 +55,8 @@ def exercised() -> Iterator[list[Recorded]]:
         api.repositories(auth, "acme", first_page_only=True)
         api.repository(auth, "acme/app")
         api.branches(auth, "acme/app")
+        api.named_commits(auth, "acme/app", "refs")  # the reconcile: branches and tags in one list
+        api.named_commits(auth, "acme/app", "branches")
         api.branch_head(auth, "acme/app", "release/1.x")
         api.branch_head(auth, "acme/app", "missing")
         api.commit(auth, "acme/app", fake_sha("m2")[:12])

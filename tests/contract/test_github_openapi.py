@@ -135,6 +135,10 @@ class OpenApi:
         """The documented schema of this answer; GitHub's basic error for an error status the operation does not
         list (the description lists few of them: any call can answer 401 Bad credentials, for one)."""
         responses = op.spec["responses"]
+        if status == 304 and op.method.upper() == "GET":
+            # Conditional requests are documented for the whole REST API ("Best practices: use conditional
+            # requests"), not per operation: a GET with a current If-None-Match answers 304 with no body.
+            return None
         declared = responses.get(str(status)) or responses.get("default")
         if declared is None:
             assert status >= 400, f"{op.method} {op.template}: GitHub does not document status {status}"
@@ -225,6 +229,7 @@ EXPECTED_OPERATIONS = {
     "apps/list-installations-for-authenticated-user",
     "apps/list-repos-accessible-to-installation",
     "repos/list-branches",
+    "repos/list-tags",
     "repos/get",
     "repos/get-commit",
     "repos/get-branch",
@@ -270,6 +275,12 @@ def exercised() -> Iterator[FakeGitHub]:
         assert len(api.user_installations(user_token)) == 2
         assert len(api.installation_repositories(token)) == 131
         assert len(api.branches(token, "octo-org", "hello-world")) == 122
+        # The reconcile's conditional listings: 200s with ETags, then every page 304 (If-None-Match)
+        listed = api.conditional_list(token, "octo-org", "hello-world", "branches", ())
+        assert listed.items is not None and len(listed.items) == 122 and len(listed.validators) == 2
+        assert api.conditional_list(token, "octo-org", "hello-world", "branches", listed.validators).items is None
+        tags = api.conditional_list(token, "octo-org", "hello-world", "tags", ())
+        assert sorted(t["commit"]["sha"] for t in tags.items or []) == sorted([main, feature])
         assert api.branch_head(token, "octo-org", "hello-world", "feature/login") == feature
         assert api.branch_head(token, "octo-org", "hello-world", "gone") is None
         assert api.compare_files(token, "octo-org", "hello-world", main, feature) == [

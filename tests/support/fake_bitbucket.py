@@ -156,6 +156,7 @@ class FakeRepo:
     is_private: bool = True
     mainbranch: str = "main"
     branches: dict[str, str] = field(default_factory=dict)  # name -> head sha
+    tags: dict[str, str] = field(default_factory=dict)  # name -> the commit it points at
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {"hash", "message", "parents"}
     files: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)  # branch -> path -> (bytes, last sha)
     trees: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)  # commit -> its files (when known)
@@ -464,7 +465,12 @@ class FakeBitbucket(FakeServer):
         return 500, {"type": "error", "error": {"message": repr(exc)}}, {}
 
     def common_headers(self, api: bool) -> dict[str, str]:
-        return {"X-Request-Id": uuid.uuid4().hex}
+        headers = {"X-Request-Id": uuid.uuid4().hex}
+        if api:  # Bitbucket Cloud's rolling hour: a limit and what is left, no reset time
+            used = len(self.log)
+            headers.update({"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": str(max(0, 1000 - used)),
+                            "X-RateLimit-Resource": "api", "X-RateLimit-NearLimit": str(used > 950).lower()})
+        return headers
 
     # -- authentication and permissions ---------------------------------------------------------------------------
 
@@ -578,6 +584,15 @@ class FakeBitbucket(FakeServer):
                 case "GET", ["repositories", workspace, slug, "refs", "branches"]:
                     repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
                     return self._page([self._branch_json(repo, n) for n in sorted(repo.branches)], path, query)
+                case "GET", ["repositories", workspace, slug, "refs"]:
+                    # Branches and tags in one list, as Bitbucket documents `GET …/refs` (sorted by name here).
+                    repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
+                    refs = [(n, self._branch_json(repo, n)) for n in repo.branches]
+                    refs += [(n, self._tag_json(repo, n)) for n in repo.tags]
+                    return self._page([r for _, r in sorted(refs, key=lambda pair: pair[0])], path, query)
+                case "GET", ["repositories", workspace, slug, "refs", "tags"]:
+                    repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
+                    return self._page([self._tag_json(repo, n) for n in sorted(repo.tags)], path, query)
                 case "GET", ["repositories", workspace, slug, "refs", "branches", *name] if name:
                     repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
                     if "/".join(name) not in repo.branches:
@@ -1054,6 +1069,19 @@ class FakeBitbucket(FakeServer):
             },
             "merge_strategies": ["merge_commit", "squash", "fast_forward"],
             "default_merge_strategy": "merge_commit",
+        }
+
+    def _tag_json(self, repo: FakeRepo, name: str) -> dict[str, Any]:
+        quoted = quote(name, safe="")
+        return {
+            "type": "tag",
+            "name": name,
+            "target": self._commit_json(repo, repo.tags[name]),
+            "links": {**self._links(f"/repositories/{repo.full_name}/refs/tags/{quoted}",
+                                    f"/{repo.full_name}/commits/tag/{quoted}")},
+            "message": None,
+            "date": None,
+            "tagger": None,
         }
 
     def _hook_json(self, repo: FakeRepo, hook: FakeHook, token: FakeToken | None) -> dict[str, Any]:

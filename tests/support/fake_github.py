@@ -13,7 +13,9 @@ with tokens, OAuth codes). What it copies from GitHub, so the client code meets 
 - App JWT verification on /app/* (RS256 with the App's public key, `exp` at most 10 minutes ahead, `iss` the App
   id), installation tokens (`ghs_…`, expiring) on /installation and /repos, user tokens (`ghu_…`) on /user;
 - the OAuth code exchange answering 200 with `{"error": "bad_verification_code", …}` for a bad or reused code;
-- `x-ratelimit-*` headers on every API answer, and an optional API path prefix (GitHub Enterprise: /api/v3).
+- `x-ratelimit-*` headers on every API answer, and an optional API path prefix (GitHub Enterprise: /api/v3);
+- conditional requests on the branch and tag lists: an `ETag` on each page, 304 Not Modified (no body, not counted
+  against the rate limit) for an `If-None-Match` naming the current one.
 
 Faults, the request log and the server's lifecycle are tests/support/fake_http.py's (`fail_next(path_prefix, status,
 headers)`: a 403 secondary rate limit with Retry-After, a 500, a redirect; `slow_next`; `log` and `requests(...)`);
@@ -168,6 +170,8 @@ class FakeGitHub(FakeServer):
         self._delivered: dict[int, tuple[str, Any]] = {}  # attempt id -> (event, payload)
         # How a redelivery reaches the App's webhook URL: (guid, event, payload) -> the HTTP status it got.
         self.send_webhook: Callable[[str, str, Any], int] | None = None
+        self.not_modified = 0  # conditional requests answered 304 (free of the rate limit)
+        self._reset_at = 0
 
     @property
     def web_url(self) -> str:
@@ -592,15 +596,23 @@ class FakeGitHub(FakeServer):
     def common_headers(self, api: bool) -> dict[str, str]:
         return self._rate_headers() if api else {}
 
+    def _window_reset(self) -> int:
+        """The primary limit's window: an hour from its first request, then the next hour (GitHub's reset stays put
+        within a window)."""
+        now = int(self.clock())
+        if self._reset_at <= now:
+            self._reset_at = now + 3600
+        return self._reset_at
+
     def _rate_headers(self) -> dict[str, str]:
-        used = len(self.log)
+        used = len(self.log) - self.not_modified  # a 304 to a conditional request costs no rate limit
         return {
             "X-GitHub-Api-Version-Selected": API_VERSIONS[0],
             "X-GitHub-Media-Type": "github.v3; format=json",
             "X-GitHub-Request-Id": f"FAKE:{used:08X}",
             "X-RateLimit-Limit": "5000",
             "X-RateLimit-Remaining": str(max(0, 5000 - used)),
-            "X-RateLimit-Reset": str(int(self.clock()) + 3600),
+            "X-RateLimit-Reset": str(self._window_reset()),
             "X-RateLimit-Used": str(used),
             "X-RateLimit-Resource": "core",
         }
@@ -655,7 +667,12 @@ class FakeGitHub(FakeServer):
                     repo = self._repo_auth(headers, owner, name)
                     items = [self._short_branch(repo, b, sha) for b, sha in sorted(repo.branches.items())]
                     page, link = self._paginate(items, f"/repositories/{repo.id}/branches", query, headers)
-                    return 200, page, link
+                    return self._conditional(headers, page, link)
+                case "GET", ["repos", owner, name, "tags"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    items = [self._tag_item(repo, t) for t in sorted(repo.tags)]
+                    page, link = self._paginate(items, f"/repositories/{repo.id}/tags", query, headers)
+                    return self._conditional(headers, page, link)
                 case "GET", ["repos", owner, name, "branches", *branch] if branch:
                     repo = self._repo_auth(headers, owner, name)
                     return 200, self._branch(repo, "/".join(branch)), {}
@@ -834,6 +851,30 @@ class FakeGitHub(FakeServer):
         self.hook_deliveries.insert(0, again)
         self._delivered[again["id"]] = (event, payload)
         return 202, {}, {}
+
+    def _conditional(self, headers: dict[str, str], page: list[Any], link: dict[str, str]
+                     ) -> tuple[int, Any, dict[str, str]]:
+        """GitHub's conditional requests: every answer carries an `ETag`; a request whose `If-None-Match` names the
+        current one gets 304 Not Modified with no body, and GitHub does not count it against the rate limit."""
+        etag = 'W/"' + hashlib.sha256(repr(page).encode()).hexdigest() + '"'
+        sent = headers.get("if-none-match", "")
+        if etag in [v.strip() for v in sent.split(",")] or etag.removeprefix("W/") in sent:
+            self.not_modified += 1
+            raise Reply(304, None, {"ETag": etag})
+        return 200, page, {**link, "ETag": etag}
+
+    def _tag_item(self, repo: FakeRepo, tag: str) -> dict[str, Any]:
+        """An entry of `GET /repos/{owner}/{repo}/tags`: the commit the tag names (annotated tags peeled)."""
+        sha = repo.tags[tag]
+        for _ in range(10):
+            obj = repo.tag_objects.get(sha)
+            if obj is None:
+                break
+            sha = obj["sha"]
+        base = f"{self.api_url}/repos/{repo.full_name}"
+        return {"name": tag, "commit": {"sha": sha, "url": f"{base}/commits/{sha}"},
+                "zipball_url": f"{base}/zipball/refs/tags/{tag}", "tarball_url": f"{base}/tarball/refs/tags/{tag}",
+                "node_id": _node_id("Ref", f"{repo.id}:{tag}")}
 
     def _short_branch(self, repo: FakeRepo, name: str, sha: str) -> dict[str, Any]:
         return {"name": name, "commit": {"sha": sha, "url": f"{self.api_url}/repos/{repo.full_name}/commits/{sha}"},

@@ -161,6 +161,7 @@ class FakeProject:
     visibility: str = "private"
     archived: bool = False
     branches: dict[str, str] = field(default_factory=dict)  # name -> head sha
+    tags: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (commit, message: annotated)
     commits: dict[str, list[str]] = field(default_factory=dict)  # sha -> branches that contain it
     comparisons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     hooks: dict[int, FakeHook] = field(default_factory=dict)
@@ -503,6 +504,12 @@ class FakeGitLab(FakeServer):
             project.commits.setdefault(sha, []).extend(b for b in branches if b not in project.commits.get(sha, []))
         return sha
 
+    def set_tag(self, project: FakeProject, tag: str, sha: str, message: str | None = None) -> None:
+        """Create (or move) a tag on a commit, as a tag push would; a message makes it an annotated tag."""
+        with self._lock:
+            project.commits.setdefault(sha, [])
+            project.tags[tag] = (sha, message)
+
     def set_branch(self, project: FakeProject, branch: str, sha: str) -> None:
         """Move (or create) a branch head, as a push would."""
         with self._lock:
@@ -696,8 +703,16 @@ class FakeGitLab(FakeServer):
         raise Reply(404, _NOT_FOUND_PAGE, {"content-type": HTML})
 
     def common_headers(self, api: bool) -> dict[str, str]:
-        return {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
-                "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
+        headers = {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
+                   "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
+        if api:  # GitLab.com's RateLimit-* headers (throttle_authenticated_api: 2 000 a minute), on every API answer
+            minute = int(self.clock()) // 60 * 60 + 60
+            used = len(self.log)
+            headers.update({"RateLimit-Name": "throttle_authenticated_api", "RateLimit-Limit": "2000",
+                            "RateLimit-Observed": str(used), "RateLimit-Remaining": str(max(0, 2000 - used)),
+                            "RateLimit-Reset": str(minute),
+                            "RateLimit-ResetTime": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(minute))})
+        return headers
 
     # -- authentication -----------------------------------------------------------------------------------------
 
@@ -798,6 +813,12 @@ class FakeGitLab(FakeServer):
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)
                     return self._list_branches(project, user, path, q, ident)
+                case "GET", ["projects", ident, "repository", "tags"]:
+                    user = self._auth(headers, READ, required=False)
+                    project = self._project(ident, user, code=True)
+                    # GitLab's default order is `updated` descending; by name here (any order is the same set).
+                    items = [self._tag_json(project, n) for n in sorted(project.tags)]
+                    return self._offset(items, path, q, {"id": ident})
                 case "GET", ["projects", ident, "repository", "branches", branch]:
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)
@@ -1289,6 +1310,14 @@ class FakeGitLab(FakeServer):
             "default": default,
             "web_url": f"{self._web(project)}/-/tree/{name}",
         }
+
+    def _tag_json(self, project: FakeProject, name: str) -> dict[str, Any]:
+        """A tag as `GET /projects/:id/repository/tags` lists it: `commit` is the tagged commit, `target` the tag
+        object's sha for an annotated tag (else the commit's)."""
+        sha, message = project.tags[name]
+        target = sha if message is None else fake_sha(f"{project.id} tag object {name}")
+        return {"name": name, "message": message or "", "target": target, "commit": self._commit_json(project, sha),
+                "release": None, "protected": False, "created_at": None}
 
     def _hook_json(self, hook: FakeHook) -> dict[str, Any]:
         out: dict[str, Any] = {

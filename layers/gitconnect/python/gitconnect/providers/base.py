@@ -372,6 +372,33 @@ class RedeliveredWebhooks(Protocol):
     def redeliver(self, delivery: FailedDelivery) -> None: ...
 
 
+@dataclass(frozen=True)
+class RefListing:
+    """A repository's branch heads and tags (name -> commit; tags peeled) as one reconcile pass lists them, the
+    provider's validators to send next time (GitHub: one ETag per page and listing), and what the listing cost:
+    `calls` requests, `free` of them answered 304 Not Modified (GitHub spends no rate limit on those). `unchanged`:
+    every page answered 304, nothing moved since the validators were taken (`branches`/`tags` are then empty)."""
+
+    branches: dict[str, str]
+    tags: dict[str, str] | None  # None: not asked for
+    validators: dict[str, list[str]]
+    unchanged: bool
+    calls: int
+    free: int = 0
+
+
+@runtime_checkable
+class ReconciledRefs(Protocol):
+    """Providers whose webhook-fed sources are reconciled: their branches (and tags) listed at the cheapest documented
+    cost, conditionally where the provider allows it, so a push whose webhook never came is found."""
+
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """Branches, and tags when `tags`; `validators` as a previous listing returned them (empty: list afresh)."""
+        ...
+
+
 @runtime_checkable
 class ManagedWebhooks(Protocol):
     """Providers whose webhooks gitconnect registers itself, one per source, each with its own URL and secret."""

@@ -140,6 +140,19 @@ class BitbucketApi:
         items = self._rest.pages(f"{repo_path(full_name)}/refs/branches", auth, f"the branches of {full_name}")
         return [(str(b["name"]), str(b["target"]["hash"])) for b in items]
 
+    def named_commits(self, auth: str, full_name: str, listing: str) -> tuple[list[tuple[str, str, str]], int]:
+        """GET …/refs (branches and tags in one list) or …/refs/branches (`listing`), every page of 100:
+        (type, name, commit) triples (`type` "branch" or "tag"; a tag's target is its commit) and the pages read."""
+        path = f"{repo_path(full_name)}/refs" + ("" if listing == "refs" else f"/{listing}")
+        triples: list[tuple[str, str, str]] = []
+        pages = 0
+        for page in self._rest.each_page(path, auth, f"the {listing} of {full_name}"):
+            pages += 1
+            for ref in page:
+                kind = str(ref.get("type") or ("branch" if listing == "branches" else ""))
+                triples.append((kind, str(ref["name"]), str(ref["target"]["hash"])))
+        return triples, pages
+
     def branch_head(self, auth: str, full_name: str, branch: str) -> str | None:
         """GET …/refs/branches/{name}: the head sha, None when there is no such branch (NotFoundError when the
         repository itself is gone)."""

@@ -4,7 +4,7 @@ webhooks are repository webhooks gitconnect registers per source, each with its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +29,8 @@ from gitconnect.providers.base import (
     ManagedWebhooks,
     Provider,
     ProviderPorts,
+    ReconciledRefs,
+    RefListing,
     RefreshingCredentials,
     RepoFile,
     Repository,
@@ -67,6 +69,7 @@ def _https_clone(repo: Mapping[str, Any]) -> str:
 class BitbucketProvider(
     Provider,
     Webhooks,
+    ReconciledRefs,
     ShortHashes,
     ManagedWebhooks,
     RefreshingCredentials,
@@ -197,6 +200,16 @@ class BitbucketProvider(
 
     def branches(self, access: Access, repository: str) -> list[Branch]:
         return [Branch(n, sha) for n, sha in self.api.branches(self._auth(access), repository)]
+
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """`GET …/refs/branches`, or `GET …/refs` (branches and tags in one list) when tags are asked for, pages of 100
+        (`pagelen`); Bitbucket documents no conditional request: every page is a call."""
+        triples, calls = self.api.named_commits(self._auth(access), repository, "refs" if tags else "branches")
+        branches = {name: sha for kind, name, sha in triples if kind == "branch"}
+        listed_tags = {name: sha for kind, name, sha in triples if kind == "tag"} if tags else None
+        return RefListing(branches, listed_tags, {}, False, calls)
 
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         return self.api.branch_head(self._auth(access), repository, branch)

@@ -11,7 +11,9 @@ blob sha), which the core maps to UnprocessableError and ConflictError.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from gitconnect.domain.errors import RemoteAuthError, RemoteUnreachableError, UnprocessableError
@@ -21,10 +23,12 @@ from gitconnect.providers.rest import (
     USER_AGENT,
     Dialect,
     LinkHeader,
+    ListTooLongError,
     RestClient,
     bounded,
     json_or_none,
     next_link,
+    same_origin,
     segment,
     segments,
     without_none,
@@ -57,6 +61,36 @@ GITHUB = Dialect(
     headers={"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION},
 )
 raise_for_status = GITHUB.raise_for_status
+
+
+@dataclass(frozen=True)
+class _Validator:
+    """What a conditional listing remembers of one page: its ETag, how many items it had, its next page's URL."""
+
+    etag: str
+    count: int
+    next: str
+
+    def dump(self) -> str:
+        return json.dumps([self.etag, self.count, self.next])
+
+    @classmethod
+    def parse(cls, text: str) -> _Validator | None:
+        try:
+            etag, count, following = json.loads(text)
+            return cls(str(etag), int(count), str(following))
+        except (ValueError, TypeError):
+            return None  # a validator of another shape: the page is read afresh
+
+
+@dataclass(frozen=True)
+class ConditionalList:
+    """A conditional listing: `items` None when every page answered 304 (nothing changed)."""
+
+    items: list[Any] | None
+    validators: list[str]
+    calls: int
+    free: int
 
 
 class GitHubApi:
@@ -155,6 +189,56 @@ class GitHubApi:
         what = f"the branches of {owner}/{repo}"
         items = self._rest.pages(f"/repos/{segment(owner)}/{segment(repo)}/branches", token, what)
         return [(item["name"], item["commit"]["sha"]) for item in items]
+
+    def conditional_list(
+        self, token: str, owner: str, repo: str, listing: str, validators: Sequence[str]
+    ) -> ConditionalList:
+        """GET /repos/{owner}/{repo}/branches or …/tags (`listing`), every page sent with the ETag it had last time
+        (`If-None-Match`): a page that did not change answers 304 Not Modified, which GitHub does not count against
+        the rate limit. Pages follow `Link` rel="next" as GitHub gave it (for a 304 page: as it gave it with that
+        ETag). Only when some page changed are the 304 pages read again, so the whole list is known; a last page that
+        was full is always read (a new item would start a page its ETag cannot announce). Bounded by max_pages."""
+        what = f"the {listing} of {owner}/{repo}"
+        known = [_Validator.parse(v) for v in validators]
+        url: str | None = f"{self.api_url}/repos/{segment(owner)}/{segment(repo)}/{listing}"
+        params: dict[str, str | int] | None = {"per_page": PER_PAGE}
+        pages: list[list[Any] | None] = []
+        asked: list[tuple[str, dict[str, str | int] | None]] = []  # each page's URL, to read a 304 page again
+        fresh: list[_Validator] = []
+        calls = free = 0
+        while url is not None:
+            if len(pages) == self._rest.max_pages:
+                raise ListTooLongError(f"GitHub has more than {self._rest.max_pages} pages of {what}")
+            previous = known[len(pages)] if len(pages) < len(known) else None
+            # A full last page is read unconditionally: an item added after it starts a page its ETag cannot tell.
+            usable = previous is not None and previous.etag and (previous.next or previous.count < PER_PAGE)
+            conditional = {"If-None-Match": previous.etag} if usable and previous else {}
+            asked.append((url, params))
+            response, calls = self._rest.get_url(url, token, params=params, headers=conditional), calls + 1
+            if response.status == 304 and previous is not None:
+                free += 1
+                pages.append(None)
+                fresh.append(previous)
+                url, params = previous.next or None, None
+                continue
+            body = self._rest.decode(self._rest.check(response, what), what)
+            if not isinstance(body, list):
+                raise RemoteUnreachableError(f"GitHub answered {what} with an unexpected shape")
+            following = next_link(response.headers.get("link"))
+            if following is not None and not same_origin(following, self.api_url):
+                raise RemoteUnreachableError(f"GitHub's pagination link for {what} leaves the API")
+            pages.append(body)
+            fresh.append(_Validator(response.headers.get("etag") or "", len(body), following or ""))
+            url, params = following, None
+        if all(page is None for page in pages):
+            return ConditionalList(None, [v.dump() for v in fresh], calls, free)
+        for index, page in enumerate(pages):  # something moved: the pages that did not are read again
+            if page is None:
+                response, calls = self._rest.get_url(*asked[index][:1], token, params=asked[index][1]), calls + 1
+                body = self._rest.decode(self._rest.check(response, what), what)
+                pages[index] = body if isinstance(body, list) else []
+        items = [item for page in pages for item in page or ()]
+        return ConditionalList(items, [v.dump() for v in fresh], calls, free)
 
     def branch_head(self, token: str, owner: str, repo: str, branch: str) -> str | None:
         """GET /repos/{owner}/{repo}/branches/{branch}: the head sha, None when there is no such branch.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -25,7 +25,9 @@ from gitconnect.providers.base import (
     LinkedAccount,
     Provider,
     ProviderPorts,
+    ReconciledRefs,
     RedeliveredWebhooks,
+    RefListing,
     RepoFile,
     Repository,
     RepositoryRef,
@@ -48,6 +50,17 @@ def installation_id(access: Access) -> str:
     return key.removeprefix("github#")
 
 
+def _named_commits(items: Sequence[Any]) -> dict[str, str]:
+    """`[{"name", "commit": {"sha"}}]` (GitHub's branch and tag lists) as name -> commit."""
+    named = {}
+    for item in items:
+        commit = item.get("commit") if isinstance(item, dict) else None
+        sha = commit.get("sha") if isinstance(commit, dict) else None
+        if isinstance(item.get("name"), str) and isinstance(sha, str):
+            named[item["name"]] = sha
+    return named
+
+
 def _split(full_name: str) -> tuple[str, str]:
     owner, _, name = full_name.partition("/")
     if not owner or not name or "/" in name:
@@ -67,7 +80,7 @@ class InstallationView:
 
 
 class GitHubProvider(
-    Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashes, DefaultBranches, RedeliveredWebhooks
+    Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashes, DefaultBranches, RedeliveredWebhooks, ReconciledRefs
 ):
     id: ClassVar[str] = "github"
 
@@ -184,6 +197,28 @@ class GitHubProvider(
     def branches(self, access: Access, repository: str) -> list[Branch]:
         owner, name = _split(repository)
         return [Branch(n, sha) for n, sha in self.api.branches(self._token(access), owner, name)]
+
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """`GET …/branches` and, when asked, `GET …/tags` (both name each head's commit; tags peeled), pages of 100,
+        each conditional on its last ETag: an idle repository costs two 304s, which spend no rate limit."""
+        owner, name = _split(repository)
+        token = self._token(access)
+        listed: dict[str, dict[str, str] | None] = {}  # None: that listing answered 304 throughout
+        fresh: dict[str, list[str]] = {}
+        calls = free = 0
+        for listing in ("branches", "tags") if tags else ("branches",):
+            answer = self.api.conditional_list(token, owner, name, listing, validators.get(listing, ()))
+            calls, free, fresh[listing] = calls + answer.calls, free + answer.free, answer.validators
+            listed[listing] = None if answer.items is None else _named_commits(answer.items)
+        if all(v is None for v in listed.values()):
+            return RefListing({}, {} if tags else None, fresh, True, calls, free)
+        for listing in [k for k, v in listed.items() if v is None]:  # the other one moved: this one is needed too
+            again = self.api.conditional_list(token, owner, name, listing, ())
+            calls, fresh[listing] = calls + again.calls, again.validators
+            listed[listing] = _named_commits(again.items or [])
+        return RefListing(listed["branches"] or {}, listed.get("tags") if tags else None, fresh, False, calls, free)
 
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         owner, name = _split(repository)

@@ -202,6 +202,17 @@ class GitLabApi:
         items = self._pages(f"/projects/{segment(project_id)}/repository/branches", token, what)
         return [(item["name"], item["commit"]["id"]) for item in items]
 
+    def named_commits(self, token: str, project_id: str | int, listing: str) -> tuple[list[tuple[str, str]], int]:
+        """GET /projects/:id/repository/branches or …/tags (`listing`), every page: (name, commit) pairs and the
+        pages read. A tag's `commit.id` is the commit an annotated tag points at."""
+        what = f"the {listing} of GitLab project {project_id}"
+        pairs: list[tuple[str, str]] = []
+        pages = 0
+        for page in self._rest.each_page(f"/projects/{segment(project_id)}/repository/{listing}", token, what):
+            pages += 1
+            pairs.extend((str(item["name"]), str(item["commit"]["id"])) for item in page)
+        return pairs, pages
+
     def branch_head(self, token: str, project_id: str | int, branch: str) -> str | None:
         """GET /projects/:id/repository/branches/:branch: the head sha; None when there is no such branch
         (NotFoundError when the project itself is gone)."""

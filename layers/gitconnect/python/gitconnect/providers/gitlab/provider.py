@@ -4,7 +4,7 @@ are project hooks gitconnect registers per source, each with its own secret."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -24,6 +24,8 @@ from gitconnect.providers.base import (
     ManagedWebhooks,
     Provider,
     ProviderPorts,
+    ReconciledRefs,
+    RefListing,
     RefreshingCredentials,
     RepoFile,
     Repository,
@@ -49,6 +51,7 @@ STATUS_NAME = "gitconnect"
 class GitLabProvider(
     Provider,
     Webhooks,
+    ReconciledRefs,
     ManagedWebhooks,
     RefreshingCredentials,
     GitOpsFiles,
@@ -145,6 +148,18 @@ class GitLabProvider(
 
     def branches(self, access: Access, repository: str) -> list[Branch]:
         return [Branch(n, sha) for n, sha in self._api(access).branches(self._token(access), repository)]
+
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """`GET …/repository/branches` and, when asked, `…/repository/tags`, pages of 100 (GitLab documents no
+        conditional request for them: every page is a call)."""
+        api, token = self._api(access), self._token(access)
+        branches, calls = api.named_commits(token, repository, "branches")
+        if not tags:
+            return RefListing(dict(branches), None, {}, False, calls)
+        listed_tags, more = api.named_commits(token, repository, "tags")
+        return RefListing(dict(branches), dict(listed_tags), {}, False, calls + more)
 
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         return self._api(access).branch_head(self._token(access), repository, branch)
