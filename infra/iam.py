@@ -62,7 +62,7 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "DeliveriesTable": access("BatchWriteItem"),
         "TemplatesTable": access(*READ, "PutItem", "UpdateItem",
                                  indexes=("by_link_repository", "by_trigger_repository", "by_template")),
-        "StateTable": access("GetItem", "PutItem", "DeleteItem", "UpdateItem"),  # leases; the refs a push named (reconcile)
+        "StateTable": access("GetItem", "PutItem", "DeleteItem", "UpdateItem"),  # leases; refs a push named
         "IdempotencyTable": IDEMPOTENCY,
     },
     "OAuthCallbackFunction": {
