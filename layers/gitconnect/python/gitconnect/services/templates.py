@@ -56,6 +56,7 @@ from gitconnect.providers.base import (
     GitOpsFiles,
     GitOpsProvider,
     Provider,
+    ShortHashes,
 )
 from gitconnect.services import pull_requests
 from gitconnect.services.authorship import commit_authorship
@@ -64,6 +65,7 @@ from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
+FULL_SHA_LENGTH = 40
 
 
 class TemplateStore(Protocol):
@@ -589,6 +591,12 @@ class TemplateService:
             provider = target.proposing()
             if not isinstance(provider, CommitChecks):
                 return []
+            if len(event.head_sha) < FULL_SHA_LENGTH and isinstance(provider, ShortHashes):
+                # Bitbucket's pull request payloads name 12-character hashes; statuses go on the full commit.
+                full = provider.full_commit(target.access, event.repository, event.head_sha)
+                if full is None:
+                    return [f"pull request #{event.number}: not checked (its head {event.head_sha} is unknown)"]
+                event = replace(event, head_sha=full)
             check = pull_requests.check_pull_request(provider, target.access, event, linked)
         except GitconnectError as exc:
             log.warning("pull request not checked", extra={"number": event.number, "reason": exc.detail})
