@@ -104,6 +104,14 @@ def test_protected_branch_then_pull_request_mode(gh: tuple[System, FakeGitHub]) 
     assert again.status == 202, again.body
     assert (again.json()["pull_request"]["action"], again.json()["pull_request"]["number"]) == ("opened", 2)
 
+    # Without the Checks permission, that pull request's check is a commit status of context gitconnect/template
+    deliver(system, "pull_request", _pull_request(setup["installation"], repo, "opened", branch, number=2))
+    system.drain("EventRouterFunction")
+    system.drain("StatusMirrorFunction")
+    shown = fake.statuses(repo.full_name, repo.branches[branch])
+    [status] = [s for s in shown if s["context"] == "gitconnect/template"]
+    assert (status["state"], status["description"]) == ("success", f"{PATH} is valid")
+
 
 def test_a_pull_request_that_breaks_the_linked_file_fails_its_check(gh: tuple[System, FakeGitHub]) -> None:  # noqa: F811
     system, fake = gh
