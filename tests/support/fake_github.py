@@ -1196,12 +1196,28 @@ class FakeGitHub(FakeServer):
             return {"label": f"{repo.owner}:{branch}", "ref": branch, "sha": repo.branches.get(branch, ""),
                     "repo": self._repo_json(repo), "user": self._user_json(repo.owner, repo.id + 1_000_000)}
 
+        links = {"self": f"{r}/pulls/{n}", "html": f"{web}/pull/{n}", "issue": f"{r}/issues/{n}",
+                 "comments": f"{r}/issues/{n}/comments", "review_comments": f"{r}/pulls/{n}/comments",
+                 "review_comment": f"{r}/pulls/comments{{/number}}", "commits": f"{r}/pulls/{n}/commits",
+                 "statuses": f"{r}/statuses/{repo.branches.get(pull['head'], '')}"}
+        merged = pull["merged"]
         return {
-            "url": f"{r}/pulls/{n}", "id": repo.id * 1000 + n, "node_id": _node_id("PullRequest", n),
-            "html_url": f"{web}/pull/{n}", "number": n, "state": pull["state"], "locked": False,
-            "title": pull["title"], "body": pull["body"], "user": self._bot_json(), "draft": False,
-            "created_at": CREATED, "updated_at": CREATED, "closed_at": None, "merged_at": None,
-            "merge_commit_sha": pull["merge_commit_sha"], "head": side(pull["head"]), "base": side(pull["base"]),
+            "url": links["self"], "id": repo.id * 1000 + n, "node_id": _node_id("PullRequest", n),
+            "html_url": links["html"], "diff_url": f"{web}/pull/{n}.diff", "patch_url": f"{web}/pull/{n}.patch",
+            "issue_url": links["issue"], "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"], "review_comment_url": links["review_comment"],
+            "comments_url": links["comments"], "statuses_url": links["statuses"], "number": n,
+            "state": pull["state"], "locked": False, "title": pull["title"], "body": pull["body"],
+            "user": self._bot_json(), "labels": [], "milestone": None, "active_lock_reason": None,
+            "created_at": CREATED, "updated_at": CREATED, "closed_at": CREATED if pull["state"] == "closed" else None,
+            "merged_at": CREATED if merged else None, "merge_commit_sha": pull["merge_commit_sha"],
+            "assignee": None, "assignees": [], "requested_reviewers": [], "requested_teams": [],
+            "head": side(pull["head"]), "base": side(pull["base"]),
+            "_links": {name: {"href": href} for name, href in links.items()},
+            "author_association": "NONE", "auto_merge": None, "draft": False, "merged": merged,
+            "mergeable": None, "rebaseable": None, "mergeable_state": "unknown", "merged_by": None,
+            "comments": 0, "review_comments": 0, "maintainer_can_modify": False, "commits": 1, "additions": 1,
+            "deletions": 1, "changed_files": 1,
         }
 
     def _create_check_run(self, repo: FakeRepo, body: Any) -> dict[str, Any]:
