@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from gitconnect.domain.errors import GitconnectError, NotFoundError
+from gitconnect.domain.errors import ConflictError, GitconnectError, NotFoundError, UnprocessableError
 from gitconnect.domain.events import PullRequestEvent
 from gitconnect.domain.templates import GitOpsLink, Template, parse_document
 from gitconnect.providers.base import (
@@ -70,16 +70,23 @@ def propose(
         branch, link.path, proposal.content, proposal.message, None if found is None else found.version, proposal.author
     )
     committed = provider.commit_file(access, repository, change)
+    action: Literal["opened", "updated"] = "updated"
     if open_now is None:
-        made = provider.create_change_request(
-            access, repository, branch, link.branch, proposal.title, proposal.description
-        )
-        action: Literal["opened", "updated"] = "opened"
-    else:
+        try:
+            made = provider.create_change_request(
+                access, repository, branch, link.branch, proposal.title, proposal.description
+            )
+            action = "opened"
+        except (UnprocessableError, ConflictError):
+            # A save at the same time opened it first (GitHub 422, GitLab 409, Bitbucket 400 for a second one):
+            # this commit is on its branch already, so that pull request is this save's too.
+            open_now = provider.open_change_request(access, repository, branch, link.branch)
+            if open_now is None:
+                raise
+    if open_now is not None:
         made = provider.update_change_request(
             access, repository, open_now.number, proposal.title, proposal.description
         )
-        action = "updated"
     return {"number": made.number, "url": made.url, "branch": branch, "commit_sha": committed.sha, "action": action}
 
 
