@@ -56,6 +56,7 @@ def test_protected_branch_then_pull_request_mode(gh: tuple[System, FakeGitHub]) 
     assert refused.status == 409, refused.body
     problem = refused.json()
     assert "protected" in problem["detail"] and '"write": "pull_request"' in problem["detail"]
+    assert f"PATCH /v1/teams/{TEAM}/templates/{tid}" in problem["detail"]
     assert problem["suggested_write"] == "pull_request"
     assert json.loads(fake.file_at(repo.full_name, "main", PATH) or b"") == {"replicas": 1}
 

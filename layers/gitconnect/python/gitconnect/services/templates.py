@@ -371,7 +371,7 @@ class TemplateService:
             by, text = commit_authorship(saver, message or f"Update {template.name} (version {template.version + 1})")
             try:
                 change = FileChange(link.branch, link.path, render(content), text, expected, by)
-                committed = target.commit(change, _update_hint(template.id))
+                committed = target.commit(change, _update_hint(team_id, template.id))
             except ProtectedBranchError:
                 raise
             except ConflictError:
@@ -643,9 +643,9 @@ _CREATE_HINT = (
 )
 
 
-def _update_hint(template_id: str) -> str:
+def _update_hint(team_id: str, template_id: str) -> str:
     return (
-        f'save through pull requests instead: PATCH /v1/teams/{{team}}/templates/{template_id} '
+        f"save through pull requests instead: PATCH /v1/teams/{team_id}/templates/{template_id} "
         '{"gitops": {"write": "pull_request"}}, then save again'
     )
 
