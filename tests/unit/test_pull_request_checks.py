@@ -1,6 +1,7 @@
 """The `gitconnect/template` check of a pull request (services/pull_requests.py) over a stub provider's commits: only
 the linked files the head changes are checked, one result covers them all (failure names the first broken file and
-its line), a removed file fails, and a pull request that changes none gets no check."""
+its line), a removed file fails, a fork's check names the pull request's ref, and a pull request that changes none gets
+no check."""
 
 from __future__ import annotations
 
@@ -56,11 +57,11 @@ def test_only_changed_linked_files_are_checked_and_one_result_covers_them() -> N
     assert (both_fine.state, both_fine.title) == ("success", "2 linked file(s) valid")
 
 
-def test_a_removed_or_non_object_file_fails_and_a_fork_names_no_ref() -> None:
+def test_a_removed_or_non_object_file_fails_and_a_fork_names_the_pull_request_ref() -> None:
     base = {"a.json": b'{"a": 1}'}
     removed = _check({BASE: base, HEAD: {}}, "a.json")
     assert (removed.state, removed.title) == ("failure", "a.json: the pull request removes the linked file")
     listed = _check({BASE: base, HEAD: {"a.json": b"[1, 2]"}}, "a.json", fork=True)
-    assert listed.state == "failure" and "not a JSON object" in listed.title and listed.ref is None
+    assert listed.state == "failure" and "not a JSON object" in listed.title and listed.ref == "refs/pull/4/head"
     added = _check({BASE: {}, HEAD: {"a.json": b'{"a": 1}'}}, "a.json")
     assert (added.state, added.title) == ("success", "a.json is valid")

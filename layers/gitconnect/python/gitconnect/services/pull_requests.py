@@ -130,7 +130,8 @@ def check_pull_request(
         title=title,
         summary="\n".join(lines),
         external_id=CHECK_NAME,
-        ref=None if event.from_fork else event.head_ref,
+        # GitLab keeps statuses per ref: the source branch, or for a fork the merge request's ref in the target project
+        ref=event.fetch_ref if event.from_fork else event.head_ref,
     )
 
 
