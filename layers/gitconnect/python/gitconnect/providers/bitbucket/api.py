@@ -322,7 +322,8 @@ class BitbucketApi:
             auth,
             f"the branch {branch!r} of {full_name}",
             json_body={"name": branch, "target": {"hash": sha}},
-            missing=lambda r: r.status == 400 and "already exists" in error_message(r).lower(),
+            # Its words or its code (`BRANCH_ALREADY_EXISTS`), as clients of the API match it.
+            missing=lambda r: r.status == 400 and any(w in error_message(r).lower() for w in _TAKEN),
         )
         return body is not None
 
@@ -371,6 +372,7 @@ class BitbucketApi:
         return result
 
 
+_TAKEN = ("already exists", "already_exists")
 _RESTRICTED = "branch restriction"  # Bitbucket's 403 when branch restrictions refuse a commit
 
 
