@@ -85,11 +85,17 @@ def test_a_merge_request_that_breaks_the_linked_file_fails_its_status(
         lab: tuple[System, FakeGitLab, dict[str, Any]], admin: str, linked: dict[str, Any]) -> None:  # noqa: F811
     system, fake, world = lab
     project = world["project"]
-    # Given main still protected (the test above), a template created in pull-request mode proposes its new file
+    # Given main still protected (the test above), creating the file directly is refused (409 naming the mode) and
+    # nothing is stored; a template created in pull-request mode proposes its new file instead
+    spec = {"connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
+            "path": "checked.json", "mode": "create"}
+    listed = system.call("GET", f"/v1/teams/{TEAM}/templates", token=admin).json()["items"]
+    direct = system.call("POST", f"/v1/teams/{TEAM}/templates", token=admin, body={
+        "name": "checked", "content": {"n": 1}, "gitops": spec})
+    assert direct.status == 409 and '"write": "pull_request"' in direct.json()["detail"]
+    assert system.call("GET", f"/v1/teams/{TEAM}/templates", token=admin).json()["items"] == listed
     created = system.call("POST", f"/v1/teams/{TEAM}/templates", token=admin, body={
-        "name": "checked", "content": {"n": 1}, "gitops": {
-            "connection_id": linked["connection"]["id"], "repository": "acme/app", "branch": "main",
-            "path": "checked.json", "mode": "create", "write": "pull_request"}})
+        "name": "checked", "content": {"n": 1}, "gitops": {**spec, "write": "pull_request"}})
     assert created.status == 201, created.body
     proposed = created.json()["gitops"]["last_pull_request"]
     assert proposed["action"] == "opened" and "checked.json" not in project.files["main"]
