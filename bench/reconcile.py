@@ -1,4 +1,4 @@
-"""Figure 8: heads reconciled (issue 13): provider calls per reconcile pass for N = 100 and 1 000 GitHub sources,
+"""Figure 10: heads reconciled (issue 13): provider calls per reconcile pass for N = 100 and 1 000 GitHub sources,
 with and without 304s, the AWS calls of a pass, and its $ per month at GITCONNECT_RECONCILE_SECONDS (900).
 
 Measured in-process under moto with the real handlers (ScheduledSyncFunction's reconcile lane, SyncFunction) against
