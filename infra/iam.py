@@ -82,8 +82,9 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "StateTable": LEASE,
     },
     "ScheduledSyncFunction": {
-        "SourcesTable": access("Query", "UpdateItem", indexes=("by_poll_due", "by_reconcile_due")),
-        "HooksTable": access("Query", "UpdateItem", indexes=("by_check_due",)),
+        # by_poll and by_provider: the due-time backfill (services/backfill.py) reads items stored without a due time.
+        "SourcesTable": access("Query", "UpdateItem", indexes=("by_poll", "by_poll_due", "by_reconcile_due")),
+        "HooksTable": access("Query", "UpdateItem", indexes=("by_check_due", "by_provider")),
         "TemplatesTable": access(*READ, "PutItem", "UpdateItem", indexes=("by_bucket", "by_template")),
         "DeliveriesTable": access("BatchWriteItem"),
         "ConnectionsTable": access(*READ, "UpdateItem", indexes=("by_account",)),
