@@ -40,7 +40,7 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("source reconciled", extra={"source_id": item.id, "outcome": reconciled.outcome,
                                                 "builds": len(reconciled.builds), "calls": reconciled.calls,
                                                 "not_modified": reconciled.free})
-        metrics.count("HeadReconciles", outcome=reconciled.outcome)  # unchanged | listed | baseline | failed | skipped
+        metrics.count("HeadReconciles", outcome=reconciled.outcome)
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
 

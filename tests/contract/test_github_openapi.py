@@ -25,7 +25,7 @@ import jsonschema
 import pytest
 
 from gitconnect.adapters.http import RequestsHttpClient
-from gitconnect.domain.errors import NotFoundError, RemoteAuthError, UnprocessableError
+from gitconnect.domain.errors import NotFoundError, ProtectedBranchError, RemoteAuthError, UnprocessableError
 from gitconnect.providers.base import HttpResponse
 from gitconnect.providers.github.api import API_VERSION, GitHubApi, github_message, next_link, raise_for_status
 from gitconnect.providers.github.app_auth import InstallationTokens, parse_timestamp
@@ -240,6 +240,11 @@ EXPECTED_OPERATIONS = {
     "repos/create-commit-status",
     "repos/get-content",
     "repos/create-or-update-file-contents",
+    "git/create-ref",
+    "git/update-ref",
+    "pulls/list",
+    "pulls/create",
+    "pulls/update",
 }
 
 
@@ -313,6 +318,23 @@ def exercised() -> Iterator[FakeGitHub]:
                             read["sha"]) is None
         with pytest.raises(UnprocessableError):
             api.file(token, "octo-org", "hello-world", "templates", "main")  # a directory
+        # Pull-request mode: gitconnect's branch (created, taken: False, moved), its pull request listed, opened,
+        # updated; a protected branch's refusal of a direct commit
+        head = repo.branches["main"]
+        assert api.create_ref(token, "octo-org", "hello-world", "gitconnect/tpl_1", main)
+        assert not api.create_ref(token, "octo-org", "hello-world", "gitconnect/tpl_1", main)
+        api.move_ref(token, "octo-org", "hello-world", "gitconnect/tpl_1", head)
+        assert api.put_file(token, "octo-org", "hello-world", "templates/app.json", b'{"b": 2}', "Propose",
+                            "gitconnect/tpl_1", str(updated["content"]["sha"])) is not None
+        assert api.open_pulls(token, "octo-org", "hello-world", "gitconnect/tpl_1", "main") == []
+        pull = api.create_pull(token, "octo-org", "hello-world", "gitconnect/tpl_1", "main", "Update", "From the app")
+        assert [p["number"] for p in api.open_pulls(token, "octo-org", "hello-world", "gitconnect/tpl_1", "main")] == [
+            pull["number"]]
+        assert api.update_pull(token, "octo-org", "hello-world", pull["number"], "Update again", "x")["title"] == (
+            "Update again")
+        github.protect(repo.full_name, "main")
+        with pytest.raises(ProtectedBranchError):
+            api.put_file(token, "octo-org", "hello-world", "templates/app.json", b"{}", "Direct", "main", None)
         yield github
 
 

@@ -455,7 +455,7 @@ def runs() -> RunService:
 def templates() -> TemplateService:
     from gitconnect.services.templates import TemplateService
 
-    return TemplateService(_template_store(), connections(), secrets(), provider, runs())
+    return TemplateService(_template_store(), connections(), secrets(), provider, runs(), status_requests())
 
 
 @cache

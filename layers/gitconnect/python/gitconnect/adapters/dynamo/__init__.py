@@ -5,8 +5,7 @@ base        a model bound to its table; the one conditional write (`write_if`) a
 keys        every key and sparse-index partition value (their bytes are what stored items hold)
 cursors     page cursors bound to their team
 connections, sources, builds, deliveries, hooks     a table each
-state, leases, data_keys, seen    the state table: one-time OAuth states, token-refresh leases, the shared data
-            keys, and the refs push deliveries named
+state, leases, data_keys, seen     the state table: OAuth states, token-refresh leases, shared data keys, seen refs
 (templates, their versions and runs: adapters/template_store.py, on the same base and keys)
 """
 

@@ -20,6 +20,10 @@ from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
+    ChangeRequest,
+    ChangeRequests,
+    CommitCheck,
+    CommitChecks,
     CommitStatuses,
     Committed,
     DefaultBranches,
@@ -74,7 +78,9 @@ class BitbucketProvider(
     ManagedWebhooks,
     RefreshingCredentials,
     GitOpsFiles,
+    ChangeRequests,
     CommitStatuses,
+    CommitChecks,
     DefaultBranches,
 ):
     id: ClassVar[str] = "bitbucket"
@@ -283,6 +289,35 @@ class BitbucketProvider(
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
         return Committed(sha, sha)  # the branch tip the next commit names in `parents`
 
+    # ------------------------------------------------------------------ pull requests (GitOps pull-request mode)
+    def start_branch(self, access: Access, repository: str, branch: str, sha: str) -> None:
+        """Created at `sha`; one that exists is deleted first (Bitbucket has no call that moves a branch)."""
+        auth = self._auth(access)
+        if not self.api.create_branch(auth, repository, branch, sha):
+            self.api.delete_branch(auth, repository, branch)
+            if not self.api.create_branch(auth, repository, branch, sha):
+                raise ConflictError(f"the branch {branch!r} of {repository} came back while it was moved")
+
+    def open_change_request(self, access: Access, repository: str, head: str, base: str) -> ChangeRequest | None:
+        found = self.api.open_pull_requests(self._auth(access), repository, head, base)
+        return _pull_request(found[0]) if found else None
+
+    def create_change_request(
+        self, access: Access, repository: str, head: str, base: str, title: str, description: str
+    ) -> ChangeRequest:
+        auth = self._auth(access)
+        return _pull_request(self.api.create_pull_request(auth, repository, head, base, title, description))
+
+    def update_change_request(
+        self, access: Access, repository: str, number: int, title: str, description: str
+    ) -> ChangeRequest:
+        auth = self._auth(access)
+        return _pull_request(self.api.update_pull_request(auth, repository, number, title, description))
+
+    def file_at(self, access: Access, repository: str, commit: str, path: str) -> bytes | None:
+        """The `src` endpoint at the commit (a pull request from a fork has its commits in the fork only)."""
+        return self.api.file(self._auth(access), repository, commit, path)
+
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
         public = (self._config.get("GITCONNECT_PUBLIC_URL") or "").rstrip("/")
@@ -297,3 +332,23 @@ class BitbucketProvider(
             name=STATUS_NAME,
             description=description,
         )
+
+    def report_check(self, access: Access, check: CommitCheck) -> None:
+        """A build status of its own key (one per key and commit, updated in place)."""
+        public = (self._config.get("GITCONNECT_PUBLIC_URL") or "").rstrip("/")
+        self.api.create_build_status(
+            self._auth(access),
+            check.repository,
+            check.sha,
+            key=check.name.replace("/", "-"),  # `gitconnect-template`
+            state="SUCCESSFUL" if check.state == "success" else "FAILED",
+            url=check.url or f"{public}/v1/docs",  # Bitbucket requires a link
+            name=check.name,
+            description=check.title,
+        )
+
+
+def _pull_request(body: Mapping[str, Any]) -> ChangeRequest:
+    html = ((body.get("links") or {}).get("html") or {}).get("href")
+    commit = ((body.get("source") or {}).get("commit") or {}).get("hash")
+    return ChangeRequest(int(body["id"]), str(html or ""), commit)

@@ -16,7 +16,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gitconnect.domain.errors import RemoteAuthError, RemoteUnreachableError, UnprocessableError
+from gitconnect.domain.errors import (
+    ProtectedBranchError,
+    RemoteAuthError,
+    RemoteUnreachableError,
+    UnprocessableError,
+)
 from gitconnect.providers.base import CommitAuthor, HttpClient, HttpResponse
 from gitconnect.providers.rest import (
     MAX_PAGES,
@@ -396,14 +401,73 @@ class GitHubApi:
             body["sha"] = sha
         if author is not None:
             body["author"] = {"name": author.name, "email": author.email}
-        result: dict[str, Any] | None = self._rest.request(
-            "PUT",
-            f"/repos/{segment(owner)}/{segment(repo)}/contents/{segments(path)}",
+        what = f"a commit of {path} to {branch} of {owner}/{repo}"
+        response = self._rest.call(
+            "PUT", f"/repos/{segment(owner)}/{segment(repo)}/contents/{segments(path)}", token, json_body=body
+        )
+        if _protected_branch(response):
+            raise ProtectedBranchError(f"GitHub refused {what}: {github_message(response)}")
+        if response.status == 409 or (response.status == 422 and '"sha"' in github_message(response)):
+            return None
+        not_found = f"the branch {branch!r} or {owner}/{repo} was not found"
+        result: dict[str, Any] = self._rest.decode(self._rest.check(response, what, not_found=not_found), what)
+        return result
+
+    # -- branches and pull requests (GitOps pull-request mode) ---------------------------------------------------
+
+    def create_ref(self, token: str, owner: str, repo: str, branch: str, sha: str) -> bool:
+        """POST /repos/{owner}/{repo}/git/refs: the branch at `sha`; False when it exists already (GitHub: 422
+        "Reference already exists")."""
+        what = f"the branch {branch!r} of {owner}/{repo}"
+        body = self._rest.request(
+            "POST",
+            f"/repos/{segment(owner)}/{segment(repo)}/git/refs",
             token,
-            f"a commit of {path} to {branch} of {owner}/{repo}",
-            json_body=body,
-            missing=lambda r: r.status == 409 or (r.status == 422 and '"sha"' in github_message(r)),
-            not_found=f"the branch {branch!r} or {owner}/{repo} was not found",
+            what,
+            json_body={"ref": f"refs/heads/{branch}", "sha": sha},
+            missing=lambda r: r.status == 422 and "already exists" in github_message(r),
+        )
+        return body is not None
+
+    def move_ref(self, token: str, owner: str, repo: str, branch: str, sha: str) -> None:
+        """PATCH /repos/{owner}/{repo}/git/refs/heads/{branch} with `force`: the branch moved to `sha`."""
+        self._rest.request(
+            "PATCH",
+            f"/repos/{segment(owner)}/{segment(repo)}/git/refs/{segments('heads/' + branch)}",
+            token,
+            f"moving the branch {branch!r} of {owner}/{repo}",
+            json_body={"sha": sha, "force": True},
+        )
+
+    def open_pulls(self, token: str, owner: str, repo: str, head: str, base: str) -> list[dict[str, Any]]:
+        """GET /repos/{owner}/{repo}/pulls?state=open&head={owner}:{branch}&base=: the open pull requests from one
+        branch of the repository into another (one at most, GitHub allows no second)."""
+        what = f"the open pull requests from {head} into {base} of {owner}/{repo}"
+        params = {"state": "open", "head": f"{owner}:{head}", "base": base}
+        return self._rest.pages(f"/repos/{segment(owner)}/{segment(repo)}/pulls", token, what, params=params)
+
+    def create_pull(
+        self, token: str, owner: str, repo: str, head: str, base: str, title: str, body: str
+    ) -> dict[str, Any]:
+        """POST /repos/{owner}/{repo}/pulls (201); GitHub refuses a second open one for the same head (422 "A pull
+        request already exists"), UnprocessableError here."""
+        result: dict[str, Any] = self._rest.request(
+            "POST",
+            f"/repos/{segment(owner)}/{segment(repo)}/pulls",
+            token,
+            f"a pull request from {head} into {base} of {owner}/{repo}",
+            json_body={"title": title, "head": head, "base": base, "body": body},
+        )
+        return result
+
+    def update_pull(self, token: str, owner: str, repo: str, number: int, title: str, body: str) -> dict[str, Any]:
+        """PATCH /repos/{owner}/{repo}/pulls/{pull_number}: its title and description."""
+        result: dict[str, Any] = self._rest.request(
+            "PATCH",
+            f"/repos/{segment(owner)}/{segment(repo)}/pulls/{segment(number)}",
+            token,
+            f"pull request #{number} of {owner}/{repo}",
+            json_body={"title": title, "body": body},
         )
         return result
 
@@ -445,6 +509,21 @@ class GitHubApi:
         if not isinstance(token, str) or not token:
             raise RemoteUnreachableError(f"GitHub answered {what} without an access token")
         return token
+
+
+_PROTECTION_WORDS = ("protected branch", "changes must be made through a pull request", "repository rule violations")
+
+
+def _protected_branch(response: HttpResponse) -> bool:
+    """GitHub's refusal of a direct commit to a protected branch: 409 (branch protection: "Changes must be made
+    through a pull request", with the about-protected-branches documentation URL) or 422 (repository rules:
+    "Repository rule violations found")."""
+    if response.status not in (409, 422):
+        return False
+    body = json_or_none(response)
+    docs = str(body.get("documentation_url", "")) if isinstance(body, dict) else ""
+    message = github_message(response).lower()
+    return "protected-branches" in docs or any(words in message for words in _PROTECTION_WORDS)
 
 
 def _no_checks_permission(response: HttpResponse) -> bool:

@@ -15,6 +15,10 @@ from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
     Access,
     Branch,
+    ChangeRequest,
+    ChangeRequests,
+    CommitCheck,
+    CommitChecks,
     CommitStatuses,
     Committed,
     DefaultBranches,
@@ -55,7 +59,9 @@ class GitLabProvider(
     ManagedWebhooks,
     RefreshingCredentials,
     GitOpsFiles,
+    ChangeRequests,
     CommitStatuses,
+    CommitChecks,
     ShortHashes,
     DefaultBranches,
 ):
@@ -224,6 +230,35 @@ class GitLabProvider(
             raise ConflictError(change.refusal())
         return Committed(str(commit["id"]), str(commit["id"]))  # last_commit_id of the next update
 
+    # ------------------------------------------------------------------ merge requests (GitOps pull-request mode)
+    def start_branch(self, access: Access, repository: str, branch: str, sha: str) -> None:
+        """Created at `sha`; one that exists is deleted first (GitLab has no call that moves a branch)."""
+        api, token = self._api(access), self._token(access)
+        if not api.create_branch(token, repository, branch, sha):
+            api.delete_branch(token, repository, branch)
+            if not api.create_branch(token, repository, branch, sha):
+                raise ConflictError(f"the branch {branch!r} of {repository} came back while it was moved")
+
+    def open_change_request(self, access: Access, repository: str, head: str, base: str) -> ChangeRequest | None:
+        found = self._api(access).open_merge_requests(self._token(access), repository, head, base)
+        return _merge_request(found[0]) if found else None
+
+    def create_change_request(
+        self, access: Access, repository: str, head: str, base: str, title: str, description: str
+    ) -> ChangeRequest:
+        api, token = self._api(access), self._token(access)
+        return _merge_request(api.create_merge_request(token, repository, head, base, title, description))
+
+    def update_change_request(
+        self, access: Access, repository: str, number: int, title: str, description: str
+    ) -> ChangeRequest:
+        api, token = self._api(access), self._token(access)
+        return _merge_request(api.update_merge_request(token, repository, number, title, description))
+
+    def file_at(self, access: Access, repository: str, commit: str, path: str) -> bytes | None:
+        found = self._api(access).file(self._token(access), repository, path.lstrip("/"), commit)
+        return None if found is None else base64.b64decode(found["content"])
+
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
         self._api(access).create_commit_status(
@@ -235,3 +270,20 @@ class GitLabProvider(
             description=description,
             name=STATUS_NAME,
         )
+
+    def report_check(self, access: Access, check: CommitCheck) -> None:
+        """A commit status of its own name (GitLab keeps one per name and ref: shown again, it moves)."""
+        self._api(access).create_commit_status(
+            self._token(access),
+            check.repository,
+            check.sha,
+            "success" if check.state == "success" else "failed",
+            target_url=check.url,
+            description=check.title,
+            name=check.name,
+            ref=check.ref,
+        )
+
+
+def _merge_request(body: Mapping[str, Any]) -> ChangeRequest:
+    return ChangeRequest(int(body["iid"]), str(body.get("web_url") or ""), body.get("sha"))
