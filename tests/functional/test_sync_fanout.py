@@ -185,7 +185,7 @@ def test_a_poison_item_ends_in_the_dlq_without_blocking_the_polls_beside_it(
     work.push()
     # A message no SyncFunction understands arrives with the schedule's batch
     queue = system.res.attrs["SyncQueue"]["QueueUrl"]
-    system.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "reconcile", "team_id": team,
+    system.client("sqs").send_message(QueueUrl=queue, MessageBody=json.dumps({"kind": "rebase", "team_id": team,
                                                                              "id": "x"}))
     system.fire_schedule()
     system.drain("SyncFunction")
@@ -195,5 +195,5 @@ def test_a_poison_item_ends_in_the_dlq_without_blocking_the_polls_beside_it(
     assert system.queue_depth("SyncQueue") == 0 and system.queue_depth("SyncDLQ") == 1
     dlq = system.res.attrs["SyncDLQ"]["QueueUrl"]
     [kept] = system.client("sqs").receive_message(QueueUrl=dlq)["Messages"]
-    assert json.loads(kept["Body"])["kind"] == "reconcile"
+    assert json.loads(kept["Body"])["kind"] == "rebase"
     system.client("sqs").delete_message(QueueUrl=dlq, ReceiptHandle=kept["ReceiptHandle"])
