@@ -79,6 +79,11 @@ class Settings:
 SHARED: dict[str, str] = {"GITCONNECT_PUBLIC_URL": "public_url", "GITCONNECT_DASHBOARD_URL": "dashboard_url"}
 
 
+def _default_dashboard() -> str:
+    """The dashboard gitconnect serves itself (`gitconnect.api.dashboard`), on the public URL."""
+    return _env("GITCONNECT_PUBLIC_URL", "http://127.0.0.1:3000").rstrip("/") + "/dashboard"
+
+
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
@@ -87,7 +92,7 @@ def _env(name: str, default: str = "") -> str:
 def get_settings() -> Settings:
     return Settings(
         public_url=_env("GITCONNECT_PUBLIC_URL", "http://127.0.0.1:3000"),
-        dashboard_url=_env("GITCONNECT_DASHBOARD_URL"),
+        dashboard_url=_env("GITCONNECT_DASHBOARD_URL") or _default_dashboard(),
         jwt_secret=_env("GITCONNECT_JWT_SECRET"),
         jwks_url=_env("GITCONNECT_JWKS_URL"),
         jwt_issuer=_env("GITCONNECT_JWT_ISSUER"),

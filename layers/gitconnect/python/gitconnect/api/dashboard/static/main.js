@@ -1,0 +1,78 @@
+// The dashboard's shell: sign-in (the team token), the team, the sections and the callback's outcome.
+import * as api from "./api.js";
+import { h, field, message, select } from "./ui.js";
+import * as integrations from "./integrations.js";
+import * as repositories from "./repositories.js";
+import * as sources from "./sources.js";
+import * as builds from "./builds.js";
+import * as deliveries from "./deliveries.js";
+import * as gitops from "./gitops.js";
+
+const SECTIONS = [
+  ["integrations", "Git integrations", integrations], ["repositories", "Repositories", repositories],
+  ["sources", "Sources", sources], ["builds", "Builds", builds], ["deliveries", "Deliveries", deliveries],
+  ["gitops", "GitOps", gitops],
+];
+
+export async function show(name) {
+  builds.stop();
+  const view = document.getElementById("view");
+  for (const button of document.querySelectorAll("#nav button")) {
+    if (button.dataset.section === name) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
+  }
+  message(document.getElementById("page-message"), null);
+  sessionStorage.setItem("gitconnect.section", name);
+  const [, , module] = SECTIONS.find(([id]) => id === name) || SECTIONS[0];
+  await module.render(view);
+  const heading = view.querySelector("h1");
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
+function signIn() {
+  const area = h("textarea", { name: "token", rows: 4, required: true, autocomplete: "off", spellcheck: "false" });
+  const form = h("form", { class: "stack signin" }, h("h1", {}, "Sign in"),
+    h("p", {}, "Paste your platform team token (the JWT the gitconnect API takes). It stays in this browser tab."),
+    field("Team token", area), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" },
+      "Sign in")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    api.setToken(area.value);
+    start();
+  });
+  document.getElementById("nav").replaceChildren();
+  document.getElementById("view").replaceChildren(form);
+}
+
+async function start() {
+  if (!api.token() || !api.team()) {
+    signIn();
+    return;
+  }
+  const mine = Object.keys(api.teams());
+  const team = select("team", mine.map((t) => [t, `${t} (${api.teams()[t]})`]), api.team(), { id: "team" });
+  team.addEventListener("change", () => {
+    api.setTeam(team.value);
+    api.forgetConnections();
+    show(sessionStorage.getItem("gitconnect.section") || "integrations");
+  });
+  const out = h("button", { type: "button", onclick: () => { api.signOut(); signIn(); } }, "Sign out");
+  document.getElementById("account").replaceChildren(field("Team", team), out);
+  document.getElementById("nav").replaceChildren(h("ul", {}, SECTIONS.map(([id, label]) =>
+    h("li", {}, h("button", { type: "button", "data-section": id, onclick: () => show(id) }, label)))));
+  // The OAuth/App callback comes back with ?outcome=…: shown once, then taken out of the address.
+  const params = new URLSearchParams(location.search);
+  if (params.get("outcome")) {
+    history.replaceState(null, "", location.pathname);
+    await show("integrations");
+    await integrations.showOutcome(params, document.getElementById("page-message"));
+    return;
+  }
+  await show(sessionStorage.getItem("gitconnect.section") || "integrations");
+}
+
+api.takeTokenFromFragment();
+start();
