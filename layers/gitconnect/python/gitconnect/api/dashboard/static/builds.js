@@ -1,6 +1,6 @@
 // Builds, newest first; refreshes while any shown build is still moving (queued or running).
 import * as api from "./api.js";
-import { h, field, select, guarded, table, when, badge } from "./ui.js";
+import { h, put, field, select, guarded, table, when, badge } from "./ui.js";
 import { triggerDialog } from "./sources.js";
 
 const MOVING = new Set(["queued", "running"]);
@@ -42,7 +42,7 @@ export async function render(root) {
   } }, "Trigger build");
   const list = h("div", { id: "builds" });
   const refresh = h("button", { type: "button", onclick: () => first() }, "Refresh");
-  root.replaceChildren(h("div", { class: "section-head" }, h("h1", {}, "Builds"), trigger), region,
+  put(root, h("div", { class: "section-head" }, h("h1", {}, "Builds"), trigger), region,
     h("div", { class: "toolbar" }, field("Source", filter), refresh), list);
   let shown = [];
   let cursor = null;
@@ -53,7 +53,7 @@ export async function render(root) {
       if (c) {
         webUrl(c, b.repository).then((web) => {
           const url = commitUrl(b.provider, web, b.sha);
-          if (url) shaCell.replaceChildren(h("a", { href: url, target: "_blank", rel: "noopener", title: b.sha },
+          if (url) put(shaCell, h("a", { href: url, target: "_blank", rel: "noopener", title: b.sha },
             h("code", {}, b.sha.slice(0, 7))));
         });
       }
@@ -64,7 +64,7 @@ export async function render(root) {
         h("td", {}, b.url ? h("a", { href: b.url, target: "_blank", rel: "noopener" }, badge(b.status))
           : badge(b.status), b.description ? h("div", { class: "muted" }, b.description) : null));
     });
-    list.replaceChildren(shown.length ? table(["Requested", "Repository", "Trigger", "Ref", "Commit", "Status"], rows)
+    put(list, shown.length ? table(["Requested", "Repository", "Trigger", "Ref", "Commit", "Status"], rows)
       : h("p", { class: "muted" }, "No build yet."),
     cursor ? h("button", { type: "button", onclick: more }, "Older builds") : null);
   };

@@ -1,6 +1,6 @@
 // Deliveries: the webhook and poll log per connection, with the reason per source ("why didn't this build?").
 import * as api from "./api.js";
-import { h, field, select, guarded, table, when, badge } from "./ui.js";
+import { h, put, field, select, guarded, table, when, badge } from "./ui.js";
 import { connectionLabel } from "./integrations.js";
 
 export async function render(root) {
@@ -9,7 +9,7 @@ export async function render(root) {
   const filter = select("connection_id", [["", "All connections"], ...all.map((c) => [c.id, connectionLabel(c)])], "");
   const refresh = h("button", { type: "button" }, "Refresh");
   const list = h("div", { id: "deliveries" });
-  root.replaceChildren(h("h1", {}, "Deliveries"), region, h("div", { class: "toolbar" }, field("Connection", filter),
+  put(root, h("h1", {}, "Deliveries"), region, h("div", { class: "toolbar" }, field("Connection", filter),
     refresh), list);
   let shown = [];
   let cursor = null;
@@ -19,7 +19,7 @@ export async function render(root) {
       h("td", {}, d.repository || ""), h("td", {}, badge(d.outcome)),
       h("td", { class: "reason" }, (d.reason || "").split("\n").map((line) => h("div", {}, line))),
       h("td", {}, d.build_ids.length ? `${d.build_ids.length} build(s)` : "")));
-    list.replaceChildren(shown.length ? table(["Received", "Event", "Repository", "Outcome", "Why", "Builds"], rows)
+    put(list, shown.length ? table(["Received", "Event", "Repository", "Outcome", "Why", "Builds"], rows)
       : h("p", { class: "muted" }, "Nothing delivered yet."),
     cursor ? h("button", { type: "button", onclick: () => load(cursor) }, "Older deliveries") : null);
   };

@@ -1,7 +1,7 @@
 // GitOps: templates and release flows — a JSON editor, the file they sync with, versions, conflicts, runs, settings.
 import * as api from "./api.js";
 import { Problem } from "./api.js";
-import { h, field, input, checkbox, select, list, message, guarded, confirmDialog, table, when, badge }
+import { h, put, field, input, checkbox, select, list, message, guarded, confirmDialog, table, when, badge }
   from "./ui.js";
 import { connectionLabel } from "./integrations.js";
 
@@ -50,7 +50,7 @@ const pretty = (value) => h("pre", { class: "code" }, value === null || value ==
 export async function render(root, templateId) {
   if (templateId) return detail(root, templateId);
   const region = h("div", { class: "section-message" });
-  root.replaceChildren(h("div", { class: "section-head" }, h("h1", {}, "GitOps"),
+  put(root, h("div", { class: "section-head" }, h("h1", {}, "GitOps"),
     h("button", { type: "button", class: "primary", onclick: () => createView(root) }, "New template or release flow")),
   region);
   const found = await guarded(region, () => api.get("/templates"));
@@ -173,12 +173,12 @@ async function createView(root) {
       message(root.querySelector(".section-message"), `${created.name} created (version ${created.version}).`, "ok");
     }
   });
-  root.replaceChildren(h("h1", {}, "New template or release flow"), region, form);
+  put(root, h("h1", {}, "New template or release flow"), region, form);
 }
 
 async function detail(root, id) {
   const region = h("div", { class: "section-message" });
-  root.replaceChildren(h("p", {}, h("button", { type: "button", class: "link", onclick: () => render(root) },
+  put(root, h("p", {}, h("button", { type: "button", class: "link", onclick: () => render(root) },
     "← All templates")), region);
   const [t, versions, runs, connections] = await Promise.all([
     guarded(region, () => api.get(`/templates/${id}`)), guarded(region, () => api.get(`/templates/${id}/versions`)),
@@ -196,7 +196,7 @@ async function detail(root, id) {
   const conflict = h("div", { id: "conflict" });
   let base = t.version;
   const save = async (extra, button) => {
-    conflict.replaceChildren();
+    put(conflict);
     try {
       if (button) button.disabled = true;
       const body = { content: editor.value(), base_version: base, ...extra };
@@ -222,13 +222,14 @@ async function detail(root, id) {
     const b = problem.body;
     message(region, problem);
     if (b.commit_sha) {
-      conflict.replaceChildren(invalid(b.commit_sha, b.reason));
+      put(conflict, invalid(b.commit_sha, b.reason));
+      conflict.scrollIntoView({ block: "start" });
       return;
     }
     const theirs = b.repository ? b.repository.content : b.current && b.current.content;
     const theirsLabel = b.repository ? `In the repository (commit ${String(b.repository.sha || "").slice(0, 12)})`
       : `Current (version ${b.current.version})`;
-    conflict.replaceChildren(h("section", { class: "conflict", "aria-label": "Conflict" },
+    put(conflict, h("section", { class: "conflict", "aria-label": "Conflict" },
       h("h2", {}, "Conflict: both sides"),
       h("p", {}, b.repository
         ? "The file changed in the repository since the last sync. The next sync makes it a version; take it, or " +
@@ -250,9 +251,13 @@ async function detail(root, id) {
           }
           editor.set(theirs);
           base = b.current.version;
-          conflict.replaceChildren();
+          put(conflict);
           message(region, `Version ${b.current.version} is in the editor.`, "info");
         } }, b.repository ? "Reload (take the repository's version once synced)" : "Take theirs"))));
+    conflict.scrollIntoView({ block: "start" });
+    const first = conflict.querySelector("h2");
+    first.tabIndex = -1;
+    first.focus({ preventScroll: true });
   };
   if (g && g.status === "error" && g.last_error) root.append(invalid(g.last_error.commit_sha, g.last_error.reason));
   const saveButton = h("button", { type: "submit", class: "primary" }, g && g.status !== "unlinked"

@@ -1,6 +1,6 @@
 // Git integrations: linked accounts per provider, the Link flows, restrictions, regenerate, unlink.
 import * as api from "./api.js";
-import { h, field, input, checkbox, message, guarded, dialog, confirmDialog, formDialog, table, when, badge }
+import { h, put, field, input, checkbox, message, guarded, dialog, confirmDialog, formDialog, table, when, badge }
   from "./ui.js";
 
 export const PROVIDERS = [
@@ -19,7 +19,7 @@ function restrictionsText(c) {
 export async function render(root) {
   const region = h("div", { class: "section-message" });
   const body = h("div", {});
-  root.replaceChildren(h("h1", {}, "Git integrations"), region, body);
+  put(root, h("h1", {}, "Git integrations"), region, body);
   const all = await guarded(region, () => api.connections(true));
   if (!all) return;
   const usable = all.filter((c) => c.status === "active");

@@ -1,6 +1,6 @@
 // The dashboard's shell: sign-in (the team token), the team, the sections and the callback's outcome.
 import * as api from "./api.js";
-import { h, field, message, select } from "./ui.js";
+import { h, put, field, message, select } from "./ui.js";
 import * as integrations from "./integrations.js";
 import * as repositories from "./repositories.js";
 import * as sources from "./sources.js";
@@ -43,8 +43,8 @@ function signIn() {
     api.setToken(area.value);
     start();
   });
-  document.getElementById("nav").replaceChildren();
-  document.getElementById("view").replaceChildren(form);
+  put(document.getElementById("nav"));
+  put(document.getElementById("view"), form);
 }
 
 async function start() {
@@ -60,8 +60,8 @@ async function start() {
     show(sessionStorage.getItem("gitconnect.section") || "integrations");
   });
   const out = h("button", { type: "button", onclick: () => { api.signOut(); signIn(); } }, "Sign out");
-  document.getElementById("account").replaceChildren(field("Team", team), out);
-  document.getElementById("nav").replaceChildren(h("ul", {}, SECTIONS.map(([id, label]) =>
+  put(document.getElementById("account"), field("Team", team), out);
+  put(document.getElementById("nav"), h("ul", {}, SECTIONS.map(([id, label]) =>
     h("li", {}, h("button", { type: "button", "data-section": id, onclick: () => show(id) }, label)))));
   // The OAuth/App callback comes back with ?outcome=…: shown once, then taken out of the address.
   const params = new URLSearchParams(location.search);

@@ -1,6 +1,6 @@
 // Repositories: search and page through everything a connection reaches (the API's cursors), pick one, its branches.
 import * as api from "./api.js";
-import { h, field, input, select, message, guarded, table } from "./ui.js";
+import { h, put, field, input, select, message, guarded, table } from "./ui.js";
 import { connectionLabel } from "./integrations.js";
 import { createSourceDialog } from "./sources.js";
 
@@ -8,7 +8,7 @@ const PAGE = 50;
 
 export async function render(root) {
   const region = h("div", { class: "section-message" });
-  root.replaceChildren(h("h1", {}, "Repositories"), region);
+  put(root, h("h1", {}, "Repositories"), region);
   const all = await guarded(region, () => api.connections());
   if (!all) return;
   if (!all.length) {
@@ -41,7 +41,7 @@ export async function render(root) {
     const status = page.items.length
       ? `Page ${index + 1}: repositories ${first}–${first + page.items.length - 1}${page.next_cursor ? "" : " (last page)"}`
       : "No repository matches.";
-    results.replaceChildren(
+    put(results, 
       h("p", { role: "status", id: "repo-page-status" }, status),
       page.items.length ? table(["Repository", "Default branch", "Visibility"], rows) : null,
       h("div", { class: "pager" },
@@ -53,14 +53,14 @@ export async function render(root) {
     clearTimeout(timer);
     timer = setTimeout(() => { cursors = [null]; load(0); }, 350);
   });
-  picker.addEventListener("change", () => { cursors = [null]; detail.replaceChildren(); load(0); });
+  picker.addEventListener("change", () => { cursors = [null]; put(detail); load(0); });
   await load(0);
 }
 
 async function showRepository(detail, connection, repository) {
   const region = h("div", {});
   const branches = h("div", {});
-  detail.replaceChildren(h("h2", {}, repository.full_name), region,
+  put(detail, h("h2", {}, repository.full_name), region,
     h("p", {}, repository.web_url ? h("a", { href: repository.web_url, target: "_blank", rel: "noopener" },
       "Open on the provider") : null),
     h("button", { type: "button", class: "primary",
@@ -71,7 +71,7 @@ async function showRepository(detail, connection, repository) {
       { repository: connection.provider === "custom" ? undefined : repository.full_name, cursor, limit: 100 }));
     if (!page) return;
     rows.push(...page.items.map((b) => h("tr", {}, h("td", {}, b.name), h("td", {}, h("code", {}, b.sha.slice(0, 7))))));
-    branches.replaceChildren(table(["Branch", "Head"], rows),
+    put(branches, table(["Branch", "Head"], rows),
       page.next_cursor ? h("button", { type: "button", onclick: () => more(page.next_cursor, rows) }, "More branches")
         : null);
   };

@@ -1,12 +1,12 @@
 // Sources: what the team watches (rules), edit, remove, trigger a build.
 import * as api from "./api.js";
-import { h, field, input, checkbox, select, list, message, guarded, confirmDialog, formDialog, table, badge }
+import { h, put, field, input, checkbox, select, list, message, guarded, confirmDialog, formDialog, table, badge }
   from "./ui.js";
 import { connectionLabel } from "./integrations.js";
 
 export async function render(root) {
   const region = h("div", { class: "section-message" });
-  root.replaceChildren(h("div", { class: "section-head" }, h("h1", {}, "Sources"),
+  put(root, h("div", { class: "section-head" }, h("h1", {}, "Sources"),
     h("button", { type: "button", class: "primary", onclick: () => createSourceDialog({}) }, "New source")), region);
   const [found, all] = await Promise.all([guarded(region, () => api.get("/sources")),
     guarded(region, () => api.connections())]);
@@ -101,7 +101,7 @@ export async function createSourceDialog({ connection, repository }) {
   const sync = () => {
     const c = all.find((x) => x.id === picker.value);
     repoField.hidden = c.provider === "custom";
-    rules.replaceChildren(...ruleFields({}, c.provider));
+    put(rules, ...ruleFields({}, c.provider));
   };
   picker.addEventListener("change", sync);
   const promise = formDialog("New source", [field("Connection", picker), repoField, rules], "Create source",

@@ -19,6 +19,11 @@ export function h(tag, attrs = {}, ...children) {
   return node;
 }
 
+// Replaces a node's children, leaving out the absent ones (null, undefined, false), as h() does.
+export function put(node, ...children) {
+  node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 let serial = 0;
 export const uid = (prefix) => `${prefix}-${++serial}`;
 
