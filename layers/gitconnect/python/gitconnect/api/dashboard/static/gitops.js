@@ -188,8 +188,9 @@ async function detail(root, id) {
   root.append(h("h1", {}, t.name, " ", h("span", { class: "muted" }, `${t.kind === "release_flow" ? "release flow"
     : "template"}, version ${t.version}`)));
   if (g) {
-    root.append(h("p", { id: "gitops-status" }, `Synced with ${g.repository ? `${g.repository} ` : ""}${g.branch}:`,
-      h("code", {}, g.path), " ", badge(g.status), g.last_synced_sha ? ` at ${g.last_synced_sha.slice(0, 12)}` : ""));
+    root.append(h("p", { id: "gitops-status" }, "Git file: ", g.repository ? [h("strong", {}, g.repository), ", "] : "",
+      "branch ", h("code", {}, g.branch), ", ", h("code", {}, g.path), " ", badge(g.status),
+      g.last_synced_sha ? [" last synced at ", h("code", {}, g.last_synced_sha.slice(0, 12))] : ""));
   }
   const editor = jsonEditor(t.content);
   const commitMessage = input("commit_message", { placeholder: `Update ${t.name}` });

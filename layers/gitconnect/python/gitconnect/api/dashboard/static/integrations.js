@@ -41,7 +41,7 @@ export async function render(root) {
         c.repository_selection === "selected" && c.repositories
           ? h("div", { class: "muted" }, `repositories: ${c.repositories.join(", ")}`) : null),
       h("td", {}, when(c.created_at)),
-      h("td", { class: "row-actions" }, accountActions(c, region))));
+      h("td", {}, h("div", { class: "row-actions" }, accountActions(c, region)))));
     body.append(h("section", { class: "provider", "aria-labelledby": `p-${id}` },
       h("div", { class: "section-head" }, h("h2", { id: `p-${id}` }, name), linkButton(id, name, region)),
       mine.length

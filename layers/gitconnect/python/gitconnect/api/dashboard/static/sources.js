@@ -22,10 +22,10 @@ export async function render(root) {
       h("td", {}, rulesText(s)),
       h("td", {}, badge(s.status || "active"), s.polling ? h("div", { class: "muted" },
         `polling ${s.polling.status}${s.polling.last_error ? `: ${s.polling.last_error}` : ""}`) : null),
-      h("td", { class: "row-actions" },
+      h("td", {}, h("div", { class: "row-actions" },
         h("button", { type: "button", onclick: () => triggerDialog(s) }, "Trigger build"),
         h("button", { type: "button", onclick: () => editDialog(s) }, "Edit"),
-        h("button", { type: "button", class: "danger", onclick: () => remove(s, region) }, "Remove")));
+        h("button", { type: "button", class: "danger", onclick: () => remove(s, region) }, "Remove"))));
   });
   root.append(table(["Name", "Repository", "Rules", "Status", "Actions"], rows));
 }

@@ -115,7 +115,11 @@ export function formDialog(title, fields, submitLabel, submit) {
   });
 }
 
+// A table; on a phone each row becomes a card whose cells say their column (data-label, see style.css).
 export function table(headers, rows, caption) {
+  for (const row of rows) {
+    [...row.children].forEach((cell, index) => cell.setAttribute("data-label", headers[index] || ""));
+  }
   return h("div", { class: "table-wrap" }, h("table", {},
     caption ? h("caption", {}, caption) : null,
     h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
