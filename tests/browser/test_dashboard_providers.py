@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 
 from tests.functional.github_support import WEBHOOK_SECRET, example, readdress, sign
-from tests.support.browser import Page, select_value
+from tests.support.browser import Page, select_value, wait_refreshing
 from tests.support.fake_bitbucket import FakeBitbucket
 from tests.support.fake_github import FakeGitHub, fake_sha, rsa_key_pair
 from tests.support.fake_gitlab import FakeGitLab
@@ -60,11 +60,13 @@ def world() -> Iterator[World]:
             bitbucket.add_repo(bitbucket.add_workspace(slug, members=[bob]), "site")
         # No GITCONNECT_DASHBOARD_URL: the callbacks send the browser to the default, the dashboard gitconnect serves
         env = {"GITCONNECT_PORT": str(port),
-               "GITHUB_APP_ID": github.app_id, "GITHUB_APP_SLUG": github.app_slug, "GITHUB_CLIENT_ID": github.client_id,
+               "GITHUB_APP_ID": github.app_id, "GITHUB_APP_SLUG": github.app_slug,
+               "GITHUB_CLIENT_ID": github.client_id,
                "GITHUB_CLIENT_SECRET": github.client_secret, "GITHUB_APP_PRIVATE_KEY": private_pem,
                "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET, "GITHUB_API_URL": github.api_url,
                "GITHUB_WEB_URL": github.web_url,
-               "GITLAB_URL": gitlab.base_url, "GITLAB_CLIENT_ID": "gitconnect-app", "GITLAB_CLIENT_SECRET": "app-secret",
+               "GITLAB_URL": gitlab.base_url, "GITLAB_CLIENT_ID": "gitconnect-app",
+               "GITLAB_CLIENT_SECRET": "app-secret",
                "BITBUCKET_API_URL": bitbucket.api_url, "BITBUCKET_WEB_URL": bitbucket.web_url,
                "BITBUCKET_CLIENT_ID": bitbucket.client_id, "BITBUCKET_CLIENT_SECRET": bitbucket.client_secret}
         with running_stack(env) as stack:
@@ -150,19 +152,19 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
     (github,) = connections(stack, "github")
     page.section("repositories")
     select_value(page, "Connection", github["id"])
-    page.wait_text("Page 1: repositories 1–50", "#repo-page-status")
+    page.wait_text("Page 1: repositories 1 to 50", "#repo-page-status")
     assert "octo-org/app-001" in page.text("#repo-results") and "octo-org/app-051" not in page.text("#repo-results")
     page.click_button("Next page")
-    page.wait_text("Page 2: repositories 51–100", "#repo-page-status")
+    page.wait_text("Page 2: repositories 51 to 100", "#repo-page-status")
     page.click_button("Next page")
-    page.wait_text("Page 3: repositories 101–150 (last page)", "#repo-page-status")
+    page.wait_text("Page 3: repositories 101 to 150 (last page)", "#repo-page-status")
     assert "octo-org/app-150" in page.text("#repo-results")
     assert not page.driver.find_element("xpath", "//button[text()='Next page']").is_enabled()
     page.click_button("Previous page")
-    page.wait_text("Page 2: repositories 51–100", "#repo-page-status")
+    page.wait_text("Page 2: repositories 51 to 100", "#repo-page-status")
 
     page.fill("Search", "app-14")
-    page.wait_text("Page 1: repositories 1–10 (last page)", "#repo-page-status")
+    page.wait_text("Page 1: repositories 1 to 10 (last page)", "#repo-page-status")
     names = [b.text for b in page.driver.find_elements("css selector", "#repo-results button[data-repo]")]
     assert names == [f"octo-org/app-{n}" for n in range(140, 150)]
     page.screenshot("12-repositories-search")
@@ -189,8 +191,6 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
         "X-Hub-Signature-256": sign(body)})
     assert reply.status == 202, reply.body
     page.section("builds")
-    from tests.support.browser import wait_refreshing
-
     wait_refreshing(page, "Refresh", after[:7])
     link = page.wait(lambda: page.driver.find_element("css selector", "#builds tbody tr:first-child td a[title]"),
                      "the commit link")

@@ -85,7 +85,7 @@ class Page:
                 value = check()
                 if value:
                     return value
-            except Exception as exc:  # noqa: BLE001 - a stale element while the page re-renders: look again
+            except Exception as exc:
                 last = exc
             time.sleep(0.15)
         raise AssertionError(f"waited {seconds:.0f} s for {what}; the page says:\n{self.text()[:3000]}"
@@ -94,7 +94,7 @@ class Page:
     def text(self, css: str = "body") -> str:
         try:
             return "\n".join(e.text for e in self.driver.find_elements("css selector", css))
-        except Exception:  # noqa: BLE001
+        except Exception:
             return ""
 
     def wait_text(self, text: str, css: str = "body", seconds: float = 20) -> None:

@@ -39,7 +39,7 @@ export async function render(root) {
       h("td", {}, r.default_branch || ""), h("td", {}, r.private ? "private" : "public")));
     const first = index * PAGE + 1;
     const status = page.items.length
-      ? `Page ${index + 1}: repositories ${first}–${first + page.items.length - 1}${page.next_cursor ? "" : " (last page)"}`
+      ? `Page ${index + 1}: repositories ${first} to ${first + page.items.length - 1}${page.next_cursor ? "" : " (last page)"}`
       : "No repository matches.";
     put(results, 
       h("p", { role: "status", id: "repo-page-status" }, status),
