@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.keys import Keys
 
 from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
 from tests.support.browser import Page, select_value, wait_refreshing
@@ -61,7 +62,14 @@ def test_push_builds_and_an_ignored_push_is_explained(stack: Stack, remotes: Any
     page.wait_text("No usable Git connection")
     page.screenshot("01-integrations-no-connection")
 
-    connection = link_custom(page, stack, git.url_for("app"))
+    # With the keyboard only: Enter on "Link Custom Git", the dialog's first field has the focus, Enter submits
+    page.button("Link Custom Git").send_keys(Keys.ENTER)
+    page.wait(lambda: driver.switch_to.active_element.get_attribute("name") == "url", "the focus in Remote URL")
+    assert page.unlabelled_controls() == []
+    driver.switch_to.active_element.send_keys(git.url_for("app") + Keys.ENTER)
+    page.dialog_closed()
+    page.wait_text("linked.", "#view .section-message")
+    (connection,) = stack.request("GET", "/v1/teams/demo/connections").json()["items"]
     assert "No usable Git connection" not in page.text("#view")
     page.screenshot("02-integrations-custom-linked")
 
@@ -88,6 +96,14 @@ def test_push_builds_and_an_ignored_push_is_explained(stack: Stack, remotes: Any
     assert built[:7] in first_row.text and "poll" in first_row.text and "refs/heads/main" in first_row.text
     page.screenshot("04-builds")
 
+    # The builder reports: the page, left alone, follows the build while it moves (no click)
+    (requested,) = [e["detail"] for e in stack.read_tap(at_least=1, wait_seconds=10) if e["detail"]["sha"] == built]
+    for status in ("running", "succeeded"):
+        reply = stack.request("POST", f"/v1/builds/{requested['build_id']}/status", json_body={"status": status},
+                              token=requested["callback_token"])
+        assert reply.status == 200, reply.body
+        page.wait_text(status, f"#builds tr[data-build='{requested['build_id']}']", seconds=15)
+
     # A push that touches no watched path: no build, and Deliveries says why
     work["app"].write("README.md", "docs only\n")
     work["app"].commit("docs")
@@ -106,6 +122,21 @@ def test_push_builds_and_an_ignored_push_is_explained(stack: Stack, remotes: Any
     page.click_button("Trigger build")  # the dialog's submit
     page.wait_text("Build of refs/heads/main requested.")
     page.wait(lambda: "manual" in page.text("#builds tbody tr:first-child"), "the manual build first")
+
+    # Edit the rules, then remove the source (each after its confirmation)
+    page.section("sources")
+    page.click_button("Edit")
+    page.fill("Paths to include", "src/**, lib/**")
+    assert page.unlabelled_controls() == []
+    page.click_button("Save")
+    page.wait_text("Source app saved.")
+    assert stack.request("GET", f"/v1/teams/demo/sources/{source['id']}").json()["paths"]["include"] == [
+        "src/**", "lib/**"]
+    page.click_button("Remove")
+    page.wait_text("Pushes to this repository stop building", "dialog[open]")
+    page.click_button("Remove source")
+    page.wait_text("Source app removed.")
+    assert stack.request("GET", "/v1/teams/demo/sources").json()["items"] == []
     assert page.console_errors() == []
 
 
@@ -179,4 +210,27 @@ def test_gitops_create_save_conflict_and_invalid_push(stack: Stack, remotes: Any
     assert json.loads((infra.path / "templates/web.json").read_text()) == {"replicas": 5}
     page.wait(lambda: page.driver.find_elements("css selector", "tr[data-run]"), "the runs of the saves")
     page.screenshot("09-gitops-runs", phone=True)
+
+    # Settings are no versions: PATCH concurrency
+    page.select("Concurrency", "queue: one at a time, in order")
+    page.click_button("Save settings")
+    page.wait_text("Settings saved.")
+    current = stack.request("GET", f"/v1/teams/demo/templates/{template['id']}").json()
+    assert (current["concurrency"], current["version"]) == ("queue", 5)
+
+    # Link an existing file: Fetch finds it and loads it; the new template takes its content
+    page.section("gitops")
+    page.click_button("New template or release flow")
+    page.fill("Name", "web-linked")
+    select_value(page, "Connection", connection["id"])
+    page.fill("Path", "templates/web.json")
+    page.click_button("Fetch")
+    page.wait_text("The file exists", "#fetch-result")
+    assert page.field("Link the existing file (take its content)").is_selected()
+    assert json.loads(page.field("Content (JSON)").get_attribute("value")) == {"replicas": 5}
+    assert page.unlabelled_controls() == []
+    page.click_button("Create")
+    page.wait_text("web-linked created (version 1).")
+    linked = [t for t in stack.request("GET", "/v1/teams/demo/templates").json()["items"] if t["name"] == "web-linked"]
+    assert [(t["content"], t["gitops"]["status"]) for t in linked] == [({"replicas": 5}, "synced")]
     assert page.console_errors() == []

@@ -166,6 +166,14 @@ class Page:
             self.driver.set_window_size(*LAPTOP)
         return path
 
+    def unlabelled_controls(self) -> list[str]:
+        """Form controls on the page (and in an open dialog) that no label names: each is described by its HTML."""
+        found = self.driver.execute_script("""
+            return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+              .filter((c) => c.labels.length === 0 && !c.getAttribute('aria-label'))
+              .map((c) => c.outerHTML.slice(0, 160));""")
+        return list(found)
+
     def console_errors(self) -> list[str]:
         """Errors the dashboard logged since the last call (script errors, its files failing to load), without the
         API's own 4xx answers, which the page shows as problems (Chromium logs each as a failed load), and without

@@ -89,11 +89,14 @@ function fileChooser(connections, editor, onFetched) {
   const fetchButton = h("button", { type: "button", onclick: async () => {
     const found = await guarded(result, () => api.post("/gitops/fetch", where()), fetchButton);
     if (!found) return;
-    if (found.exists) {
+    const at = `commit ${String(found.sha).slice(0, 12)}`;
+    if (found.exists && editor) {
       editor.set(found.content);
-      message(result, `The file exists (commit ${String(found.sha).slice(0, 12)}): its content is in the editor.`, "ok");
+      message(result, `The file exists (${at}): its content is in the editor.`, "ok");
+    } else if (found.exists) {
+      message(result, `The file exists (${at}): linking it takes its content.`, "ok");
     } else {
-      message(result, "No file there yet: saving creates it with the editor's content.", "info");
+      message(result, "No file there yet: saving creates it with the template's content.", "info");
     }
     onFetched(found);
   } }, "Fetch");
@@ -312,6 +315,7 @@ function settings(root, t, connections, region) {
     }
   });
   const extra = h("div", { class: "actions" });
+  const gitopsOn = t.gitops ? null : enableGitOps(root, t, connections, region);
   if (t.gitops) {
     extra.append(h("button", { type: "button", onclick: async () => {
       const ok = await confirmDialog("Stop syncing with Git?", `The file stays in the repository; ${t.name} keeps ` +
@@ -323,5 +327,32 @@ function settings(root, t, connections, region) {
     const ok = await confirmDialog(`Delete ${t.name}?`, "Its versions and runs go; a file in Git stays.", "Delete");
     if (ok && (await guarded(region, () => api.del(`/templates/${t.id}`))) !== undefined) await render(root);
   } }, "Delete"));
-  return h("div", {}, form, extra);
+  return h("div", {}, form, gitopsOn, extra);
+}
+
+// GitOps turned on for a template kept in the app: save it as a new file, or take an existing file's content.
+function enableGitOps(root, t, connections, region) {
+  if (!connections.length) return null;
+  const create = h("input", { type: "radio", name: "enable_mode", value: "create", checked: true });
+  const link = h("input", { type: "radio", name: "enable_mode", value: "link" });
+  const chooser = fileChooser(connections, null, (found) => { create.checked = !found.exists; link.checked = found.exists; });
+  const commitMessage = input("enable_commit_message", { placeholder: `Add ${t.name}` });
+  const form = h("form", { class: "stack", "aria-labelledby": "enable-title" },
+    h("h2", { id: "enable-title" }, "Sync with a Git file"), chooser.node,
+    h("fieldset", {}, h("legend", {}, "File"), field("Save the template as a new file", create),
+      field("Link the existing file (its content becomes a version)", link)),
+    field("Commit message", commitMessage),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Start syncing")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const gitops = { ...chooser.where(), mode: link.checked ? "link" : "create" };
+    if (commitMessage.value.trim()) gitops.commit_message = commitMessage.value.trim();
+    const saved = await guarded(region, () => api.patch(`/templates/${t.id}`, { gitops }),
+      form.querySelector("button[type=submit]"));
+    if (saved) {
+      await detail(root, t.id);
+      message(root.querySelector(".section-message"), "Syncing with Git.", "ok");
+    }
+  });
+  return form;
 }

@@ -54,8 +54,6 @@ export function message(region, what, kind = "info") {
   if (what instanceof Problem) {
     node.append(h("strong", { class: "problem-title" }, what.title));
     if (what.detail) node.append(" ", h("span", { class: "problem-detail" }, what.detail));
-    const fields = what.body && Array.isArray(what.body.errors) ? what.body.errors : [];
-    if (fields.length) node.append(h("ul", {}, fields.map((e) => h("li", {}, `${e.field}: ${e.message}`))));
   } else {
     node.append(error ? String(what.message || what) : what);
   }
