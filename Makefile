@@ -8,7 +8,7 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
 
-.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean
+.PHONY: run test unit functional e2e browser contract fuzz template static lint bench build deploy validate clean
 
 $(VENV)/.installed: requirements-dev.txt layers/deps/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ functional: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	$(PY) -m pytest tests/e2e
+
+# The dashboard in headless Chromium (Debian chromium + chromium-driver; installed by the tests when missing, as root).
+browser: $(VENV)/.installed
+	$(PY) -m pytest tests/browser
 
 contract: $(VENV)/.installed
 	$(PY) -m pytest tests/contract
