@@ -224,4 +224,35 @@ def test_regenerate_and_unlink_ask_first(world: World, driver: Any) -> None:
     page.wait_text("was unlinked.")
     assert connections(stack, "bitbucket") == []
     assert "No Bitbucket account linked." in page.text("#view")
+
+    # Linked again with an API token and the account's e-mail: the restrict prompt follows at once
+    bob = world.bitbucket.users_by_nickname("bob")
+    page.click_button("Link Bitbucket", "section.provider")
+    page.choose("API token (with your Atlassian e-mail)")
+    page.fill("Workspace", "bob-ws")
+    page.fill("Atlassian account e-mail", "bob@example.com")
+    page.fill("API token", world.bitbucket.api_token(bob))
+    assert page.unlabelled_controls() == []
+    page.click_button("Link")
+    page.wait_text("Which of the namespaces this account reaches", "dialog[open]")
+    page.click_button("Save restrictions")
+    page.dialog_closed()
+    (relinked,) = connections(stack, "bitbucket")
+    assert relinked["restrictions"]["confirmed"] is True
+    assert page.console_errors() == []
+
+
+def test_sign_in_with_a_pasted_token_and_back_when_it_expires(world: World, driver: Any) -> None:
+    stack, page = world.stack, Page(driver, world.stack.api_url)
+    expired = stack.token_for("demo-admin", {"demo": "admin"}, ttl_seconds=-60)
+    driver.get(f"{stack.api_url}/dashboard#token={expired}")
+    page.wait_text("Sign in", "#view h1")
+    assert "Unauthorized the bearer token is not valid" in page.text("#page-message")
+    page.screenshot("15-sign-in")
+    page.fill("Team token", stack.token)
+    page.click_button("Sign in")
+    page.wait_text("Git integrations", "#view h1")
+    page.click_button("Sign out")
+    page.wait_text("Sign in", "#view h1")
+    assert driver.execute_script("return sessionStorage.getItem('gitconnect.token')") is None
     assert page.console_errors() == []

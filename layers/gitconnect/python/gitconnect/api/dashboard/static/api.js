@@ -79,7 +79,10 @@ export async function call(method, path, body) {
   }
   if (!response.ok) {
     if (parsed && parsed.message && !parsed.title) parsed = { title: parsed.message }; // API Gateway's own errors
-    throw new Problem(response.status, parsed);
+    const problem = new Problem(response.status, parsed);
+    // The token expired or is not one the API takes: the page asks for another (main.js).
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("gitconnect:unauthorized", { detail: problem }));
+    throw problem;
   }
   return parsed;
 }

@@ -32,24 +32,31 @@ export async function show(name) {
   }
 }
 
-function signIn() {
+function signIn(why) {
   const area = h("textarea", { name: "token", rows: 4, required: true, autocomplete: "off", spellcheck: "false" });
   const form = h("form", { class: "stack signin" }, h("h1", {}, "Sign in"),
     h("p", {}, "Paste your platform team token (the JWT the gitconnect API takes). It stays in this browser tab."),
     field("Team token", area), h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" },
       "Sign in")));
+  if (why) message(document.getElementById("page-message"), why);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     api.setToken(area.value);
     start();
   });
   put(document.getElementById("nav"));
+  put(document.getElementById("account"));
   put(document.getElementById("view"), form);
 }
 
 async function start() {
-  if (!api.token() || !api.team()) {
+  if (!api.token()) {
     signIn();
+    return;
+  }
+  if (!api.team()) {
+    api.signOut();
+    signIn(new Error("This token names no team (its teams claim is empty or unreadable)."));
     return;
   }
   const mine = Object.keys(api.teams());
@@ -74,5 +81,16 @@ async function start() {
   await show(sessionStorage.getItem("gitconnect.section") || "integrations");
 }
 
+window.addEventListener("gitconnect:unauthorized", (event) => {
+  api.signOut();
+  signIn(event.detail);
+});
+// A new #token=… on the open page (a link followed again) signs in with it.
+window.addEventListener("hashchange", () => {
+  if (!new URLSearchParams(location.hash.replace(/^#/, "")).get("token")) return;
+  api.takeTokenFromFragment();
+  api.forgetConnections();
+  start();
+});
 api.takeTokenFromFragment();
 start();
