@@ -71,7 +71,7 @@ export async function render(root) {
   const first = async () => {
     stop();
     const page = await guarded(region, () => api.get("/builds", { source_id: filter.value, limit: 25 }));
-    if (!page) return;
+    if (!page || !document.body.contains(list)) return; // another section was opened meanwhile
     // A refresh replaces the newest page and keeps the older pages already shown.
     const ids = new Set(page.items.map((b) => b.id));
     shown = [...page.items, ...shown.slice(25).filter((b) => !ids.has(b.id))];

@@ -25,7 +25,7 @@ export async function render(root) {
   };
   const load = async (from) => {
     const page = await guarded(region, () => api.get("/deliveries", { connection_id: filter.value, cursor: from }));
-    if (!page) return;
+    if (!page || !document.body.contains(list)) return;
     shown = from ? [...shown, ...page.items] : page.items;
     cursor = page.next_cursor;
     paint();

@@ -54,7 +54,7 @@ export async function render(root, templateId) {
     h("button", { type: "button", class: "primary", onclick: () => createView(root) }, "New template or release flow")),
   region);
   const found = await guarded(region, () => api.get("/templates"));
-  if (!found) return;
+  if (!found || !root.contains(region)) return; // another view was opened meanwhile
   const rows = found.items.map((t) => h("tr", { "data-template": t.id },
     h("td", {}, h("button", { type: "button", class: "link", onclick: () => detail(root, t.id) }, t.name)),
     h("td", {}, t.kind === "release_flow" ? "release flow" : "template"), h("td", {}, String(t.version)),
@@ -186,7 +186,7 @@ async function detail(root, id) {
   const [t, versions, runs, connections] = await Promise.all([
     guarded(region, () => api.get(`/templates/${id}`)), guarded(region, () => api.get(`/templates/${id}/versions`)),
     guarded(region, () => api.get(`/templates/${id}/runs`)), guarded(region, () => api.connections())]);
-  if (!t) return;
+  if (!t || !root.contains(region)) return; // another view was opened meanwhile
   const g = t.gitops;
   root.append(h("h1", {}, t.name, " ", h("span", { class: "muted" }, `${t.kind === "release_flow" ? "release flow"
     : "template"}, version ${t.version}`)));

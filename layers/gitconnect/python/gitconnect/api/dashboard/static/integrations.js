@@ -21,7 +21,7 @@ export async function render(root) {
   const body = h("div", {});
   put(root, h("h1", {}, "Git integrations"), region, body);
   const all = await guarded(region, () => api.connections(true));
-  if (!all) return;
+  if (!all || !root.contains(region)) return; // another section was opened meanwhile
   const usable = all.filter((c) => c.status === "active");
   if (!usable.length) {
     body.append(h("div", { class: "prompt", role: "note", id: "no-connection" },

@@ -24,7 +24,12 @@ export async function show(name) {
   message(document.getElementById("page-message"), null);
   sessionStorage.setItem("gitconnect.section", name);
   const [, , module] = SECTIONS.find(([id]) => id === name) || SECTIONS[0];
-  await module.render(view);
+  // Each opening draws into a container of its own: a section still loading when another is opened draws into a
+  // container no longer on the page, never into the new one.
+  const container = h("div", { "data-section": name });
+  put(view, container);
+  await module.render(container);
+  if (!view.contains(container)) return;
   const heading = view.querySelector("h1");
   if (heading) {
     heading.tabIndex = -1;

@@ -10,7 +10,7 @@ export async function render(root) {
   const region = h("div", { class: "section-message" });
   put(root, h("h1", {}, "Repositories"), region);
   const all = await guarded(region, () => api.connections());
-  if (!all) return;
+  if (!all || !root.contains(region)) return; // another section was opened meanwhile
   if (!all.length) {
     message(region, "Link a Git account first (Git integrations).");
     return;
@@ -29,7 +29,7 @@ export async function render(root) {
     const connection = all.find((c) => c.id === picker.value);
     const page = await guarded(region, () => api.get(`/connections/${connection.id}/repositories`,
       { search: search.value.trim(), cursor: cursors[index], limit: PAGE }));
-    if (!page) return;
+    if (!page || !root.contains(results)) return;
     message(region, null);
     cursors = cursors.slice(0, index + 1);
     if (page.next_cursor) cursors.push(page.next_cursor);

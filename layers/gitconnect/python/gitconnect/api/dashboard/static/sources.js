@@ -10,7 +10,7 @@ export async function render(root) {
     h("button", { type: "button", class: "primary", onclick: () => createSourceDialog({}) }, "New source")), region);
   const [found, all] = await Promise.all([guarded(region, () => api.get("/sources")),
     guarded(region, () => api.connections())]);
-  if (!found || !all) return;
+  if (!found || !all || !root.contains(region)) return; // another section was opened meanwhile
   if (!found.items.length) {
     root.append(h("p", { class: "muted" }, "No source yet: pick a repository (Repositories) or create one here."));
     return;
