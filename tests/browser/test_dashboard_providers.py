@@ -50,6 +50,8 @@ def world() -> Iterator[World]:
         for n in range(1, REPOSITORIES + 1):
             github.add_repo(installation, f"octo-org/app-{n:03d}")
         gitlab.add_app("gitconnect-app", "app-secret", [f"{api}/v1/oauth/gitlab/callback"])
+        # A self-hosted instance's own OAuth application (the same fake plays that instance)
+        gitlab.add_app("selfhosted-app", "selfhosted-secret", [f"{api}/v1/oauth/gitlab/callback"])
         alice = gitlab.add_user("alice")
         for group in ("acme", "tools"):
             namespace = gitlab.add_group(group)
@@ -239,6 +241,42 @@ def test_regenerate_and_unlink_ask_first(world: World, driver: Any) -> None:
     page.dialog_closed()
     (relinked,) = connections(stack, "bitbucket")
     assert relinked["restrictions"]["confirmed"] is True
+    assert page.console_errors() == []
+
+
+def test_gitlab_by_access_token_and_by_a_self_hosted_instances_oauth_application(world: World, driver: Any) -> None:
+    stack, page, gitlab = world.stack, Page(driver, world.stack.api_url), world.gitlab
+    page.open(stack.token)
+    page.section("integrations")
+    carol = gitlab.add_user("carol")
+    gitlab.add_member(carol, gitlab.add_group("carols-group"))
+    page.click_button("Link GitLab", "section.provider")
+    page.choose("Access token (personal, group or project)")
+    page.fill("Access token", gitlab.personal_token(carol))
+    page.click_button("Link")
+    page.wait_text("Which of the namespaces this account reaches", "dialog[open]")
+    page.choose("Only the namespaces picked below (restricted)")
+    page.choose("carols-group")
+    page.click_button("Save restrictions")
+    page.dialog_closed()
+    assert [c["restrictions"] for c in connections(stack, "gitlab") if c["account"] == "carol"] == [
+        {"mode": "restricted", "namespaces": ["carols-group"], "confirmed": True}]
+
+    dave = gitlab.add_user("dave")
+    page.click_button("Link GitLab", "section.provider")
+    page.choose("Sign in with a self-hosted GitLab (its own OAuth application)")
+    page.fill("GitLab URL", gitlab.base_url)
+    page.fill("Application ID", "selfhosted-app")
+    page.fill("Application secret", "selfhosted-secret")
+    page.click_button("Link")
+    query = left_for(page, f"{gitlab.base_url}/oauth/authorize")
+    assert query["client_id"] == ["selfhosted-app"]
+    driver.get(gitlab.approve(driver.current_url, dave))
+    back_on_dashboard(page, stack, "GitLab account linked.")
+    page.wait_text("Which of the namespaces this account reaches", "dialog[open]")
+    page.click_button("Save restrictions")
+    page.dialog_closed()
+    assert [c["base_url"] for c in connections(stack, "gitlab") if c["account"] == "dave"] == [gitlab.base_url]
     assert page.console_errors() == []
 
 
