@@ -293,4 +293,12 @@ def test_sign_in_with_a_pasted_token_and_back_when_it_expires(world: World, driv
     page.click_button("Sign out")
     page.wait_text("Sign in", "#view h1")
     assert driver.execute_script("return sessionStorage.getItem('gitconnect.token')") is None
+
+    # A member sees the accounts but none of the admin's buttons (the API refuses them to members either way)
+    page.fill("Team token", stack.token_for("demo-dev", {"demo": "member"}))
+    page.click_button("Sign in")
+    page.wait_text("octo-org", "#view")
+    labels = {b.text for b in driver.find_elements("css selector", "#view button, #view a.button")}
+    assert "Edit installation" in labels
+    assert not labels & {"Link GitHub", "Link GitLab", "Unlink", "Restrict namespaces", "Regenerate webhooks"}, labels
     assert page.console_errors() == []

@@ -27,8 +27,9 @@ export async function render(root) {
     body.append(h("div", { class: "prompt", role: "note", id: "no-connection" },
       h("h2", {}, "No usable Git connection"),
       h("p", {}, all.length
-        ? "None of this team's Git accounts can build right now (see their status below). Link an account to continue."
-        : "This team has not linked a Git account yet. Link one to browse repositories and build them."),
+        ? "None of this team's Git accounts can build right now (see their status below)."
+        : "This team has not linked a Git account yet: one is needed to browse repositories and build them.",
+      " ", api.isAdmin() ? "Link an account to continue." : "Ask an admin of the team to link one."),
       h("div", { class: "actions" }, PROVIDERS.map(([id, name]) => linkButton(id, name, region)))));
   }
   for (const [id, name] of PROVIDERS) {
