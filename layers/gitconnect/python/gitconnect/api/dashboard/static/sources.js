@@ -1,6 +1,7 @@
 // Sources: what the team watches (rules), edit, remove, trigger a build.
 import * as api from "./api.js";
-import { h, put, field, input, checkbox, select, list, message, guarded, confirmDialog, formDialog, table, badge }
+import { h, put, field, input, checkbox, select, list, message, guarded, confirmDialog, formDialog, table, badge,
+  when }
   from "./ui.js";
 import { connectionLabel } from "./integrations.js";
 
@@ -21,7 +22,8 @@ export async function render(root) {
       h("td", {}, s.name), h("td", {}, s.repository, h("div", { class: "muted" }, c ? connectionLabel(c) : s.provider)),
       h("td", {}, rulesText(s)),
       h("td", {}, badge(s.status || "active"), s.polling ? h("div", { class: "muted" },
-        `polling ${s.polling.status}${s.polling.last_error ? `: ${s.polling.last_error}` : ""}`) : null),
+        `polling ${s.polling.status}${s.polling.last_error ? `: ${s.polling.last_error}` : ""}`,
+        s.polling.next_poll_at ? h("div", {}, `next poll ${when(s.polling.next_poll_at)}`) : null) : null),
       h("td", {}, h("div", { class: "row-actions" },
         h("button", { type: "button", onclick: () => triggerDialog(s) }, "Trigger build"),
         h("button", { type: "button", onclick: () => editDialog(s) }, "Edit"),
@@ -38,7 +40,7 @@ function rulesText(s) {
   if (s.releases) parts.push("releases");
   if (s.paths.include.length) parts.push(`paths ${s.paths.include.join(", ")}`);
   if (s.paths.exclude.length) parts.push(`not ${s.paths.exclude.join(", ")}`);
-  if (s.poll) parts.push(`polled every ${s.poll_seconds || "default"} s`);
+  if (s.poll) parts.push(s.poll_seconds ? `polled every ${s.poll_seconds} s` : "polled at the default interval");
   return parts.join("; ");
 }
 
