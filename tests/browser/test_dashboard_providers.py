@@ -200,6 +200,41 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
     page.screenshot("13-builds-github")
     page.section("deliveries")
     page.wait_text("built")
+
+    # A release flow whose Git triggers watch main: the next push requests a run, listed on its page
+    page.section("gitops")
+    page.click_button("New template or release flow")
+    page.fill("Name", "deploy")
+    page.select("Kind", "Release flow")
+    page.uncheck("Sync with a file in Git")  # on by default
+    assert not page.driver.find_element("css selector", "input[name=synced]").is_selected()
+    page.fill("Content (JSON)", '{"steps": ["ship"]}')
+    page.choose("Run on pushes and pull requests")
+    select_value(page, "Connection", github["id"])
+    page.fill("Repository", "octo-org/app-142")
+    page.fill("Branches", "main")
+    assert page.unlabelled_controls() == []
+    page.click_button("Create")
+    page.wait_text("deploy created (version 1).")
+    (flow,) = [t for t in stack.request("GET", "/v1/teams/demo/templates").json()["items"] if t["name"] == "deploy"]
+    assert flow["triggers"]["branches"] == ["main"] and flow["kind"] == "release_flow"
+    again = world.github.add_commit(repo.full_name, fake_sha("pushed again"))
+    payload.update({"before": after, "after": again})
+    payload["head_commit"] = {**payload["head_commit"], "id": again}
+    body = json.dumps(payload).encode()
+    reply = stack.request("POST", "/v1/webhooks/github", body=body, auth=False, headers={
+        "Content-Type": "application/json", "X-GitHub-Event": "push", "X-GitHub-Delivery": "browser-2",
+        "X-Hub-Signature-256": sign(body)})
+    assert reply.status == 202, reply.body
+
+    def run_listed() -> bool:
+        page.section("gitops")
+        page.click_button("deploy")
+        page.wait_text("Runs", "#view")
+        return bool(page.driver.find_elements("css selector", "tr[data-run]"))
+
+    page.wait(run_listed, "the push's run on the release flow's page", seconds=30)
+    page.screenshot("16-release-flow-run")
     assert page.console_errors() == []
 
 

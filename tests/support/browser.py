@@ -142,6 +142,12 @@ class Page:
         if not control.is_selected():
             self.driver.find_element("css selector", f"label[for='{control.get_attribute('id')}']").click()
 
+    def uncheck(self, label: str) -> None:
+        """Clears the checkbox labelled `label` (clicking its label)."""
+        control = self.field(label)
+        if control.is_selected():
+            self.driver.find_element("css selector", f"label[for='{control.get_attribute('id')}']").click()
+
     def select(self, label: str, visible_text: str) -> None:
         from selenium.webdriver.support.ui import Select
 

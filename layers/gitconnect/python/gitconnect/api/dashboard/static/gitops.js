@@ -287,7 +287,8 @@ async function detail(root, id) {
   root.append(h("div", { class: "section-head" }, h("h2", {}, "Runs"), runButton), runs && runs.items.length
     ? table(["Version", "Status", "Why", "Requested"], runs.items.map((r) => h("tr", { "data-run": r.id },
       h("td", {}, String(r.version)), h("td", {}, badge(r.status), r.position ? ` (position ${r.position})` : ""),
-      h("td", {}, r.reason || r.description || ""), h("td", {}, when(r.created_at)))))
+      h("td", {}, r.reason || r.description || "", r.ref ? h("div", { class: "muted" }, h("code", {}, r.ref),
+        r.sha ? [" at ", h("code", {}, String(r.sha).slice(0, 7))] : "") : null), h("td", {}, when(r.created_at)))))
     : h("p", { class: "muted" }, "No run yet."));
   root.append(settings(root, t, connections || [], region));
 }
