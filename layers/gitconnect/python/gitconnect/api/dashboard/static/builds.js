@@ -1,6 +1,6 @@
 // Builds, newest first; refreshes while any shown build is still moving (queued or running).
 import * as api from "./api.js";
-import { h, put, field, select, guarded, table, when, badge } from "./ui.js";
+import { h, put, field, select, message, guarded, table, when, badge } from "./ui.js";
 import { triggerDialog } from "./sources.js";
 
 const MOVING = new Set(["queued", "running"]);
@@ -39,6 +39,7 @@ export async function render(root) {
   const trigger = h("button", { type: "button", class: "primary", onclick: () => {
     const s = ((sources && sources.items) || []).find((x) => x.id === filter.value) || (sources && sources.items[0]);
     if (s) triggerDialog(s);
+    else message(region, "Create a source first (Sources): a build is of a source's repository.");
   } }, "Trigger build");
   const list = h("div", { id: "builds" });
   const refresh = h("button", { type: "button", onclick: () => first() }, "Refresh");
