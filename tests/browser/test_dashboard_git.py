@@ -113,6 +113,7 @@ def test_push_builds_and_an_ignored_push_is_explained(stack: Stack, remotes: Any
     ignored = page.driver.find_element("css selector", "#deliveries tr[data-outcome='ignored']")
     assert "none of the 1 changed file(s) match the source's path rules" in ignored.text, ignored.text
     page.screenshot("05-deliveries")
+    assert page.wider_than_a_phone() == []
     builds = stack.request("GET", "/v1/teams/demo/builds").json()["items"]
     assert [b["sha"] for b in builds] == [built]
 
@@ -210,6 +211,7 @@ def test_gitops_create_save_conflict_and_invalid_push(stack: Stack, remotes: Any
     assert json.loads((infra.path / "templates/web.json").read_text()) == {"replicas": 5}
     page.wait(lambda: page.driver.find_elements("css selector", "tr[data-run]"), "the runs of the saves")
     page.screenshot("09-gitops-runs", phone=True)
+    assert page.wider_than_a_phone() == []
 
     # Settings are no versions: PATCH concurrency
     page.select("Concurrency", "queue: one at a time, in order")

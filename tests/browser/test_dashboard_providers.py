@@ -145,6 +145,7 @@ def test_link_every_provider_through_the_page(world: World, driver: Any) -> None
     page.wait(lambda: "Linking Bitbucket failed:" in page.text("#page-message"), "the failure's reason")
     page.screenshot("11-integrations-linked")
     page.screenshot("11-integrations-linked-phone", phone=True)
+    assert page.wider_than_a_phone() == []
     assert page.console_errors() == []
 
 
@@ -170,6 +171,8 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
     names = [b.text for b in page.driver.find_elements("css selector", "#repo-results button[data-repo]")]
     assert names == [f"octo-org/app-{n}" for n in range(140, 150)]
     page.screenshot("12-repositories-search")
+    page.screenshot("12-repositories-search-phone", phone=True)
+    assert page.wider_than_a_phone() == []
 
     page.click_button("octo-org/app-142")
     page.wait_text("main", "#repo-detail")
@@ -198,6 +201,7 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
                      "the commit link")
     assert link.get_attribute("href") == f"{world.github.web_url}/octo-org/app-142/commit/{after}"
     page.screenshot("13-builds-github")
+    assert page.wider_than_a_phone() == []
     page.section("deliveries")
     page.wait_text("built")
 

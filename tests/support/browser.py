@@ -173,6 +173,20 @@ class Page:
             self.driver.set_window_size(*LAPTOP)
         return path
 
+    def wider_than_a_phone(self) -> list[str]:
+        """At a phone's width, the elements that stick out of the page to the right (empty: it fits)."""
+        self.driver.set_window_size(*PHONE)
+        try:
+            time.sleep(0.3)
+            found = self.driver.execute_script("""
+                const width = document.documentElement.clientWidth;
+                return [...document.querySelectorAll('body *')]
+                  .filter((e) => e.getClientRects().length && e.getBoundingClientRect().right > width + 1)
+                  .map((e) => `${e.tagName.toLowerCase()}${e.id ? '#' + e.id : ''} ${e.textContent.slice(0, 40)}`);""")
+            return list(found)
+        finally:
+            self.driver.set_window_size(*LAPTOP)
+
     def unlabelled_controls(self) -> list[str]:
         """Form controls on the page (and in an open dialog) that no label names: each is described by its HTML."""
         found = self.driver.execute_script("""
