@@ -73,6 +73,17 @@ def test_push_builds_and_an_ignored_push_is_explained(stack: Stack, remotes: Any
     assert "No usable Git connection" not in page.text("#view")
     page.screenshot("02-integrations-custom-linked")
 
+    # A refused remote: the API's problem (title and detail) in the dialog, which stays open; nothing linked
+    page.click_button("Link Custom Git")
+    page.fill("Remote URL", "ssh://git@example.com/app.git")
+    page.click_button("Link")
+    page.wait(lambda: page.text("dialog[open] .problem-title"), "the problem's title in the dialog")
+    assert "transports are refused" in page.text("dialog[open] .problem-detail")
+    page.screenshot("02b-link-refused")
+    page.click_button("Cancel")
+    page.dialog_closed()
+    assert len(stack.request("GET", "/v1/teams/demo/connections").json()["items"]) == 1
+
     # A source with path rules, polled
     page.section("sources")
     page.click_button("New source")

@@ -35,7 +35,7 @@ export async function render(root) {
   for (const [id, name] of PROVIDERS) {
     const mine = all.filter((c) => c.provider === id);
     const rows = mine.map((c) => h("tr", { "data-connection": c.id },
-      h("td", {}, c.account || c.name, c.provider === "custom" ? h("div", { class: "muted" }, c.name) : null),
+      h("td", {}, c.account || c.name, c.account && c.name !== c.account ? h("div", { class: "muted" }, c.name) : null),
       h("td", {}, c.base_url || ""),
       h("td", {}, badge(c.status.replace(/_/g, " "))),
       h("td", {}, restrictionsText(c),
