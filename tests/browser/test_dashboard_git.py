@@ -246,4 +246,27 @@ def test_gitops_create_save_conflict_and_invalid_push(stack: Stack, remotes: Any
     page.wait_text("web-linked created (version 1).")
     linked = [t for t in stack.request("GET", "/v1/teams/demo/templates").json()["items"] if t["name"] == "web-linked"]
     assert [(t["content"], t["gitops"]["status"]) for t in linked] == [({"replicas": 5}, "synced")]
+
+    # A template kept in the app, then synced with a new file from its page (PATCH gitops), then no longer
+    page.section("gitops")
+    page.click_button("New template or release flow")
+    page.fill("Name", "local")
+    page.uncheck("Sync with a file in Git")
+    page.fill("Content (JSON)", '{"local": true}')
+    page.click_button("Create")
+    page.wait_text("local created (version 1).")
+    select_value(page, "Connection", connection["id"])
+    page.fill("Path", "templates/local.json")
+    page.fill("Commit message", "Add local")
+    page.click_button("Start syncing")
+    page.wait_text("Syncing with Git.")
+    infra.pull()
+    assert json.loads((infra.path / "templates/local.json").read_text()) == {"local": True}
+    assert infra.git("log", "-1", "--format=%s") == "Add local"
+    page.click_button("Stop syncing with Git")
+    page.wait_text("The file stays in the repository", "dialog[open]")
+    page.click_button("Stop syncing")
+    page.wait(lambda: "Sync with a Git file" in page.text("#view h2"), "the page without its Git file")
+    (local,) = [t for t in stack.request("GET", "/v1/teams/demo/templates").json()["items"] if t["name"] == "local"]
+    assert local["gitops"] is None
     assert page.console_errors() == []
