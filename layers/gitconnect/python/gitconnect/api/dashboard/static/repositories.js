@@ -27,9 +27,23 @@ export async function render(root) {
   let timer = null;
   const load = async (index) => {
     const connection = all.find((c) => c.id === picker.value);
-    const page = await guarded(region, () => api.get(`/connections/${connection.id}/repositories`,
-      { search: search.value.trim(), cursor: cursors[index], limit: PAGE }));
-    if (!page || !root.contains(results)) return;
+    let page;
+    try {
+      page = await api.get(`/connections/${connection.id}/repositories`,
+        { search: search.value.trim(), cursor: cursors[index], limit: PAGE });
+    } catch (error) {
+      if (!root.contains(results)) return;
+      // A cursor outlives the listing it came from (GITCONNECT_LISTING_CACHE_SECONDS): the API says to list again.
+      if (error instanceof api.Problem && error.status === 400 && cursors[index]) {
+        cursors = [null];
+        await load(0);
+        message(region, `${error.detail || error.title} Back on the first page.`, "info");
+      } else {
+        message(region, error);
+      }
+      return;
+    }
+    if (!root.contains(results)) return;
     message(region, null);
     cursors = cursors.slice(0, index + 1);
     if (page.next_cursor) cursors.push(page.next_cursor);
