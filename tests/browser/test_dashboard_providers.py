@@ -47,8 +47,10 @@ def world() -> Iterator[World]:
     api = f"http://127.0.0.1:{port}"
     with FakeGitHub(public_key_pem=public_pem) as github, FakeGitLab() as gitlab, FakeBitbucket() as bitbucket:
         installation = github.add_installation("octo-org")
-        for n in range(1, REPOSITORIES + 1):
+        for n in range(1, REPOSITORIES):
             github.add_repo(installation, f"octo-org/app-{n:03d}")
+        branches = {"main": fake_sha("main"), **{f"feature-{i:03d}": fake_sha(f"f{i}") for i in range(1, 121)}}
+        github.add_repo(installation, f"octo-org/app-{REPOSITORIES:03d}", branches=branches)  # 121 branches
         gitlab.add_app("gitconnect-app", "app-secret", [f"{api}/v1/oauth/gitlab/callback"])
         # A self-hosted instance's own OAuth application (the same fake plays that instance)
         gitlab.add_app("selfhosted-app", "selfhosted-secret", [f"{api}/v1/oauth/gitlab/callback"])
@@ -174,6 +176,18 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
     page.screenshot("12-repositories-search-phone", phone=True)
     assert page.wider_than_a_phone() == []
 
+    # A repository's branches, a hundred at a time
+    page.fill("Search", "app-150")
+    page.wait_text("Page 1: repositories 1 to 1 (last page)", "#repo-page-status")
+    page.click_button("octo-org/app-150")
+    page.click_button("More branches")
+    page.wait(lambda: len(page.driver.find_elements("css selector", "#repo-detail tbody tr")) == 121, "121 branches")
+    assert "feature-120" in page.text("#repo-detail")
+    assert not [b for b in page.driver.find_elements("css selector", "#repo-detail button")
+                if b.text == "More branches"]
+
+    page.fill("Search", "app-14")
+    page.wait_text("Page 1: repositories 1 to 10 (last page)", "#repo-page-status")
     page.click_button("octo-org/app-142")
     page.wait_text("main", "#repo-detail")
     page.click_button("Create a source")
