@@ -65,15 +65,20 @@ def test_the_handler_reads_the_raw_path_and_query() -> None:
 
 
 def test_the_callbacks_default_destination_is_the_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gitconnect import settings
+    """GITCONNECT_DASHBOARD_URL when set, else the dashboard on the public URL (as wiring resolves it)."""
+    from gitconnect import settings, wiring
+
+    def fresh() -> str:
+        settings.get_settings.cache_clear()
+        wiring.public_url.cache_clear()
+        return wiring.dashboard_url()
 
     monkeypatch.setenv("GITCONNECT_PUBLIC_URL", "https://git.example.com/")
     monkeypatch.delenv("GITCONNECT_DASHBOARD_URL", raising=False)
-    settings.get_settings.cache_clear()
     try:
-        assert settings.get_settings().dashboard_url == "https://git.example.com/dashboard"
+        assert fresh() == "https://git.example.com/dashboard"
         monkeypatch.setenv("GITCONNECT_DASHBOARD_URL", "https://app.example.com/git")
-        settings.get_settings.cache_clear()
-        assert settings.get_settings().dashboard_url == "https://app.example.com/git"
+        assert fresh() == "https://app.example.com/git"
     finally:
         settings.get_settings.cache_clear()
+        wiring.public_url.cache_clear()

@@ -49,6 +49,8 @@ class Settings:
     # Each registered provider's settings by their DESIGN.md §5 names, from its declaration (providers/<id>/):
     # {provider id: {"GITHUB_API_URL": "https://api.github.com", ...}}. Secrets are not here (wiring reads them).
     providers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
+    # The SSM parameter holding the API's own URL, for a deployment without PublicUrl (wiring.public_url reads it).
+    public_url_parameter: str = ""
     # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
     http_timeout: float = 10.0
 
@@ -79,11 +81,6 @@ class Settings:
 SHARED: dict[str, str] = {"GITCONNECT_PUBLIC_URL": "public_url", "GITCONNECT_DASHBOARD_URL": "dashboard_url"}
 
 
-def _default_dashboard() -> str:
-    """The dashboard gitconnect serves itself (`gitconnect.api.dashboard`), on the public URL."""
-    return _env("GITCONNECT_PUBLIC_URL", "http://127.0.0.1:3000").rstrip("/") + "/dashboard"
-
-
 def _env(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
@@ -92,7 +89,8 @@ def _env(name: str, default: str = "") -> str:
 def get_settings() -> Settings:
     return Settings(
         public_url=_env("GITCONNECT_PUBLIC_URL", "http://127.0.0.1:3000"),
-        dashboard_url=_env("GITCONNECT_DASHBOARD_URL") or _default_dashboard(),
+        public_url_parameter=_env("GITCONNECT_PUBLIC_URL_PARAMETER"),
+        dashboard_url=_env("GITCONNECT_DASHBOARD_URL"),
         jwt_secret=_env("GITCONNECT_JWT_SECRET"),
         jwks_url=_env("GITCONNECT_JWKS_URL"),
         jwt_issuer=_env("GITCONNECT_JWT_ISSUER"),

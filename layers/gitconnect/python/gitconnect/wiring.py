@@ -11,6 +11,8 @@ from gitconnect.settings import Settings, get_settings
 # Adapters and services are imported inside the factories that build them: each function loads only what it uses
 # (the webhook intake loads almost nothing), which keeps cold starts short.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     from gitconnect.adapters.dynamo import (
@@ -52,6 +54,24 @@ else:
 
 def settings() -> Settings:
     return get_settings()
+
+
+@cache
+def public_url() -> str:
+    """Where providers and browsers reach the API: GITCONNECT_PUBLIC_URL (the PublicUrl parameter, a custom domain), or,
+    when that is empty, the API's own URL, which the stack writes to the SSM parameter GITCONNECT_PUBLIC_URL_PARAMETER
+    names (a function's environment cannot name the API it is a route of: CloudFormation calls that a circular
+    dependency). Read once per container, and only by the functions that build URLs (never the intake)."""
+    s = settings()
+    if s.public_url or not s.public_url_parameter:
+        return s.public_url
+    return str(aws_client("ssm").get_parameter(Name=s.public_url_parameter)["Parameter"]["Value"])
+
+
+def dashboard_url() -> str:
+    """Where the OAuth and App callbacks send the browser back: GITCONNECT_DASHBOARD_URL, or the dashboard gitconnect
+    serves itself (`gitconnect.api.dashboard`) on the public URL."""
+    return settings().dashboard_url or public_url().rstrip("/") + "/dashboard"
 
 
 @cache
@@ -101,7 +121,10 @@ def provider_config(provider_id: str) -> dict[str, str]:
         return {}
     s = settings()
     config = dict(s.provider(provider_id))
-    config.update({name: s.shared(name) for name in declaration.shared_settings})
+    resolved: dict[str, Callable[[], str]] = {"GITCONNECT_PUBLIC_URL": public_url,
+                                              "GITCONNECT_DASHBOARD_URL": dashboard_url}
+    config.update({name: resolved[name]() if name in resolved else s.shared(name)
+                   for name in declaration.shared_settings})
     config.update({name: provider_secret(name) for name in declaration.secrets})
     return config
 
@@ -172,7 +195,7 @@ def sources() -> SourceService:
 def hooks() -> HookService:
     from gitconnect.services.hooks import HookService
 
-    return HookService(stores().hooks, secrets(), provider, settings().public_url)
+    return HookService(stores().hooks, secrets(), provider, public_url())
 
 
 @cache
@@ -195,7 +218,7 @@ def builds() -> BuildService:
 def dispatcher() -> BuildDispatcher:
     from gitconnect.services.builds import BuildDispatcher
 
-    return BuildDispatcher(stores().builds, stores().sources, bus(), settings().public_url, status_requests())
+    return BuildDispatcher(stores().builds, stores().sources, bus(), public_url(), status_requests())
 
 
 @cache
@@ -347,7 +370,6 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
     from gitconnect.providers.declaration import load
     from gitconnect.services.oauth import FlowPorts
 
-    s = settings()
     ports = FlowPorts(
         provider_id=provider_id,
         states=lambda: stores().states,
@@ -357,8 +379,8 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
         provider=lambda: provider(provider_id),
         http=http_client,
         config=lambda: provider_config(provider_id),
-        public_url=s.public_url,
-        dashboard_url=s.dashboard_url,
+        public_url=public_url(),
+        dashboard_url=dashboard_url(),
     )
     return load(factory)(ports)  # type: ignore[no-any-return]  # a reference's target is untyped; this one is a flow
 
@@ -382,7 +404,7 @@ def bus() -> PlatformBus:
 def runs() -> RunService:
     from gitconnect.services.runs import RunService
 
-    return RunService(_template_store(), _template_store(), bus(), settings().public_url)
+    return RunService(_template_store(), _template_store(), bus(), public_url())
 
 
 @cache

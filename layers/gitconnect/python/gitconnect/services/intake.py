@@ -13,10 +13,13 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitconnect.domain.deliveries import DeliveryMeta, encode
 from gitconnect.providers.base import WebhookSpec
+
+if TYPE_CHECKING:
+    from gitconnect.services.ports import Metrics
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # API Gateway allows 10 MB; real deliveries stay far below (GitHub caps at 25 MB)
 MAX_MESSAGE_BYTES = 256 * 1024
@@ -51,6 +54,13 @@ class Reply:
 
 def problem(status: int, title: str, detail: str) -> Reply:
     return Reply(status, {"type": "about:blank", "title": title, "status": status, "detail": detail})
+
+
+def refused(metrics: Metrics, provider: str, reply: Reply) -> None:
+    """A refused delivery, counted (DeliveriesRefused per provider and reason, the problem's title) and written now:
+    the intake's handler has no end-of-invocation flush (functions/webhook_intake/app.py)."""
+    metrics.count("DeliveriesRefused", provider=provider or "none", reason=str(reply.body.get("title")))
+    metrics.flush()
 
 
 def unknown_hook() -> Reply:
