@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
     from gitconnect.providers.declaration import Webhook
+    from gitconnect.services.backfill import DueBackfill
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
     from gitconnect.services.hooks import HookService
@@ -94,12 +95,16 @@ def stores() -> Stores:
 
 @cache
 def secrets() -> ConnectionSecrets:
-    from gitconnect.adapters.cipher import KmsEnvelopeCipher
+    from gitconnect.adapters.cipher import HOOK_SECRETS_CONTEXT, KmsEnvelopeCipher, SharedKeyCipher
+    from gitconnect.adapters.dynamo import DataKeyStore
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.token_refresh import TokenRefresher
 
-    sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
-    sealed.refresher = TokenRefresher(stores().connections, stores().leases, sealed, provider)
+    kms, key_id, tables = aws_client("kms"), settings().kms_key_id, stores()
+    per_item = KmsEnvelopeCipher(kms, key_id)
+    hook_cipher = SharedKeyCipher(kms, key_id, HOOK_SECRETS_CONTEXT, DataKeyStore("hook-secrets"), per_item)
+    sealed = ConnectionSecrets(per_item, hook_cipher=hook_cipher)
+    sealed.refresher = TokenRefresher(tables.connections, tables.leases, sealed, provider)
     return sealed
 
 
@@ -267,6 +272,26 @@ def sync_scheduler() -> SyncScheduler:
         Lane("hook", stores().hooks, settings().hook_check_seconds),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
+
+
+@cache
+def due_backfill() -> DueBackfill:
+    from gitconnect.adapters.dynamo import ProgressStore
+    from gitconnect.providers import REGISTRY
+    from gitconnect.services.backfill import BackfillLane, DueBackfill
+
+    sources, hooks = stores().sources, stores().hooks
+    per_hook = tuple(p for p, d in sorted(REGISTRY.items()) if d.webhook is not None and d.webhook.per_hook)
+    lanes = [
+        BackfillLane("poll", sources.undue_page, sources.set_due_if_absent, settings().poll_seconds),
+        BackfillLane(
+            "hook",
+            lambda start, limit: hooks.undue_page(start, limit, per_hook),
+            hooks.set_due_if_absent,
+            settings().hook_check_seconds,
+        ),
+    ]
+    return DueBackfill(lanes, ProgressStore())
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:
