@@ -13,7 +13,8 @@ CHECKOV_VERSION := 3.3.30
 UV_VERSION := 0.13.9
 export PYTHONPATH := $(CURDIR):$(CURDIR)/layers/gitconnect/python
 
-.PHONY: run test unit functional e2e contract fuzz template static lint bench build deploy validate clean lock venv secrets
+.PHONY: run test unit functional e2e browser contract fuzz template static lint bench build deploy validate clean lock venv \
+	secrets
 
 # The venv installs the lock exactly (hashes checked, nothing resolved): tests/unit/test_locks.py fails when what is
 # installed differs from it.
@@ -67,6 +68,10 @@ functional: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	$(PY) -m pytest tests/e2e
+
+# The dashboard in headless Chromium (Debian chromium + chromium-driver; installed by the tests when missing, as root).
+browser: $(VENV)/.installed
+	$(PY) -m pytest tests/browser
 
 contract: $(VENV)/.installed
 	$(PY) -m pytest tests/contract

@@ -97,6 +97,7 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "ConnectionsTable": CREDENTIALS,
         "StateTable": LEASE,
     },
+    "DashboardFunction": {},  # static files from the layer: no table, no secret, no AWS call
 }
 
 # BatchWriteItem: the delivery log is written once per routed delivery, poll or redelivery request, one item per team it
@@ -110,7 +111,7 @@ BATCH_WRITERS = {
 
 # The functions that build a provider (wiring.provider_config reads its secrets) or verify webhooks: all but the build
 # trigger, which reaches no provider.
-PROVIDER_SECRET_READERS = set(DYNAMODB) - {"BuildTriggerFunction"}
+PROVIDER_SECRET_READERS = set(DYNAMODB) - {"BuildTriggerFunction", "DashboardFunction"}
 
 # The encryption-context keys the cipher's callers use (services/secrets.py: connection credentials
 # {team_id, connection_id}, hook secrets {team_id, hook_id}). KMS grants are conditioned on them: a call with any other

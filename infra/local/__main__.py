@@ -114,6 +114,8 @@ gitconnect local stack is ready (stop with Ctrl-C)
 
   API           {api}
   API docs      {api}/v1/docs
+  dashboard     {api}/dashboard#token={token}
+                (opens signed in as the demo admin; the token stays in that browser tab)
   AWS (moto)    {moto.url}   region {region}, any credentials (moto log: {moto.log_path})
   bus tap       {stack.tap_queue_url}
                 (every event the functions put on the bus with source "gitconnect")
@@ -134,7 +136,8 @@ or with the aws CLI:
   AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url {moto.url} --region {region} \\
     sqs receive-message --queue-url {stack.tap_queue_url} --max-number-of-messages 10
 """, flush=True)
-    ready = {"api_url": api, "aws_endpoint": moto.url, "region": region, "token": token,
+    ready = {"api_url": api, "dashboard_url": f"{api}/dashboard#token={token}", "aws_endpoint": moto.url,
+             "region": region, "token": token,
              "tap_queue_url": stack.tap_queue_url, "env": stack.env, "demo_remote": demo.url if demo else None}
     print("GITCONNECT_READY " + json.dumps(ready), flush=True)
 

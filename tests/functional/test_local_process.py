@@ -29,6 +29,10 @@ def test_local_stack_serves_health_and_stops_cleanly(sig: int) -> None:
         resp = stack.request("GET", "/v1/health", auth=False)
         assert (resp.status, resp.json()) == (200, {"status": "ok"})
         assert stack.request("GET", "/v1/no-such-route").status == 404
+        # The dashboard URL it prints opens the page, signed in by the token in the fragment
+        assert f"  dashboard     {stack.api_url}/dashboard#token={stack.token}\n" in stack.stdout
+        page = stack.request("GET", "/dashboard", auth=False)
+        assert page.status == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
 
         # When Ctrl-C (or a SIGTERM) is sent, Then everything stops within 10 s with exit code 0 and no traceback
         started = time.monotonic()

@@ -55,3 +55,7 @@ def test_sam_build_puts_python313_bytecode_beside_every_module_of_the_package(tm
         pyc = built / source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
         assert pyc.exists(), f"no bytecode for {source}"
         assert int.from_bytes(pyc.read_bytes()[4:8], "little") == UNCHECKED_HASH, f"{pyc} is not unchecked-hash"
+    # And the dashboard's static files ship beside its module (DashboardFunction reads them from the layer)
+    static = Path("gitconnect/api/dashboard/static")
+    shipped = sorted(p.name for p in (built / static).iterdir())
+    assert shipped == sorted(p.name for p in (ROOT / "layers/gitconnect/python" / static).iterdir()), shipped

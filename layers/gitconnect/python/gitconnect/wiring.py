@@ -11,6 +11,8 @@ from gitconnect.settings import Settings, get_settings
 # Adapters and services are imported inside the factories that build them: each function loads only what it uses
 # (the webhook intake loads almost nothing), which keeps cold starts short.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
     from gitconnect.adapters.dynamo import (
@@ -67,6 +69,12 @@ def public_url() -> str:
     if s.public_url or not s.public_url_parameter:
         return s.public_url
     return str(aws_client("ssm").get_parameter(Name=s.public_url_parameter)["Parameter"]["Value"])
+
+
+def dashboard_url() -> str:
+    """Where the OAuth and App callbacks send the browser back: GITCONNECT_DASHBOARD_URL, or the dashboard gitconnect
+    serves itself (`gitconnect.api.dashboard`) on the public URL."""
+    return settings().dashboard_url or public_url().rstrip("/") + "/dashboard"
 
 
 @cache
@@ -129,7 +137,9 @@ def provider_config(provider_id: str) -> dict[str, str]:
         return {}
     s = settings()
     config = dict(s.provider(provider_id))
-    config.update({name: public_url() if name == "GITCONNECT_PUBLIC_URL" else s.shared(name)
+    resolved: dict[str, Callable[[], str]] = {"GITCONNECT_PUBLIC_URL": public_url,
+                                              "GITCONNECT_DASHBOARD_URL": dashboard_url}
+    config.update({name: resolved[name]() if name in resolved else s.shared(name)
                    for name in declaration.shared_settings})
     config.update({name: provider_secret(name) for name in declaration.secrets})
     return config
@@ -413,7 +423,6 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
     from gitconnect.providers.declaration import load
     from gitconnect.services.oauth import FlowPorts
 
-    s = settings()
     ports = FlowPorts(
         provider_id=provider_id,
         states=lambda: stores().states,
@@ -424,7 +433,7 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
         http=http_client,
         config=lambda: provider_config(provider_id),
         public_url=public_url(),
-        dashboard_url=s.dashboard_url,
+        dashboard_url=dashboard_url(),
     )
     return load(factory)(ports)  # type: ignore[no-any-return]  # a reference's target is untyped; this one is a flow
 
