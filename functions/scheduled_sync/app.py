@@ -15,6 +15,8 @@ from gitconnect.observability import logger, metrics
 @observability.lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
+    # Items stored before the due-time indexes get a due time (a bounded pass, once; then a no-op).
+    backfilled = wiring.due_backfill().run(context.get_remaining_time_in_millis, margin_ms=10_000)
     templates = wiring.templates().sync_linked()
     recovered = wiring.recovery().run()
     for kind, n in scheduled.sent.items():
@@ -27,4 +29,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                     "stopped_early": scheduled.stopped_early, "templates": len(templates),
                                     "redelivered": sum(len(g) for g in recovered.redelivered.values())})
     return {"sent": scheduled.sent, "taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
+            "backfilled": backfilled.given,
             "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}

@@ -51,4 +51,5 @@ def _body(event: dict[str, Any]) -> bytes | None:
 
 def respond(reply: Reply) -> dict[str, Any]:
     content_type = "application/json" if reply.status < 400 else "application/problem+json"
-    return {"statusCode": reply.status, "headers": {"Content-Type": content_type}, "body": json.dumps(reply.body)}
+    body = reply.text if reply.text is not None else json.dumps(reply.body)
+    return {"statusCode": reply.status, "headers": {"Content-Type": content_type}, "body": body}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gitconnect.adapters.cipher import HOOK_SECRETS_CONTEXT
 from infra import iam
 from infra.local import template as tpl
 
@@ -104,6 +105,11 @@ def test_kms_only_under_the_cipher_encryption_context(function_id: str) -> None:
         assert set(actions) <= {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"}, actions
         condition = statement.get("Condition") or {}
         keys = (condition.get("ForAllValues:StringEquals") or {}).get("kms:EncryptionContextKeys")
+        if statement.get("Sid") == "HookSecretsKey":  # the shared data key: its one fixed context, nothing else
+            assert sorted(keys or ()) == sorted(HOOK_SECRETS_CONTEXT), f"{function_id}: {condition}"
+            expected = {f"kms:EncryptionContext:{k}": v for k, v in HOOK_SECRETS_CONTEXT.items()}
+            assert condition.get("StringEquals") == expected, f"{function_id}: {condition}"
+            continue
         assert sorted(keys or ()) == sorted(iam.KMS_CONTEXT_KEYS), f"{function_id}: {condition}"
         assert (condition.get("Null") or {}).get("kms:EncryptionContext:team_id") == "false", (
             f"{function_id}: a call without an encryption context must not pass ForAllValues")

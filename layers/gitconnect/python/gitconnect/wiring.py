@@ -21,12 +21,15 @@ if TYPE_CHECKING:
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
     from gitconnect.providers.declaration import Webhook
+    from gitconnect.services.backfill import DueBackfill
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
     from gitconnect.services.hooks import HookService
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import BrowserFlow
+    from gitconnect.services.ratelimits import RateLimitRecorder
+    from gitconnect.services.reconcile import ReconcileService
     from gitconnect.services.redelivery import DeliveryRecovery
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
@@ -86,12 +89,16 @@ def stores() -> Stores:
 
 @cache
 def secrets() -> ConnectionSecrets:
-    from gitconnect.adapters.cipher import KmsEnvelopeCipher
+    from gitconnect.adapters.cipher import HOOK_SECRETS_CONTEXT, KmsEnvelopeCipher, SharedKeyCipher
+    from gitconnect.adapters.dynamo import DataKeyStore
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.token_refresh import TokenRefresher
 
-    sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
-    sealed.refresher = TokenRefresher(stores().connections, stores().leases, sealed, provider)
+    kms, key_id, tables = aws_client("kms"), settings().kms_key_id, stores()
+    per_item = KmsEnvelopeCipher(kms, key_id)
+    hook_cipher = SharedKeyCipher(kms, key_id, HOOK_SECRETS_CONTEXT, DataKeyStore("hook-secrets"), per_item)
+    sealed = ConnectionSecrets(per_item, hook_cipher=hook_cipher)
+    sealed.refresher = TokenRefresher(tables.connections, tables.leases, sealed, provider)
     return sealed
 
 
@@ -100,7 +107,16 @@ def http_client() -> HttpClient:
     from gitconnect.adapters.http import RequestsHttpClient
 
     s = settings()
-    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout)
+    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout,
+                              observer=rate_limits().observe)
+
+
+@cache
+def rate_limits() -> RateLimitRecorder:
+    """Each connection's `rate_limit`, from the provider answers the container's HTTP client sees."""
+    from gitconnect.services.ratelimits import RateLimitRecorder
+
+    return RateLimitRecorder(lambda: stores().connections)
 
 
 def provider_config(provider_id: str) -> dict[str, str]:
@@ -177,7 +193,13 @@ def sources() -> SourceService:
     from gitconnect.services.sources import SourceService
 
     return SourceService(
-        stores().sources, connections(), secrets(), provider, hooks(), poll_seconds=settings().poll_seconds
+        stores().sources,
+        connections(),
+        secrets(),
+        provider,
+        hooks(),
+        poll_seconds=settings().poll_seconds,
+        reconcile_seconds=settings().reconcile_seconds,
     )
 
 
@@ -255,8 +277,29 @@ def sync_scheduler() -> SyncScheduler:
     lanes = [
         Lane("poll", stores().sources, settings().poll_seconds),
         Lane("hook", stores().hooks, settings().hook_check_seconds),
+        Lane("reconcile", stores().reconcile_due, settings().reconcile_seconds),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
+
+
+@cache
+def due_backfill() -> DueBackfill:
+    from gitconnect.adapters.dynamo import ProgressStore
+    from gitconnect.providers import REGISTRY
+    from gitconnect.services.backfill import BackfillLane, DueBackfill
+
+    sources, hooks = stores().sources, stores().hooks
+    per_hook = tuple(p for p, d in sorted(REGISTRY.items()) if d.webhook is not None and d.webhook.per_hook)
+    lanes = [
+        BackfillLane("poll", sources.undue_page, sources.set_due_if_absent, settings().poll_seconds),
+        BackfillLane(
+            "hook",
+            lambda start, limit: hooks.undue_page(start, limit, per_hook),
+            hooks.set_due_if_absent,
+            settings().hook_check_seconds,
+        ),
+    ]
+    return DueBackfill(lanes, ProgressStore())
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:
@@ -341,6 +384,16 @@ def router() -> EventRouter:
         secrets(),
         stores().hooks,
         gitops=lambda: templates(),
+        seen=stores().seen,
+    )
+
+
+@cache
+def reconciler() -> ReconcileService:
+    from gitconnect.services.reconcile import ReconcileService
+
+    return ReconcileService(
+        stores().sources, stores().connections, secrets(), provider, stores().seen, builds_queue(), stores().deliveries
     )
 
 
@@ -402,7 +455,7 @@ def runs() -> RunService:
 def templates() -> TemplateService:
     from gitconnect.services.templates import TemplateService
 
-    return TemplateService(_template_store(), connections(), secrets(), provider, runs())
+    return TemplateService(_template_store(), connections(), secrets(), provider, runs(), status_requests())
 
 
 @cache
@@ -416,7 +469,7 @@ def recovery() -> DeliveryRecovery:
     with_webhooks = [pid for pid, declaration in REGISTRY.items() if declaration.webhook is not None]
     tables = stores()
     return DeliveryRecovery(provider, with_webhooks, tables.leases, tables.connections, tables.deliveries,
-                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every))
+                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every), remembered=tables.leases)
 
 
 @cache

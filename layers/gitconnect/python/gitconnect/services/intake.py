@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _quote
 from typing import TYPE_CHECKING, Any
 
 from gitconnect.domain.deliveries import DeliveryMeta, encode
@@ -50,6 +51,7 @@ class Secrets:
 class Reply:
     status: int
     body: dict[str, object]
+    text: str | None = None  # `body` as json.dumps writes it, when the hot path wrote it itself (a tenth of the CPU)
 
 
 def problem(status: int, title: str, detail: str) -> Reply:
@@ -161,7 +163,8 @@ class WebhookIntake:
         if len(message) > MAX_MESSAGE_BYTES:
             return problem(413, "Payload too large", "the delivery does not fit a queue message even compressed")
         self._enqueue(message)
-        return Reply(202, {"accepted": True, "delivery_id": delivery_id})
+        text = f'{{"accepted": true, "delivery_id": {_quote(delivery_id)}}}'
+        return Reply(202, {"accepted": True, "delivery_id": delivery_id}, text)
 
 
 def _verify(spec: WebhookSpec, headers: Mapping[str, str], body: bytes, secrets: Sequence[str]) -> bool:

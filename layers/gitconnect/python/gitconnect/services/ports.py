@@ -78,6 +78,13 @@ class Metrics(Protocol):
     def flush(self) -> None: ...
 
 
+class HookCipher(Cipher, Protocol):
+    """The hook secrets' cipher: `current(blob)` says whether a blob is sealed the way `encrypt` seals now (else it
+    is sealed again at the hook's next check)."""
+
+    def current(self, blob: bytes) -> bool: ...
+
+
 class BuildQueue(Protocol):
     def send(self, builds: Sequence[Build]) -> None: ...
 

@@ -5,7 +5,7 @@ base        a model bound to its table; the one conditional write (`write_if`) a
 keys        every key and sparse-index partition value (their bytes are what stored items hold)
 cursors     page cursors bound to their team
 connections, sources, builds, deliveries, hooks     a table each
-state, leases    the state table: one-time OAuth states, and token-refresh leases beside them
+state, leases, data_keys, seen     the state table: OAuth states, token-refresh leases, shared data keys, seen refs
 (templates, their versions and runs: adapters/template_store.py, on the same base and keys)
 """
 
@@ -16,19 +16,25 @@ from typing import NamedTuple
 from gitconnect.adapters.dynamo.base import bind_model
 from gitconnect.adapters.dynamo.builds import BuildModel, BuildStore
 from gitconnect.adapters.dynamo.connections import ConnectionModel, ConnectionStore
+from gitconnect.adapters.dynamo.data_keys import DataKeyModel, DataKeyStore, ProgressModel, ProgressStore
 from gitconnect.adapters.dynamo.deliveries import DeliveryModel, DeliveryStore
 from gitconnect.adapters.dynamo.hooks import HookModel, HookStore
 from gitconnect.adapters.dynamo.leases import LeaseModel, LeaseStore
-from gitconnect.adapters.dynamo.sources import SourceModel, SourceStore
+from gitconnect.adapters.dynamo.seen import SeenModel, SeenRefStore
+from gitconnect.adapters.dynamo.sources import ReconcileDue, SourceModel, SourceStore
 from gitconnect.adapters.dynamo.state import StateModel, StateStore
 from gitconnect.settings import Settings
 
 __all__ = [
     "BuildStore",
     "ConnectionStore",
+    "DataKeyStore",
     "DeliveryStore",
     "HookStore",
     "LeaseStore",
+    "ProgressStore",
+    "ReconcileDue",
+    "SeenRefStore",
     "SourceStore",
     "StateStore",
     "Stores",
@@ -48,6 +54,8 @@ class Stores(NamedTuple):
     leases: LeaseStore
     hooks: HookStore
     states: StateStore
+    seen: SeenRefStore  # refs as push deliveries named them (the router writes, the reconcile reads)
+    reconcile_due: ReconcileDue  # webhook-fed sources by next reconcile (the scheduler's lane)
 
 
 def bind_tables(settings: Settings) -> None:
@@ -59,6 +67,9 @@ def bind_tables(settings: Settings) -> None:
         (DeliveryModel, settings.deliveries_table),
         (StateModel, settings.state_table),
         (LeaseModel, settings.state_table),
+        (DataKeyModel, settings.state_table),
+        (ProgressModel, settings.state_table),
+        (SeenModel, settings.state_table),
         (HookModel, settings.hooks_table),
     ):
         bind_model(model, name, settings.region)
@@ -67,5 +78,6 @@ def bind_tables(settings: Settings) -> None:
 def open_stores(settings: Settings) -> Stores:
     bind_tables(settings)
     return Stores(
-        ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), LeaseStore(), HookStore(), StateStore()
+        ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), LeaseStore(), HookStore(), StateStore(),
+        SeenRefStore(), ReconcileDue(),
     )

@@ -45,13 +45,15 @@ def get_template(team: str, template_id: str) -> dict[str, Any]:
 
 
 @router.put("/v1/teams/<team>/templates/<template_id>", summary="Save a new version", tags=["gitops"])
-def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()]) -> dict[str, Any]:
+def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()]) -> Response[dict[str, Any]]:
     """Commits the content to the linked file; 409 when `base_version` is not the latest (both versions shown), the
-    file changed in the repository since the last sync (the repository's content shown), or the repository holds an
-    invalid file (its `commit_sha` shown: name it in `replaces_commit` to commit over that file)."""
+    file changed in the repository since the last sync (the repository's content shown), the repository holds an
+    invalid file (its `commit_sha` shown: name it in `replaces_commit` to commit over that file), or the branch is
+    protected (use `gitops.write: "pull_request"`). In pull-request mode: 202, the template unchanged and the
+    `pull_request` opened or updated (`number`, `url`, `branch`, `commit_sha`, `action`)."""
     principal = authorize(router, team)
     service = wiring.templates()
-    return service.update(
+    saved = service.update(
         team,
         principal,
         template_id,
@@ -59,7 +61,11 @@ def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()])
         body.base_version,
         body.commit_message,
         body.replaces_commit,
-    ).to_json()
+    )
+    if saved.gitops is not None and saved.gitops.write == "pull_request" and saved.version == body.base_version:
+        proposed = {**saved.to_json(), "pull_request": saved.gitops.last_pull_request}
+        return Response(202, content_type="application/json", body=proposed)
+    return Response(200, content_type="application/json", body=saved.to_json())
 
 
 @router.patch("/v1/teams/<team>/templates/<template_id>", summary="Change a template's settings", tags=["gitops"])
