@@ -36,7 +36,7 @@ lock: $(UV_VENV)/.installed
 		--python-version 3.13 --python-platform aarch64-manylinux_2_28 \
 		-o layers/deps/requirements.txt layers/deps/requirements.in
 	$(UV_VENV)/bin/uv pip compile -q $(if $(UPGRADE),--upgrade) --generate-hashes --custom-compile-command "make lock" \
-		--python-version 3.11 -o requirements-dev.txt requirements-dev.in
+		--universal --python-version 3.11 -o requirements-dev.txt requirements-dev.in
 
 # SAM CLI pins its own boto3/pydantic: it lives in a tool venv of its own.
 $(SAM_VENV)/.installed:

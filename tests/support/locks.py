@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from packaging.markers import Marker
+
 ROOT = Path(__file__).resolve().parents[2]
 LAYER_LOCK = ROOT / "layers/deps/requirements.txt"
 DEV_LOCK = ROOT / "requirements-dev.txt"
-_PIN = re.compile(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==([^\s;\\]+)")
+_PIN = re.compile(r"^([A-Za-z0-9._-]+)(?:\[[^\]]*\])?==([^\s;\\]+)(?:\s*;\s*([^\\]+?))?\s*\\?$")
 
 
 def canonical(name: str) -> str:
@@ -16,11 +18,11 @@ def canonical(name: str) -> str:
 
 
 def pins(lock: Path) -> dict[str, str]:
-    """package -> version, every pin of the lock."""
+    """package -> version, every pin of the lock whose environment marker holds here (the dev lock is universal)."""
     found = {}
     for line in lock.read_text().splitlines():
         match = _PIN.match(line)
-        if match:
+        if match and (match.group(3) is None or Marker(match.group(3)).evaluate()):
             found[canonical(match.group(1))] = match.group(2)
     return found
 
