@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, SecurityScheme
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic.json_schema import models_json_schema
 
@@ -37,7 +37,7 @@ A body, query or path value that is not valid is a **400** problem, never a 422 
 well-formed request the current state refuses (e.g. credentials the provider rejects). The test suite sends real
 requests to the API and checks every answer against this document."""
 
-SECURITY_SCHEMES = {
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "bearerAuth": HTTPBearer(bearerFormat="JWT", description="The platform's team token (RS256 JWT)."),
     "callbackToken": HTTPBearer(description="The `callback_token` of a BuildRequested or RunRequested event."),
 }
@@ -113,6 +113,8 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     for status, response in shared.items():
         answers.setdefault(status, response)  # a route's own description of the status comes first
     for status, response in answers.items():
+        if response.get("content") == {}:  # `answers(204, None)`: no body
+            del response["content"]
         if int(status) >= 400 and "content" not in response:  # the webhooks' declarations: answered as problems
             response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     operation["responses"] = dict(sorted(answers.items()))

@@ -61,7 +61,8 @@ def answers(
     only this route gives (`why`: status -> when), as problem+json. The refusals every route of a kind gives (401/403
     of the team API, 400/413/415 of a body, 404 of a path parameter, 503) are added to the document by
     `gitconnect.api.reference`, from the same rules that answer them."""
-    success: OpenAPIResponse = {"description": _SUCCESS[status]}
+    # (No content at all would make Powertools document the return annotation: an empty map says "no body".)
+    success: OpenAPIResponse = {"description": _SUCCESS[status], "content": {}}
     if model is not None:
         success["content"] = {"application/json": {"model": model}}
     declared: dict[int, OpenAPIResponse] = {status: success}
