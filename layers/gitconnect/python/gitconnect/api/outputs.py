@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 BuildStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
+# defer_build: a model's validator and schema are built when the document is, not at the function's cold import.
 class Closed(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 class Problem(Open):

@@ -12,7 +12,6 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from gitconnect.api import reference
 from gitconnect.api.outputs import Health, OpenApiDocument
 from gitconnect.api.responses import answers
 
@@ -36,7 +35,10 @@ def _all_routers() -> list[APIGatewayHttpRouter]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    """The API's routes live in several functions; the document includes every router, and the webhooks."""
+    """The API's routes live in several functions; the document includes every router, and the webhooks. (Built on
+    first use: Powertools' OpenAPI models take longer to import than the rest of a function.)"""
+    from gitconnect.api import reference
+
     return reference.build(_all_routers(), _webhook_paths())
 
 
