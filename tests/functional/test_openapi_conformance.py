@@ -231,6 +231,7 @@ def test_the_docs_page_is_swagger_ui_that_works_offline(world: tuple[System, Fak
     page = reply.body.decode()
     assert "SwaggerUIBundle(" in page and "persistAuthorization: true" in page
     assert '"bearerAuth"' in page and "/v1/teams/{team}/sources/{source_id}/builds" in page
+    assert 'updateUrl(new URL("openapi.json", currentUrl).pathname)' in page  # the page links /v1/openapi.json
     # Nothing is fetched from elsewhere: no script, stylesheet or image is loaded from a URL
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)\s*=\s*['"]?(https?:)?//""", page, re.I)
     gzipped = world[0].call("GET", "/v1/docs", headers={"accept-encoding": "gzip"})

@@ -103,4 +103,8 @@ def _swagger_page() -> str:
         None,
         persist_authorization=True,
     )
-    return page.replace("<title>Swagger UI</title>", "<title>gitconnect API reference</title>", 1)
+    # The page links the document it shows: ours is `openapi.json` beside it (Powertools' own route answers
+    # `?format=json`, which this one does not).
+    return page.replace("<title>Swagger UI</title>", "<title>gitconnect API reference</title>", 1).replace(
+        'updateUrl(currentUrl.pathname + "?format=json")', 'updateUrl(new URL("openapi.json", currentUrl).pathname)', 1
+    )
