@@ -31,7 +31,7 @@ from tests.functional.conftest import system_with
 from tests.support.inprocess import System
 
 EXAMPLES = 60
-TIME_CAP_SECONDS = 240.0  # the module's budget; measured: 59 s for all 37 operations (2 busy cores)
+TIME_CAP_SECONDS = 300.0  # the module's budget; measured: 59 s for all 37 operations, 190 s with the machine busy
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 _budget: dict[str, float] = {}  # when the module's first case ran
 TEAM = "fuzz-team"
