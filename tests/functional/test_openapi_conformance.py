@@ -58,6 +58,11 @@ def custom_git_flow(api: Documented, admin: str, other: str, remote: tuple[str, 
                       body={"name": "app", "connection_id": cid, "branches": ["main"], "poll": True})
     assert source.status == 201, source.body
     sid = source.json()["id"]
+    keyed = {"name": "keyed", "connection_id": cid, "branches": ["main"]}
+    first, again = (api.call("POST", f"{t}/sources", token=admin, body=keyed, headers={"idempotency-key": "k-1"})
+                    for _ in range(2))
+    assert (first.status, again.status) == (201, 201) and first.json()["id"] == again.json()["id"]
+    assert api.call("DELETE", f"{t}/sources/{first.json()['id']}", token=admin).status == 204
     assert api.call("GET", f"{t}/sources", token=admin).status == 200
     assert api.call("GET", f"{t}/sources/{sid}", token=admin).json()["polling"]["status"] == "pending"
     assert api.call("PATCH", f"{t}/sources/{sid}", token=admin, body={"tags": ["v*"]}).status == 200
@@ -221,6 +226,10 @@ def test_the_document_keeps_its_promises(world: tuple[System, FakeGitHub, FakeGi
                 elif not path.startswith("/v1/webhooks/"):
                     schema = next(iter(response["content"].values()))["schema"]
                     assert schema.get("$ref") or schema.get("type") == "string", (where, status, schema)
+    keyed = {(method, path) for path, ops in doc["paths"].items() for method, op in ops.items()
+             if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))}
+    assert keyed == {("post", "/v1/teams/{team}/connections"), ("post", "/v1/teams/{team}/sources"),
+                     ("post", "/v1/teams/{team}/sources/{source_id}/builds")}
     problem = doc["components"]["schemas"]["Problem"]
     assert set(problem["required"]) == {"type", "title", "status", "detail"}
 

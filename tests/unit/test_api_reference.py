@@ -78,3 +78,21 @@ def test_no_powertools_validation_error_is_left() -> None:
     assert not {"HTTPValidationError", "ValidationError", "ResponseValidationError"} & set(schemas)
     assert {"Problem", "InvalidRequest", "FieldError", "Health", "ThingIn"} <= set(schemas)
     assert doc["components"]["securitySchemes"]["bearerAuth"]["bearerFormat"] == "JWT"
+
+
+def test_the_idempotency_key_is_documented_on_exactly_the_routes_that_take_it() -> None:
+    """A route answering through `idempotency.once` lists the header; no other does (the mark cannot drift)."""
+    import inspect
+
+    from gitconnect.api.routes import builds, connections, deliveries, listing, meta, oauth, sources, templates
+
+    modules = (builds, connections, deliveries, listing, meta, oauth, sources, templates)
+    taking = {name for m in modules for name, f in inspect.getmembers(m, inspect.isfunction)
+              if f.__module__ == m.__name__ and "once" in f.__code__.co_names}
+    documented = {
+        op["operationId"].split("_v1_", 1)[0]
+        for ops in meta.openapi_document()["paths"].values()
+        for op in ops.values()
+        if any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in op.get("parameters", []))
+    }
+    assert taking == documented == {"link", "create_source", "trigger"}

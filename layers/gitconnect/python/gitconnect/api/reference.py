@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic.json_schema import models_json_schema
 
 from gitconnect.api.auth import CALLBACK_PATHS, TEAM_API
+from gitconnect.api.idempotency import MARK
 from gitconnect.api.outputs import InvalidRequest, Problem
 from gitconnect.api.problems import PROBLEM_JSON
 
@@ -91,6 +92,18 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     ref = answers.get("422", {}).get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
     if ref == _POWERTOOLS_422:
         del answers["422"]
+    key_pattern = operation.pop(MARK, None)
+    if key_pattern is not None:
+        operation.setdefault("parameters", []).append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "Retried with the key of a request that succeeded: that first answer again, nothing "
+                "created twice (kept a day); with another body: 422; while the first still runs: 409",
+                "schema": {"type": "string", "pattern": f"^{key_pattern}$"},
+            }
+        )
     where = {p.get("in") for p in operation.get("parameters", [])}
     shared: dict[str, dict[str, Any]] = {}
     if path.startswith(TEAM_API):

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
-from gitconnect.api.idempotency import once
+from gitconnect.api.idempotency import DOCUMENTED, once
 from gitconnect.api.outputs import BuildOut, BuildPage
 from gitconnect.api.responses import Cursor, Limit, accepted, answers, paged
 from gitconnect.api.schemas import BuildStatusIn, BuildTriggerIn
@@ -29,6 +29,7 @@ router = APIGatewayHttpRouter()
             422: "The branch or commit does not exist, or the Idempotency-Key was used with another body",
         },
     ),
+    openapi_extensions=DOCUMENTED,
 )
 def trigger(
     team: str, source_id: str, body: Annotated[BuildTriggerIn | None, Body()] = None

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
-from gitconnect.api.idempotency import once
+from gitconnect.api.idempotency import DOCUMENTED, once
 from gitconnect.api.outputs import AuthorizeOut, ConnectionList, ConnectionOut, RegeneratedOut
 from gitconnect.api.responses import answers, created, items, no_content
 from gitconnect.api.schemas import AuthorizeIn, LinkRequest, RestrictionsIn
@@ -31,6 +31,7 @@ router = APIGatewayHttpRouter()
             409: "A request with this Idempotency-Key is still in progress",
         },
     ),
+    openapi_extensions=DOCUMENTED,
 )
 def link(team: str, body: Annotated[LinkRequest, Body()]) -> Response[dict[str, Any]]:
     authorize(router, team, "admin")
