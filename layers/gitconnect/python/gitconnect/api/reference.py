@@ -4,8 +4,8 @@
 - the security of each path (`auth.TEAM_API`: a team JWT; `auth.CALLBACK_PATHS`: a callback token or a team JWT),
   and with it 401 and 403;
 - 400, 413 and 415 for a request body (`api.app` refuses before routing; Powertools' validation errors are mapped to
-  a 400 problem, so no operation documents Powertools' `HTTPValidationError` 422), 400 for query parameters, 404 for
-  path parameters, 503 for every route that reads a table;
+  a 400 problem, so no operation documents Powertools' `HTTPValidationError` 422), 400 for query and header
+  parameters, 404 for path parameters, 503 for every route that reads a table;
 - every 4xx and 5xx as application/problem+json, with the `Problem` schema."""
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def _complete(path: str, operation: dict[str, Any]) -> None:
     if "security" in operation:
         shared["401"] = _refusal("No bearer token, or not a valid one")
         shared["403"] = _refusal("The token's user is not a member of the team, or not an admin where one must be")
-    if "requestBody" in operation or "query" in where:
-        what = "body" if "requestBody" in operation else "query"
+    if "requestBody" in operation or where & {"query", "header"}:
+        what = "body" if "requestBody" in operation else "request"
         shared["400"] = _refusal(f"The {what} is not valid (`errors` names each field and why)", "InvalidRequest")
     if "requestBody" in operation:
         shared["413"] = _refusal(f"The body is over {MAX_BODY_BYTES} bytes")
