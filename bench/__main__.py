@@ -12,6 +12,8 @@
    source per month                                                 (bench/scheduled_sync.py)
 8. a synthetic 10 000-source run of the fan-out against a slow remote, in simulated time (bench/sync_simulation.py)
 9. GitOps drift checks for 100 unchanged templates: bytes fetched and provider calls per hour (bench/drift.py)
+10. heads reconciled: provider calls per pass for N = 100 and 1 000 sources, with and without 304s; $ per month
+                                                                    (bench/reconcile.py)
 """
 
 from __future__ import annotations
@@ -25,7 +27,18 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import aws_calls, cost, drift, imports, latency, listing, scheduled_sync, sync_simulation, webhooks
+from bench import (
+    aws_calls,
+    cost,
+    drift,
+    imports,
+    latency,
+    listing,
+    reconcile,
+    scheduled_sync,
+    sync_simulation,
+    webhooks,
+)
 
 
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
@@ -94,6 +107,8 @@ def main() -> int:
              sync_simulation.run, failures)
     _section("9. GitOps drift checks for 100 unchanged templates: bytes fetched and provider calls per hour",
              drift.run, failures)
+    _section("10. Heads reconciled: provider calls per pass for N = 100 and 1 000 GitHub sources (with and without "
+             "304s), AWS calls, $ per month", reconcile.run, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:
         print(f"bench: FAILED: {'; '.join(failures)}")

@@ -62,7 +62,7 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "DeliveriesTable": access("BatchWriteItem"),
         "TemplatesTable": access(*READ, "PutItem", "UpdateItem",
                                  indexes=("by_link_repository", "by_trigger_repository", "by_template")),
-        "StateTable": LEASE,
+        "StateTable": access("GetItem", "PutItem", "DeleteItem", "UpdateItem"),  # leases; refs a push named
         "IdempotencyTable": IDEMPOTENCY,
     },
     "OAuthCallbackFunction": {
@@ -81,8 +81,9 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "StateTable": LEASE,
     },
     "ScheduledSyncFunction": {
-        "SourcesTable": access("Query", "UpdateItem", indexes=("by_poll_due",)),
-        "HooksTable": access("Query", "UpdateItem", indexes=("by_check_due",)),
+        # by_poll and by_provider: the one bounded backfill of items stored before their due-time index existed.
+        "SourcesTable": access("Query", "UpdateItem", indexes=("by_poll_due", "by_reconcile_due", "by_poll")),
+        "HooksTable": access("Query", "UpdateItem", indexes=("by_check_due", "by_provider")),
         "TemplatesTable": access(*READ, "PutItem", "UpdateItem", indexes=("by_bucket", "by_template")),
         "DeliveriesTable": access("BatchWriteItem"),
         "ConnectionsTable": access(*READ, "UpdateItem", indexes=("by_account",)),

@@ -1,4 +1,5 @@
-"""StatusMirrorFunction: consumes the status queue; each message shows its build's current status on the provider."""
+"""StatusMirrorFunction: consumes the status queue; each message shows its build's current status (or a pull
+request's `gitconnect/template` check) on the provider."""
 
 import json
 from typing import Any
@@ -16,10 +17,12 @@ processor = BatchProcessor(event_type=EventType.SQS)
 # A provider that cannot be reached or refuses for now fails the record: SQS redelivers it after the visibility
 # timeout, five times, then keeps it in the DLQ (alarmed). Records of one batch never wait on each other.
 def record_handler(record: SQSRecord) -> None:
-    build_id = str(json.loads(record.body)["build_id"])
-    observability.bind(build_id=build_id)
+    message = json.loads(record.body)
+    build_id = message.get("build_id")  # a check's message carries its result instead (services/statuses.py)
+    if build_id is not None:
+        observability.bind(build_id=str(build_id))
     try:
-        outcome = wiring.status_mirror().mirror(build_id)
+        outcome = wiring.status_mirror().handle(message)
     except Exception:
         metrics.count("StatusMirrorFailures")
         raise

@@ -1,6 +1,6 @@
 """SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
-(`poll`) or check a provider webhook (`hook`). Providers and HTTP clients are the container's (wiring caches them), so
-a batch reuses its connections."""
+(`poll`), check a provider webhook (`hook`) or reconcile a webhook-fed source's heads (`reconcile`). Providers and
+HTTP clients are the container's (wiring caches them), so a batch reuses its connections."""
 
 import json
 from typing import Any
@@ -35,6 +35,12 @@ def record_handler(record: SQSRecord) -> None:
                                               "failed": checked.failed.get(item.id)})
         metrics.count("HookChecks", outcome="failed" if item.id in checked.failed else
                       "recreated" if checked.recreated else "ok")
+    elif item.kind == "reconcile":
+        reconciled = wiring.reconciler().reconcile_one(item.team_id, item.id)
+        logger.info("source reconciled", extra={"source_id": item.id, "outcome": reconciled.outcome,
+                                                "builds": len(reconciled.builds), "calls": reconciled.calls,
+                                                "not_modified": reconciled.free})
+        metrics.count("HeadReconciles", outcome=reconciled.outcome)
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
 

@@ -55,6 +55,8 @@ def exercised() -> Iterator[list[Recorded]]:
         api.repositories(auth, "acme", first_page_only=True)
         api.repository(auth, "acme/app")
         api.branches(auth, "acme/app")
+        api.named_commits(auth, "acme/app", "refs")  # the reconcile: branches and tags in one list
+        api.named_commits(auth, "acme/app", "branches")
         api.branch_head(auth, "acme/app", "release/1.x")
         api.branch_head(auth, "acme/app", "missing")
         api.commit(auth, "acme/app", fake_sha("m2")[:12])
@@ -73,6 +75,16 @@ def exercised() -> Iterator[list[Recorded]]:
         sha = api.commit_file(auth, "acme/app", "main", "/templates/app.json", b"{}", "Add", head)
         api.file(auth, "acme/app", str(sha), "templates/app.json")
         api.file(auth, "acme/app", str(sha), "absent.json")
+        # Pull-request mode: gitconnect's branch (created, taken: False, deleted), its pull request
+        assert api.create_branch(auth, "acme/app", "gitconnect/tpl_1", str(sha))
+        assert not api.create_branch(auth, "acme/app", "gitconnect/tpl_1", str(sha))
+        api.commit_file(auth, "acme/app", "gitconnect/tpl_1", "templates/app.json", b'{"a": 1}', "Propose", None)
+        assert api.open_pull_requests(auth, "acme/app", "gitconnect/tpl_1", "main") == []
+        opened = api.create_pull_request(auth, "acme/app", "gitconnect/tpl_1", "main", "Update app", "From the app")
+        assert [p["id"] for p in api.open_pull_requests(auth, "acme/app", "gitconnect/tpl_1", "main")] == [opened["id"]]
+        api.update_pull_request(auth, "acme/app", opened["id"], "Update app again", "From the app")
+        assert api.delete_branch(auth, "acme/app", "gitconnect/tpl_1")
+        assert not api.delete_branch(auth, "acme/app", "gitconnect/tpl_1")
         yield [r for r in fake.log if r.api]
 
 

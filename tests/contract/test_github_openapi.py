@@ -25,7 +25,7 @@ import jsonschema
 import pytest
 
 from gitconnect.adapters.http import RequestsHttpClient
-from gitconnect.domain.errors import NotFoundError, RemoteAuthError, UnprocessableError
+from gitconnect.domain.errors import NotFoundError, ProtectedBranchError, RemoteAuthError, UnprocessableError
 from gitconnect.providers.base import HttpResponse
 from gitconnect.providers.github.api import API_VERSION, GitHubApi, github_message, next_link, raise_for_status
 from gitconnect.providers.github.app_auth import InstallationTokens, parse_timestamp
@@ -135,6 +135,10 @@ class OpenApi:
         """The documented schema of this answer; GitHub's basic error for an error status the operation does not
         list (the description lists few of them: any call can answer 401 Bad credentials, for one)."""
         responses = op.spec["responses"]
+        if status == 304 and op.method.upper() == "GET":
+            # Conditional requests are documented for the whole REST API ("Best practices: use conditional
+            # requests"), not per operation: a GET with a current If-None-Match answers 304 with no body.
+            return None
         declared = responses.get(str(status)) or responses.get("default")
         if declared is None:
             assert status >= 400, f"{op.method} {op.template}: GitHub does not document status {status}"
@@ -225,6 +229,7 @@ EXPECTED_OPERATIONS = {
     "apps/list-installations-for-authenticated-user",
     "apps/list-repos-accessible-to-installation",
     "repos/list-branches",
+    "repos/list-tags",
     "repos/get",
     "repos/get-commit",
     "repos/get-branch",
@@ -235,6 +240,11 @@ EXPECTED_OPERATIONS = {
     "repos/create-commit-status",
     "repos/get-content",
     "repos/create-or-update-file-contents",
+    "git/create-ref",
+    "git/update-ref",
+    "pulls/list",
+    "pulls/create",
+    "pulls/update",
 }
 
 
@@ -270,6 +280,12 @@ def exercised() -> Iterator[FakeGitHub]:
         assert len(api.user_installations(user_token)) == 2
         assert len(api.installation_repositories(token)) == 131
         assert len(api.branches(token, "octo-org", "hello-world")) == 122
+        # The reconcile's conditional listings: 200s with ETags, then every page 304 (If-None-Match)
+        listed = api.conditional_list(token, "octo-org", "hello-world", "branches", ())
+        assert listed.items is not None and len(listed.items) == 122 and len(listed.validators) == 2
+        assert api.conditional_list(token, "octo-org", "hello-world", "branches", listed.validators).items is None
+        tags = api.conditional_list(token, "octo-org", "hello-world", "tags", ())
+        assert sorted(t["commit"]["sha"] for t in tags.items or []) == sorted([main, feature])
         assert api.branch_head(token, "octo-org", "hello-world", "feature/login") == feature
         assert api.branch_head(token, "octo-org", "hello-world", "gone") is None
         assert api.compare_files(token, "octo-org", "hello-world", main, feature) == [
@@ -302,6 +318,23 @@ def exercised() -> Iterator[FakeGitHub]:
                             read["sha"]) is None
         with pytest.raises(UnprocessableError):
             api.file(token, "octo-org", "hello-world", "templates", "main")  # a directory
+        # Pull-request mode: gitconnect's branch (created, taken: False, moved), its pull request listed, opened,
+        # updated; a protected branch's refusal of a direct commit
+        head = repo.branches["main"]
+        assert api.create_ref(token, "octo-org", "hello-world", "gitconnect/tpl_1", main)
+        assert not api.create_ref(token, "octo-org", "hello-world", "gitconnect/tpl_1", main)
+        api.move_ref(token, "octo-org", "hello-world", "gitconnect/tpl_1", head)
+        assert api.put_file(token, "octo-org", "hello-world", "templates/app.json", b'{"b": 2}', "Propose",
+                            "gitconnect/tpl_1", str(updated["content"]["sha"])) is not None
+        assert api.open_pulls(token, "octo-org", "hello-world", "gitconnect/tpl_1", "main") == []
+        pull = api.create_pull(token, "octo-org", "hello-world", "gitconnect/tpl_1", "main", "Update", "From the app")
+        assert [p["number"] for p in api.open_pulls(token, "octo-org", "hello-world", "gitconnect/tpl_1", "main")] == [
+            pull["number"]]
+        assert api.update_pull(token, "octo-org", "hello-world", pull["number"], "Update again", "x")["title"] == (
+            "Update again")
+        github.protect(repo.full_name, "main")
+        with pytest.raises(ProtectedBranchError):
+            api.put_file(token, "octo-org", "hello-world", "templates/app.json", b"{}", "Direct", "main", None)
         yield github
 
 

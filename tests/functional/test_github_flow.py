@@ -383,6 +383,47 @@ def test_deliveries_github_failed_to_make_are_asked_for_once_and_build(
     assert len(fake.requests("GET", "/app/hook/deliveries")) == asked
 
 
+def test_a_delivery_github_keeps_failing_is_asked_for_once(
+        gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    from gitconnect import wiring
+
+    _, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    fake.send_webhook = lambda guid, event, payload: 502  # a long outage: every attempt fails, redeliveries too
+    fake.record_delivery("outage-1", "push", push_payload(installation, repo, "refs/heads/dev", fake_sha("o1"),
+                                                          fake_sha("o2")), 502)
+
+    def attempts() -> int:
+        return len(fake.requests("POST", "/app/hook/deliveries/"))
+
+    def run() -> Any:
+        return replace(wiring.recovery(), leases=_FreeLease()).run()  # every pass past the interval lease
+
+    before = attempts()
+    assert run().redelivered == {"github": ["outage-1"]}
+    assert attempts() == before + 1
+    assert [d["status_code"] for d in fake.hook_deliveries if d["guid"] == "outage-1"] == [502, 502]
+    # GitHub's log shows the failed redelivery: later passes ask for nothing
+    assert run().redelivered == {} and attempts() == before + 1
+    # Even when GitHub's log does not show the redelivery (yet, or no more): the GUID is remembered
+    fake.hook_deliveries = [d for d in fake.hook_deliveries if not (d["guid"] == "outage-1" and d["redelivery"])]
+    again = run()
+    assert again.redelivered == {} and again.skipped.get("outage-1") == "asked for once already"
+    assert attempts() == before + 1
+    # A request GitHub refused (5xx) was not a request: the next pass asks, once
+    fake.record_delivery("outage-2", "push", push_payload(installation, repo, "refs/heads/dev", fake_sha("o3"),
+                                                          fake_sha("o4")), 0)
+    fake.fail_next("/app/hook/deliveries/", 500, method="POST", times=10)
+    refused = run()
+    assert "outage-2" in refused.failed and refused.redelivered == {}
+    fake._faults.clear()  # GitHub answers again (the fault list is the fake's own)
+    assert run().redelivered == {"github": ["outage-2"]}
+    assert run().redelivered == {}
+    assert attempts() == before + 3  # outage-1 once; outage-2 refused once (a POST is not retried), then asked once
+
+
 def test_the_delivery_log_is_read_by_cursor_and_bounded_per_pass(
         gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     from dataclasses import replace

@@ -156,12 +156,15 @@ class FakeRepo:
     is_private: bool = True
     mainbranch: str = "main"
     branches: dict[str, str] = field(default_factory=dict)  # name -> head sha
+    tags: dict[str, str] = field(default_factory=dict)  # name -> the commit it points at
     commits: dict[str, dict[str, Any]] = field(default_factory=dict)  # sha -> {"hash", "message", "parents"}
     files: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)  # branch -> path -> (bytes, last sha)
     trees: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)  # commit -> its files (when known)
     hooks: dict[str, FakeHook] = field(default_factory=dict)
     statuses: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # sha -> key -> status
     diffstats: dict[tuple[str, str], list[str | dict[str, str]]] = field(default_factory=dict)  # (new, old) -> paths
+    restricted: set[str] = field(default_factory=set)  # branches whose restrictions allow no direct push
+    pullrequests: list[dict[str, Any]] = field(default_factory=list)  # by id - 1
 
     @property
     def full_name(self) -> str:
@@ -197,6 +200,24 @@ def _error(status: int, message: str, *, detail: Any = None, **extra: Any) -> Re
         error["detail"] = detail
     headers = {"WWW-Authenticate": 'Basic realm="Bitbucket.org HTTP"'} if status == 401 else {}
     return Reply(status, {"type": "error", "error": {**error, **extra}}, headers)
+
+
+_CONDITION = re.compile(r'\s*([a-z_.]+)\s*=\s*"((?:[^"\\]|\\.)*)"\s*')
+
+
+def _pr_matches(pr: dict[str, Any], q: dict[str, str]) -> bool:
+    """GET …/pullrequests filters: `state` (OPEN by default, repeatable in Bitbucket; one here) and a `q` of
+    `field = "value"` conditions joined by AND (source.branch.name, destination.branch.name)."""
+    if q.get("state", "OPEN") != pr["state"]:
+        return False
+    fields = {"source.branch.name": pr["source"], "destination.branch.name": pr["destination"]}
+    for condition in filter(None, re.split(r"\s+AND\s+", q.get("q", "").strip())):
+        found = _CONDITION.fullmatch(condition)
+        if found is None or found[1] not in fields:
+            raise _error(400, f"Invalid filter: {condition}")
+        if fields[found[1]] != re.sub(r"\\(.)", r"\1", found[2]):
+            return False
+    return True
 
 
 def _bad_fields(**fields: str) -> Reply:
@@ -464,7 +485,12 @@ class FakeBitbucket(FakeServer):
         return 500, {"type": "error", "error": {"message": repr(exc)}}, {}
 
     def common_headers(self, api: bool) -> dict[str, str]:
-        return {"X-Request-Id": uuid.uuid4().hex}
+        headers = {"X-Request-Id": uuid.uuid4().hex}
+        if api:  # Bitbucket Cloud's rolling hour: a limit and what is left, no reset time
+            used = len(self.log)
+            headers.update({"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": str(max(0, 1000 - used)),
+                            "X-RateLimit-Resource": "api", "X-RateLimit-NearLimit": str(used > 950).lower()})
+        return headers
 
     # -- authentication and permissions ---------------------------------------------------------------------------
 
@@ -578,6 +604,15 @@ class FakeBitbucket(FakeServer):
                 case "GET", ["repositories", workspace, slug, "refs", "branches"]:
                     repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
                     return self._page([self._branch_json(repo, n) for n in sorted(repo.branches)], path, query)
+                case "GET", ["repositories", workspace, slug, "refs"]:
+                    # Branches and tags in one list, as Bitbucket documents `GET …/refs` (sorted by name here).
+                    repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
+                    refs = [(n, self._branch_json(repo, n)) for n in repo.branches]
+                    refs += [(n, self._tag_json(repo, n)) for n in repo.tags]
+                    return self._page([r for _, r in sorted(refs, key=lambda pair: pair[0])], path, query)
+                case "GET", ["repositories", workspace, slug, "refs", "tags"]:
+                    repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
+                    return self._page([self._tag_json(repo, n) for n in sorted(repo.tags)], path, query)
                 case "GET", ["repositories", workspace, slug, "refs", "branches", *name] if name:
                     repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
                     if "/".join(name) not in repo.branches:
@@ -624,6 +659,27 @@ class FakeBitbucket(FakeServer):
                     token = self._auth(headers, WRITE_REPO)
                     repo = self._repo(token, workspace, slug, "write")
                     return self._post_src(repo, query, _form_fields(headers, raw))
+                case "POST", ["repositories", workspace, slug, "refs", "branches"]:
+                    repo = self._repo(self._auth(headers, WRITE_REPO), workspace, slug, "write")
+                    return 201, self._create_branch(repo, params), {}
+                case "DELETE", ["repositories", workspace, slug, "refs", "branches", *name] if name:
+                    repo = self._repo(self._auth(headers, WRITE_REPO), workspace, slug, "write")
+                    branch = "/".join(name)
+                    if branch not in repo.branches:
+                        raise _error(404, f"Branch not found: {branch}")
+                    del repo.branches[branch]
+                    repo.files.pop(branch, None)
+                    return 204, None, {}
+                case "GET", ["repositories", workspace, slug, "pullrequests"]:
+                    repo = self._repo(self._auth(headers, READ_REPO, required=False), workspace, slug)
+                    found = [self._pr_json(repo, p) for p in repo.pullrequests if _pr_matches(p, q)]
+                    return self._page(found, path, query)
+                case "POST", ["repositories", workspace, slug, "pullrequests"]:
+                    repo = self._repo(self._auth(headers, WRITE_REPO), workspace, slug, "write")
+                    return 201, self._pr_json(repo, self._create_pr(repo, params)), {}
+                case "PUT", ["repositories", workspace, slug, "pullrequests", number]:
+                    repo = self._repo(self._auth(headers, WRITE_REPO), workspace, slug, "write")
+                    return 200, self._pr_json(repo, self._update_pr(repo, number, params)), {}
         raise _error(404, "Resource not found", detail=NO_API)
 
     # -- pages --------------------------------------------------------------------------------------------------
@@ -908,6 +964,9 @@ class FakeBitbucket(FakeServer):
         declared = [value.decode(errors="replace").lstrip("/") for name, value in fields if name == "files"]
         writes = {name.lstrip("/"): value for name, value in fields if name not in SRC_FIELDS and name.strip("/")}
         branch = meta.get("branch") or repo.mainbranch
+        if branch in repo.restricted:
+            raise _error(403, "Permission denied",
+                         detail=f"Branch restrictions on {branch} allow changes through pull requests only")
         parents = [self._resolve_or_404(repo, p.strip()) for p in meta.get("parents", "").split(",") if p.strip()]
         if branch in repo.branches:
             tip = repo.branches[branch]
@@ -951,6 +1010,76 @@ class FakeBitbucket(FakeServer):
         repo.branches[branch] = sha
         repo.files[branch] = dict(tree)
         return sha
+
+    # -- branches and pull requests -------------------------------------------------------------------------------
+
+    def restrict(self, repo: FakeRepo, branch: str) -> None:
+        """A branch restriction that lets changes in through pull requests only: a direct src commit is a 403."""
+        with self._lock:
+            repo.restricted.add(branch)
+
+    def merge(self, repo: FakeRepo, number: int) -> str:
+        """"Merge" on Bitbucket: a merge commit on the destination with the source's files over the destination's
+        (the fake keeps no history to three-way merge), the pull request MERGED. The merge commit's hash."""
+        with self._lock:
+            pr = repo.pullrequests[number - 1]
+            source, destination = pr["source"], pr["destination"]
+            writes = {path: data for path, (data, _) in repo.files.get(source, {}).items()}
+            parents = [repo.branches[destination], repo.branches[source]]
+            sha = self._commit(repo, destination, parents, writes, (), f"Merged in {source} (pull request #{number})\n")
+            pr["state"] = "MERGED"
+            return sha
+
+    def _create_branch(self, repo: FakeRepo, params: dict[str, Any]) -> dict[str, Any]:
+        """POST …/refs/branches {"name", "target": {"hash"}}: 400 when the name is taken or the target unknown."""
+        name, target = params.get("name"), (params.get("target") or {}).get("hash")
+        if not isinstance(name, str) or not name or not isinstance(target, str):
+            raise _error(400, "name and target.hash are required")
+        if name in repo.branches:
+            raise _error(400, f'Branch "{name}" already exists')
+        sha = self._resolve(repo, target)
+        if sha is None:
+            raise _error(400, f"Commit not found: {target}")
+        repo.branches[name] = sha
+        repo.files[name] = dict(self._tree(repo, sha))
+        return self._branch_json(repo, name)
+
+    def _create_pr(self, repo: FakeRepo, params: dict[str, Any]) -> dict[str, Any]:
+        """POST …/pullrequests: a title and a source branch of the repository (destination: its main branch by
+        default); 400 for another open pull request between the same branches."""
+        source = ((params.get("source") or {}).get("branch") or {}).get("name")
+        destination = ((params.get("destination") or {}).get("branch") or {}).get("name") or repo.mainbranch
+        if not isinstance(params.get("title"), str) or not params["title"]:
+            raise _error(400, "title: This field is required.")
+        if source not in repo.branches or destination not in repo.branches:
+            raise _error(400, f"branch not found: {source if source not in repo.branches else destination}")
+        if any(p["state"] == "OPEN" and (p["source"], p["destination"]) == (source, destination)
+               for p in repo.pullrequests):
+            raise _error(400, f"There is already an open pull request from {source} to {destination}")
+        pr = {"id": len(repo.pullrequests) + 1, "title": params["title"], "description": params.get("description"),
+              "source": source, "destination": destination, "state": "OPEN", "updates": 0}
+        repo.pullrequests.append(pr)
+        return pr
+
+    def _update_pr(self, repo: FakeRepo, number: str, params: dict[str, Any]) -> dict[str, Any]:
+        if not number.isdigit() or not 0 < int(number) <= len(repo.pullrequests):
+            raise _error(404, "Pull request not found")
+        pr = repo.pullrequests[int(number) - 1]
+        pr.update({k: params[k] for k in ("title", "description") if isinstance(params.get(k), str)})
+        pr["updates"] += 1
+        return pr
+
+    def _pr_json(self, repo: FakeRepo, pr: dict[str, Any]) -> dict[str, Any]:
+        def side(branch: str) -> dict[str, Any]:
+            head = repo.branches.get(branch)
+            return {"branch": {"name": branch}, "commit": {"type": "commit", "hash": head[:12] if head else None},
+                    "repository": {"type": "repository", "full_name": repo.full_name, "uuid": repo.uuid}}
+
+        number = pr["id"]
+        return {"type": "pullrequest", "id": number, "title": pr["title"], "description": pr["description"],
+                "state": pr["state"], "source": side(pr["source"]), "destination": side(pr["destination"]),
+                "links": self._links(f"/repositories/{repo.full_name}/pullrequests/{number}",
+                                     f"/{repo.full_name}/pull-requests/{number}")}
 
     # -- representations ------------------------------------------------------------------------------------------
 
@@ -1054,6 +1183,19 @@ class FakeBitbucket(FakeServer):
             },
             "merge_strategies": ["merge_commit", "squash", "fast_forward"],
             "default_merge_strategy": "merge_commit",
+        }
+
+    def _tag_json(self, repo: FakeRepo, name: str) -> dict[str, Any]:
+        quoted = quote(name, safe="")
+        return {
+            "type": "tag",
+            "name": name,
+            "target": self._commit_json(repo, repo.tags[name]),
+            "links": {**self._links(f"/repositories/{repo.full_name}/refs/tags/{quoted}",
+                                    f"/{repo.full_name}/commits/tag/{quoted}")},
+            "message": None,
+            "date": None,
+            "tagger": None,
         }
 
     def _hook_json(self, repo: FakeRepo, hook: FakeHook, token: FakeToken | None) -> dict[str, Any]:

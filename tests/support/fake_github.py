@@ -13,7 +13,9 @@ with tokens, OAuth codes). What it copies from GitHub, so the client code meets 
 - App JWT verification on /app/* (RS256 with the App's public key, `exp` at most 10 minutes ahead, `iss` the App
   id), installation tokens (`ghs_…`, expiring) on /installation and /repos, user tokens (`ghu_…`) on /user;
 - the OAuth code exchange answering 200 with `{"error": "bad_verification_code", …}` for a bad or reused code;
-- `x-ratelimit-*` headers on every API answer, and an optional API path prefix (GitHub Enterprise: /api/v3).
+- `x-ratelimit-*` headers on every API answer, and an optional API path prefix (GitHub Enterprise: /api/v3);
+- conditional requests on the branch and tag lists: an `ETag` on each page, 304 Not Modified (no body, not counted
+  against the rate limit) for an `If-None-Match` naming the current one.
 
 Faults, the request log and the server's lifecycle are tests/support/fake_http.py's (`fail_next(path_prefix, status,
 headers)`: a 403 secondary rate limit with Retry-After, a 500, a redirect; `slow_next`; `log` and `requests(...)`);
@@ -89,6 +91,8 @@ class FakeRepo:
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> statuses, newest last
     check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # head sha -> check runs, newest last
     trees: dict[str, dict[str, bytes]] = field(default_factory=dict)  # commit sha -> path -> content (GitOps files)
+    protected: set[str] = field(default_factory=set)  # branches whose protection wants pull requests
+    pulls: list[dict[str, Any]] = field(default_factory=list)  # pull requests, by number - 1
 
     @property
     def full_name(self) -> str:
@@ -125,6 +129,11 @@ def _blob_sha(data: bytes) -> str:
 
 def _error(status: int, message: str, **extra: Any) -> Reply:
     return Reply(status, {"message": message, "documentation_url": DOCS, "status": str(status), **extra})
+
+
+def _invalid(resource: str, message: str) -> Reply:
+    """GitHub's 422 "Validation Failed" with one custom error (`errors[].message` says what)."""
+    return _error(422, "Validation Failed", errors=[{"resource": resource, "code": "custom", "message": message}])
 
 
 class FakeGitHub(FakeServer):
@@ -168,6 +177,8 @@ class FakeGitHub(FakeServer):
         self._delivered: dict[int, tuple[str, Any]] = {}  # attempt id -> (event, payload)
         # How a redelivery reaches the App's webhook URL: (guid, event, payload) -> the HTTP status it got.
         self.send_webhook: Callable[[str, str, Any], int] | None = None
+        self.not_modified = 0  # conditional requests answered 304 (free of the rate limit)
+        self._reset_at = 0
 
     @property
     def web_url(self) -> str:
@@ -592,15 +603,23 @@ class FakeGitHub(FakeServer):
     def common_headers(self, api: bool) -> dict[str, str]:
         return self._rate_headers() if api else {}
 
+    def _window_reset(self) -> int:
+        """The primary limit's window: an hour from its first request, then the next hour (GitHub's reset stays put
+        within a window)."""
+        now = int(self.clock())
+        if self._reset_at <= now:
+            self._reset_at = now + 3600
+        return self._reset_at
+
     def _rate_headers(self) -> dict[str, str]:
-        used = len(self.log)
+        used = len(self.log) - self.not_modified  # a 304 to a conditional request costs no rate limit
         return {
             "X-GitHub-Api-Version-Selected": API_VERSIONS[0],
             "X-GitHub-Media-Type": "github.v3; format=json",
             "X-GitHub-Request-Id": f"FAKE:{used:08X}",
             "X-RateLimit-Limit": "5000",
             "X-RateLimit-Remaining": str(max(0, 5000 - used)),
-            "X-RateLimit-Reset": str(int(self.clock()) + 3600),
+            "X-RateLimit-Reset": str(self._window_reset()),
             "X-RateLimit-Used": str(used),
             "X-RateLimit-Resource": "core",
         }
@@ -655,7 +674,12 @@ class FakeGitHub(FakeServer):
                     repo = self._repo_auth(headers, owner, name)
                     items = [self._short_branch(repo, b, sha) for b, sha in sorted(repo.branches.items())]
                     page, link = self._paginate(items, f"/repositories/{repo.id}/branches", query, headers)
-                    return 200, page, link
+                    return self._conditional(headers, page, link)
+                case "GET", ["repos", owner, name, "tags"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    items = [self._tag_item(repo, t) for t in sorted(repo.tags)]
+                    page, link = self._paginate(items, f"/repositories/{repo.id}/tags", query, headers)
+                    return self._conditional(headers, page, link)
                 case "GET", ["repos", owner, name, "branches", *branch] if branch:
                     repo = self._repo_auth(headers, owner, name)
                     return 200, self._branch(repo, "/".join(branch)), {}
@@ -669,6 +693,23 @@ class FakeGitHub(FakeServer):
                 case "GET", ["repos", owner, name, "git", "tags", sha]:
                     repo = self._repo_auth(headers, owner, name)
                     return 200, self._tag_object(repo, sha), {}
+                case "POST", ["repos", owner, name, "git", "refs"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 201, self._create_ref(repo, body), {}
+                case "PATCH", ["repos", owner, name, "git", "refs", "heads", *branch] if branch:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._move_ref(repo, "/".join(branch), body), {}
+                case "GET", ["repos", owner, name, "pulls"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    found = [self._pull_json(repo, p) for p in repo.pulls if self._pull_matches(repo, p, query)]
+                    page, link = self._paginate(found, f"/repositories/{repo.id}/pulls", query, headers)
+                    return 200, page, link
+                case "POST", ["repos", owner, name, "pulls"]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 201, self._pull_json(repo, self._create_pull(repo, body)), {}
+                case "PATCH", ["repos", owner, name, "pulls", number]:
+                    repo = self._repo_auth(headers, owner, name)
+                    return 200, self._pull_json(repo, self._update_pull(repo, number, body)), {}
                 case "POST", ["repos", owner, name, "check-runs"]:
                     repo = self._checks_auth(headers, owner, name)
                     return 201, self._create_check_run(repo, body), {}
@@ -834,6 +875,30 @@ class FakeGitHub(FakeServer):
         self.hook_deliveries.insert(0, again)
         self._delivered[again["id"]] = (event, payload)
         return 202, {}, {}
+
+    def _conditional(self, headers: dict[str, str], page: list[Any], link: dict[str, str]
+                     ) -> tuple[int, Any, dict[str, str]]:
+        """GitHub's conditional requests: every answer carries an `ETag`; a request whose `If-None-Match` names the
+        current one gets 304 Not Modified with no body, and GitHub does not count it against the rate limit."""
+        etag = 'W/"' + hashlib.sha256(repr(page).encode()).hexdigest() + '"'
+        sent = headers.get("if-none-match", "")
+        if etag in [v.strip() for v in sent.split(",")] or etag.removeprefix("W/") in sent:
+            self.not_modified += 1
+            raise Reply(304, None, {"ETag": etag})
+        return 200, page, {**link, "ETag": etag}
+
+    def _tag_item(self, repo: FakeRepo, tag: str) -> dict[str, Any]:
+        """An entry of `GET /repos/{owner}/{repo}/tags`: the commit the tag names (annotated tags peeled)."""
+        sha = repo.tags[tag]
+        for _ in range(10):
+            obj = repo.tag_objects.get(sha)
+            if obj is None:
+                break
+            sha = obj["sha"]
+        base = f"{self.api_url}/repos/{repo.full_name}"
+        return {"name": tag, "commit": {"sha": sha, "url": f"{base}/commits/{sha}"},
+                "zipball_url": f"{base}/zipball/refs/tags/{tag}", "tarball_url": f"{base}/tarball/refs/tags/{tag}",
+                "node_id": _node_id("Ref", f"{repo.id}:{tag}")}
 
     def _short_branch(self, repo: FakeRepo, name: str, sha: str) -> dict[str, Any]:
         return {"name": name, "commit": {"sha": sha, "url": f"{self.api_url}/repos/{repo.full_name}/commits/{sha}"},
@@ -1022,6 +1087,10 @@ class FakeGitHub(FakeServer):
             data = base64.b64decode(body["content"], validate=True)
         except ValueError:
             raise _error(422, "content is not valid Base64") from None
+        if branch in repo.protected:
+            # What GitHub answers a contents API commit to a branch whose protection requires pull requests.
+            raise _error(409, "Could not update file: Changes must be made through a pull request.",
+                         documentation_url="https://docs.github.com/articles/about-protected-branches")
         current = repo.trees.get(repo.branches[branch], {}).get(path)
         given = body.get("sha")
         if current is not None and not given:
@@ -1059,6 +1128,138 @@ class FakeGitHub(FakeServer):
         }
         return (201 if current is None else 200), {"content": self._content_json(repo, path, branch, data),
                                                    "commit": commit}, {}
+
+    # -- branches and pull requests -------------------------------------------------------------------------------
+
+    def protect(self, full_name: str, branch: str) -> None:
+        """Branch protection that requires pull requests: a direct contents API commit to it is refused (409)."""
+        with self._lock:
+            self.repo(full_name).protected.add(branch)
+
+    def pulls(self, full_name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(p) for p in self.repo(full_name).pulls]
+
+    def merge_pull(self, full_name: str, number: int, message: str | None = None) -> str:
+        """"Merge pull request" on GitHub: a merge commit on the base branch with the head's files (the fake keeps
+        no history to three-way merge: the head's tree over the base's), the pull request closed and merged. The
+        merge commit's sha."""
+        with self._lock:
+            repo = self.repo(full_name)
+            pull = repo.pulls[number - 1]
+            if pull["state"] != "open":
+                raise ValueError(f"pull request #{number} is not open")
+            base, head = pull["base"], repo.branches[pull["head"]]
+            parent = repo.branches[base]
+            tree = {**repo.trees.get(parent, {}), **repo.trees.get(head, {})}
+            text = message or f"Merge pull request #{number} from {repo.owner}/{pull['head']}"
+            sha = fake_sha(f"{repo.full_name} merge {number} {parent} {head}")
+            repo.trees[sha], repo.branches[base] = tree, sha
+            repo.commits.add(sha)
+            self.file_commits[sha] = (parent, text)
+            pull.update(state="closed", merged=True, merge_commit_sha=sha)
+            return sha
+
+    def _create_ref(self, repo: FakeRepo, body: Any) -> dict[str, Any]:
+        """POST /repos/{owner}/{repo}/git/refs: `ref` a full `refs/…` name with two slashes at least (422
+        otherwise), `sha` a commit of the repository (422 "Object does not exist"), the ref new (422 "Reference
+        already exists")."""
+        if not isinstance(body, dict) or not isinstance(body.get("ref"), str) or not isinstance(body.get("sha"), str):
+            raise _error(422, "Invalid request.\n\n\"ref\", \"sha\" weren't supplied.")
+        ref, sha = body["ref"], body["sha"]
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            raise _error(422, "Reference name must start with 'refs/' and have at least two slashes.")
+        if sha not in repo.commits and sha not in repo.branches.values():
+            raise _error(422, "Object does not exist")
+        branch = ref.removeprefix("refs/heads/")
+        if branch in repo.branches:
+            raise _error(422, "Reference already exists")
+        repo.branches[branch] = sha
+        return self._ref(repo, f"heads/{branch}")
+
+    def _move_ref(self, repo: FakeRepo, branch: str, body: Any) -> dict[str, Any]:
+        """PATCH /repos/{owner}/{repo}/git/refs/heads/{branch}: moved to `sha` (a non-fast-forward needs `force`; the
+        fake keeps no ancestry, so it asks for `force` whenever the branch does not already point there)."""
+        if branch not in repo.branches:
+            raise _error(422, "Reference does not exist")
+        if not isinstance(body, dict) or not isinstance(body.get("sha"), str):
+            raise _error(422, "Invalid request.\n\n\"sha\" wasn't supplied.")
+        if body["sha"] not in repo.commits and body["sha"] not in repo.branches.values():
+            raise _error(422, "Object does not exist")
+        if repo.branches[branch] != body["sha"] and body.get("force") is not True:
+            raise _error(422, "Update is not a fast forward")
+        repo.branches[branch] = body["sha"]
+        return self._ref(repo, f"heads/{branch}")
+
+    def _pull_matches(self, repo: FakeRepo, pull: dict[str, Any], query: dict[str, list[str]]) -> bool:
+        """GET …/pulls filters: `state` (open by default; closed; all), `head` as `owner:branch`, `base`."""
+        state = (query.get("state") or ["open"])[-1]
+        head = (query.get("head") or [None])[-1]
+        base = (query.get("base") or [None])[-1]
+        return (
+            state in ("all", pull["state"])
+            and head in (None, f"{repo.owner}:{pull['head']}")
+            and base in (None, pull["base"])
+        )
+
+    def _create_pull(self, repo: FakeRepo, body: Any) -> dict[str, Any]:
+        """POST /repos/{owner}/{repo}/pulls: `title`, `head` and `base` branches of the repository; GitHub refuses a
+        second open pull request for the same head and base, and one with no commits between them (422)."""
+        if not isinstance(body, dict) or not all(isinstance(body.get(k), str) for k in ("title", "head", "base")):
+            raise _error(422, "Invalid request.\n\n\"title\", \"head\", \"base\" weren't supplied.")
+        head, base = body["head"].split(":", 1)[-1], body["base"]
+        if head not in repo.branches or base not in repo.branches:
+            raise _invalid("PullRequest", f"{'head' if head not in repo.branches else 'base'} is invalid")
+        if any(p["state"] == "open" and (p["head"], p["base"]) == (head, base) for p in repo.pulls):
+            raise _invalid("PullRequest", f"A pull request already exists for {repo.owner}:{head}.")
+        if repo.branches[head] == repo.branches[base]:
+            raise _invalid("PullRequest", f"No commits between {base} and {head}")
+        pull = {"number": len(repo.pulls) + 1, "title": body["title"], "body": body.get("body"), "head": head,
+                "base": base, "state": "open", "merged": False, "merge_commit_sha": None, "updates": 0}
+        repo.pulls.append(pull)
+        return pull
+
+    def _update_pull(self, repo: FakeRepo, number: str, body: Any) -> dict[str, Any]:
+        if not number.isdigit() or not 0 < int(number) <= len(repo.pulls):
+            raise _error(404, "Not Found")
+        if not isinstance(body, dict):
+            raise _error(400, "Problems parsing JSON")
+        pull = repo.pulls[int(number) - 1]
+        pull.update({k: body[k] for k in ("title", "body") if isinstance(body.get(k), str)})
+        pull["updates"] += 1
+        return pull
+
+    def _pull_json(self, repo: FakeRepo, pull: dict[str, Any]) -> dict[str, Any]:
+        """A pull request as GitHub answers it (the fields gitconnect and a reader use)."""
+        r, web, n = f"{self.api_url}/repos/{repo.full_name}", f"{self.web_url}/{repo.full_name}", pull["number"]
+
+        def side(branch: str) -> dict[str, Any]:
+            return {"label": f"{repo.owner}:{branch}", "ref": branch, "sha": repo.branches.get(branch, ""),
+                    "repo": self._repo_json(repo), "user": self._user_json(repo.owner, repo.id + 1_000_000)}
+
+        links = {"self": f"{r}/pulls/{n}", "html": f"{web}/pull/{n}", "issue": f"{r}/issues/{n}",
+                 "comments": f"{r}/issues/{n}/comments", "review_comments": f"{r}/pulls/{n}/comments",
+                 "review_comment": f"{r}/pulls/comments{{/number}}", "commits": f"{r}/pulls/{n}/commits",
+                 "statuses": f"{r}/statuses/{repo.branches.get(pull['head'], '')}"}
+        merged = pull["merged"]
+        return {
+            "url": links["self"], "id": repo.id * 1000 + n, "node_id": _node_id("PullRequest", n),
+            "html_url": links["html"], "diff_url": f"{web}/pull/{n}.diff", "patch_url": f"{web}/pull/{n}.patch",
+            "issue_url": links["issue"], "commits_url": links["commits"],
+            "review_comments_url": links["review_comments"], "review_comment_url": links["review_comment"],
+            "comments_url": links["comments"], "statuses_url": links["statuses"], "number": n,
+            "state": pull["state"], "locked": False, "title": pull["title"], "body": pull["body"],
+            "user": self._bot_json(), "labels": [], "milestone": None, "active_lock_reason": None,
+            "created_at": CREATED, "updated_at": CREATED, "closed_at": CREATED if pull["state"] == "closed" else None,
+            "merged_at": CREATED if merged else None, "merge_commit_sha": pull["merge_commit_sha"],
+            "assignee": None, "assignees": [], "requested_reviewers": [], "requested_teams": [],
+            "head": side(pull["head"]), "base": side(pull["base"]),
+            "_links": {name: {"href": href} for name, href in links.items()},
+            "author_association": "NONE", "auto_merge": None, "draft": False, "merged": merged,
+            "mergeable": None, "rebaseable": None, "mergeable_state": "unknown", "merged_by": None,
+            "comments": 0, "review_comments": 0, "maintainer_can_modify": False, "commits": 1, "additions": 1,
+            "deletions": 1, "changed_files": 1,
+        }
 
     def _create_check_run(self, repo: FakeRepo, body: Any) -> dict[str, Any]:
         """POST /repos/{owner}/{repo}/check-runs as GitHub validates it: name and head_sha required; a `completed` run

@@ -161,6 +161,7 @@ class FakeProject:
     visibility: str = "private"
     archived: bool = False
     branches: dict[str, str] = field(default_factory=dict)  # name -> head sha
+    tags: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (commit, message: annotated)
     commits: dict[str, list[str]] = field(default_factory=dict)  # sha -> branches that contain it
     comparisons: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     hooks: dict[int, FakeHook] = field(default_factory=dict)
@@ -170,6 +171,9 @@ class FakeProject:
     files: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)
     # sha -> {"author_name", "author_email", "committer_name", "committer_email"} of a Commits API commit
     commit_people: dict[str, dict[str, str]] = field(default_factory=dict)
+    snapshots: dict[str, dict[str, tuple[bytes, str]]] = field(default_factory=dict)  # commit -> its files (known)
+    protected: set[str] = field(default_factory=set)  # branches the token's user may not push to
+    merge_requests: list[dict[str, Any]] = field(default_factory=list)  # by iid - 1
 
 
 @dataclass
@@ -503,6 +507,12 @@ class FakeGitLab(FakeServer):
             project.commits.setdefault(sha, []).extend(b for b in branches if b not in project.commits.get(sha, []))
         return sha
 
+    def set_tag(self, project: FakeProject, tag: str, sha: str, message: str | None = None) -> None:
+        """Create (or move) a tag on a commit, as a tag push would; a message makes it an annotated tag."""
+        with self._lock:
+            project.commits.setdefault(sha, [])
+            project.tags[tag] = (sha, message)
+
     def set_branch(self, project: FakeProject, branch: str, sha: str) -> None:
         """Move (or create) a branch head, as a push would."""
         with self._lock:
@@ -604,19 +614,23 @@ class FakeGitLab(FakeServer):
             project.files.setdefault(branch, {})[path] = (data, sha)
             project.branches[branch] = sha
             project.commits.setdefault(sha, []).append(branch)
+            project.snapshots[sha] = dict(project.files[branch])
             return sha
 
     def _file_json(self, project: FakeProject, path: str, ref: str) -> dict[str, Any]:
-        if ref not in project.branches:
+        """GET …/repository/files/:path?ref=: a branch, or a commit whose files the fake knows."""
+        if ref not in project.branches and ref not in project.snapshots:
             raise _message(404, "404 Commit Not Found")
-        found = project.files.get(ref, {}).get(path)
+        tree = project.files.get(ref, {}) if ref in project.branches else project.snapshots[ref]
+        found = tree.get(path)
         if found is None:
             raise _message(404, "404 File Not Found")
         content, last_commit = found
         return {"file_name": path.rsplit("/", 1)[-1], "file_path": path, "size": len(content), "encoding": "base64",
                 "content": base64.b64encode(content).decode(), "content_sha256": hashlib.sha256(content).hexdigest(),
                 "ref": ref, "blob_id": hashlib.sha1(content).hexdigest(),  # noqa: S324 - Git's blob id scheme
-                "commit_id": project.branches[ref], "last_commit_id": last_commit, "execute_filemode": False}
+                "commit_id": project.branches.get(ref, ref), "last_commit_id": last_commit,
+                "execute_filemode": False}
 
     def _commit_actions(self, project: FakeProject, user: FakeUser, params: dict[str, Any]) -> dict[str, Any]:
         """POST /projects/:id/repository/commits: all actions apply, or none (GitLab answers 400 with why)."""
@@ -625,6 +639,8 @@ class FakeGitLab(FakeServer):
             raise _param_error("branch, commit_message, actions are missing")
         if branch not in project.branches:
             raise _message(400, "You can only create or edit files when you are on a branch")
+        if branch in project.protected:
+            raise _message(403, "403 Forbidden - You are not allowed to push into this branch")
         files = project.files.setdefault(branch, {})
         for action in actions:
             path, kind = action.get("file_path"), action.get("action")
@@ -644,6 +660,7 @@ class FakeGitLab(FakeServer):
             files[action["file_path"]] = (data, sha)
         project.branches[branch] = sha
         project.commits.setdefault(sha, []).append(branch)
+        project.snapshots[sha] = dict(files)
         # `author_name`/`author_email` name the author (default: the token's user); the committer is that user
         me = {"name": user.name, "email": f"{user.username}@example.com"}
         people = {
@@ -657,6 +674,89 @@ class FakeGitLab(FakeServer):
                 **people,
                 "created_at": _iso(self.clock()),
                 "parent_ids": [parent], "web_url": f"{self.external_url}/-/commit/{sha}"}
+
+    # -- branches and merge requests -----------------------------------------------------------------------------
+
+    def protect(self, project: FakeProject, branch: str) -> None:
+        """A protected branch the token's user may not push to ("Allowed to push: No one" or Maintainers only)."""
+        with self._lock:
+            project.protected.add(branch)
+
+    def merge(self, project: FakeProject, iid: int) -> str:
+        """"Merge" on GitLab: a merge commit on the target branch with the source branch's files over the target's
+        (the fake keeps no history to three-way merge), the merge request `merged`. The merge commit's sha."""
+        with self._lock:
+            mr = project.merge_requests[iid - 1]
+            source, target = mr["source_branch"], mr["target_branch"]
+            files = {**project.files.get(target, {}), **project.files.get(source, {})}
+            sha = fake_sha(f"{project.id} merge !{iid} {project.branches[target]} {project.branches[source]}")
+            project.files[target] = {path: (data, sha) for path, (data, _) in files.items()}
+            project.branches[target] = sha
+            project.commits.setdefault(sha, []).append(target)
+            project.snapshots[sha] = dict(project.files[target])
+            mr.update(state="merged", merge_commit_sha=sha)
+            return sha
+
+    def _create_branch(self, project: FakeProject, user: FakeUser | None, params: dict[str, Any]) -> dict[str, Any]:
+        """POST …/repository/branches?branch=&ref=: 400 "Branch already exists", 400 "Invalid reference name"."""
+        name, ref = params.get("branch"), params.get("ref")
+        if not name or not ref:
+            raise _param_error("branch is missing" if not name else "ref is missing")
+        if name in project.branches:
+            raise _message(400, "Branch already exists")
+        sha = self._resolve(project, str(ref))
+        if sha is None:
+            raise _message(400, f"Invalid reference name: {ref}")
+        project.branches[name] = sha
+        project.commits.setdefault(sha, []).append(name)
+        source = project.files.get(str(ref)) if ref in project.branches else project.snapshots.get(sha)
+        project.files[name] = dict(source or {})
+        return self._branch_json(project, user, name)
+
+    @staticmethod
+    def _mr_matches(mr: dict[str, Any], q: dict[str, str]) -> bool:
+        """GET …/merge_requests filters: `state` (opened, closed, merged, all), `source_branch`, `target_branch`."""
+        return (
+            q.get("state", "all") in ("all", mr["state"])
+            and q.get("source_branch", mr["source_branch"]) == mr["source_branch"]
+            and q.get("target_branch", mr["target_branch"]) == mr["target_branch"]
+        )
+
+    def _create_mr(self, project: FakeProject, params: dict[str, Any]) -> dict[str, Any]:
+        """POST …/merge_requests: 400 for a missing parameter, 409 "Another open merge request already exists for
+        this source branch: !<iid>", as GitLab answers."""
+        for name in ("source_branch", "target_branch", "title"):
+            if not params.get(name):
+                raise _param_error(f"{name} is missing")
+        source, target = str(params["source_branch"]), str(params["target_branch"])
+        if source not in project.branches or target not in project.branches:
+            raise _message(404, "404 Branch Not Found")
+        for mr in project.merge_requests:
+            if mr["state"] == "opened" and mr["source_branch"] == source:
+                raise Reply(409, {"message": [
+                    f"Another open merge request already exists for this source branch: !{mr['iid']}"]})
+        mr = {"iid": len(project.merge_requests) + 1, "title": str(params["title"]),
+              "description": params.get("description"), "source_branch": source, "target_branch": target,
+              "state": "opened", "merge_commit_sha": None, "updates": 0}
+        project.merge_requests.append(mr)
+        return mr
+
+    def _update_mr(self, project: FakeProject, iid: str, params: dict[str, Any]) -> dict[str, Any]:
+        if not iid.isdigit() or not 0 < int(iid) <= len(project.merge_requests):
+            raise _message(404, "404 Not found")
+        mr = project.merge_requests[int(iid) - 1]
+        mr.update({k: params[k] for k in ("title", "description") if isinstance(params.get(k), str)})
+        mr["updates"] += 1
+        return mr
+
+    def _mr_json(self, project: FakeProject, mr: dict[str, Any]) -> dict[str, Any]:
+        iid = mr["iid"]
+        return {"id": project.id * 1000 + iid, "iid": iid, "project_id": project.id, "title": mr["title"],
+                "description": mr["description"], "state": mr["state"], "source_branch": mr["source_branch"],
+                "target_branch": mr["target_branch"], "source_project_id": project.id,
+                "target_project_id": project.id, "sha": project.branches.get(mr["source_branch"]),
+                "merge_commit_sha": mr["merge_commit_sha"], "draft": False, "created_at": CREATED,
+                "updated_at": CREATED, "web_url": f"{self._web(project)}/-/merge_requests/{iid}"}
 
     # -- faults: GitLab's bodies, and where requests go -------------------------------------------------------------
 
@@ -696,8 +796,16 @@ class FakeGitLab(FakeServer):
         raise Reply(404, _NOT_FOUND_PAGE, {"content-type": HTML})
 
     def common_headers(self, api: bool) -> dict[str, str]:
-        return {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
-                "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
+        headers = {"X-Request-Id": uuid.uuid4().hex[:26].upper(),
+                   "X-Gitlab-Meta": json.dumps({"correlation_id": uuid.uuid4().hex, "version": "1"})}
+        if api:  # GitLab.com's RateLimit-* headers (throttle_authenticated_api: 2 000 a minute), on every API answer
+            minute = int(self.clock()) // 60 * 60 + 60
+            used = len(self.log)
+            headers.update({"RateLimit-Name": "throttle_authenticated_api", "RateLimit-Limit": "2000",
+                            "RateLimit-Observed": str(used), "RateLimit-Remaining": str(max(0, 2000 - used)),
+                            "RateLimit-Reset": str(minute),
+                            "RateLimit-ResetTime": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(minute))})
+        return headers
 
     # -- authentication -----------------------------------------------------------------------------------------
 
@@ -798,6 +906,12 @@ class FakeGitLab(FakeServer):
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)
                     return self._list_branches(project, user, path, q, ident)
+                case "GET", ["projects", ident, "repository", "tags"]:
+                    user = self._auth(headers, READ, required=False)
+                    project = self._project(ident, user, code=True)
+                    # GitLab's default order is `updated` descending; by name here (any order is the same set).
+                    items = [self._tag_json(project, n) for n in sorted(project.tags)]
+                    return self._offset(items, path, q, {"id": ident})
                 case "GET", ["projects", ident, "repository", "branches", branch]:
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)
@@ -813,6 +927,31 @@ class FakeGitLab(FakeServer):
                     project = self._project(ident, user, level=DEVELOPER)
                     assert user is not None
                     return 201, self._commit_actions(project, user, params), {}
+                case "POST", ["projects", ident, "repository", "branches"]:
+                    user = self._auth(headers, WRITE)
+                    project = self._project(ident, user, level=DEVELOPER)
+                    return 201, self._create_branch(project, user, params), {}
+                case "DELETE", ["projects", ident, "repository", "branches", branch]:
+                    user = self._auth(headers, WRITE)
+                    project = self._project(ident, user, level=DEVELOPER)
+                    if branch not in project.branches:
+                        raise _message(404, "404 Branch Not Found")
+                    del project.branches[branch]
+                    project.files.pop(branch, None)
+                    return 204, None, {}
+                case "GET", ["projects", ident, "merge_requests"]:
+                    user = self._auth(headers, READ, required=False)
+                    project = self._project(ident, user, code=True)
+                    found = [self._mr_json(project, m) for m in project.merge_requests if self._mr_matches(m, q)]
+                    return self._offset(found, path, q, {})
+                case "POST", ["projects", ident, "merge_requests"]:
+                    user = self._auth(headers, WRITE)
+                    project = self._project(ident, user, level=DEVELOPER)
+                    return 201, self._mr_json(project, self._create_mr(project, params)), {}
+                case "PUT", ["projects", ident, "merge_requests", iid]:
+                    user = self._auth(headers, WRITE)
+                    project = self._project(ident, user, level=DEVELOPER)
+                    return 200, self._mr_json(project, self._update_mr(project, iid, params)), {}
                 case "GET", ["projects", ident, "repository", "compare"]:
                     user = self._auth(headers, READ, required=False)
                     project = self._project(ident, user, code=True)
@@ -1289,6 +1428,14 @@ class FakeGitLab(FakeServer):
             "default": default,
             "web_url": f"{self._web(project)}/-/tree/{name}",
         }
+
+    def _tag_json(self, project: FakeProject, name: str) -> dict[str, Any]:
+        """A tag as `GET /projects/:id/repository/tags` lists it: `commit` is the tagged commit, `target` the tag
+        object's sha for an annotated tag (else the commit's)."""
+        sha, message = project.tags[name]
+        target = sha if message is None else fake_sha(f"{project.id} tag object {name}")
+        return {"name": name, "message": message or "", "target": target, "commit": self._commit_json(project, sha),
+                "release": None, "protected": False, "created_at": None}
 
     def _hook_json(self, hook: FakeHook) -> dict[str, Any]:
         out: dict[str, Any] = {

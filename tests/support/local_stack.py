@@ -118,8 +118,9 @@ class Stack:
     def logs(self) -> str:
         return "".join(self.stderr)
 
-    def stop(self, timeout: float = 10, sig: int = signal.SIGINT) -> int:
-        """SIGINT (Ctrl-C) or ``sig``, then kill after ``timeout``; returns the exit code."""
+    def stop(self, timeout: float = 30, sig: int = signal.SIGINT) -> int:
+        """SIGINT (Ctrl-C) or ``sig``, then kill after ``timeout`` (generous: a loaded 2-core CI machine is slow to
+        join the pollers); returns the exit code."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:

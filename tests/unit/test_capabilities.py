@@ -15,6 +15,7 @@ from gitconnect.providers.base import (
     GitOpsFiles,
     ManagedWebhooks,
     PolledChanges,
+    ReconciledRefs,
     RefreshingCredentials,
     ShortHashes,
     Webhooks,
@@ -22,14 +23,14 @@ from gitconnect.providers.base import (
 
 CAPABILITIES: tuple[type, ...] = (Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials,
                                   GitOpsFiles, DefaultBranches,
-                                  PolledChanges)
+                                  PolledChanges, ReconciledRefs)
 EXPECTED: dict[str, set[type]] = {
     "custom": {GitOpsFiles, DefaultBranches, PolledChanges},
-    "github": {Webhooks, ShortHashes, CommitStatuses, GitOpsFiles, DefaultBranches},
+    "github": {Webhooks, ShortHashes, CommitStatuses, GitOpsFiles, DefaultBranches, ReconciledRefs},
     "gitlab": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles,
-               DefaultBranches},
+               DefaultBranches, ReconciledRefs},
     "bitbucket": {Webhooks, ShortHashes, ManagedWebhooks, CommitStatuses, RefreshingCredentials, GitOpsFiles,
-                  DefaultBranches},
+                  DefaultBranches, ReconciledRefs},
 }
 
 

@@ -89,4 +89,6 @@ def test_keys_read_back() -> None:
 
 
 def test_stores_are_named_and_the_lease_store_keeps_its_old_position() -> None:
-    assert Stores._fields == ("connections", "sources", "builds", "deliveries", "leases", "hooks", "states")
+    assert Stores._fields == (
+        "connections", "sources", "builds", "deliveries", "leases", "hooks", "states", "seen", "reconcile_due"
+    )

@@ -4,6 +4,7 @@ for the queue), and one refusing for good is dropped with the reason."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -11,7 +12,7 @@ import pytest
 
 from gitconnect.domain.errors import NotFoundError, RemoteUnreachableError
 from gitconnect.domain.models import Build, Connection, Source
-from gitconnect.providers.base import Access
+from gitconnect.providers.base import Access, CommitCheck
 from gitconnect.services.builds import new_build
 from gitconnect.services.secrets import ConnectionSecrets
 from gitconnect.services.statuses import StatusMirror, StatusRequests
@@ -103,3 +104,40 @@ def test_a_status_that_moves_while_it_is_shown_is_shown_again() -> None:
     assert service.mirror("bld_1") == "shown"
     assert statuses.shown == [("a" * 40, "queued"), ("a" * 40, "succeeded")]
     assert store.items["bld_1"].mirrored_status == "succeeded"
+
+
+@dataclass
+class Checks:
+    """CommitChecks: the checks shown, and failures to raise first."""
+
+    shown: list[CommitCheck] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+
+    def report_check(self, access: Access, check: CommitCheck) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.shown.append(check)
+
+
+def test_a_check_travels_the_status_queue_with_its_result_and_is_retried_like_a_status() -> None:
+    # Given a check requested through StatusRequests (the message carries the result, not a build id)
+    sent: list[str] = []
+
+    class Queue:
+        def send(self, body: str) -> None:
+            sent.append(body)
+
+    check = CommitCheck("acme/app", "b" * 40, "gitconnect/template", "failure", "app.json: not valid JSON: line 2",
+                        "app.json: not valid JSON: line 2", "gitconnect/template", ref="feature")
+    StatusRequests(Queue(), lambda provider: True).request_check(CONNECTION, check)
+    checks = Checks(failures=[RemoteUnreachableError("the provider timed out")])
+    service, _ = mirror(checks)
+    # When the mirror handles it: a provider down is raised for the queue, then shown as sent
+    with pytest.raises(RemoteUnreachableError):
+        service.handle(json.loads(sent[0]))
+    assert service.handle(json.loads(sent[0])) == "shown" and checks.shown == [check]
+    # A refusal for good is dropped with the reason; a provider without checks shows nothing
+    service, _ = mirror(Checks(failures=[NotFoundError("no such commit")]))
+    assert service.handle(json.loads(sent[0])) == "refused: no such commit"
+    service, _ = mirror(Statuses())
+    assert service.handle(json.loads(sent[0])) == "nowhere to show it"

@@ -39,6 +39,8 @@ class Settings:
     poll_seconds: float = 180.0
     sync_queue_url: str = ""  # the scheduled sync sends due work here; SyncFunction does it
     redelivery_seconds: float = 300.0  # GitHub: how often its log of failed deliveries is read
+    # How often each webhook-fed source's watched heads and tags are compared with what gitconnect last saw.
+    reconcile_seconds: float = 900.0
     # How long a container keeps a connection's repository, branch and namespace lists (and how long a listing's
     # cursor stays valid).
     listing_cache_seconds: float = 300.0
@@ -114,6 +116,7 @@ def get_settings() -> Settings:
         poll_seconds=float(_env("GITCONNECT_POLL_SECONDS", "180")),
         sync_queue_url=_env("GITCONNECT_SYNC_QUEUE_URL"),
         redelivery_seconds=float(_env("GITCONNECT_REDELIVERY_SECONDS", "300")),
+        reconcile_seconds=float(_env("GITCONNECT_RECONCILE_SECONDS", "900")),
         listing_cache_seconds=float(_env("GITCONNECT_LISTING_CACHE_SECONDS", "300")),
         events_queue_url=_env("GITCONNECT_EVENTS_QUEUE_URL"),
         status_queue_url=_env("GITCONNECT_STATUS_QUEUE_URL"),

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
     from gitconnect.services.oauth import BrowserFlow
+    from gitconnect.services.ratelimits import RateLimitRecorder
+    from gitconnect.services.reconcile import ReconcileService
     from gitconnect.services.redelivery import DeliveryRecovery
     from gitconnect.services.repair import HookRepair
     from gitconnect.services.router import EventRouter
@@ -105,7 +107,16 @@ def http_client() -> HttpClient:
     from gitconnect.adapters.http import RequestsHttpClient
 
     s = settings()
-    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout)
+    return RequestsHttpClient(allow_loopback=s.allow_loopback, timeout=s.http_timeout,
+                              observer=rate_limits().observe)
+
+
+@cache
+def rate_limits() -> RateLimitRecorder:
+    """Each connection's `rate_limit`, from the provider answers the container's HTTP client sees."""
+    from gitconnect.services.ratelimits import RateLimitRecorder
+
+    return RateLimitRecorder(lambda: stores().connections)
 
 
 def provider_config(provider_id: str) -> dict[str, str]:
@@ -182,7 +193,13 @@ def sources() -> SourceService:
     from gitconnect.services.sources import SourceService
 
     return SourceService(
-        stores().sources, connections(), secrets(), provider, hooks(), poll_seconds=settings().poll_seconds
+        stores().sources,
+        connections(),
+        secrets(),
+        provider,
+        hooks(),
+        poll_seconds=settings().poll_seconds,
+        reconcile_seconds=settings().reconcile_seconds,
     )
 
 
@@ -260,6 +277,7 @@ def sync_scheduler() -> SyncScheduler:
     lanes = [
         Lane("poll", stores().sources, settings().poll_seconds),
         Lane("hook", stores().hooks, settings().hook_check_seconds),
+        Lane("reconcile", stores().reconcile_due, settings().reconcile_seconds),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
 
@@ -366,6 +384,16 @@ def router() -> EventRouter:
         secrets(),
         stores().hooks,
         gitops=lambda: templates(),
+        seen=stores().seen,
+    )
+
+
+@cache
+def reconciler() -> ReconcileService:
+    from gitconnect.services.reconcile import ReconcileService
+
+    return ReconcileService(
+        stores().sources, stores().connections, secrets(), provider, stores().seen, builds_queue(), stores().deliveries
     )
 
 
@@ -427,7 +455,7 @@ def runs() -> RunService:
 def templates() -> TemplateService:
     from gitconnect.services.templates import TemplateService
 
-    return TemplateService(_template_store(), connections(), secrets(), provider, runs())
+    return TemplateService(_template_store(), connections(), secrets(), provider, runs(), status_requests())
 
 
 @cache
@@ -441,7 +469,7 @@ def recovery() -> DeliveryRecovery:
     with_webhooks = [pid for pid, declaration in REGISTRY.items() if declaration.webhook is not None]
     tables = stores()
     return DeliveryRecovery(provider, with_webhooks, tables.leases, tables.connections, tables.deliveries,
-                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every))
+                            interval_seconds=every, lookback_seconds=max(3600.0, 4 * every), remembered=tables.leases)
 
 
 @cache

@@ -135,7 +135,9 @@ class RequestsHttpClient:
         retries: int = 2,
         backoff: float = 0.25,
         max_body: int = MAX_BODY_BYTES,
+        observer: Callable[[str, Mapping[str, str]], None] | None = None,
     ) -> None:
+        self._observer = observer  # shown every answer's URL and headers (a connection's rate_limit)
         self._timeout = (min(timeout, 5.0), timeout)
         self._max_retry_after = max_retry_after
         self._sleep = sleep
@@ -192,6 +194,8 @@ class RequestsHttpClient:
                     self._sleep(self._backoff * attempt)
                     continue
                 raise RemoteUnreachableError(f"{host} could not be reached: {_transport_reason(exc)}") from None
+            if self._observer is not None:
+                self._observer(url, response.headers)
             if response.status in RETRY_STATUSES and method in IDEMPOTENT_METHODS and transient_left > 0:
                 transient_left -= 1
                 after = retry_after_seconds(response.headers.get("retry-after"), self._clock())

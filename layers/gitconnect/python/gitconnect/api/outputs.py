@@ -209,6 +209,10 @@ class GitOpsOut(Closed):
     status: Literal["synced", "error", "unlinked"]
     last_synced_sha: str | None
     last_error: dict[str, Any] | None = Field(description="`{reason, commit_sha, at}` of a refused pushed version")
+    write: Literal["direct", "pull_request"] = Field(description="how a save reaches `branch`")
+    last_pull_request: dict[str, Any] | None = Field(
+        description="the latest save proposed by pull request: `{number, url, branch, commit_sha, action}`"
+    )
 
 
 class TriggersOut(Closed):
@@ -231,6 +235,12 @@ class TemplateOut(Closed):
     concurrency: Literal["allow", "queue", "forbid"]
     created_at: str
     updated_at: str
+
+
+class Proposed(TemplateOut):
+    """A save in pull-request mode: the template as it was, and the pull request that proposes the content."""
+
+    pull_request: dict[str, Any] | None
 
 
 class TemplateList(Closed):

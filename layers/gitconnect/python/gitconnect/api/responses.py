@@ -55,17 +55,22 @@ _SUCCESS = {200: "OK", 201: "Created", 202: "Accepted: requested, not done", 204
 
 
 def answers(
-    status: int, model: type[BaseModel] | None, why: Mapping[int, str] | None = None
+    status: int,
+    model: type[BaseModel] | None,
+    why: Mapping[int, str] | None = None,
+    also: Mapping[int, tuple[str, type[BaseModel]]] | None = None,
 ) -> dict[int, OpenAPIResponse]:
     """A route's `responses=`: its success `status` with the `model` of its body (None: no body), and the refusals
-    only this route gives (`why`: status -> when), as problem+json. The refusals every route of a kind gives (401/403
-    of the team API, 400/413/415 of a body, 404 of a path parameter, 503) are added to the document by
-    `gitconnect.api.reference`, from the same rules that answer them."""
+    only this route gives (`why`: status -> when), as problem+json; `also`: another success it answers (status ->
+    (when, model)). The refusals every route of a kind gives (401/403 of the team API, 400/413/415 of a body, 404 of
+    a path parameter, 503) are added to the document by `gitconnect.api.reference`, from the rules that answer them."""
     # (No content at all would make Powertools document the return annotation: an empty map says "no body".)
     success: OpenAPIResponse = {"description": _SUCCESS[status], "content": {}}
     if model is not None:
         success["content"] = {"application/json": {"model": model}}
     declared: dict[int, OpenAPIResponse] = {status: success}
+    for code, (when, other) in (also or {}).items():  # another success (`when`), with its own body
+        declared[code] = {"description": when, "content": {"application/json": {"model": other}}}
     for code, when in (why or {}).items():
         declared[code] = {"description": when, "content": {PROBLEM_JSON: {"model": Problem}}}
     return declared

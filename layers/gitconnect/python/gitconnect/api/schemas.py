@@ -176,9 +176,20 @@ class GitOpsFetchIn(Strict):
     path: FilePath
 
 
+WriteMode = Literal["direct", "pull_request"]
+
+
 class GitOpsLinkIn(GitOpsFetchIn):
     mode: Literal["create", "link"]
     commit_message: Message | None = None
+    # "pull_request": saves commit to gitconnect/<template id> and open (or update) a pull request into `branch`
+    write: WriteMode = "direct"
+
+
+class GitOpsWriteIn(Strict):
+    """PATCH of a linked template's write mode alone: `{"gitops": {"write": "direct" | "pull_request"}}`."""
+
+    write: WriteMode
 
 
 class TriggersIn(Strict):
@@ -206,7 +217,7 @@ class TemplatePatch(Strict):
     run_on_update: bool | None = None
     concurrency: Literal["allow", "queue", "forbid"] | None = None
     triggers: TriggersIn | None = None
-    gitops: GitOpsLinkIn | None = None
+    gitops: GitOpsLinkIn | GitOpsWriteIn | None = None
 
 
 CommitSha = Annotated[str, Field(min_length=7, max_length=64, pattern=r"^[0-9a-fA-F]+$")]

@@ -36,6 +36,11 @@ class NotFoundError(GitconnectError, status=404, title="Not found"): ...
 class ConflictError(GitconnectError, status=409, title="Conflict"): ...
 
 
+class ProtectedBranchError(ConflictError, title="Protected branch"):
+    """The provider refused a direct commit because the branch is protected (GitHub's branch protection or rules,
+    GitLab's protected branches, Bitbucket's branch restrictions): it takes changes through pull requests only."""
+
+
 class PayloadTooLargeError(GitconnectError, status=413, title="Payload too large"): ...
 
 

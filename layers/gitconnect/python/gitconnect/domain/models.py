@@ -8,6 +8,8 @@ from typing import Any, Generic, Literal, TypeVar, cast
 
 from gitconnect.domain.events import RepoRef
 from gitconnect.domain.ids import iso
+from gitconnect.domain.ratelimits import RateLimit
+from gitconnect.domain.reconcile import ReconcileState
 
 T = TypeVar("T")
 
@@ -71,6 +73,8 @@ class Connection:
     # Part of the listing cache's key: bumped (atomically, in the table) when what the connection may list changes
     # (restrictions, GitHub installation events), so every container stops serving its cached listing.
     listing_epoch: int = 0
+    # The provider's limit as its last answer for this connection stated it (services/ratelimits.py); None: unknown.
+    rate_limit: RateLimit | None = None
 
     def allows(self, repository: str) -> bool:
         """Namespace restrictions, enforced for listing, sources, builds, polls and webhooks alike (a Custom Git
@@ -95,6 +99,7 @@ class Connection:
             "status": self.status,
             "restrictions": self.restrictions.to_json(),
             "created_at": self.created_at,
+            "rate_limit": None if self.rate_limit is None else self.rate_limit.to_json(),
             **self.details,
         }
 
@@ -170,6 +175,10 @@ class Source:
     poll_due_at: float | None = None
     # `active`, or `access_revoked` while the provider withholds the repository (a GitHub App's repositories).
     status: str = "active"
+    # Webhook-fed sources (domain/reconcile.py): the last reconcile pass, and the epoch seconds of the next one (set at
+    # create, moved only by the schedule's claim).
+    reconcile: ReconcileState | None = None
+    reconcile_due_at: float | None = None
 
     @property
     def refusal(self) -> str | None:

@@ -12,6 +12,7 @@ from gitconnect.domain.models import PathRules, PullRequestRules, Source
 
 Kind = Literal["template", "release_flow"]
 Concurrency = Literal["allow", "queue", "forbid"]
+WriteMode = Literal["direct", "pull_request"]  # how a save from the app reaches the linked branch
 RUN_FINAL = ("succeeded", "failed", "cancelled")
 MAX_DOCUMENT_BYTES = 300 * 1024  # a version item must stay under DynamoDB's 400 KB item limit with its metadata
 
@@ -60,6 +61,9 @@ class GitOpsLink:
     file_version: str | None = None  # the provider's optimistic-concurrency token of that content
     last_error: dict[str, Any] | None = None  # {"reason", "commit_sha", "at"}: a pushed version that was refused
     refused_version: str | None = None  # that refused file's version: a save naming its commit replaces only it
+    write: WriteMode = "direct"  # "pull_request": saves commit to gitconnect's branch and open a pull request
+    # The latest save proposed through a pull request: {"number", "url", "branch", "commit_sha", "action"}.
+    last_pull_request: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,8 @@ class GitOpsLink:
             "status": self.status,
             "last_synced_sha": self.last_synced_sha,
             "last_error": self.last_error,
+            "write": self.write,
+            "last_pull_request": self.last_pull_request,
         }
 
 

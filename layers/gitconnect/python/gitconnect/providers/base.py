@@ -11,7 +11,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: the intake loads this module for WebhookSpec, and nothing more of the domain
     from gitconnect.domain.events import RepoRef, WebhookEvent
@@ -122,6 +122,45 @@ class Committed:
 
     sha: str
     version: str
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """An open pull request (GitHub, Bitbucket) or merge request (GitLab): its number (GitLab: the `iid`), where a
+    person reviews it, and its head commit."""
+
+    number: int
+    url: str
+    head_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitCheck:
+    """A named result on a commit that is not a build's (`gitconnect/template` on a pull request's head): shown the
+    way the provider shows build statuses (GitHub: a check run where the App may, else a commit status)."""
+
+    repository: str
+    sha: str
+    name: str
+    state: Literal["success", "failure"]
+    title: str
+    summary: str
+    external_id: str  # one check per (name, external id) on a commit: shown again, it is updated
+    ref: str | None = None  # the branch the commit is on (GitLab keeps one status per name and ref)
+    url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "sha": self.sha,
+            "name": self.name,
+            "state": self.state,
+            "title": self.title,
+            "summary": self.summary,
+            "external_id": self.external_id,
+            "ref": self.ref,
+            "url": self.url,
+        }
 
 
 @dataclass(frozen=True)
@@ -372,6 +411,33 @@ class RedeliveredWebhooks(Protocol):
     def redeliver(self, delivery: FailedDelivery) -> None: ...
 
 
+@dataclass(frozen=True)
+class RefListing:
+    """A repository's branch heads and tags (name -> commit; tags peeled) as one reconcile pass lists them, the
+    provider's validators to send next time (GitHub: one ETag per page and listing), and what the listing cost:
+    `calls` requests, `free` of them answered 304 Not Modified (GitHub spends no rate limit on those). `unchanged`:
+    every page answered 304, nothing moved since the validators were taken (`branches`/`tags` are then empty)."""
+
+    branches: dict[str, str]
+    tags: dict[str, str] | None  # None: not asked for
+    validators: dict[str, list[str]]
+    unchanged: bool
+    calls: int
+    free: int = 0
+
+
+@runtime_checkable
+class ReconciledRefs(Protocol):
+    """Providers whose webhook-fed sources are reconciled: their branches (and tags) listed at the cheapest documented
+    cost, conditionally where the provider allows it, so a push whose webhook never came is found."""
+
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """Branches, and tags when `tags`; `validators` as a previous listing returned them (empty: list afresh)."""
+        ...
+
+
 @runtime_checkable
 class ManagedWebhooks(Protocol):
     """Providers whose webhooks gitconnect registers itself, one per source, each with its own URL and secret."""
@@ -401,6 +467,14 @@ class CommitStatuses(Protocol):
 
 
 @runtime_checkable
+class CommitChecks(Protocol):
+    """Providers that show a named check on a commit, through the same path as build statuses (GitHub check runs or
+    commit statuses, GitLab commit statuses, Bitbucket build statuses)."""
+
+    def report_check(self, access: Access, check: CommitCheck) -> None: ...
+
+
+@runtime_checkable
 class RefreshingCredentials(Protocol):
     """Providers whose OAuth access tokens expire and are refreshed (GitLab, Bitbucket)."""
 
@@ -417,6 +491,35 @@ class GitOpsFiles(Protocol):
     def read_file(self, access: Access, repository: str, branch: str, path: str) -> RepoFile | None: ...
 
     def commit_file(self, access: Access, repository: str, change: FileChange) -> Committed: ...
+
+
+@runtime_checkable
+class ChangeRequests(Protocol):
+    """Providers with pull requests (GitHub, Bitbucket) or merge requests (GitLab), through their documented APIs:
+    a save in pull-request mode commits to a branch of gitconnect's and opens (or updates) one; a pull request's
+    head is read to check the linked files it changes."""
+
+    def start_branch(self, access: Access, repository: str, branch: str, sha: str) -> None:
+        """`branch` at commit `sha`: created, or moved there when it exists (a branch nothing is open from)."""
+        ...
+
+    def open_change_request(
+        self, access: Access, repository: str, head: str, base: str
+    ) -> ChangeRequest | None:
+        """The open pull request from branch `head` into `base` of the same repository, None when there is none."""
+        ...
+
+    def create_change_request(
+        self, access: Access, repository: str, head: str, base: str, title: str, description: str
+    ) -> ChangeRequest: ...
+
+    def update_change_request(
+        self, access: Access, repository: str, number: int, title: str, description: str
+    ) -> ChangeRequest: ...
+
+    def file_at(self, access: Access, repository: str, commit: str, path: str) -> bytes | None:
+        """The file at a commit (a pull request's head), None when there is no file there."""
+        ...
 
 
 class GitOpsProvider(Provider, GitOpsFiles, Protocol):

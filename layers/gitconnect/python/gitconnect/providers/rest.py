@@ -351,11 +351,23 @@ class RestClient:
         params: Params | None = None,
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        """The raw answer to `method api_url+path` (for the quirks that read it before `check`)."""
-        return self._http.request(
-            method, self.api_url + path, headers=self._headers(token), params=params, json_body=json_body, form=form
-        )
+        """The raw answer to `method api_url+path` (for the quirks that read it before `check`); `headers` go with
+        the dialect's (e.g. a conditional request's If-None-Match)."""
+        sent = {**self._headers(token), **(headers or {})}
+        return self._http.request(method, self.api_url + path, headers=sent, params=params, json_body=json_body,
+                                  form=form)
+
+    @property
+    def max_pages(self) -> int:
+        return self._max_pages
+
+    def get_url(
+        self, url: str, token: str | None, *, params: Params | None = None, headers: Mapping[str, str] | None = None
+    ) -> HttpResponse:
+        """The raw answer to GET `url` (a page link on the API's own origin, which the caller checked)."""
+        return self._http.request("GET", url, headers={**self._headers(token), **(headers or {})}, params=params)
 
     def check(self, response: HttpResponse, what: str, *, not_found: str | None = None) -> HttpResponse:
         """The response when it is a 2xx; the domain error for its status otherwise."""

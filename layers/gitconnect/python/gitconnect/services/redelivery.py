@@ -23,6 +23,11 @@ class Leases(Protocol):
     def acquire(self, lease_id: str, expires_at: int) -> bool: ...
 
 
+class Remembered(Protocol):
+    def acquire(self, lease_id: str, expires_at: int) -> bool: ...
+    def release(self, lease_id: str) -> None: ...
+
+
 class Accounts(Protocol):
     def by_account(self, account_key: str) -> list[Connection]: ...
 
@@ -49,6 +54,10 @@ class DeliveryRecovery:
     lookback_seconds: float = 3600.0  # how far back each pass reads the provider's log
     max_pages: int = 10  # and at most this many pages of it (100 deliveries each)
     clock: Callable[[], float] = time.time
+    # GUIDs asked for, remembered past the window a pass reads (None: GitHub's own log is the only memory). GitHub
+    # shows a redelivery in its log once it made the attempt; until then, and if the original attempt leaves the
+    # window while the redelivery fails too, this keeps a long outage from asking for one delivery twice.
+    remembered: Remembered | None = None
 
     def run(self) -> RecoveryReport:
         report = RecoveryReport()
@@ -70,10 +79,17 @@ class DeliveryRecovery:
                 log.warning("delivery log not read", extra={"provider": provider_id, "reason": exc.detail})
                 continue
             for delivery in failed:  # bounded by max_pages pages of 100
+                mark = f"redelivered#{provider_id}#{delivery.guid}"
+                keep_until = int(now + self.lookback_seconds + 2 * self.interval_seconds)
+                if self.remembered is not None and not self.remembered.acquire(mark, keep_until):
+                    report.skipped[delivery.guid] = "asked for once already"
+                    continue
                 try:
                     provider.redeliver(delivery)
-                except GitconnectError as exc:
+                except GitconnectError as exc:  # not asked after all: the next pass asks again
                     report.failed[delivery.guid] = exc.detail
+                    if self.remembered is not None:
+                        self.remembered.release(mark)
                     continue
                 report.redelivered.setdefault(provider_id, []).append(delivery.guid)
                 self._log(provider_id, delivery)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -36,6 +37,8 @@ from gitconnect.domain.matching import (
     push_files,
 )
 from gitconnect.domain.models import Build, Connection, Delivery, Hook, Source
+from gitconnect.domain.reconcile import SeenRef, recovered_already
+from gitconnect.domain.rules import matches_any
 from gitconnect.providers.base import Access, Provider, ShortHashes, Webhooks
 from gitconnect.providers.github.webhooks import account_key_of as github_account_key_of
 from gitconnect.services.builds import SHARED_ID_TRIGGERS, new_build
@@ -72,6 +75,11 @@ class RepositorySources(Protocol):
 
 class HookLookup(Protocol):
     def get(self, hook_id: str) -> Hook | None: ...
+
+
+class SeenRecorder(Protocol):
+    def record(self, provider: str, repository_id: str, heads: Mapping[str, str], at: float) -> dict[str, SeenRef]:
+        ...
 
 
 class GitOpsSync(Protocol):
@@ -118,6 +126,8 @@ class EventRouter:
     secrets: ConnectionSecrets
     hooks: HookLookup
     gitops: Callable[[], GitOpsSync] | None = None
+    seen: SeenRecorder | None = None  # the heads push deliveries name, for the reconcile (None: not recorded)
+    clock: Callable[[], float] = time.time
 
     def route(self, delivery: QueuedDelivery) -> RouteReport:
         provider_id, event_name = delivery.provider, delivery.event
@@ -173,10 +183,11 @@ class EventRouter:
             outcomes = [self._installation(c, event) for c in connections]
         else:
             repo_sources = [s for s in self._repository_sources(provider_id, event) if only_source in (None, s.id)]
+            seen_before = self._record_seen(provider_id, events, repo_sources)
             outcomes = []
             templates = _OnceOrNone(self._templates_for, event)
             for connection in connections:
-                builds, reason = self._decide_all(provider, connection, events, repo_sources)
+                builds, reason = self._decide_all(provider, connection, events, repo_sources, seen_before)
                 synced = self._gitops_events(provider, connection, events, templates)
                 report.builds.extend(builds)
                 outcomes.append(("built" if builds else "ignored", "; ".join([reason, *synced]), builds))
@@ -348,25 +359,47 @@ class EventRouter:
 
         return self.gitops().on_delivery(connection, relevant, found, files)
 
+    def _record_seen(
+        self, provider_id: str, events: tuple[WebhookEvent, ...], repo_sources: list[Source]
+    ) -> dict[str, SeenRef]:
+        """Record the heads this delivery names on refs a source watches (one UpdateItem per delivery, however many
+        sources), before deciding: a reconcile then knows a webhook came, and what was recorded before tells whether
+        the reconcile built this push already. A retry after a failure records the same heads again."""
+        pushes = [
+            e for e in events
+            if isinstance(e, PushEvent) and not e.deleted and e.after is not None
+            and any(matches_any(e.name, s.tags if e.is_tag else s.branches) for s in repo_sources)
+        ]
+        if self.seen is None or not pushes:
+            return {}
+        heads = {e.ref: str(e.after) for e in pushes}
+        return self.seen.record(provider_id, pushes[0].repository.id, heads, self.clock())
+
     def _decide_all(
         self,
         provider: Webhooks,
         connection: Connection,
         events: tuple[WebhookEvent, ...],
         repo_sources: list[Source],
+        seen_before: Mapping[str, SeenRef],
     ) -> tuple[list[Build], str]:
         """The builds of every event of one delivery; the reason names each ref when a push moved several."""
         if len(events) == 1:
-            return self._decide(provider, connection, events[0], repo_sources)
+            return self._decide(provider, connection, events[0], repo_sources, seen_before)
         builds, reasons = [], []
         for event in events:
-            event_builds, reason = self._decide(provider, connection, event, repo_sources)
+            event_builds, reason = self._decide(provider, connection, event, repo_sources, seen_before)
             builds.extend(event_builds)
             reasons.append(f"{event.ref}: {reason}" if isinstance(event, PushEvent) else reason)
         return builds, " | ".join(reasons)
 
     def _decide(
-        self, provider: Webhooks, connection: Connection, event: WebhookEvent, repo_sources: list[Source]
+        self,
+        provider: Webhooks,
+        connection: Connection,
+        event: WebhookEvent,
+        repo_sources: list[Source],
+        seen_before: Mapping[str, SeenRef],
     ) -> tuple[list[Build], str]:
         if isinstance(event, Ignored):
             return [], event.reason
@@ -385,6 +418,12 @@ class EventRouter:
         for source in sources:
             if source.refusal is not None:
                 reasons.append(f"{source.name}: {source.refusal}")
+                continue
+            if isinstance(event, PushEvent) and recovered_already(
+                source.reconcile, event.ref, event.after, seen_before.get(event.ref)
+            ):
+                reasons.append(f"{source.name}: {event.ref} at {str(event.after)[:12]} was built already by the "
+                               "reconcile (recovered: no webhook had arrived for it)")
                 continue
             decision = self._decision(source, event, resolver)
             reasons.append(f"{source.name}: {decision.reason}")

@@ -11,6 +11,7 @@ from typing import Protocol, cast
 from gitconnect.domain.models import Connection, Hook
 from gitconnect.providers.base import Access
 from gitconnect.services.ports import Cipher, HookCipher
+from gitconnect.services.ratelimits import acting_for
 
 # Opened credentials stay in this container's memory for a few minutes, so a poll every minute does not pay a KMS
 # Decrypt per private source. The key includes the ciphertext's hash: re-linked credentials are never served stale,
@@ -81,6 +82,7 @@ class ConnectionSecrets:
     refresher: Refresher | None = None
 
     def access(self, connection: Connection) -> Access:
+        acting_for(connection)  # the provider's answers that follow are this connection's (its rate_limit)
         credentials = self.open(connection)
         if self.refresher is not None:
             credentials = self.refresher.fresh(connection, credentials)

@@ -8,16 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gitconnect.domain.errors import BadRequestError, ForbiddenError, NotFoundError
+from gitconnect.domain.errors import BadRequestError, ForbiddenError, GitconnectError, NotFoundError
 from gitconnect.domain.ids import iso, new_id, utcnow
-from gitconnect.domain.models import PathRules, PullRequestRules, Source
-from gitconnect.domain.rules import validate_glob
+from gitconnect.domain.models import Connection, PathRules, PullRequestRules, Source
+from gitconnect.domain.reconcile import ReconcileState, rules_key
+from gitconnect.domain.rules import matches_any, validate_glob
 from gitconnect.domain.schedule import first_due
 from gitconnect.providers import REGISTRY
-from gitconnect.providers.base import Provider
+from gitconnect.providers.base import Provider, ReconciledRefs
 from gitconnect.services.connections import ConnectionService
 from gitconnect.services.hooks import HookService
 from gitconnect.services.ports import SourceStore
+from gitconnect.services.reconcile import watched
 from gitconnect.services.secrets import ConnectionSecrets
 from gitconnect.services.sync import watched_refs
 
@@ -87,6 +89,7 @@ class SourceService:
     providers: Callable[[str], Provider]
     hooks: HookService
     poll_seconds: float = 180.0  # GITCONNECT_POLL_SECONDS: a source's interval unless it sets its own
+    reconcile_seconds: float = 900.0  # GITCONNECT_RECONCILE_SECONDS: between two reconciles of a webhook-fed source
     clock: Callable[[], float] = time.time
     rand: Callable[[], float] = random.random
 
@@ -95,7 +98,11 @@ class SourceService:
         sources created together spread out. One that polled already keeps its own (a PATCH never moves it: a new
         `poll_seconds` counts from the next poll), as the store does."""
         if not source.poll:
-            return replace(source, poll_due_at=None)
+            reconciled = isinstance(self.providers(source.provider), ReconciledRefs)
+            due = source.reconcile_due_at
+            if reconciled and due is None:  # the first reconcile anywhere within the first interval, spread
+                due = first_due(self.clock(), self.reconcile_seconds, self.rand)
+            return replace(source, poll_due_at=None, reconcile_due_at=due if reconciled else None)
         if source.poll_due_at is not None:
             return source
         interval = source.poll_seconds or self.poll_seconds
@@ -108,6 +115,23 @@ class SourceService:
         provider = self.providers(connection.provider)
         heads, tags = watched_refs(provider, self.secrets.access(connection), source)
         return replace(source, heads=heads, tag_heads=tags)
+
+    def _reconcile_baseline(self, connection: Connection, source: Source) -> Source:
+        """A webhook-fed source's refs as they are now, one listing: the reconcile builds what moves after this
+        (and webhook repairs compare with its heads). A provider that cannot answer now leaves it to the first pass,
+        which then takes the baseline itself."""
+        provider = self.providers(connection.provider)
+        assert isinstance(provider, ReconciledRefs)  # noqa: S101  # reconcile_due_at is set only for those
+        try:
+            listing = provider.listed_refs(
+                self.secrets.access(connection), source.repository, tags=bool(source.tags), validators={}
+            )
+        except GitconnectError:
+            return source
+        heads = {n: sha for n, sha in listing.branches.items() if matches_any(n, source.branches)}
+        state = ReconcileState(self.clock(), watched(source, listing), {}, listing.validators,
+                               rules_key(source.branches, source.tags))
+        return replace(source, heads=heads, reconcile=state)
 
     def create(self, team_id: str, body: dict[str, Any]) -> Source:
         connection = self.connections.get(team_id, body["connection_id"])
@@ -132,7 +156,9 @@ class SourceService:
         )
         _require_a_trigger(source)
         source = self._scheduled(source)
-        if source.poll or self.hooks.manages(connection.provider):
+        if source.reconcile_due_at is not None:
+            source = self._reconcile_baseline(connection, source)
+        elif source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = self._baseline(source)
         # The provider's webhook first: a source that cannot receive events is not created.

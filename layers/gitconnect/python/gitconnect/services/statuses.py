@@ -3,7 +3,9 @@ statuses), through a queue: a requested build shows `pending` at once, every rep
 provider that refuses for a while delays them (the queue retries, then its DLQ keeps them) instead of losing them.
 
 A message names only the build: the consumer shows the build's status as it is when the message is handled, so
-messages handled late or out of order still end on the latest status, and one already shown is not shown again."""
+messages handled late or out of order still end on the latest status, and one already shown is not shown again.
+A check that is not a build's (`gitconnect/template` on a pull request, services/pull_requests.py) travels the same
+queue with its result in the message, and is shown the same way (CommitChecks)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Protocol
 
 from gitconnect.domain.errors import GitconnectError, RateLimitedError, RemoteUnreachableError
 from gitconnect.domain.models import Build, Connection
-from gitconnect.providers.base import CommitStatuses, Provider
+from gitconnect.providers.base import CommitCheck, CommitChecks, CommitStatuses, Provider
 from gitconnect.services.ports import BuildStore
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -54,6 +56,11 @@ class StatusRequests:
         if self.shows_statuses(build.provider):
             self.queue.send(json.dumps({"build_id": build.id}))
 
+    def request_check(self, connection: Connection, check: CommitCheck) -> None:
+        """Show `check` on its commit, through the connection (the caller knows its provider shows checks)."""
+        body = {"check": check.to_json(), "team_id": connection.team_id, "connection_id": connection.id}
+        self.queue.send(json.dumps(body))
+
 
 @dataclass(frozen=True)
 class StatusMirror:
@@ -62,6 +69,30 @@ class StatusMirror:
     connections: Connections
     secrets: ConnectionSecrets
     providers: Callable[[str], Provider]
+
+    def handle(self, message: dict[str, object]) -> str:
+        """One status queue message: a build's status to show, or a check with its result."""
+        check = message.get("check")
+        if isinstance(check, dict):
+            return self.mirror_check(str(message["team_id"]), str(message["connection_id"]), CommitCheck(**check))
+        return self.mirror(str(message["build_id"]))
+
+    def mirror_check(self, team_id: str, connection_id: str, check: CommitCheck) -> str:
+        """Show a check; raises (for the queue to retry) as `mirror` does."""
+        connection = self.connections.get(team_id, connection_id)
+        if connection is None:
+            return "nowhere to show it"
+        provider = self.providers(connection.provider)
+        if not isinstance(provider, CommitChecks):
+            return "nowhere to show it"
+        try:
+            provider.report_check(self.secrets.access(connection), check)
+        except GitconnectError as exc:
+            if _retryable(exc):
+                raise
+            log.warning("check refused for good", extra={"sha": check.sha, "reason": exc.detail})
+            return f"refused: {exc.detail}"
+        return "shown"
 
     def mirror(self, build_id: str) -> str:
         """Show the build's current status; what was done. Raises (for the queue to retry) when the provider could

@@ -10,6 +10,9 @@
 - Invalid JSON pushed to the repository is not applied: the template keeps its last good version and the link says
   why, at which commit.
 - Each new version requests a run when the template runs on update (concurrency per RunService).
+- Pull-request mode (`gitops.write: "pull_request"`) and the `gitconnect/template` check of pull requests are
+  services/pull_requests.py's; a direct save the provider refuses because the branch is protected is a 409 that says
+  to use pull-request mode.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from gitconnect.domain.errors import (
     ForbiddenError,
     GitconnectError,
     NotFoundError,
+    ProtectedBranchError,
     UnprocessableError,
 )
 from gitconnect.domain.events import PullRequestEvent, PushEvent, WebhookEvent
@@ -42,12 +46,26 @@ from gitconnect.domain.templates import (
     parse_document,
     render,
 )
-from gitconnect.providers.base import Access, FileChange, GitOpsFiles, GitOpsProvider, Provider
+from gitconnect.providers.base import (
+    Access,
+    ChangeRequests,
+    CommitCheck,
+    CommitChecks,
+    Committed,
+    FileChange,
+    GitOpsFiles,
+    GitOpsProvider,
+    Provider,
+    ShortHashes,
+)
+from gitconnect.services import pull_requests
 from gitconnect.services.authorship import commit_authorship
+from gitconnect.services.pull_requests import CHECKED_ACTIONS, Proposal, ProposingProvider
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
 log = logging.getLogger(__name__)
+FULL_SHA_LENGTH = 40
 
 
 class TemplateStore(Protocol):
@@ -73,11 +91,33 @@ class Connections(Protocol):
     def get(self, team_id: str, connection_id: str) -> Connection: ...
 
 
+class CheckRequests(Protocol):
+    def request_check(self, connection: Connection, check: CommitCheck) -> None: ...
+
+
 class _Target:
     """Where a link's file lives, with what to reach it."""
 
     def __init__(self, provider: GitOpsProvider, access: Access, repository: str) -> None:
         self.provider, self.access, self.repository = provider, access, repository
+
+    def proposing(self) -> ProposingProvider:
+        """The provider, when it has pull requests (pull-request mode); Custom Git has none: 422."""
+        if not isinstance(self.provider, ChangeRequests):
+            raise UnprocessableError(
+                f"{self.provider.id!r} repositories have no pull requests: `gitops.write` must be \"direct\" there"
+            )
+        return self.provider
+
+    def commit(self, change: FileChange, hint: str) -> Committed:
+        """A direct commit; a protected branch's refusal says how to save instead (`hint`)."""
+        try:
+            return self.provider.commit_file(self.access, self.repository, change)
+        except ProtectedBranchError as exc:
+            raise ProtectedBranchError(
+                f"{change.branch} of {self.repository} is protected and refused the commit ({exc.detail}): {hint}",
+                suggested_write="pull_request",
+            ) from None
 
 
 class TemplateService:
@@ -88,9 +128,10 @@ class TemplateService:
         secrets: ConnectionSecrets,
         providers: Callable[[str], Provider],
         runs: RunService,
+        checks: CheckRequests | None = None,
     ) -> None:
         self._store, self._connections, self._secrets = store, connections, secrets
-        self._providers, self._runs = providers, runs
+        self._providers, self._runs, self._checks = providers, runs, checks
 
     # ------------------------------------------------------------------ where files live
     def target(self, team_id: str, connection_id: str, repository: str | None) -> _Target:
@@ -141,32 +182,33 @@ class TemplateService:
             raise BadRequestError("a release flow's Git triggers use the connection of its GitOps file")
         raw_triggers = request.get("triggers")  # checked before anything is committed
         triggers = None if raw_triggers is None else self._triggers(team_id, request.get("kind"), raw_triggers)
+        template_id = new_id("tpl")
         if spec is not None:
             path = file_path(spec["path"])
             target = self.target(team_id, spec["connection_id"], spec.get("repository"))
-            repository = target.repository
+            repository, write = target.repository, spec.get("write", "direct")
+            if write == "pull_request":
+                target.proposing()  # refused before anything is committed where there are no pull requests
+            gitops = GitOpsLink(spec["connection_id"], repository, spec["branch"], path, "synced", write=write)
             if spec["mode"] == "create":
                 if content is None:
                     raise BadRequestError("`content` is required to save a new file")
-                by, message = commit_authorship(saver, spec.get("commit_message") or f"Add {request['name']} ({path})")
-                change = FileChange(spec["branch"], path, render(content), message, None, by)
-                committed = target.provider.commit_file(target.access, repository, change)
-                commit_sha, file_version = committed.sha, committed.version
+                message = spec.get("commit_message") or f"Add {request['name']} ({path})"
+                gitops = self._add_file(target, gitops, template_id, content, saver, message)
+                commit_sha = gitops.last_synced_sha
             else:  # link: the file is the content
                 found = target.provider.read_file(target.access, repository, spec["branch"], path)
                 if found is None:
                     raise UnprocessableError(f"there is no file at {path} on {spec['branch']} of {repository}")
                 content, origin, author = parse_document(found.content), "git", found.author
-                commit_sha, file_version = found.commit_sha, found.version
-            gitops = GitOpsLink(
-                spec["connection_id"], repository, spec["branch"], path, "synced", commit_sha, file_version
-            )
+                commit_sha = found.commit_sha
+                gitops = replace(gitops, last_synced_sha=commit_sha, file_version=found.version)
         if content is None:
             raise BadRequestError("`content` is required")
         render(content)  # refuses a document too large to store
         template = Template(
             team_id=team_id,
-            id=new_id("tpl"),
+            id=template_id,
             name=request["name"],
             kind=request.get("kind", "template"),
             content=content,
@@ -209,12 +251,17 @@ class TemplateService:
         name = request.get("name", template.name)
         current = template.gitops if template.gitops is not None and template.gitops.status != "unlinked" else None
         spec = request.get("gitops")
-        if spec is not None and current is not None:
+        gitops = None if "gitops" in request else template.gitops
+        if spec is not None and "mode" not in spec:  # `{"write": …}`: how saves reach the linked file
+            gitops = self._write_mode(template, current, spec["write"])
+            spec = None
+        elif spec is not None and current is not None:
             raise ConflictError(
                 f"the template is already linked to {current.path} on {current.branch} of {current.repository}: "
                 "turn GitOps off (`gitops: null`) before linking another file"
             )
-        link_connection = spec["connection_id"] if spec else (None if "gitops" in request else _connection(current))
+        kept = gitops if gitops is not None and gitops.status != "unlinked" else None
+        link_connection = spec["connection_id"] if spec else _connection(kept)
         triggers = template.triggers
         if "triggers" in request:
             raw = request["triggers"]
@@ -229,7 +276,7 @@ class TemplateService:
             concurrency=request.get("concurrency", template.concurrency),
             triggers=triggers,
             updated_at=now,
-            gitops=None if "gitops" in request else template.gitops,
+            gitops=gitops,
         )
         version: TemplateVersion | None = None
         if spec is not None:
@@ -239,6 +286,16 @@ class TemplateService:
             self._runs.request(saved, f"version {saved.version} from commit {(version.commit_sha or '')[:12]}")
         return saved
 
+    def _write_mode(self, template: Template, current: GitOpsLink | None, write: str) -> GitOpsLink:
+        if current is None:
+            raise ConflictError(
+                "the template is not linked to a file: link one (`gitops` with `connection_id`, `branch`, `path` and "
+                "`mode`) to choose how saves reach it"
+            )
+        if write == "pull_request":
+            self.target(template.team_id, current.connection_id, current.repository).proposing()
+        return replace(current, write="pull_request" if write == "pull_request" else "direct")
+
     def _link(
         self, template: Template, saver: Principal, spec: dict[str, Any], now: str
     ) -> tuple[Template, TemplateVersion | None]:
@@ -246,25 +303,39 @@ class TemplateService:
         file exists); `link` takes the file's content (a new version, from that commit, when it differs)."""
         path = file_path(spec["path"])
         target = self.target(template.team_id, spec["connection_id"], spec.get("repository"))
+        write = spec.get("write", "direct")
+        if write == "pull_request":
+            target.proposing()
+        link = GitOpsLink(spec["connection_id"], target.repository, spec["branch"], path, "synced", write=write)
         version: TemplateVersion | None = None
         if spec["mode"] == "create":
-            by, message = commit_authorship(saver, spec.get("commit_message") or f"Add {template.name} ({path})")
-            change = FileChange(spec["branch"], path, render(template.content), message, None, by)
-            committed = target.provider.commit_file(target.access, target.repository, change)
-            commit_sha, file_version = committed.sha, committed.version
+            message = spec.get("commit_message") or f"Add {template.name} ({path})"
+            link = self._add_file(target, link, template.id, template.content, saver, message)
         else:
             found = target.provider.read_file(target.access, target.repository, spec["branch"], path)
             if found is None:
                 raise UnprocessableError(f"there is no file at {path} on {spec['branch']} of {target.repository}")
             content = parse_document(found.content)
-            commit_sha, file_version = found.commit_sha, found.version
+            commit_sha = found.commit_sha
+            link = replace(link, last_synced_sha=commit_sha, file_version=found.version)
             if content != template.content:
                 template = replace(template, content=content, version=template.version + 1)
                 version = TemplateVersion(template.id, template.version, content, "git", now, commit_sha, found.author)
-        link = GitOpsLink(
-            spec["connection_id"], target.repository, spec["branch"], path, "synced", commit_sha, file_version
-        )
         return replace(template, gitops=link), version
+
+    @staticmethod
+    def _add_file(
+        target: _Target, link: GitOpsLink, template_id: str, content: dict[str, Any], saver: Principal, message: str
+    ) -> GitOpsLink:
+        """`mode: create`: the content committed to a new file; in pull-request mode proposed in a pull request
+        instead (the link has no synced commit until the change is merged)."""
+        by, text = commit_authorship(saver, message)
+        if link.write == "pull_request":
+            proposal = Proposal(render(content), text, by, text.splitlines()[0], _described(link.path))
+            opened = pull_requests.propose(target.proposing(), target.access, link, template_id, proposal)
+            return replace(link, last_pull_request=opened)
+        committed = target.commit(FileChange(link.branch, link.path, render(content), text, None, by), _CREATE_HINT)
+        return replace(link, last_synced_sha=committed.sha, file_version=committed.version)
 
     def update(
         self,
@@ -288,13 +359,21 @@ class TemplateService:
         render(content)
         now = iso(utcnow())
         link, commit_sha = template.gitops, None
+        if link is not None and link.status != "unlinked" and link.write == "pull_request":
+            # Proposed, not saved: the template takes the version when the change reaches the linked branch.
+            proposed = self._propose(template, link, saver, content, message)
+            saved = replace(template, updated_at=now, gitops=replace(link, last_pull_request=proposed))
+            self._store.save_version(saved, None, template.version)
+            return saved
         if link is not None and link.status != "unlinked":
             expected = self._expected_file(template, link, replaces_commit)
             target = self.target(team_id, link.connection_id, link.repository)
             by, text = commit_authorship(saver, message or f"Update {template.name} (version {template.version + 1})")
             try:
                 change = FileChange(link.branch, link.path, render(content), text, expected, by)
-                committed = target.provider.commit_file(target.access, link.repository, change)
+                committed = target.commit(change, _update_hint(team_id, template.id))
+            except ProtectedBranchError:
+                raise
             except ConflictError:
                 found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
                 raise ConflictError(
@@ -315,6 +394,26 @@ class TemplateService:
         if saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} saved in the app")
         return saved
+
+    def _propose(
+        self, template: Template, link: GitOpsLink, saver: Principal, content: dict[str, Any], message: str | None
+    ) -> dict[str, Any]:
+        """A save in pull-request mode: committed to the template's branch, its pull request opened or updated.
+        Whatever the linked branch holds (an invalid file too) is replaced only by merging it."""
+        target = self.target(template.team_id, link.connection_id, link.repository)
+        by, text = commit_authorship(saver, message or f"Update {template.name} (proposed by gitconnect)")
+        title = f"Update {template.name}: {text.splitlines()[0]}"[:200]
+        proposal = Proposal(render(content), text, by, title, _described(link.path))
+        try:
+            return pull_requests.propose(target.proposing(), target.access, link, template.id, proposal)
+        except ProtectedBranchError:
+            raise
+        except ConflictError:
+            raise ConflictError(
+                f"another save reached {pull_requests.proposal_branch(template.id)} first: nothing was saved, "
+                "save again",
+                current={"version": template.version, "content": template.content},
+            ) from None
 
     @staticmethod
     def _expected_file(template: Template, link: GitOpsLink, replaces_commit: str | None) -> str | None:
@@ -351,6 +450,8 @@ class TemplateService:
         target = self.target(template.team_id, link.connection_id, link.repository)
         found = target.provider.read_file(target.access, link.repository, link.branch, link.path)
         now = iso(utcnow())
+        if found is None and link.file_version is None and link.last_pull_request is not None:
+            return "missing"  # created in pull-request mode: the file reaches the branch when that is merged
         if found is None:
             reason = f"{link.path} is not on {link.branch} any more"
             if link.status != "error" or (link.last_error or {}).get("reason") != reason:
@@ -457,6 +558,8 @@ class TemplateService:
                                 "template sync failed", extra={"template_id": template.id, "reason": exc.detail}
                             )
                             outcomes.append(f"template {template.name}: not synced ({exc.detail})")
+            if isinstance(event, PullRequestEvent) and event.action in CHECKED_ACTIONS:
+                outcomes.extend(self._check(connection, event, found.linked))
             for template in found.triggered:
                 triggers = template.triggers
                 if (
@@ -467,6 +570,41 @@ class TemplateService:
                 ):
                     outcomes.extend(self._trigger(template, triggers, event, files))
         return outcomes
+
+    def _check(
+        self, connection: Connection, event: PullRequestEvent, templates: builtins.list[Template]
+    ) -> builtins.list[str]:
+        """The `gitconnect/template` check of a pull request into a branch with linked files (services/pull_requests),
+        sent through the status queue. A provider that could not be read leaves the pull request unchecked."""
+        linked = [
+            t
+            for t in templates
+            if t.gitops is not None
+            and t.gitops.status != "unlinked"
+            and t.gitops.connection_id == connection.id
+            and (t.gitops.repository, t.gitops.branch) == (event.repository.full_name, event.base_ref)
+        ]
+        if not linked or self._checks is None:
+            return []
+        try:
+            target = self.target(connection.team_id, connection.id, event.repository.full_name)
+            provider = target.proposing()
+            if not isinstance(provider, CommitChecks):
+                return []
+            if len(event.head_sha) < FULL_SHA_LENGTH and isinstance(provider, ShortHashes):
+                # Bitbucket's pull request payloads name 12-character hashes; statuses go on the full commit.
+                full = provider.full_commit(target.access, event.repository, event.head_sha)
+                if full is None:
+                    return [f"pull request #{event.number}: not checked (its head {event.head_sha} is unknown)"]
+                event = replace(event, head_sha=full)
+            check = pull_requests.check_pull_request(provider, target.access, event, linked)
+        except GitconnectError as exc:
+            log.warning("pull request not checked", extra={"number": event.number, "reason": exc.detail})
+            return [f"pull request #{event.number}: not checked ({exc.detail})"]
+        if check is None:
+            return [f"pull request #{event.number}: changes no linked file"]
+        self._checks.request_check(connection, check)
+        return [f"pull request #{event.number}: {check.name} {check.state} ({check.title})"]
 
     def _trigger(
         self,
@@ -498,6 +636,25 @@ class TemplateService:
             if template.gitops is not None:
                 link = replace(template.gitops, status="unlinked")
                 self._store.save_version(replace(template, gitops=link), None, template.version)
+
+
+_CREATE_HINT = (
+    'create it in pull-request mode ("gitops": {…, "write": "pull_request"}) to propose the file through a pull request'
+)
+
+
+def _update_hint(team_id: str, template_id: str) -> str:
+    return (
+        f"save through pull requests instead: PATCH /v1/teams/{team_id}/templates/{template_id} "
+        '{"gitops": {"write": "pull_request"}}, then save again'
+    )
+
+
+def _described(path: str) -> str:
+    return (
+        f"Proposed by gitconnect: a save of `{path}` from the app, in pull-request mode. Merging it updates the "
+        "template in the app; a later save updates this pull request."
+    )
 
 
 def _connection(link: GitOpsLink | None) -> str | None:

@@ -5,7 +5,7 @@ base        a model bound to its table; the one conditional write (`write_if`) a
 keys        every key and sparse-index partition value (their bytes are what stored items hold)
 cursors     page cursors bound to their team
 connections, sources, builds, deliveries, hooks     a table each
-state, leases, data_keys    the state table: one-time OAuth states, token-refresh leases and the shared data keys
+state, leases, data_keys, seen     the state table: OAuth states, token-refresh leases, shared data keys, seen refs
 (templates, their versions and runs: adapters/template_store.py, on the same base and keys)
 """
 
@@ -20,7 +20,8 @@ from gitconnect.adapters.dynamo.data_keys import DataKeyModel, DataKeyStore, Pro
 from gitconnect.adapters.dynamo.deliveries import DeliveryModel, DeliveryStore
 from gitconnect.adapters.dynamo.hooks import HookModel, HookStore
 from gitconnect.adapters.dynamo.leases import LeaseModel, LeaseStore
-from gitconnect.adapters.dynamo.sources import SourceModel, SourceStore
+from gitconnect.adapters.dynamo.seen import SeenModel, SeenRefStore
+from gitconnect.adapters.dynamo.sources import ReconcileDue, SourceModel, SourceStore
 from gitconnect.adapters.dynamo.state import StateModel, StateStore
 from gitconnect.settings import Settings
 
@@ -32,6 +33,8 @@ __all__ = [
     "HookStore",
     "LeaseStore",
     "ProgressStore",
+    "ReconcileDue",
+    "SeenRefStore",
     "SourceStore",
     "StateStore",
     "Stores",
@@ -51,6 +54,8 @@ class Stores(NamedTuple):
     leases: LeaseStore
     hooks: HookStore
     states: StateStore
+    seen: SeenRefStore  # refs as push deliveries named them (the router writes, the reconcile reads)
+    reconcile_due: ReconcileDue  # webhook-fed sources by next reconcile (the scheduler's lane)
 
 
 def bind_tables(settings: Settings) -> None:
@@ -64,6 +69,7 @@ def bind_tables(settings: Settings) -> None:
         (LeaseModel, settings.state_table),
         (DataKeyModel, settings.state_table),
         (ProgressModel, settings.state_table),
+        (SeenModel, settings.state_table),
         (HookModel, settings.hooks_table),
     ):
         bind_model(model, name, settings.region)
@@ -72,5 +78,6 @@ def bind_tables(settings: Settings) -> None:
 def open_stores(settings: Settings) -> Stores:
     bind_tables(settings)
     return Stores(
-        ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), LeaseStore(), HookStore(), StateStore()
+        ConnectionStore(), SourceStore(), BuildStore(), DeliveryStore(), LeaseStore(), HookStore(), StateStore(),
+        SeenRefStore(), ReconcileDue(),
     )

@@ -16,6 +16,7 @@ from pynamodb.models import Model
 from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing
 from gitconnect.domain.errors import NotFoundError
 from gitconnect.domain.models import Connection, Restrictions
+from gitconnect.domain.ratelimits import RateLimit
 
 
 class ConnectionModel(Model):
@@ -38,6 +39,7 @@ class ConnectionModel(Model):
     account_key = UnicodeAttribute(null=True)
     details = JSONAttribute(null=True)
     secret = BinaryAttribute(null=True, legacy_encoding=False)
+    rate_limit = JSONAttribute(null=True)  # written only by set_rate_limit (the provider's last answer)
 
     by_account: SecondaryIndex[ConnectionModel] = secondary_index("account_key", "connection_id")
 
@@ -61,6 +63,7 @@ def _to_domain(m: ConnectionModel) -> Connection:
         details=dict(m.details or {}),
         secret=m.secret,
         listing_epoch=int(m.listing_epoch or 0),
+        rate_limit=RateLimit.from_record(m.rate_limit),
     )
 
 
@@ -110,6 +113,10 @@ class ConnectionStore:
     def bump_listing_epoch(self, team_id: str, connection_id: str) -> bool:
         """An atomic ADD: concurrent bumps never lose one. False when the connection is gone."""
         return self._update(team_id, connection_id, [ConnectionModel.listing_epoch.add(1)])
+
+    def set_rate_limit(self, team_id: str, connection_id: str, rate_limit: RateLimit) -> bool:
+        """The provider's limit as an answer stated it (one attribute); False when the connection is gone."""
+        return self._update(team_id, connection_id, [ConnectionModel.rate_limit.set(rate_limit.to_record())])
 
     def set_secret(self, team_id: str, connection_id: str, secret: bytes) -> bool:
         return self._update(team_id, connection_id, [ConnectionModel.secret.set(secret)])

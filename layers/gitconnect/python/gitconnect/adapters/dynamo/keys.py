@@ -6,6 +6,7 @@ tests pin each form)."""
 from __future__ import annotations
 
 POLL_BUCKET = "poll"  # sources: the single partition of the sparse by_poll index (polled sources only)
+RECONCILE_BUCKET = "reconcile"  # sources: the single partition of the sparse by_reconcile_due index (webhook-fed)
 CHECK_BUCKET = "check"  # hooks: the single partition of the by_check_due index (every hook, by next health check)
 LINKED_BUCKET = "gitops"  # templates: the single partition of the sparse by_bucket index (linked templates only)
 
@@ -14,6 +15,12 @@ TEMPLATE_PREFIX = "tpl#"  # a template's sort key; its versions' partition key; 
 _VERSION = "v#"
 _RUN = "run#"
 RUN_SORT_KEY = "run"
+_SEEN = "seen#"
+
+
+def seen_key(provider: str, repository_id: str) -> str:
+    """The state table's item of the refs push deliveries named for one repository (the router records them)."""
+    return f"{_SEEN}{provider}#{repository_id}"
 
 
 def repo_key(provider: str, repository_id: str) -> str:

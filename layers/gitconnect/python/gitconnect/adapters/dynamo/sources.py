@@ -22,9 +22,10 @@ from gitconnect.adapters.dynamo.base import (
     update_existing,
     write_if,
 )
-from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
+from gitconnect.adapters.dynamo.keys import POLL_BUCKET, RECONCILE_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
+from gitconnect.domain.reconcile import ReconcileState
 from gitconnect.domain.schedule import DueItem
 
 
@@ -37,6 +38,17 @@ class _PollDueIndex(SecondaryIndex["SourceModel"]):
 
     poll_bucket = UnicodeAttribute(hash_key=True)
     poll_due_at = NumberAttribute(range_key=True)
+
+
+class _ReconcileDueIndex(SecondaryIndex["SourceModel"]):
+    """Sparse (webhook-fed sources only), as by_poll_due: the reconcile's next-due time."""
+
+    class Meta:
+        index_name = "by_reconcile_due"
+        projection = KeysOnlyProjection()
+
+    reconcile_bucket = UnicodeAttribute(hash_key=True)
+    reconcile_due_at = NumberAttribute(range_key=True)
 
 
 class SourceModel(Model):
@@ -66,6 +78,11 @@ class SourceModel(Model):
     poll_seconds = NumberAttribute(null=True)  # the source's own interval; absent: GITCONNECT_POLL_SECONDS
     poll_due_at = NumberAttribute(null=True)  # epoch seconds; only while poll is on (keeps by_poll_due sparse)
     status = UnicodeAttribute(null=True)  # absent on records written before statuses existed: `active`
+    # Webhook-fed sources: the reconcile's next-due time (keeps by_reconcile_due sparse) and its last pass's record
+    # (written only by record_reconcile).
+    reconcile_bucket = UnicodeAttribute(null=True)
+    reconcile_due_at = NumberAttribute(null=True)
+    reconcile = JSONAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -73,6 +90,7 @@ class SourceModel(Model):
     by_poll: SecondaryIndex[SourceModel] = secondary_index("poll_bucket", "source_id")
     by_repository: SecondaryIndex[SourceModel] = secondary_index("repo_key", "source_id")
     by_poll_due: SecondaryIndex[SourceModel] = _PollDueIndex()
+    by_reconcile_due: SecondaryIndex[SourceModel] = _ReconcileDueIndex()
 
 
 def _to_domain(m: SourceModel) -> Source:
@@ -112,6 +130,8 @@ def _to_domain(m: SourceModel) -> Source:
         status=m.status or "active",
         poll_seconds=None if m.poll_seconds is None else int(m.poll_seconds),
         poll_due_at=None if m.poll_due_at is None else float(m.poll_due_at),
+        reconcile=ReconcileState.from_json(m.reconcile),
+        reconcile_due_at=None if m.reconcile_due_at is None else float(m.reconcile_due_at),
     )
 
 
@@ -144,6 +164,9 @@ def _to_model(s: Source) -> SourceModel:
         poll_due_at=s.poll_due_at if s.poll else None,
         heads=s.heads or None,
         tag_heads=s.tag_heads,
+        reconcile_bucket=RECONCILE_BUCKET if s.reconcile_due_at is not None else None,
+        reconcile_due_at=s.reconcile_due_at,
+        reconcile=None if s.reconcile is None else s.reconcile.to_json(),
         status=s.status,
         created_at=s.created_at,
         updated_at=s.updated_at,
@@ -152,7 +175,10 @@ def _to_model(s: Source) -> SourceModel:
 
 # Each written only by its own targeted update (the scheduled sync's poll health, set_status, move): saving a
 # source's settings leaves them as they are.
-_OWNED_ELSEWHERE = frozenset({"poll_status", "poll_error", "polled_at", "poll_failures", "status", "connection_id"})
+_OWNED_ELSEWHERE = frozenset(
+    {"poll_status", "poll_error", "polled_at", "poll_failures", "status", "connection_id", "reconcile"}
+)
+_KEPT_WHEN_SET = ("poll_due_at", "reconcile_due_at")  # moved only by the schedule's claims (and a failed poll)
 _FAILING = "failing"
 
 
@@ -193,10 +219,12 @@ class SourceStore:
             if attribute.is_hash_key or attribute.is_range_key or name in _OWNED_ELSEWHERE:
                 continue
             value = getattr(model, name)
-            if name == "poll_due_at" and value is not None:
+            if name in _KEPT_WHEN_SET and value is not None:
                 # Kept when it is there (only the schedule's claim and a failed poll move it); set when poll turns on.
-                actions.append(SourceModel.poll_due_at.set(SourceModel.poll_due_at | value))
+                actions.append(attribute.set(attribute | value))
                 continue
+            if name in ("reconcile_due_at", "reconcile_bucket") and value is None:
+                continue  # a source that has them keeps them (no setting of a PATCH turns the reconcile off)
             actions.append(attribute.remove() if value is None else attribute.set(value))
         refused = ConflictError("the source was deleted meanwhile")
         item = SourceModel(s.team_id, s.id)
@@ -225,6 +253,11 @@ class SourceStore:
             yield DueItem(
                 m.team_id, m.source_id, float(m.poll_due_at), None if m.poll_seconds is None else int(m.poll_seconds)
             )
+
+    def record_reconcile(self, team_id: str, source_id: str, state: ReconcileState) -> bool:
+        """Record a reconcile pass; False when the source was deleted meanwhile."""
+        actions = [SourceModel.reconcile.set(state.to_json())]
+        return update_existing(SourceModel(team_id, source_id), SourceModel.source_id, actions)
 
     def claim(self, team_id: str, source_id: str, due_at: float, next_at: float) -> bool:
         """Move a due source's next poll to `next_at` only if it is still due at `due_at` (as read) and still polled:
@@ -311,3 +344,18 @@ class SourceStore:
     # Last: below it, `list` in an annotation would name this method, not the builtin.
     def list(self, team_id: str) -> list[Source]:
         return [_to_domain(m) for m in SourceModel.query(team_id)]
+
+
+class ReconcileDue:
+    """The reconcile's due work (the scheduler's `DueWork`): webhook-fed sources by next reconcile, from the sparse
+    by_reconcile_due index, keys only; a claim moves one's due time conditionally, as polls are claimed."""
+
+    def due(self, now: float) -> Iterable[DueItem]:
+        condition = SourceModel.reconcile_due_at <= now
+        for m in SourceModel.by_reconcile_due.query(RECONCILE_BUCKET, condition, page_size=100):
+            yield DueItem(m.team_id, m.source_id, float(m.reconcile_due_at), None)
+
+    def claim(self, team_id: str, source_id: str, due_at: float, next_at: float) -> bool:
+        condition = (SourceModel.reconcile_due_at == due_at) & SourceModel.reconcile_bucket.exists()
+        item = SourceModel(team_id, source_id)
+        return write_if(lambda: item.update(actions=[SourceModel.reconcile_due_at.set(next_at)], condition=condition))

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authenticate, authorize, bearer_token
-from gitconnect.api.outputs import FetchedFile, RunList, RunOut, TemplateList, TemplateOut, VersionList
+from gitconnect.api.outputs import FetchedFile, Proposed, RunList, RunOut, TemplateList, TemplateOut, VersionList
 from gitconnect.api.responses import accepted, answers, created, items, no_content
 from gitconnect.api.schemas import GitOpsFetchIn, RunStatusIn, TemplateCreate, TemplatePatch, TemplateUpdate
 
@@ -84,15 +84,18 @@ def get_template(team: str, template_id: str) -> dict[str, Any]:
             "an invalid file (the problem shows both sides, or the file's `commit_sha`)",
             422: "The provider refused the commit",
         },
+        also={202: ("In pull-request mode: the template unchanged, its pull request opened or updated", Proposed)},
     ),
 )
-def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()]) -> dict[str, Any]:
+def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()]) -> Response[dict[str, Any]]:
     """Commits the content to the linked file; 409 when `base_version` is not the latest (both versions shown), the
-    file changed in the repository since the last sync (the repository's content shown), or the repository holds an
-    invalid file (its `commit_sha` shown: name it in `replaces_commit` to commit over that file)."""
+    file changed in the repository since the last sync (the repository's content shown), the repository holds an
+    invalid file (its `commit_sha` shown: name it in `replaces_commit` to commit over that file), or the branch is
+    protected (use `gitops.write: "pull_request"`). In pull-request mode: 202, the template unchanged and the
+    `pull_request` opened or updated (`number`, `url`, `branch`, `commit_sha`, `action`)."""
     principal = authorize(router, team)
     service = wiring.templates()
-    return service.update(
+    saved = service.update(
         team,
         principal,
         template_id,
@@ -100,7 +103,11 @@ def update(team: str, template_id: str, body: Annotated[TemplateUpdate, Body()])
         body.base_version,
         body.commit_message,
         body.replaces_commit,
-    ).to_json()
+    )
+    if saved.gitops is not None and saved.gitops.write == "pull_request" and saved.version == body.base_version:
+        proposed = {**saved.to_json(), "pull_request": saved.gitops.last_pull_request}
+        return Response(202, content_type="application/json", body=proposed)
+    return Response(200, content_type="application/json", body=saved.to_json())
 
 
 @router.patch(

@@ -22,6 +22,7 @@ from typing import Any
 from gitconnect.domain.errors import (
     ConflictError,
     NotFoundError,
+    ProtectedBranchError,
     RemoteUnreachableError,
     UnprocessableError,
 )
@@ -139,6 +140,19 @@ class BitbucketApi:
         """GET …/refs/branches (all pages): (name, head sha) pairs."""
         items = self._rest.pages(f"{repo_path(full_name)}/refs/branches", auth, f"the branches of {full_name}")
         return [(str(b["name"]), str(b["target"]["hash"])) for b in items]
+
+    def named_commits(self, auth: str, full_name: str, listing: str) -> tuple[list[tuple[str, str, str]], int]:
+        """GET …/refs (branches and tags in one list) or …/refs/branches (`listing`), every page of 100:
+        (type, name, commit) triples (`type` "branch" or "tag"; a tag's target is its commit) and the pages read."""
+        path = f"{repo_path(full_name)}/refs" + ("" if listing == "refs" else f"/{listing}")
+        triples: list[tuple[str, str, str]] = []
+        pages = 0
+        for page in self._rest.each_page(path, auth, f"the {listing} of {full_name}"):
+            pages += 1
+            for ref in page:
+                kind = str(ref.get("type") or ("branch" if listing == "branches" else ""))
+                triples.append((kind, str(ref["name"]), str(ref["target"]["hash"])))
+        return triples, pages
 
     def branch_head(self, auth: str, full_name: str, branch: str) -> str | None:
         """GET …/refs/branches/{name}: the head sha, None when there is no such branch (NotFoundError when the
@@ -300,6 +314,9 @@ class BitbucketApi:
         response = self._rest.call("POST", f"{repo_path(full_name)}/src", auth, form=form)
         if response.status == 409:
             return None
+        if response.status == 403 and _RESTRICTED in error_message(response).lower():
+            # Branch restrictions (a push restriction, or merges through pull requests only) refuse the commit.
+            raise ProtectedBranchError(f"Bitbucket refused {what}: {error_message(response)}")
         self._rest.check(response, what, not_found=f"Bitbucket repository {full_name} not found or not accessible")
         # Quirk: the answer has no body; the new commit is the last segment of `Location`.
         location = response.headers.get("location", "")
@@ -307,3 +324,71 @@ class BitbucketApi:
         if len(sha) < 40:
             raise RemoteUnreachableError(f"Bitbucket answered {what} without the new commit's location")
         return sha
+
+    # -- branches and pull requests (GitOps pull-request mode) ---------------------------------------------------
+
+    def create_branch(self, auth: str, full_name: str, branch: str, sha: str) -> bool:
+        """POST …/refs/branches {"name", "target": {"hash"}} (201); False when the branch exists already (400)."""
+        body = self._rest.request(
+            "POST",
+            f"{repo_path(full_name)}/refs/branches",
+            auth,
+            f"the branch {branch!r} of {full_name}",
+            json_body={"name": branch, "target": {"hash": sha}},
+            # Its words or its code (`BRANCH_ALREADY_EXISTS`), as clients of the API match it.
+            missing=lambda r: r.status == 400 and any(w in error_message(r).lower() for w in _TAKEN),
+        )
+        return body is not None
+
+    def delete_branch(self, auth: str, full_name: str, branch: str) -> bool:
+        """DELETE …/refs/branches/{name} (204); False when there is no such branch (404)."""
+        what = f"deleting the branch {branch!r} of {full_name}"
+        return self._rest.done("DELETE", f"{repo_path(full_name)}/refs/branches/{segment(branch)}", auth, what)
+
+    def open_pull_requests(self, auth: str, full_name: str, source: str, destination: str) -> list[dict[str, Any]]:
+        """GET …/pullrequests?state=OPEN&q=source.branch.name="…" AND destination.branch.name="…" (all pages)."""
+        what = f"the open pull requests from {source} into {destination} of {full_name}"
+        query = f"source.branch.name={_quoted(source)} AND destination.branch.name={_quoted(destination)}"
+        params = {"state": "OPEN", "q": query}
+        return self._rest.pages(f"{repo_path(full_name)}/pullrequests", auth, what, params=params)
+
+    def create_pull_request(
+        self, auth: str, full_name: str, source: str, destination: str, title: str, description: str
+    ) -> dict[str, Any]:
+        """POST …/pullrequests (201): from a branch of the repository into another."""
+        body = {
+            "title": title,
+            "description": description,
+            "source": {"branch": {"name": source}},
+            "destination": {"branch": {"name": destination}},
+        }
+        result: dict[str, Any] = self._rest.request(
+            "POST",
+            f"{repo_path(full_name)}/pullrequests",
+            auth,
+            f"a pull request from {source} into {destination} of {full_name}",
+            json_body=body,
+        )
+        return result
+
+    def update_pull_request(
+        self, auth: str, full_name: str, number: int, title: str, description: str
+    ) -> dict[str, Any]:
+        """PUT …/pullrequests/{pull_request_id}: its title and description."""
+        result: dict[str, Any] = self._rest.request(
+            "PUT",
+            f"{repo_path(full_name)}/pullrequests/{segment(number)}",
+            auth,
+            f"pull request #{number} of {full_name}",
+            json_body={"title": title, "description": description},
+        )
+        return result
+
+
+_TAKEN = ("already exists", "already_exists")
+_RESTRICTED = "branch restriction"  # Bitbucket's 403 when branch restrictions refuse a commit
+
+
+def _quoted(value: str) -> str:
+    """A string literal of Bitbucket's filter language (`q`)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

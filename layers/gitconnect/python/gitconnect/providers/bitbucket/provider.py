@@ -4,7 +4,7 @@ webhooks are repository webhooks gitconnect registers per source, each with its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +20,10 @@ from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
+    ChangeRequest,
+    ChangeRequests,
+    CommitCheck,
+    CommitChecks,
     CommitStatuses,
     Committed,
     DefaultBranches,
@@ -29,6 +33,8 @@ from gitconnect.providers.base import (
     ManagedWebhooks,
     Provider,
     ProviderPorts,
+    ReconciledRefs,
+    RefListing,
     RefreshingCredentials,
     RepoFile,
     Repository,
@@ -67,11 +73,14 @@ def _https_clone(repo: Mapping[str, Any]) -> str:
 class BitbucketProvider(
     Provider,
     Webhooks,
+    ReconciledRefs,
     ShortHashes,
     ManagedWebhooks,
     RefreshingCredentials,
     GitOpsFiles,
+    ChangeRequests,
     CommitStatuses,
+    CommitChecks,
     DefaultBranches,
 ):
     id: ClassVar[str] = "bitbucket"
@@ -198,6 +207,16 @@ class BitbucketProvider(
     def branches(self, access: Access, repository: str) -> list[Branch]:
         return [Branch(n, sha) for n, sha in self.api.branches(self._auth(access), repository)]
 
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """`GET …/refs/branches`, or `GET …/refs` (branches and tags in one list) when tags are asked for, pages of 100
+        (`pagelen`); Bitbucket documents no conditional request: every page is a call."""
+        triples, calls = self.api.named_commits(self._auth(access), repository, "refs" if tags else "branches")
+        branches = {name: sha for kind, name, sha in triples if kind == "branch"}
+        listed_tags = {name: sha for kind, name, sha in triples if kind == "tag"} if tags else None
+        return RefListing(branches, listed_tags, {}, False, calls)
+
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         return self.api.branch_head(self._auth(access), repository, branch)
 
@@ -270,6 +289,35 @@ class BitbucketProvider(
             raise ConflictError(f"{branch} of {repository} changed since {path} was read")
         return Committed(sha, sha)  # the branch tip the next commit names in `parents`
 
+    # ------------------------------------------------------------------ pull requests (GitOps pull-request mode)
+    def start_branch(self, access: Access, repository: str, branch: str, sha: str) -> None:
+        """Created at `sha`; one that exists is deleted first (Bitbucket has no call that moves a branch)."""
+        auth = self._auth(access)
+        if not self.api.create_branch(auth, repository, branch, sha):
+            self.api.delete_branch(auth, repository, branch)
+            if not self.api.create_branch(auth, repository, branch, sha):
+                raise ConflictError(f"the branch {branch!r} of {repository} came back while it was moved")
+
+    def open_change_request(self, access: Access, repository: str, head: str, base: str) -> ChangeRequest | None:
+        found = self.api.open_pull_requests(self._auth(access), repository, head, base)
+        return _pull_request(found[0]) if found else None
+
+    def create_change_request(
+        self, access: Access, repository: str, head: str, base: str, title: str, description: str
+    ) -> ChangeRequest:
+        auth = self._auth(access)
+        return _pull_request(self.api.create_pull_request(auth, repository, head, base, title, description))
+
+    def update_change_request(
+        self, access: Access, repository: str, number: int, title: str, description: str
+    ) -> ChangeRequest:
+        auth = self._auth(access)
+        return _pull_request(self.api.update_pull_request(auth, repository, number, title, description))
+
+    def file_at(self, access: Access, repository: str, commit: str, path: str) -> bytes | None:
+        """The `src` endpoint at the commit (a pull request from a fork has its commits in the fork only)."""
+        return self.api.file(self._auth(access), repository, commit, path)
+
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
         public = (self._config.get("GITCONNECT_PUBLIC_URL") or "").rstrip("/")
@@ -284,3 +332,23 @@ class BitbucketProvider(
             name=STATUS_NAME,
             description=description,
         )
+
+    def report_check(self, access: Access, check: CommitCheck) -> None:
+        """A build status of its own key (one per key and commit, updated in place)."""
+        public = (self._config.get("GITCONNECT_PUBLIC_URL") or "").rstrip("/")
+        self.api.create_build_status(
+            self._auth(access),
+            check.repository,
+            check.sha,
+            key=check.name.replace("/", "-"),  # `gitconnect-template`
+            state="SUCCESSFUL" if check.state == "success" else "FAILED",
+            url=check.url or f"{public}/v1/docs",  # Bitbucket requires a link
+            name=check.name,
+            description=check.title,
+        )
+
+
+def _pull_request(body: Mapping[str, Any]) -> ChangeRequest:
+    html = ((body.get("links") or {}).get("html") or {}).get("href")
+    commit = ((body.get("source") or {}).get("commit") or {}).get("hash")
+    return ChangeRequest(int(body["id"]), str(html or ""), commit)

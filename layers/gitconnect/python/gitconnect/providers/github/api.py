@@ -11,20 +11,29 @@ blob sha), which the core maps to UnprocessableError and ConflictError.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from gitconnect.domain.errors import RemoteAuthError, RemoteUnreachableError, UnprocessableError
+from gitconnect.domain.errors import (
+    ProtectedBranchError,
+    RemoteAuthError,
+    RemoteUnreachableError,
+    UnprocessableError,
+)
 from gitconnect.providers.base import CommitAuthor, HttpClient, HttpResponse
 from gitconnect.providers.rest import (
     MAX_PAGES,
     USER_AGENT,
     Dialect,
     LinkHeader,
+    ListTooLongError,
     RestClient,
     bounded,
     json_or_none,
     next_link,
+    same_origin,
     segment,
     segments,
     without_none,
@@ -57,6 +66,36 @@ GITHUB = Dialect(
     headers={"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION},
 )
 raise_for_status = GITHUB.raise_for_status
+
+
+@dataclass(frozen=True)
+class _Validator:
+    """What a conditional listing remembers of one page: its ETag, how many items it had, its next page's URL."""
+
+    etag: str
+    count: int
+    next: str
+
+    def dump(self) -> str:
+        return json.dumps([self.etag, self.count, self.next])
+
+    @classmethod
+    def parse(cls, text: str) -> _Validator | None:
+        try:
+            etag, count, following = json.loads(text)
+            return cls(str(etag), int(count), str(following))
+        except (ValueError, TypeError):
+            return None  # a validator of another shape: the page is read afresh
+
+
+@dataclass(frozen=True)
+class ConditionalList:
+    """A conditional listing: `items` None when every page answered 304 (nothing changed)."""
+
+    items: list[Any] | None
+    validators: list[str]
+    calls: int
+    free: int
 
 
 class GitHubApi:
@@ -155,6 +194,56 @@ class GitHubApi:
         what = f"the branches of {owner}/{repo}"
         items = self._rest.pages(f"/repos/{segment(owner)}/{segment(repo)}/branches", token, what)
         return [(item["name"], item["commit"]["sha"]) for item in items]
+
+    def conditional_list(
+        self, token: str, owner: str, repo: str, listing: str, validators: Sequence[str]
+    ) -> ConditionalList:
+        """GET /repos/{owner}/{repo}/branches or …/tags (`listing`), every page sent with the ETag it had last time
+        (`If-None-Match`): a page that did not change answers 304 Not Modified, which GitHub does not count against
+        the rate limit. Pages follow `Link` rel="next" as GitHub gave it (for a 304 page: as it gave it with that
+        ETag). Only when some page changed are the 304 pages read again, so the whole list is known; a last page that
+        was full is always read (a new item would start a page its ETag cannot announce). Bounded by max_pages."""
+        what = f"the {listing} of {owner}/{repo}"
+        known = [_Validator.parse(v) for v in validators]
+        url: str | None = f"{self.api_url}/repos/{segment(owner)}/{segment(repo)}/{listing}"
+        params: dict[str, str | int] | None = {"per_page": PER_PAGE}
+        pages: list[list[Any] | None] = []
+        asked: list[tuple[str, dict[str, str | int] | None]] = []  # each page's URL, to read a 304 page again
+        fresh: list[_Validator] = []
+        calls = free = 0
+        while url is not None:
+            if len(pages) == self._rest.max_pages:
+                raise ListTooLongError(f"GitHub has more than {self._rest.max_pages} pages of {what}")
+            previous = known[len(pages)] if len(pages) < len(known) else None
+            # A full last page is read unconditionally: an item added after it starts a page its ETag cannot tell.
+            usable = previous is not None and previous.etag and (previous.next or previous.count < PER_PAGE)
+            conditional = {"If-None-Match": previous.etag} if usable and previous else {}
+            asked.append((url, params))
+            response, calls = self._rest.get_url(url, token, params=params, headers=conditional), calls + 1
+            if response.status == 304 and previous is not None:
+                free += 1
+                pages.append(None)
+                fresh.append(previous)
+                url, params = previous.next or None, None
+                continue
+            body = self._rest.decode(self._rest.check(response, what), what)
+            if not isinstance(body, list):
+                raise RemoteUnreachableError(f"GitHub answered {what} with an unexpected shape")
+            following = next_link(response.headers.get("link"))
+            if following is not None and not same_origin(following, self.api_url):
+                raise RemoteUnreachableError(f"GitHub's pagination link for {what} leaves the API")
+            pages.append(body)
+            fresh.append(_Validator(response.headers.get("etag") or "", len(body), following or ""))
+            url, params = following, None
+        if all(page is None for page in pages):
+            return ConditionalList(None, [v.dump() for v in fresh], calls, free)
+        for index, page in enumerate(pages):  # something moved: the pages that did not are read again
+            if page is None:
+                response, calls = self._rest.get_url(*asked[index][:1], token, params=asked[index][1]), calls + 1
+                body = self._rest.decode(self._rest.check(response, what), what)
+                pages[index] = body if isinstance(body, list) else []
+        items = [item for page in pages for item in page or ()]
+        return ConditionalList(items, [v.dump() for v in fresh], calls, free)
 
     def branch_head(self, token: str, owner: str, repo: str, branch: str) -> str | None:
         """GET /repos/{owner}/{repo}/branches/{branch}: the head sha, None when there is no such branch.
@@ -312,14 +401,73 @@ class GitHubApi:
             body["sha"] = sha
         if author is not None:
             body["author"] = {"name": author.name, "email": author.email}
-        result: dict[str, Any] | None = self._rest.request(
-            "PUT",
-            f"/repos/{segment(owner)}/{segment(repo)}/contents/{segments(path)}",
+        what = f"a commit of {path} to {branch} of {owner}/{repo}"
+        response = self._rest.call(
+            "PUT", f"/repos/{segment(owner)}/{segment(repo)}/contents/{segments(path)}", token, json_body=body
+        )
+        if _protected_branch(response):
+            raise ProtectedBranchError(f"GitHub refused {what}: {github_message(response)}")
+        if response.status == 409 or (response.status == 422 and '"sha"' in github_message(response)):
+            return None
+        not_found = f"the branch {branch!r} or {owner}/{repo} was not found"
+        result: dict[str, Any] = self._rest.decode(self._rest.check(response, what, not_found=not_found), what)
+        return result
+
+    # -- branches and pull requests (GitOps pull-request mode) ---------------------------------------------------
+
+    def create_ref(self, token: str, owner: str, repo: str, branch: str, sha: str) -> bool:
+        """POST /repos/{owner}/{repo}/git/refs: the branch at `sha`; False when it exists already (GitHub: 422
+        "Reference already exists")."""
+        what = f"the branch {branch!r} of {owner}/{repo}"
+        body = self._rest.request(
+            "POST",
+            f"/repos/{segment(owner)}/{segment(repo)}/git/refs",
             token,
-            f"a commit of {path} to {branch} of {owner}/{repo}",
-            json_body=body,
-            missing=lambda r: r.status == 409 or (r.status == 422 and '"sha"' in github_message(r)),
-            not_found=f"the branch {branch!r} or {owner}/{repo} was not found",
+            what,
+            json_body={"ref": f"refs/heads/{branch}", "sha": sha},
+            missing=lambda r: r.status == 422 and "already exists" in github_message(r),
+        )
+        return body is not None
+
+    def move_ref(self, token: str, owner: str, repo: str, branch: str, sha: str) -> None:
+        """PATCH /repos/{owner}/{repo}/git/refs/heads/{branch} with `force`: the branch moved to `sha`."""
+        self._rest.request(
+            "PATCH",
+            f"/repos/{segment(owner)}/{segment(repo)}/git/refs/{segments('heads/' + branch)}",
+            token,
+            f"moving the branch {branch!r} of {owner}/{repo}",
+            json_body={"sha": sha, "force": True},
+        )
+
+    def open_pulls(self, token: str, owner: str, repo: str, head: str, base: str) -> list[dict[str, Any]]:
+        """GET /repos/{owner}/{repo}/pulls?state=open&head={owner}:{branch}&base=: the open pull requests from one
+        branch of the repository into another (one at most, GitHub allows no second)."""
+        what = f"the open pull requests from {head} into {base} of {owner}/{repo}"
+        params = {"state": "open", "head": f"{owner}:{head}", "base": base}
+        return self._rest.pages(f"/repos/{segment(owner)}/{segment(repo)}/pulls", token, what, params=params)
+
+    def create_pull(
+        self, token: str, owner: str, repo: str, head: str, base: str, title: str, body: str
+    ) -> dict[str, Any]:
+        """POST /repos/{owner}/{repo}/pulls (201); GitHub refuses a second open one for the same head (422 "A pull
+        request already exists"), UnprocessableError here."""
+        result: dict[str, Any] = self._rest.request(
+            "POST",
+            f"/repos/{segment(owner)}/{segment(repo)}/pulls",
+            token,
+            f"a pull request from {head} into {base} of {owner}/{repo}",
+            json_body={"title": title, "head": head, "base": base, "body": body},
+        )
+        return result
+
+    def update_pull(self, token: str, owner: str, repo: str, number: int, title: str, body: str) -> dict[str, Any]:
+        """PATCH /repos/{owner}/{repo}/pulls/{pull_number}: its title and description."""
+        result: dict[str, Any] = self._rest.request(
+            "PATCH",
+            f"/repos/{segment(owner)}/{segment(repo)}/pulls/{segment(number)}",
+            token,
+            f"pull request #{number} of {owner}/{repo}",
+            json_body={"title": title, "body": body},
         )
         return result
 
@@ -361,6 +509,21 @@ class GitHubApi:
         if not isinstance(token, str) or not token:
             raise RemoteUnreachableError(f"GitHub answered {what} without an access token")
         return token
+
+
+_PROTECTION_WORDS = ("protected branch", "changes must be made through a pull request", "repository rule violations")
+
+
+def _protected_branch(response: HttpResponse) -> bool:
+    """GitHub's refusal of a direct commit to a protected branch: 409 (branch protection: "Changes must be made
+    through a pull request", with the about-protected-branches documentation URL) or 422 (repository rules:
+    "Repository rule violations found")."""
+    if response.status not in (409, 422):
+        return False
+    body = json_or_none(response)
+    docs = str(body.get("documentation_url", "")) if isinstance(body, dict) else ""
+    message = github_message(response).lower()
+    return "protected-branches" in docs or any(words in message for words in _PROTECTION_WORDS)
 
 
 def _no_checks_permission(response: HttpResponse) -> bool:

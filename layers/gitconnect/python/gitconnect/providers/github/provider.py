@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -16,6 +16,10 @@ from gitconnect.domain.models import Build
 from gitconnect.providers.base import (
     Access,
     Branch,
+    ChangeRequest,
+    ChangeRequests,
+    CommitCheck,
+    CommitChecks,
     CommitStatuses,
     Committed,
     DefaultBranches,
@@ -25,7 +29,9 @@ from gitconnect.providers.base import (
     LinkedAccount,
     Provider,
     ProviderPorts,
+    ReconciledRefs,
     RedeliveredWebhooks,
+    RefListing,
     RepoFile,
     Repository,
     RepositoryRef,
@@ -48,6 +54,17 @@ def installation_id(access: Access) -> str:
     return key.removeprefix("github#")
 
 
+def _named_commits(items: Sequence[Any]) -> dict[str, str]:
+    """`[{"name", "commit": {"sha"}}]` (GitHub's branch and tag lists) as name -> commit."""
+    named = {}
+    for item in items:
+        commit = item.get("commit") if isinstance(item, dict) else None
+        sha = commit.get("sha") if isinstance(commit, dict) else None
+        if isinstance(item.get("name"), str) and isinstance(sha, str):
+            named[item["name"]] = sha
+    return named
+
+
 def _split(full_name: str) -> tuple[str, str]:
     owner, _, name = full_name.partition("/")
     if not owner or not name or "/" in name:
@@ -67,7 +84,16 @@ class InstallationView:
 
 
 class GitHubProvider(
-    Provider, Webhooks, GitOpsFiles, CommitStatuses, ShortHashes, DefaultBranches, RedeliveredWebhooks
+    Provider,
+    Webhooks,
+    GitOpsFiles,
+    ChangeRequests,
+    CommitStatuses,
+    CommitChecks,
+    ShortHashes,
+    DefaultBranches,
+    RedeliveredWebhooks,
+    ReconciledRefs,
 ):
     id: ClassVar[str] = "github"
 
@@ -185,6 +211,28 @@ class GitHubProvider(
         owner, name = _split(repository)
         return [Branch(n, sha) for n, sha in self.api.branches(self._token(access), owner, name)]
 
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """`GET …/branches` and, when asked, `GET …/tags` (both name each head's commit; tags peeled), pages of 100,
+        each conditional on its last ETag: an idle repository costs two 304s, which spend no rate limit."""
+        owner, name = _split(repository)
+        token = self._token(access)
+        listed: dict[str, dict[str, str] | None] = {}  # None: that listing answered 304 throughout
+        fresh: dict[str, list[str]] = {}
+        calls = free = 0
+        for listing in ("branches", "tags") if tags else ("branches",):
+            answer = self.api.conditional_list(token, owner, name, listing, validators.get(listing, ()))
+            calls, free, fresh[listing] = calls + answer.calls, free + answer.free, answer.validators
+            listed[listing] = None if answer.items is None else _named_commits(answer.items)
+        if all(v is None for v in listed.values()):
+            return RefListing({}, {} if tags else None, fresh, True, calls, free)
+        for listing in [k for k, v in listed.items() if v is None]:  # the other one moved: this one is needed too
+            again = self.api.conditional_list(token, owner, name, listing, ())
+            calls, fresh[listing] = calls + again.calls, again.validators
+            listed[listing] = _named_commits(again.items or [])
+        return RefListing(listed["branches"] or {}, listed.get("tags") if tags else None, fresh, False, calls, free)
+
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         owner, name = _split(repository)
         return self.api.branch_head(self._token(access), owner, name, branch)
@@ -283,20 +331,84 @@ class GitHubProvider(
             raise ConflictError(change.refusal())
         return Committed(str(answer["commit"]["sha"]), str(answer["content"]["sha"]))
 
+    # ------------------------------------------------------------------ pull requests (GitOps pull-request mode)
+    def start_branch(self, access: Access, repository: str, branch: str, sha: str) -> None:
+        owner, name = _split(repository)
+        token = self._token(access)
+        if not self.api.create_ref(token, owner, name, branch, sha):
+            self.api.move_ref(token, owner, name, branch, sha)
+
+    def open_change_request(self, access: Access, repository: str, head: str, base: str) -> ChangeRequest | None:
+        owner, name = _split(repository)
+        found = self.api.open_pulls(self._token(access), owner, name, head, base)
+        return _pull(found[0]) if found else None
+
+    def create_change_request(
+        self, access: Access, repository: str, head: str, base: str, title: str, description: str
+    ) -> ChangeRequest:
+        owner, name = _split(repository)
+        return _pull(self.api.create_pull(self._token(access), owner, name, head, base, title, description))
+
+    def update_change_request(
+        self, access: Access, repository: str, number: int, title: str, description: str
+    ) -> ChangeRequest:
+        owner, name = _split(repository)
+        return _pull(self.api.update_pull(self._token(access), owner, name, number, title, description))
+
+    def file_at(self, access: Access, repository: str, commit: str, path: str) -> bytes | None:
+        """The contents API at a commit: a pull request's head commit is readable in the base repository, from a
+        fork too (GitHub keeps it under refs/pull/<n>/head)."""
+        owner, name = _split(repository)
+        found = self.api.file(self._token(access), owner, name, path.lstrip("/"), commit)
+        return None if found is None else base64.b64decode(found["content"])
+
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
         """A check run where the App has the Checks permission (read & write), else a commit status (Commit statuses
         read & write). Which one an installation takes is learnt on its first status and kept per container."""
-        owner, name = _split(build.repository)
+        self._show(
+            access, build.repository, _check_run(build, url, description), _STATES[build.status], url, description
+        )
+
+    def report_check(self, access: Access, check: CommitCheck) -> None:
+        """A check that is not a build's (`gitconnect/template`), shown the same way as a build's status."""
+        run: dict[str, Any] = {
+            "name": check.name,
+            "head_sha": check.sha,
+            "status": "completed",
+            "conclusion": check.state,
+            "external_id": check.external_id,
+            "output": {"title": check.title, "summary": check.summary},
+        }
+        if check.url:
+            run["details_url"] = check.url
+        self._show(access, check.repository, run, check.state, check.url, check.title)
+
+    def _show(
+        self,
+        access: Access,
+        repository: str,
+        run: dict[str, Any],
+        state: str,
+        url: str | None,
+        description: str | None,
+    ) -> None:
+        """`run` as a check run (created or updated: one per name and external id), or, for an installation whose
+        App has no Checks permission, as a commit status of state `state` in the run's name."""
+        owner, name = _split(repository)
         installation, token = installation_id(access), self._token(access)
         if self._checks.get(installation, True):
-            if self.api.check_run(token, owner, name, _check_run(build, url, description)) is not None:
+            if self.api.check_run(token, owner, name, run) is not None:
                 self._checks[installation] = True
                 return
             self._checks[installation] = False
-        self.api.create_commit_status(
-            token, owner, name, build.sha, _STATES[build.status], url, description, STATUS_CONTEXT
-        )
+        sha, context = str(run["head_sha"]), str(run["name"])
+        self.api.create_commit_status(token, owner, name, sha, state, url, description, context)
+
+
+def _pull(body: Mapping[str, Any]) -> ChangeRequest:
+    head = body.get("head") or {}
+    return ChangeRequest(int(body["number"]), str(body.get("html_url") or ""), head.get("sha"))
 
 
 # Build statuses as check runs: a status, and a conclusion once the build is final.

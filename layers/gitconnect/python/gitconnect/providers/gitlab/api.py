@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gitconnect.domain.errors import RemoteUnreachableError, UnprocessableError
+from gitconnect.domain.errors import ProtectedBranchError, RemoteUnreachableError, UnprocessableError
 from gitconnect.providers.base import CommitAuthor, HttpClient, HttpResponse
 from gitconnect.providers.rest import (
     MAX_PAGES,
@@ -69,6 +69,7 @@ HOOK_TEST_TRIGGERS = frozenset(
 )
 HOOK_NAME = "gitconnect"
 _TRANSITION_REFUSED = "Cannot transition status"
+_PROTECTED = "not allowed to push into this branch"  # GitLab's 403 for a protected branch
 _COMMIT_REFUSED = ("has changed since", "already exists", "doesn't exist")  # GitLab's 400s for a stale commit
 
 
@@ -201,6 +202,17 @@ class GitLabApi:
         what = f"the branches of GitLab project {project_id}"
         items = self._pages(f"/projects/{segment(project_id)}/repository/branches", token, what)
         return [(item["name"], item["commit"]["id"]) for item in items]
+
+    def named_commits(self, token: str, project_id: str | int, listing: str) -> tuple[list[tuple[str, str]], int]:
+        """GET /projects/:id/repository/branches or …/tags (`listing`), every page: (name, commit) pairs and the
+        pages read. A tag's `commit.id` is the commit an annotated tag points at."""
+        what = f"the {listing} of GitLab project {project_id}"
+        pairs: list[tuple[str, str]] = []
+        pages = 0
+        for page in self._rest.each_page(f"/projects/{segment(project_id)}/repository/{listing}", token, what):
+            pages += 1
+            pairs.extend((str(item["name"]), str(item["commit"]["id"])) for item in page)
+        return pairs, pages
 
     def branch_head(self, token: str, project_id: str | int, branch: str) -> str | None:
         """GET /projects/:id/repository/branches/:branch: the head sha; None when there is no such branch
@@ -373,15 +385,73 @@ class GitLabApi:
         body: dict[str, Any] = {"branch": branch, "commit_message": message, "actions": actions}
         if author is not None:
             body |= {"author_name": author.name, "author_email": author.email}
-        result: dict[str, Any] | None = self._rest.request(
+        what = f"a commit to {branch} of GitLab project {project_id}"
+        response = self._rest.call("POST", f"/projects/{segment(project_id)}/repository/commits", token, json_body=body)
+        if response.status == 403 and _PROTECTED in gitlab_message(response):
+            # A protected branch the token's user may not push to (GitLab's 403 for the Commits API).
+            raise ProtectedBranchError(f"GitLab refused {what}: {gitlab_message(response)}")
+        # Quirk: GitLab answers a stale commit with 400 (not 409) and says why in the message.
+        if response.status == 400 and any(phrase in gitlab_message(response) for phrase in _COMMIT_REFUSED):
+            return None
+        not_found = f"GitLab project {project_id} not found or not accessible"
+        result: dict[str, Any] = self._rest.decode(self._rest.check(response, what, not_found=not_found), what)
+        return result
+
+    # -- branches and merge requests (GitOps pull-request mode) --------------------------------------------------
+
+    def create_branch(self, token: str, project_id: str | int, branch: str, ref: str) -> bool:
+        """POST /projects/:id/repository/branches?branch=&ref=; False when the branch exists already (GitLab: 400
+        "Branch already exists")."""
+        body = self._rest.request(
             "POST",
-            f"/projects/{segment(project_id)}/repository/commits",
+            f"/projects/{segment(project_id)}/repository/branches",
             token,
-            f"a commit to {branch} of GitLab project {project_id}",
+            f"the branch {branch!r} of GitLab project {project_id}",
+            params={"branch": branch, "ref": ref},
+            missing=lambda r: r.status == 400 and "already exists" in gitlab_message(r),
+        )
+        return body is not None
+
+    def delete_branch(self, token: str, project_id: str | int, branch: str) -> bool:
+        """DELETE /projects/:id/repository/branches/:branch (204); False when there is no such branch (404)."""
+        what = f"deleting the branch {branch!r} of GitLab project {project_id}"
+        path = f"/projects/{segment(project_id)}/repository/branches/{segment(branch)}"
+        return self._rest.done("DELETE", path, token, what, missing=_absent_inside_project)
+
+    def open_merge_requests(
+        self, token: str, project_id: str | int, source_branch: str, target_branch: str
+    ) -> list[dict[str, Any]]:
+        """GET /projects/:id/merge_requests?state=opened&source_branch=&target_branch= (all pages)."""
+        what = f"the open merge requests from {source_branch} into {target_branch} of GitLab project {project_id}"
+        params = {"state": "opened", "source_branch": source_branch, "target_branch": target_branch}
+        return self._pages(f"/projects/{segment(project_id)}/merge_requests", token, what, params)
+
+    def create_merge_request(
+        self, token: str, project_id: str | int, source_branch: str, target_branch: str, title: str, description: str
+    ) -> dict[str, Any]:
+        """POST /projects/:id/merge_requests (201); a second open one from the same source branch is refused (409
+        "Another open merge request already exists for this source branch"), ConflictError here."""
+        body = {"source_branch": source_branch, "target_branch": target_branch, "title": title,
+                "description": description}
+        result: dict[str, Any] = self._rest.request(
+            "POST",
+            f"/projects/{segment(project_id)}/merge_requests",
+            token,
+            f"a merge request from {source_branch} into {target_branch} of GitLab project {project_id}",
             json_body=body,
-            # Quirk: GitLab answers a stale commit with 400 (not 409) and says why in the message.
-            missing=lambda r: r.status == 400 and any(phrase in gitlab_message(r) for phrase in _COMMIT_REFUSED),
-            not_found=f"GitLab project {project_id} not found or not accessible",
+        )
+        return result
+
+    def update_merge_request(
+        self, token: str, project_id: str | int, iid: int, title: str, description: str
+    ) -> dict[str, Any]:
+        """PUT /projects/:id/merge_requests/:merge_request_iid: its title and description."""
+        result: dict[str, Any] = self._rest.request(
+            "PUT",
+            f"/projects/{segment(project_id)}/merge_requests/{segment(iid)}",
+            token,
+            f"merge request !{iid} of GitLab project {project_id}",
+            json_body={"title": title, "description": description},
         )
         return result
 

@@ -4,7 +4,7 @@ are project hooks gitconnect registers per source, each with its own secret."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -15,6 +15,10 @@ from gitconnect.domain.urls import check_remote_url
 from gitconnect.providers.base import (
     Access,
     Branch,
+    ChangeRequest,
+    ChangeRequests,
+    CommitCheck,
+    CommitChecks,
     CommitStatuses,
     Committed,
     DefaultBranches,
@@ -24,6 +28,8 @@ from gitconnect.providers.base import (
     ManagedWebhooks,
     Provider,
     ProviderPorts,
+    ReconciledRefs,
+    RefListing,
     RefreshingCredentials,
     RepoFile,
     Repository,
@@ -49,10 +55,13 @@ STATUS_NAME = "gitconnect"
 class GitLabProvider(
     Provider,
     Webhooks,
+    ReconciledRefs,
     ManagedWebhooks,
     RefreshingCredentials,
     GitOpsFiles,
+    ChangeRequests,
     CommitStatuses,
+    CommitChecks,
     ShortHashes,
     DefaultBranches,
 ):
@@ -146,6 +155,18 @@ class GitLabProvider(
     def branches(self, access: Access, repository: str) -> list[Branch]:
         return [Branch(n, sha) for n, sha in self._api(access).branches(self._token(access), repository)]
 
+    def listed_refs(
+        self, access: Access, repository: str, *, tags: bool, validators: Mapping[str, Sequence[str]]
+    ) -> RefListing:
+        """`GET …/repository/branches` and, when asked, `…/repository/tags`, pages of 100 (GitLab documents no
+        conditional request for them: every page is a call)."""
+        api, token = self._api(access), self._token(access)
+        branches, calls = api.named_commits(token, repository, "branches")
+        if not tags:
+            return RefListing(dict(branches), None, {}, False, calls)
+        listed_tags, more = api.named_commits(token, repository, "tags")
+        return RefListing(dict(branches), dict(listed_tags), {}, False, calls + more)
+
     def resolve_branch(self, access: Access, repository: str, branch: str) -> str | None:
         return self._api(access).branch_head(self._token(access), repository, branch)
 
@@ -209,6 +230,35 @@ class GitLabProvider(
             raise ConflictError(change.refusal())
         return Committed(str(commit["id"]), str(commit["id"]))  # last_commit_id of the next update
 
+    # ------------------------------------------------------------------ merge requests (GitOps pull-request mode)
+    def start_branch(self, access: Access, repository: str, branch: str, sha: str) -> None:
+        """Created at `sha`; one that exists is deleted first (GitLab has no call that moves a branch)."""
+        api, token = self._api(access), self._token(access)
+        if not api.create_branch(token, repository, branch, sha):
+            api.delete_branch(token, repository, branch)
+            if not api.create_branch(token, repository, branch, sha):
+                raise ConflictError(f"the branch {branch!r} of {repository} came back while it was moved")
+
+    def open_change_request(self, access: Access, repository: str, head: str, base: str) -> ChangeRequest | None:
+        found = self._api(access).open_merge_requests(self._token(access), repository, head, base)
+        return _merge_request(found[0]) if found else None
+
+    def create_change_request(
+        self, access: Access, repository: str, head: str, base: str, title: str, description: str
+    ) -> ChangeRequest:
+        api, token = self._api(access), self._token(access)
+        return _merge_request(api.create_merge_request(token, repository, head, base, title, description))
+
+    def update_change_request(
+        self, access: Access, repository: str, number: int, title: str, description: str
+    ) -> ChangeRequest:
+        api, token = self._api(access), self._token(access)
+        return _merge_request(api.update_merge_request(token, repository, number, title, description))
+
+    def file_at(self, access: Access, repository: str, commit: str, path: str) -> bytes | None:
+        found = self._api(access).file(self._token(access), repository, path.lstrip("/"), commit)
+        return None if found is None else base64.b64decode(found["content"])
+
     # ------------------------------------------------------------------ status back
     def report_status(self, access: Access, build: Build, url: str | None, description: str | None) -> None:
         self._api(access).create_commit_status(
@@ -220,3 +270,20 @@ class GitLabProvider(
             description=description,
             name=STATUS_NAME,
         )
+
+    def report_check(self, access: Access, check: CommitCheck) -> None:
+        """A commit status of its own name (GitLab keeps one per name and ref: shown again, it moves)."""
+        self._api(access).create_commit_status(
+            self._token(access),
+            check.repository,
+            check.sha,
+            "success" if check.state == "success" else "failed",
+            target_url=check.url,
+            description=check.title,
+            name=check.name,
+            ref=check.ref,
+        )
+
+
+def _merge_request(body: Mapping[str, Any]) -> ChangeRequest:
+    return ChangeRequest(int(body["iid"]), str(body.get("web_url") or ""), body.get("sha"))
