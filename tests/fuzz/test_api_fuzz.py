@@ -1,13 +1,17 @@
 """The team API under schemathesis: requests generated from our own OpenAPI document (valid and invalid ones), sent
 through API Gateway's routing to the real handlers (in-process, moto as AWS). Never a 5xx for a request's content,
-every error a problem+json with type/title/status/detail, and no token -> 401 whatever the body.
+every error a problem+json with type/title/status/detail, and no token -> 401 whatever the body. Every answer also
+conforms to the document: its status is documented for the operation, with the content type and body schema the
+document gives that status (schemathesis' status_code, content_type and response_schema conformance checks).
 
 Bounded and deterministic: hypothesis is derandomized (the same cases on every run) and each operation gets
-`EXAMPLES` cases, each sent twice (with the team's admin token, and without a token)."""
+`EXAMPLES` cases, each sent twice (with the team's admin token, and without a token); the whole run stops taking new
+operations after `TIME_CAP_SECONDS` (reported as skipped, by name)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -15,12 +19,21 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
+from schemathesis.errors import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from infra.local import apigw
 from tests.functional.conftest import system_with
 from tests.support.inprocess import System
 
 EXAMPLES = 60
+TIME_CAP_SECONDS = 300.0  # the module's budget; measured: 59 s for all 37 operations, 190 s with the machine busy
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
+_budget: dict[str, float] = {}  # when the module's first case ran
 TEAM = "fuzz-team"
 PUBLIC = ("/v1/health", "/v1/openapi.json", "/v1/docs", "/v1/oauth/")
 WEBHOOKS = "/v1/webhooks/"  # not the team API: tests/fuzz/test_webhook_fuzz.py fuzzes them with signed bodies
@@ -93,6 +106,16 @@ def broken_rules(case: Any, status: int, headers: Any, body: bytes, *, authentic
     return problems
 
 
+def undocumented(case: Any, response: Any, headers: dict[str, str]) -> list[str]:
+    """What of the answer the document does not say (status, content type, body schema), one line per failure."""
+    try:
+        case.validate_response(response, checks=CONFORMANCE, headers=headers)
+    except FailureGroup as failures:
+        what = f"{case.method} {case.formatted_path} -> {response.status_code}"
+        return [f"{what}: {f.title}: {f.message}"[:600] for f in failures.exceptions]
+    return []
+
+
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -101,7 +124,10 @@ def broken_rules(case: Any, status: int, headers: Any, body: bytes, *, authentic
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_5xx_and_problem_bodies(case: Any, running: System) -> None:
+def test_no_5xx_and_problem_bodies_as_documented(case: Any, running: System) -> None:
+    started = _budget.setdefault("started", time.monotonic())
+    if time.monotonic() - started > TIME_CAP_SECONDS:  # said in the report: the operations left unfuzzed are skipped
+        pytest.skip(f"the API fuzz's {TIME_CAP_SECONDS:.0f} s budget is spent")
     if "team" in (case.path_parameters or {}) and len(str(case.path_parameters["team"])) % 2 == 0:
         case.path_parameters["team"] = TEAM  # half the cases reach the team's own records
     token = running.token({TEAM: "admin"})
@@ -120,4 +146,5 @@ def test_no_5xx_and_problem_bodies(case: Any, running: System) -> None:
             response.content,
             authenticated=authenticated,
         )
+        problems += undocumented(case, response, headers)
     assert not problems, "\n".join(problems)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
@@ -15,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import observability
-from gitconnect.api.auth import authenticate_event, bearer_token_of
+from gitconnect.api.auth import CALLBACK_PATHS, TEAM_API, authenticate_event, bearer_token_of
 from gitconnect.api.problems import PROBLEM_JSON, problem, validation_errors
 from gitconnect.api.routes.meta import allowed_methods
 from gitconnect.domain.errors import GitconnectError
@@ -77,8 +76,6 @@ def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
 
 # Ids are far shorter: a longer segment names nothing of ours (and would pass DynamoDB's key size limit).
 MAX_PATH_SEGMENT = 256
-# Routes that authenticate with a token of their own (a build's or run's callback token, or a team token).
-_CALLBACK_PATHS = re.compile(r"^/v1/(builds|runs)/[^/]+/status$")
 
 
 def _refusal(status: int, title: str, detail: str) -> dict[str, Any]:
@@ -105,9 +102,9 @@ def _refused_before_routing(app: APIGatewayHttpResolver, event: dict[str, Any]) 
     principal is kept in the resolver's context, so the route does not verify the token again."""
     path = str(event.get("rawPath") or "")
     try:
-        if path.startswith("/v1/teams/"):
+        if path.startswith(TEAM_API):
             app.append_context(principal=authenticate_event(event))
-        elif _CALLBACK_PATHS.match(path):
+        elif CALLBACK_PATHS.match(path):
             bearer_token_of(event)  # which token is valid depends on the record: the route checks it
     except GitconnectError as exc:
         return _refusal(exc.status, exc.title, exc.detail)

@@ -5,6 +5,7 @@ The token is verified once per request, before the body is validated (`gitconnec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from gitconnect import wiring
 from gitconnect.domain.auth import Principal, Role
 from gitconnect.domain.errors import UnauthorizedError
+
+# Every path under TEAM_API takes a team token (a JWT), checked before routing; the status callbacks take a bearer
+# token the route checks (a build's or run's callback token, or a team token). No other route takes a token.
+TEAM_API = "/v1/teams/"
+CALLBACK_PATHS = re.compile(r"^/v1/(builds|runs)/[^/]+/status$")
 
 
 def bearer_token_of(event: Mapping[str, Any]) -> str:

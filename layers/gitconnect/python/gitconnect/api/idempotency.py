@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 
 HEADER = "idempotency-key"
 KEY = re.compile(r"[\x21-\x7e]{1,255}")  # printable ASCII without spaces, as clients generate them (UUIDs, ULIDs)
+# A route that answers through `once` says so with `openapi_extensions=DOCUMENTED`: the document then lists the header
+# (gitconnect.api.reference turns the mark into the parameter).
+MARK = "x-gitconnect-idempotency-key"
+DOCUMENTED = {MARK: KEY.pattern}
 RETENTION_SECONDS = 24 * 3600  # a client retries within minutes; a day is the common promise (Stripe's too)
 
 Answer = Callable[[], Response[Any]]

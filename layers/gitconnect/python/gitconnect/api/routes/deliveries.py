@@ -7,12 +7,18 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
-from gitconnect.api.responses import Cursor, Limit, paged
+from gitconnect.api.outputs import DeliveryPage
+from gitconnect.api.responses import Cursor, Limit, answers, paged
 
 router = APIGatewayHttpRouter()
 
 
-@router.get("/v1/teams/<team>/deliveries", summary="The webhook delivery log", tags=["deliveries"])
+@router.get(
+    "/v1/teams/<team>/deliveries",
+    summary="The webhook delivery log",
+    tags=["deliveries"],
+    responses=answers(200, DeliveryPage),
+)
 def list_deliveries(
     team: str,
     connection_id: Annotated[str | None, Query(max_length=64)] = None,

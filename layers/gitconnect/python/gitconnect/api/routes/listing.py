@@ -7,13 +7,20 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
 from gitconnect.api.auth import authorize
-from gitconnect.api.responses import Cursor, Limit, paged
+from gitconnect.api.outputs import BranchPage, NamespaceList, RepositoryPage
+from gitconnect.api.responses import Cursor, Limit, answers, paged
 
 router = APIGatewayHttpRouter()
 _TAGS = ["repositories"]
+_REMOTE = {422: "The provider could not be reached or refused the connection's credentials"}
 
 
-@router.get("/v1/teams/<team>/connections/<connection_id>/repositories", summary="Repositories", tags=_TAGS)
+@router.get(
+    "/v1/teams/<team>/connections/<connection_id>/repositories",
+    summary="Repositories",
+    tags=_TAGS,
+    responses=answers(200, RepositoryPage, _REMOTE),
+)
 def repositories(
     team: str,
     connection_id: str,
@@ -29,14 +36,24 @@ def repositories(
     return paged(page)
 
 
-@router.get("/v1/teams/<team>/connections/<connection_id>/namespaces", summary="Namespaces", tags=_TAGS)
+@router.get(
+    "/v1/teams/<team>/connections/<connection_id>/namespaces",
+    summary="Namespaces",
+    tags=_TAGS,
+    responses=answers(200, NamespaceList, _REMOTE),
+)
 def namespaces(team: str, connection_id: str) -> dict[str, object]:
     """What the connection reaches, each `{"name", "allowed"}` by its restrictions."""
     authorize(router, team)
     return {"items": wiring.listing().namespaces(team, connection_id)}
 
 
-@router.get("/v1/teams/<team>/connections/<connection_id>/branches", summary="Branches of a repository", tags=_TAGS)
+@router.get(
+    "/v1/teams/<team>/connections/<connection_id>/branches",
+    summary="Branches of a repository",
+    tags=_TAGS,
+    responses=answers(200, BranchPage, _REMOTE),
+)
 def branches(
     team: str,
     connection_id: str,

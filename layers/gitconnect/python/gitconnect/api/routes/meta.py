@@ -1,16 +1,19 @@
-"""Health, the OpenAPI document of the whole API, and a browsable page of it."""
+"""Health, the OpenAPI document of the whole API, and its interactive reference (Swagger UI)."""
 
 from __future__ import annotations
 
 import copy
-import html
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from gitconnect.api.outputs import Health, OpenApiDocument
+from gitconnect.api.responses import answers
 
 router = APIGatewayHttpRouter()
 
@@ -32,26 +35,11 @@ def _all_routers() -> list[APIGatewayHttpRouter]:
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    """The API's routes live in several functions; the document includes every router. Including a router
-    rebinds it to the including resolver, so each router's own resolver is restored afterwards."""
-    routers = _all_routers()
-    owners = [r.api_resolver for r in routers]
-    try:
-        doc_app = APIGatewayHttpResolver(enable_validation=True)
-        for r in routers:
-            doc_app.include_router(r)
-        text = doc_app.get_openapi_json_schema(
-            title="gitconnect",
-            version="1",
-            description="Link Git accounts, watch repositories, turn pushes into build requests. "
-            "Team endpoints need `Authorization: Bearer <JWT>`; errors are application/problem+json.",
-        )
-    finally:
-        for r, owner in zip(routers, owners, strict=True):
-            r.api_resolver = owner
-    doc: dict[str, Any] = json.loads(text)
-    doc.setdefault("paths", {}).update(_webhook_paths())
-    return doc
+    """The API's routes live in several functions; the document includes every router, and the webhooks. (Built on
+    first use: Powertools' OpenAPI models take longer to import than the rest of a function.)"""
+    from gitconnect.api import reference
+
+    return reference.build(_all_routers(), _webhook_paths())
 
 
 @cache
@@ -76,46 +64,47 @@ def _webhook_paths() -> dict[str, Any]:
     return {d.webhook.path(d.id): {"post": copy.deepcopy(dict(d.webhook.openapi))} for d in declared() if d.webhook}
 
 
-@router.get("/v1/health", summary="Liveness", tags=["meta"])
+@router.get("/v1/health", summary="Liveness", tags=["meta"], responses=answers(200, Health))
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/v1/openapi.json", summary="This API's OpenAPI document", tags=["meta"])
+@router.get(
+    "/v1/openapi.json", summary="This API's OpenAPI document", tags=["meta"], responses=answers(200, OpenApiDocument)
+)
 def openapi() -> dict[str, Any]:
     return openapi_document()
 
 
-@router.get("/v1/docs", summary="A browsable page of the API", tags=["meta"])
+@router.get(
+    "/v1/docs",
+    summary="The interactive API reference (Swagger UI)",
+    tags=["meta"],
+    responses={200: {"description": "Swagger UI", "content": {"text/html": {"schema": {"type": "string"}}}}},
+    compress=True,
+)
 def docs() -> Response[str]:
-    """Rendered on the server so it works without reaching any CDN."""
-    doc = openapi_document()
-    rows = []
-    for path, operations in sorted(doc.get("paths", {}).items()):
-        for method, op in operations.items():
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-            params = ", ".join(p["name"] for p in op.get("parameters", []) if p.get("in") == "query")
-            rows.append(
-                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>".format(
-                    method.upper(),
-                    html.escape(path),
-                    html.escape(op.get("summary", "")),
-                    html.escape(params),
-                    f"<code>{html.escape(body.get('$ref', '').rsplit('/', 1)[-1])}</code>" if body else "",
-                )
-            )
-    schemas = "".join(
-        f"<h3 id='{html.escape(name)}'>{html.escape(name)}</h3><pre>{html.escape(json.dumps(schema, indent=2))}</pre>"
-        for name, schema in sorted(doc.get("components", {}).get("schemas", {}).items())
+    """Powertools' Swagger UI with the assets Powertools bundles inlined (it reaches no CDN: it works offline), on
+    this document; "Authorize" takes a team token, and "Try it out" calls this API with it."""
+    return Response(200, content_type="text/html; charset=utf-8", body=_swagger_page())
+
+
+@cache
+def _swagger_page() -> str:
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+    assets = Path(swagger_ui.__file__).parent
+    spec = json.dumps(openapi_document()).replace("</", "<\\/")  # no `</script>` can end the page's script early
+    page = swagger_ui.generate_swagger_html(
+        spec,
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        "",  # no base URL: the assets are inlined
+        None,
+        persist_authorization=True,
     )
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>gitconnect API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td{padding:4px 10px;border-bottom:1px solid #ddd}"
-        "pre{background:#f6f6f6;padding:8px}</style></head><body>"
-        f"<h1>gitconnect API</h1><p>{html.escape(doc['info'].get('description', ''))}</p>"
-        "<p>Machine-readable: <a href='/v1/openapi.json'>/v1/openapi.json</a></p>"
-        "<table><tr><th>method</th><th>path</th><th>what</th><th>query</th><th>body</th></tr>"
-        + "".join(rows)
-        + f"</table><h2>Schemas</h2>{schemas}</body></html>"
+    # The page links the document it shows: ours is `openapi.json` beside it (Powertools' own route answers
+    # `?format=json`, which this one does not).
+    return page.replace("<title>Swagger UI</title>", "<title>gitconnect API reference</title>", 1).replace(
+        'updateUrl(currentUrl.pathname + "?format=json")', 'updateUrl(new URL("openapi.json", currentUrl).pathname)', 1
     )
-    return Response(200, content_type="text/html; charset=utf-8", body=page)

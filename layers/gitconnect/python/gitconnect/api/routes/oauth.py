@@ -4,12 +4,18 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from gitconnect import wiring
+from gitconnect.api.responses import answers
 from gitconnect.domain.errors import NotFoundError
 
 router = APIGatewayHttpRouter()
 
 
-@router.get("/v1/oauth/<provider>/callback", summary="The provider's redirect after linking", tags=["connections"])
+@router.get(
+    "/v1/oauth/<provider>/callback",
+    summary="The provider's redirect after linking",
+    tags=["connections"],
+    responses=answers(302, None),
+)
 def callback(provider: str) -> Response[None]:
     """Finishes linking, then sends the browser to the dashboard with `outcome=linked|error` (no token needed:
     the one-time `state` names the team and user)."""
