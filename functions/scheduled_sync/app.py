@@ -1,9 +1,9 @@
-"""ScheduledSyncFunction: sends the work that is due — polled sources to poll, provider webhooks to check — to the
-sync queue (SyncFunction does it), syncs GitOps templates with their files (Custom Git has no webhooks; for the others
-it catches a missed delivery), and asks GitHub to redeliver what it failed to deliver.
+"""ScheduledSyncFunction: sends the work that is due — polled sources to poll, provider webhooks to check, templates
+whose drift check is due — to the sync queue (SyncFunction does it), and asks GitHub to redeliver what it failed to
+deliver.
 
-Template drift and redelivery stay here: each is already bounded (one head check per template branch; redelivery
-behind its lease, once per GITCONNECT_REDELIVERY_SECONDS). The fan-out runs first and stops before the deadline."""
+Redelivery stays here: it is already bounded (behind its lease, once per GITCONNECT_REDELIVERY_SECONDS). The fan-out
+runs first and stops before the deadline."""
 
 from typing import Any
 
@@ -17,10 +17,9 @@ logger = Logger()
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
-    templates = wiring.templates().sync_linked()
     recovered = wiring.recovery().run()
     logger.info("sync done", extra={"sent": scheduled.sent, "taken": scheduled.taken,
-                                    "stopped_early": scheduled.stopped_early, "templates": len(templates),
+                                    "stopped_early": scheduled.stopped_early,
                                     "redelivered": sum(len(g) for g in recovered.redelivered.values())})
     return {"sent": scheduled.sent, "taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
-            "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}
+            "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}

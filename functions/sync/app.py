@@ -1,5 +1,5 @@
 """SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
-(`poll`) or check a provider webhook (`hook`). Providers and HTTP clients are the container's (wiring caches them), so
+(`poll`), check a provider webhook (`hook`) or check a template's drift (`drift`: the branch head first). Providers and HTTP clients are the container's (wiring caches them), so
 a batch reuses its connections."""
 
 import json
@@ -33,6 +33,10 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("webhook checked", extra={"hook_id": item.id, "recreated": bool(checked.recreated),
                                               "missed_builds": len(checked.builds),
                                               "failed": checked.failed.get(item.id)})
+    elif item.kind == "drift":
+        drifted = wiring.drift().check(item.team_id, item.id)
+        logger.info("template checked", extra={"template_id": item.id, "outcome": drifted.outcome,
+                                               "runs": len(drifted.runs)})
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
 

@@ -105,9 +105,11 @@ class System:
         return self.functions[function_id].invoke(event)
 
     def sync(self) -> Any:
-        """One scheduled sync and the polls it sent done (SyncFunction drained); the schedule's result."""
+        """One scheduled sync and what it sent done (SyncFunction drained: polls, hook checks, drift checks; then
+        GitOpsSyncFunction: the template syncs the drift checks requested); the schedule's result."""
         result = self.fire_schedule()
         self.drain("SyncFunction")
+        self.drain("GitOpsSyncFunction")
         return result
 
     def bus_events(self, detail_type: str | None = "BuildRequested") -> list[dict[str, Any]]:

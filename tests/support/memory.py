@@ -361,6 +361,13 @@ class MemoryTemplates:
 
     # -- runs -----------------------------------------------------------------------------------------------------
 
+    def record_trigger_heads(self, team_id: str, template_id: str, heads: dict[str, str]) -> bool:
+        found = self.templates.get((team_id, template_id))
+        if found is None:
+            return False
+        self.templates[(team_id, template_id)] = replace(found, trigger_heads=heads)
+        return True
+
     def put_run(self, run: Run) -> None:
         if run.id in self.run_items:
             raise ConflictError(f"run {run.id} exists")

@@ -10,6 +10,9 @@
 - Invalid JSON pushed to the repository is not applied: the template keeps its last good version and the link says
   why, at which commit.
 - Each new version requests a run when the template runs on update (concurrency per RunService).
+- Syncs from Git go through the FIFO gitops queue (services/gitops_queue.py): a push only sends a request; drift is
+  checked per due template, the branch head first (services/drift.py). A Git trigger's run id is derived from the
+  template, the trigger and the commit, so a push seen twice requests one run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from gitconnect.domain.templates import (
 )
 from gitconnect.providers.base import Access, FileChange, GitOpsFiles, GitOpsProvider, Provider
 from gitconnect.services.authorship import commit_authorship
+from gitconnect.services.drift import DriftSchedule, trigger_run_id
+from gitconnect.services.gitops_queue import SyncRequest, SyncRequests
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -88,9 +93,20 @@ class TemplateService:
         secrets: ConnectionSecrets,
         providers: Callable[[str], Provider],
         runs: RunService,
+        requests: SyncRequests | None = None,
+        drift: DriftSchedule | None = None,
     ) -> None:
         self._store, self._connections, self._secrets = store, connections, secrets
         self._providers, self._runs = providers, runs
+        self._requests, self._drift = requests, drift or DriftSchedule()
+
+    def _scheduled(self, template: Template) -> Template:
+        """The template's drift check scheduled (services/drift.py), by what its connection's provider can do."""
+        owner = template.linked or template.triggers
+        if owner is None:
+            return self._drift.scheduled(template, None)
+        connection = self._connections.get(template.team_id, owner.connection_id)
+        return self._drift.scheduled(template, self._providers(connection.provider))
 
     # ------------------------------------------------------------------ where files live
     def target(self, team_id: str, connection_id: str, repository: str | None) -> _Target:
@@ -179,6 +195,7 @@ class TemplateService:
             triggers=triggers,
         )
         first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)
+        template = self._scheduled(template)
         self._store.create(template, first)
         return template
 
@@ -234,6 +251,7 @@ class TemplateService:
         version: TemplateVersion | None = None
         if spec is not None:
             saved, version = self._link(saved, saver, spec, now)
+        saved = self._scheduled(saved)
         self._store.save_version(saved, version, template.version)
         if version is not None and saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} from commit {(version.commit_sha or '')[:12]}")
@@ -390,37 +408,6 @@ class TemplateService:
             self._runs.request(saved, f"version {saved.version} from commit {found.commit_sha[:12]}")
         return "updated"
 
-    def sync_linked(self) -> dict[str, str]:
-        """Every linked template against its file (the scheduled sync: Custom Git, and any missed webhook).
-
-        Drift is found without reading: one head check per connection, repository and branch, shared by every
-        template linked there; a file is read only where the head is not the commit its template last saw (synced
-        at, or refused at). Unchanged repositories cost one head check each (Custom Git: one ls-remote)."""
-        outcomes: dict[str, str] = {}
-        heads: dict[tuple[str, str, str], str | None] = {}
-        for template in self._store.linked():
-            link = template.gitops
-            if link is None or link.status == "unlinked":
-                continue
-            try:
-                where = (link.connection_id, link.repository, link.branch)
-                if where not in heads:
-                    heads[where] = self._head(template.team_id, *where)
-                head = heads[where]
-                if head is not None and head in (link.last_synced_sha, (link.last_error or {}).get("commit_sha")):
-                    outcomes[template.id] = "unchanged"
-                    continue
-                outcomes[template.id] = self.sync(template, commit_hint=head)
-            except GitconnectError as exc:
-                outcomes[template.id] = f"failed: {exc.detail}"
-                log.warning("template sync failed", extra={"template_id": template.id, "reason": exc.detail})
-        return outcomes
-
-    def _head(self, team_id: str, connection_id: str, repository: str, branch: str) -> str | None:
-        connection = self._connections.get(team_id, connection_id)
-        provider = self._providers(connection.provider)
-        return provider.resolve_branch(self._secrets.access(connection), repository, branch)
-
     def for_repository(self, repository: str) -> RepositoryTemplates:
         """What a delivery about `repository` may concern (two index reads, whatever the number of teams): the
         templates linked to a file there and the release flows triggered by it."""
@@ -433,10 +420,11 @@ class TemplateService:
         found: RepositoryTemplates,
         files: Callable[[PushEvent], builtins.list[str] | None],
     ) -> builtins.list[str]:
-        """A delivery's events on this connection: templates it links on a branch a push moved are synced with their
-        file (best effort: the scheduled sync catches up with a failure), and its release flows whose Git triggers
-        match a push or a pull request request a run. What happened, for the delivery log."""
+        """A delivery's events on this connection: templates it links on a branch a push moved get a sync request on
+        the gitops queue (applied there, in order), and its release flows whose Git triggers match a push or a pull
+        request request a run. What happened, for the delivery log."""
         outcomes: list[str] = []
+        requests: list[SyncRequest] = []
         for event in events:
             if not isinstance(event, PushEvent | PullRequestEvent):
                 continue
@@ -450,13 +438,8 @@ class TemplateService:
                         and link.connection_id == connection.id
                         and (link.repository, link.branch) == (repository, event.name)
                     ):
-                        try:
-                            outcomes.append(f"template {template.name}: {self.sync(template, commit_hint=event.after)}")
-                        except GitconnectError as exc:
-                            log.warning(
-                                "template sync failed", extra={"template_id": template.id, "reason": exc.detail}
-                            )
-                            outcomes.append(f"template {template.name}: not synced ({exc.detail})")
+                        requests.append(SyncRequest.of(template, event.after))
+                        outcomes.append(f"template {template.name}: sync requested")
             for template in found.triggered:
                 triggers = template.triggers
                 if (
@@ -466,6 +449,10 @@ class TemplateService:
                     and triggers.repository == repository
                 ):
                     outcomes.extend(self._trigger(template, triggers, event, files))
+        if requests:
+            if self._requests is None:
+                raise RuntimeError("no gitops queue is configured for template syncs")
+            self._requests.send(requests)  # a failure fails the delivery, which is retried (deduplicated there)
         return outcomes
 
     def _trigger(
@@ -489,7 +476,8 @@ class TemplateService:
         if not decision.build:
             return [f"release flow {template.name}: {decision.reason}"]
         details = {"trigger": decision.trigger, "ref": decision.ref, "sha": decision.sha}
-        run = self._runs.request(template, decision.reason, details=details)
+        run_id = trigger_run_id(template.id, str(decision.trigger), str(decision.ref), str(decision.sha))
+        run = self._runs.request(template, decision.reason, details=details, run_id=run_id)
         return [f"release flow {template.name}: run {run.id} ({run.status})"]
 
     def unlinked(self, connection_id: str) -> None:
