@@ -1,6 +1,6 @@
 """SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
-(`poll`), check a provider webhook (`hook`) or check a template's drift (`drift`: the branch head first). Providers and HTTP clients are the container's (wiring caches them), so
-a batch reuses its connections."""
+(`poll`), check a provider webhook (`hook`) or check a template's drift (`drift`: the branch head first). Providers
+and HTTP clients are the container's (wiring caches them), so a batch reuses its connections."""
 
 import json
 from typing import Any

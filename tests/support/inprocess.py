@@ -157,6 +157,7 @@ def start_system() -> System:
             "GITCONNECT_HOOK_SECRET_REFRESH_SECONDS": "0",
             "GITCONNECT_HOOK_CHECK_SECONDS": "0",  # every scheduled sync checks every hook
             "GITCONNECT_POLL_SECONDS": "0",  # every scheduled sync sends every polled source
+            "GITCONNECT_DRIFT_SECONDS": "0",  # and every linked template's drift check
         }
     )
     os.environ.update(env)

@@ -239,9 +239,8 @@ def poller() -> PollService:
 @cache
 def sync_scheduler() -> SyncScheduler:
     from gitconnect.adapters.messaging import MessageQueue
-    from gitconnect.services.schedule import Lane, SyncScheduler
-
     from gitconnect.adapters.template_store import DRIFT_BUCKET, POLLED_DRIFT_BUCKET, DriftDue
+    from gitconnect.services.schedule import Lane, SyncScheduler
 
     _template_store()  # binds the templates table
     lanes = [
@@ -398,7 +397,14 @@ def templates() -> TemplateService:
     from gitconnect.services.templates import TemplateService
 
     return TemplateService(
-        _template_store(), connections(), secrets(), provider, runs(), requests=gitops_requests(), drift=drift_schedule()
+        _template_store(),
+        connections(),
+        secrets(),
+        provider,
+        runs(),
+        requests=gitops_requests(),
+        drift=drift_schedule(),
+        hooks=hooks(),
     )
 
 

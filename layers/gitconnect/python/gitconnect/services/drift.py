@@ -10,9 +10,11 @@ each here, the branch head first:
   Git itself, as a polled source's) and requests its run under a derived id.
 
 Templates on one branch (one connection, for Custom Git) are a drift group: they are due at the same moment, at the
-group's own phase (`aligned_due`), so one scheduled run claims them together and the container that checks them asks
-for the head once (remembered HEAD_CACHE_SECONDS). Interval: `GITCONNECT_DRIFT_SECONDS` (900) where webhooks deliver
-pushes (the check only looks for a missed delivery), `GITCONNECT_POLL_SECONDS` (180) on Custom Git.
+group's own phase (`aligned_due`), so one scheduled run claims them together (each claim moves its member to the same
+next due time) and the container that checks them asks for the head once: the head is remembered for that group and
+that due time only (at most HEAD_CACHE_SECONDS), so the group's next check asks again. Interval:
+`GITCONNECT_DRIFT_SECONDS` (900) where webhooks deliver pushes (the check only looks for a missed delivery),
+`GITCONNECT_POLL_SECONDS` (180) on Custom Git.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from gitconnect.services.ttl_cache import TtlCache
 
 log = logging.getLogger(__name__)
 
-HEAD_CACHE_SECONDS = 30.0  # a drift group is checked within one scheduled run: its members share the head read
+HEAD_CACHE_SECONDS = 30.0  # a drift group's members, claimed by one scheduled run, share the head read
 
 
 def trigger_run_id(template_id: str, trigger: str, ref: str, sha: str) -> str:
@@ -114,7 +116,7 @@ class DriftCheck:
         provider = self.providers(connection.provider)
         access = self.secrets.access(connection)
         try:
-            refs = self._polled_refs(connection, provider, access) if template.polled else None
+            refs = self._polled_refs(template, connection, provider, access) if template.polled else None
             if template.linked is not None:
                 report.outcome = self._file(template, connection, provider, access, refs)
             if refs is not None and template.triggers is not None and isinstance(provider, PolledChanges):
@@ -124,10 +126,12 @@ class DriftCheck:
             log.warning("drift check failed", extra={"template_id": template.id, "reason": exc.detail})
         return report
 
-    def _polled_refs(self, connection: Connection, provider: Provider, access: Access) -> RemoteRefs | None:
+    def _polled_refs(
+        self, template: Template, connection: Connection, provider: Provider, access: Access
+    ) -> RemoteRefs | None:
         if not isinstance(provider, PolledChanges):
             return None
-        return self._refs.lookup(connection.id, lambda: provider.refs(access))
+        return self._refs.lookup(_round(template, connection.id), lambda: provider.refs(access))
 
     def _file(
         self, template: Template, connection: Connection, provider: Provider, access: Access, refs: RemoteRefs | None
@@ -137,7 +141,7 @@ class DriftCheck:
         if refs is not None:
             head = refs.branches.get(link.branch)
         else:
-            key = "\x1f".join((connection.id, link.repository, link.branch))
+            key = _round(template, connection.id, link.repository, link.branch)
             head = self._heads.lookup(key, lambda: provider.resolve_branch(access, link.repository, link.branch))
         if head is not None and head in (link.last_synced_sha, (link.last_error or {}).get("commit_sha")):
             return "unchanged"
@@ -179,3 +183,9 @@ class DriftCheck:
         # Runs first, heads after: a check that fails between them requests the same (derived) runs again.
         self.templates.record_trigger_heads(template.team_id, template.id, watched)
         return requested
+
+
+def _round(template: Template, *where: str) -> str:
+    """What a remembered head is valid for: this place, for the check round the template's group is in (its members'
+    claims all moved them to the same next due time)."""
+    return "\x1f".join((*where, repr(template.drift_due_at)))

@@ -32,7 +32,7 @@ from gitconnect.domain.errors import (
     NotFoundError,
     UnprocessableError,
 )
-from gitconnect.domain.events import PullRequestEvent, PushEvent, WebhookEvent
+from gitconnect.domain.events import PullRequestEvent, PushEvent, RepoRef, WebhookEvent
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.matching import decide_pull_request, decide_push, has_path_rules
 from gitconnect.domain.models import Connection
@@ -49,6 +49,7 @@ from gitconnect.providers.base import Access, FileChange, GitOpsFiles, GitOpsPro
 from gitconnect.services.authorship import commit_authorship
 from gitconnect.services.drift import DriftSchedule, trigger_run_id
 from gitconnect.services.gitops_queue import SyncRequest, SyncRequests
+from gitconnect.services.hooks import HookService
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -95,10 +96,11 @@ class TemplateService:
         runs: RunService,
         requests: SyncRequests | None = None,
         drift: DriftSchedule | None = None,
+        hooks: HookService | None = None,
     ) -> None:
         self._store, self._connections, self._secrets = store, connections, secrets
         self._providers, self._runs = providers, runs
-        self._requests, self._drift = requests, drift or DriftSchedule()
+        self._requests, self._drift, self._hooks = requests, drift or DriftSchedule(), hooks
 
     def _scheduled(self, template: Template) -> Template:
         """The template's drift check scheduled (services/drift.py), by what its connection's provider can do."""
@@ -196,7 +198,7 @@ class TemplateService:
         )
         first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)
         template = self._scheduled(template)
-        self._store.create(template, first)
+        self._hooked(None, template, lambda: self._store.create(template, first))
         return template
 
     def _triggers(self, team_id: str, kind: str | None, raw: dict[str, Any]) -> Triggers:
@@ -252,7 +254,7 @@ class TemplateService:
         if spec is not None:
             saved, version = self._link(saved, saver, spec, now)
         saved = self._scheduled(saved)
-        self._store.save_version(saved, version, template.version)
+        self._hooked(template, saved, lambda: self._store.save_version(saved, version, template.version))
         if version is not None and saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} from commit {(version.commit_sha or '')[:12]}")
         return saved
@@ -357,7 +359,50 @@ class TemplateService:
         return link.file_version
 
     def delete(self, team_id: str, template_id: str) -> None:
-        self._store.delete(team_id, self.get(team_id, template_id).id)
+        template = self.get(team_id, template_id)
+        self._hooked(template, None, lambda: self._store.delete(team_id, template.id))
+
+    # ------------------------------------------------------------------ repository webhooks (services/hooks.py)
+    def _hooked(self, before: Template | None, after: Template | None, store: Callable[[], None]) -> None:
+        """`store()` with the repository webhooks the template needs (GitLab, Bitbucket: its file's and its triggers'
+        repositories): acquired first, so a template that cannot receive its repository's events is not stored (and
+        released again if storing fails); those it no longer needs released once it is stored."""
+        old, new = _hook_users(before), _hook_users(after)
+        acquired: list[tuple[str, str, str, str]] = []
+        try:
+            for need in sorted(new - old):
+                if self._acquire(*need):
+                    acquired.append(need)
+            store()
+        except Exception:
+            for need in acquired:
+                self._release(*need)
+            raise
+        for need in sorted(old - new):
+            self._release(*need)
+
+    def _acquire(self, team_id: str, connection_id: str, repository: str, user: str) -> bool:
+        if self._hooks is None:
+            return False
+        connection = self._connections.get(team_id, connection_id)
+        if not self._hooks.manages(connection.provider):
+            return False
+        access = self._secrets.access(connection)
+        found = self._providers(connection.provider).repository(access, repository)
+        if found.id is None:
+            return False
+        self._hooks.acquire(connection, RepoRef.named(found.repository, found.id), user)
+        return True
+
+    def _release(self, team_id: str, connection_id: str, repository: str, user: str) -> None:
+        if self._hooks is None:
+            return
+        try:
+            connection = self._connections.get(team_id, connection_id)
+        except NotFoundError:
+            return  # unlinked: its hooks went with it
+        if self._hooks.manages(connection.provider):
+            self._hooks.release_repository(self._secrets.access(connection), connection_id, repository, user)
 
     # ------------------------------------------------------------------ from Git
     def sync(self, template: Template, *, commit_hint: str | None = None) -> str:
@@ -486,6 +531,20 @@ class TemplateService:
             if template.gitops is not None:
                 link = replace(template.gitops, status="unlinked")
                 self._store.save_version(replace(template, gitops=link), None, template.version)
+
+
+def _hook_users(template: Template | None) -> set[tuple[str, str, str, str]]:
+    """(team, connection, repository, user) for each repository whose webhook the template needs."""
+    if template is None:
+        return set()
+    needs = set()
+    if template.linked is not None:
+        link = template.linked
+        needs.add((template.team_id, link.connection_id, link.repository, f"tpl#{template.id}"))
+    if template.triggers is not None:
+        triggers = template.triggers
+        needs.add((template.team_id, triggers.connection_id, triggers.repository, f"trg#{template.id}"))
+    return needs
 
 
 def _connection(link: GitOpsLink | None) -> str | None:
