@@ -60,7 +60,8 @@ def test_pushes_delivered_out_of_order_end_in_the_later_commits_content(
     current = system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()
     assert current["content"] == {"replicas": 3} and current["version"] == 2
     assert [(v["version"], v["commit_sha"]) for v in _versions(system, admin, tid)][:1] == [(2, b)]
-    assert [(r["template_id"], r["version"]) for r in system.bus_events("RunRequested")] == [(tid, 2)]
+    runs = [e["detail"] for e in system.bus_events("RunRequested")]
+    assert [(r["template_id"], r["version"]) for r in runs] == [(tid, 2)]
     assert system.queue_depth("GitOpsQueue") == 0 and system.queue_depth("GitOpsDLQ") == 0
 
 
@@ -87,9 +88,9 @@ def test_one_push_delivered_twice_syncs_once_and_runs_each_release_flow_once(
     system.drain("GitOpsSyncFunction")
     # And one version, one run for it, and one run of the release flow (its run id derived from the push)
     assert system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()["version"] == 2
-    runs = system.bus_events("RunRequested")
-    assert sorted((r["template_id"], r.get("sha")) for r in runs) == sorted(
-        [(tid, None), (flow.json()["id"], pushed)]
+    runs = [e["detail"] for e in system.bus_events("RunRequested")]
+    assert sorted((r["template_id"], r.get("sha") or "") for r in runs) == sorted(
+        [(tid, ""), (flow.json()["id"], pushed)]
     )
     listed = system.call("GET", f"/v1/teams/{TEAM}/templates/{flow.json()['id']}/runs", token=admin).json()["items"]
     assert len(listed) == 1 and listed[0]["sha"] == pushed
