@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gitconnect.services.gitops_queue import SyncRequest
 from tests.functional.github_support import deliver
 from tests.functional.test_github_flow import TEAM, admin, gh, linked, push_payload  # noqa: F401 - fixtures, reused
 from tests.support.fake_github import FakeGitHub
@@ -94,3 +95,44 @@ def test_one_push_delivered_twice_syncs_once_and_runs_each_release_flow_once(
     )
     listed = system.call("GET", f"/v1/teams/{TEAM}/templates/{flow.json()['id']}/runs", token=admin).json()["items"]
     assert len(listed) == 1 and listed[0]["sha"] == pushed
+
+
+def test_a_poison_sync_ends_in_its_dlq_and_the_drift_check_catches_its_branch_up(
+    gh: tuple[System, FakeGitHub], admin: str, linked: dict[str, Any]  # noqa: F811
+) -> None:
+    system, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    tid = _template(system, admin, linked, "queue/poison.json")
+    # Given a message no consumer can read, first in the branch's group, then a push to that branch
+    group = _queued_group_of(system, tid, repo, installation, fake)
+    system.drain("GitOpsSyncFunction", rounds=20)
+    # Then it was tried five times (maxReceiveCount) and kept in GitOpsDLQ, with the syncs of its group that were
+    # held back behind it each time (FIFO: a group never skips a failed message), and the queue is free again
+    assert system.queue_depth("GitOpsQueue") == 0
+    dlq = system.res.attrs["GitOpsDLQ"]["QueueUrl"]
+    kept = _take_all(system, dlq)
+    assert "not json" in [m["Body"] for m in kept] and {m["Attributes"]["MessageGroupId"] for m in kept} == {group}
+    assert system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()["content"] == {"replicas": 1}
+    # And nothing is lost: the next drift check sees the head moved and requests the sync again
+    system.sync()
+    assert system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()["content"] == {"replicas": 9}
+
+
+def _take_all(system: System, url: str) -> list[dict[str, Any]]:
+    sqs, taken = system.client("sqs"), []
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages"):
+        for m in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        taken.extend(got)
+    return taken
+
+
+def _queued_group_of(system: System, tid: str, repo: Any, installation: int, fake: FakeGitHub) -> str:
+    before = repo.branches["main"]
+    after = fake.put_file("octo-org/app", "main", "queue/poison.json", '{"replicas": 9}', "nine")
+    group = SyncRequest("x", tid, "octo-org/app", "main", after).group_id
+    system.client("sqs").send_message(QueueUrl=system.res.attrs["GitOpsQueue"]["QueueUrl"], MessageBody="not json",
+                                      MessageGroupId=group, MessageDeduplicationId="poison")
+    assert deliver(system, "push", push_payload(installation, repo, "refs/heads/main", before, after)).status == 202
+    system.drain("EventRouterFunction")
+    return group
