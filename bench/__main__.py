@@ -10,6 +10,8 @@
                                                                     (bench/listing.py)
 7. scheduled sync: AWS calls per scheduled invocation for N polled sources at 3-minute intervals
                                                                     (bench/scheduled_sync.py)
+8. GitOps drift: provider calls per hour for 10 / 100 / 1 000 linked templates, webhooked and not; AWS calls per
+   synced commit                                                    (bench/gitops_drift.py)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import aws_calls, cost, imports, latency, listing, scheduled_sync, webhooks
+from bench import aws_calls, cost, gitops_drift, imports, latency, listing, scheduled_sync, webhooks
 
 
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
@@ -88,6 +90,8 @@ def main() -> int:
     _section("6. Listing 5 000 repositories (GitHub): provider calls and wall time", listing.run, failures)
     _section("7. Scheduled sync: AWS calls per scheduled invocation for N = 100, 1 000, 10 000 polled sources with "
              "3-minute intervals", scheduled_sync.run, failures)
+    _section("8. GitOps drift: provider calls per hour for 10, 100, 1 000 linked templates (webhooked and not); AWS "
+             "calls per synced commit", gitops_drift.run, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:
         print(f"bench: FAILED: {'; '.join(failures)}")
