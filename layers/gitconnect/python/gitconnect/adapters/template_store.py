@@ -368,8 +368,6 @@ class TemplateStore:
             numbered = replace(run, position=count + 1)
             if write_if(lambda: self._number(slot, count, numbered)):  # noqa: B023 - called at once, in this turn
                 return numbered
-            if get_or_none(RunModel, *run_key(run.id)) is not None:  # a run with this (derived) id exists already
-                raise ConflictError(f"run {run.id} exists")
         raise ConflictError("too many run requests at once: request the run again")
 
     @staticmethod
