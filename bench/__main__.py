@@ -8,9 +8,11 @@
                                                                     (bench/webhooks.py)
 6. listing 5 000 repositories: provider calls and wall time, cold, next pages, warm
                                                                     (bench/listing.py)
-7. scheduled sync: AWS calls per scheduled invocation for N polled sources at 3-minute intervals
-                                                                    (bench/scheduled_sync.py)
-8. GitOps drift: provider calls per hour for 10 / 100 / 1 000 linked templates, webhooked and not; AWS calls per
+7. scheduled sync: AWS calls per scheduled invocation for N polled sources at 3-minute intervals, and $ per polled
+   source per month                                                 (bench/scheduled_sync.py)
+8. a synthetic 10 000-source run of the fan-out against a slow remote, in simulated time (bench/sync_simulation.py)
+9. GitOps drift checks for 100 unchanged templates: bytes fetched and provider calls per hour (bench/drift.py)
+10. GitOps drift per check round and per hour for 10 / 100 / 1 000 linked templates, webhooked and not; AWS calls per
    synced commit                                                    (bench/gitops_drift.py)
 """
 
@@ -25,7 +27,18 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import aws_calls, cost, gitops_drift, imports, latency, listing, scheduled_sync, webhooks
+from bench import (
+    aws_calls,
+    cost,
+    drift,
+    gitops_drift,
+    imports,
+    latency,
+    listing,
+    scheduled_sync,
+    sync_simulation,
+    webhooks,
+)
 
 
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
@@ -89,8 +102,12 @@ def main() -> int:
     _section("5.5 A push matching N sources: the router's AWS calls and time", webhooks.run_fanout, failures)
     _section("6. Listing 5 000 repositories (GitHub): provider calls and wall time", listing.run, failures)
     _section("7. Scheduled sync: AWS calls per scheduled invocation for N = 100, 1 000, 10 000 polled sources with "
-             "3-minute intervals", scheduled_sync.run, failures)
-    _section("8. GitOps drift: provider calls per hour for 10, 100, 1 000 linked templates (webhooked and not); AWS "
+             "3-minute intervals; $ per polled source per month", scheduled_sync.run, failures)
+    _section("8. A synthetic 10 000-source run of the sync consumer against a slow remote (simulated time)",
+             sync_simulation.run, failures)
+    _section("9. GitOps drift checks for 100 unchanged templates: bytes fetched and provider calls per hour",
+             drift.run, failures)
+    _section("10. GitOps drift: provider calls per hour for 10, 100, 1 000 linked templates (webhooked and not); AWS "
              "calls per synced commit", gitops_drift.run, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:

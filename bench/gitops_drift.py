@@ -1,4 +1,4 @@
-"""Figure 8: GitOps drift, bounded. Provider calls per hour for N = 10, 100, 1 000 linked templates, webhooked
+"""Figure 10: GitOps drift, bounded. Provider calls per hour for N = 10, 100, 1 000 linked templates, webhooked
 (GitLab, checked every GITCONNECT_DRIFT_SECONDS for a missed delivery) and not (Custom Git, checked every
 GITCONNECT_POLL_SECONDS: its only news of pushes); AWS calls per synced commit.
 

@@ -159,6 +159,60 @@ def report(runs: list[Run]) -> list[str]:
     return lines
 
 
+# Real network, per poll (what moto in-process leaves out): the remote's ls-remote, and each AWS call's round trip.
+REAL_LS_REMOTE_S = 0.200
+REAL_AWS_CALL_S = 0.010
+SYNC_BATCH = 10  # SyncFunction's BatchSize: one invocation per ten polls
+
+
+def per_poll_calls(runs: list[Run]) -> dict[str, float]:
+    """Billable calls per poll, by service.operation, from the two measured runs (fixed costs cancel out): the
+    schedule's claim and its share of queries and sends, SyncFunction's own and its event source mapping's."""
+    a, b = runs[0], runs[-1]
+    out: dict[str, float] = {}
+    for label in sorted(set(a.schedule) | set(b.schedule) | set(a.sync) | set(b.sync)):
+        delta = (b.schedule[label] + b.sync[label]) - (a.schedule[label] + a.sync[label])
+        if delta > 0:
+            out[label] = delta / (b.sent - a.sent)
+    return out
+
+
+def cost_per_source(runs: list[Run], memory_mb: int) -> list[str]:
+    """$ per polled source per 30 days at a 3-minute interval, with the real-network assumptions stated."""
+    from bench.cost import PRICES
+
+    calls = per_poll_calls(runs)
+    polls = 30 * 86400 / INTERVAL
+    aws_calls = sum(calls.values())
+    own_calls = sum(n for label, n in calls.items() if "[esm]" not in label and "Batch" not in label
+                    and "Query" not in label)
+    seconds = REAL_LS_REMOTE_S + own_calls * REAL_AWS_CALL_S
+    dollars = {
+        "Lambda GB-s": seconds * memory_mb / 1024 * PRICES.lambda_gb_second,
+        "Lambda requests": PRICES.lambda_request / SYNC_BATCH,
+        "SQS": sum(n for label, n in calls.items() if label.startswith("SQS.")) * PRICES.sqs_request,
+        "DynamoDB writes": sum(n for label, n in calls.items()
+                               if label.startswith("DynamoDB.") and ("Update" in label or "Put" in label
+                                                                     or "Write" in label)) * PRICES.dynamodb_write_unit,
+        "DynamoDB reads": sum(n for label, n in calls.items()
+                              if label.startswith("DynamoDB.") and ("Get" in label or "Query" in label))
+        * PRICES.dynamodb_read_unit,
+    }
+    per_poll = sum(dollars.values())
+    lines = [f"  per polled source, 30 days at a {INTERVAL:g}-second interval ({polls:,.0f} polls): "
+             f"${per_poll * polls:.4f}  (${per_poll * 1e6:.2f} per million polls)",
+             f"    assumptions: each poll {REAL_LS_REMOTE_S * 1000:.0f} ms of ls-remote over the real network and "
+             f"{REAL_AWS_CALL_S * 1000:.0f} ms of Lambda time per AWS call made for it ({own_calls:.1f}, the claim "
+             "included); SyncFunction "
+             f"{memory_mb} MB arm64, one invocation per {SYNC_BATCH} polls; {aws_calls:.2f} billable AWS calls per "
+             "poll (figure 7's measured calls per poll); a poll that finds nothing; no free tier",
+             "    " + ", ".join(f"{item} ${d * polls:.4f}" for item, d in dollars.items())]
+    return lines
+
+
 def run() -> tuple[list[Run], list[str]]:
+    from infra.local import template as tpl
+
     runs = [measure_one(n) for n in MEASURED]
-    return runs, report(runs)
+    memory = tpl.functions(tpl.load_template())["SyncFunction"].memory_mb
+    return runs, [*report(runs), "", *cost_per_source(runs, memory)]

@@ -36,6 +36,7 @@ from typing import Any
 
 from bench import cost, imports
 from bench.aws_calls import EMPTY, ESM, Flow, Recorder, Step, _label, _rows
+from bench.deployed import Tree, deployed_trees
 
 ROUTED_REPEATS = 10  # warm routed pushes measured (after one untimed cold one)
 WARM_DELIVERIES = 5  # warm intake deliveries per secret configuration
@@ -202,10 +203,45 @@ class IntakeCalls:
 
 
 @dataclass
+class PerHookCalls:
+    """A per-hook provider's deliveries (GitLab, Bitbucket) in a new intake container, hooks sealed elsewhere."""
+
+    provider: str
+    first: Counter[tuple[str, str]]  # the container's first per-hook delivery (it opens the shared data key)
+    cold: Counter[tuple[str, str]]  # a hook this container never saw ("cold per-hook")
+    warm: list[Counter[tuple[str, str]]]  # a hook it has seen
+    legacy: Counter[tuple[str, str]]  # a hook sealed before the shared data key, not yet resealed by its check
+
+
+@dataclass
 class Delivered:
     intake: list[IntakeCalls]
     routed: Flow  # one routed push that builds one source: steps "intake", "router"
     router_cold: Step
+    per_hook: list[PerHookCalls] = field(default_factory=list)
+
+
+def measure_per_hook(system: Any, recorder: Recorder) -> list[PerHookCalls]:
+    from gitconnect import wiring
+    from tests.support.hook_deliveries import PROVIDERS, deliver, store_hook
+
+    def calls(provider: str, hook: tuple[str, str]) -> Counter[tuple[str, str]]:
+        step = Step()
+        with recorder.counting(step):
+            status = deliver(system, provider, *hook)
+        if status != 202:
+            raise RuntimeError(f"the intake refused a {provider} delivery: {status}")
+        return _by_function(step, INTAKE)
+
+    out = []
+    for provider in PROVIDERS:
+        first, second = store_hook(provider, TEAM), store_hook(provider, TEAM)
+        legacy = store_hook(provider, TEAM, legacy=True)
+        wiring.reset()  # a new intake container: the hooks were sealed by another one
+        opening, cold = calls(provider, first), calls(provider, second)
+        warm = [calls(provider, hook) for hook in (first, second) * (WARM_DELIVERIES // 2 + 1)]
+        out.append(PerHookCalls(provider, opening, cold, warm, calls(provider, legacy)))
+    return out
 
 
 def _with_config(system: Any, config: SecretConfig) -> Callable[[], None]:
@@ -258,6 +294,7 @@ def measure_deliveries() -> Delivered:
                                           [_by_function(s, INTAKE) for s in steps[1:]]))
             finally:
                 undo()
+        per_hook = measure_per_hook(system, recorder)
         sqs.purge_queue(QueueUrl=events_url)  # those deliveries are not routed
 
         routed = Flow("routed push", "GitHub", ("intake", "router"), api_requests=1)
@@ -274,7 +311,7 @@ def measure_deliveries() -> Delivered:
             sqs.purge_queue(QueueUrl=system.env["GITCONNECT_BUILDS_QUEUE_URL"])
             runs.append([delivery, routing])
         routed.warmup, routed.runs = runs[0], runs[1:]
-        return Delivered(intake, routed, runs[0][1])
+        return Delivered(intake, routed, runs[0][1], per_hook)
 
 
 def report_deliveries(d: Delivered) -> list[str]:
@@ -295,6 +332,18 @@ def report_deliveries(d: Delivered) -> list[str]:
                   f"   -> {verdict(sum(warm.values()), 1)}"]
     lines += ["    (a cold container reads Secrets Manager for each secret name missing from the environment,",
               "     GITHUB_WEBHOOK_SECRET_PREVIOUS included)"]
+    if d.per_hook:
+        lines += ["", "  GitLab and Bitbucket: per-hook secrets, sealed under the shared data key by another container",
+                  "  (budget: cold per-hook 2, warm 1)"]
+    for ph in d.per_hook:
+        warm = ph.warm[0]
+        alike = all(w == warm for w in ph.warm)
+        lines += [f"    {ph.provider}: the container's first per-hook delivery {_calls_text(ph.first)}",
+                  f"      cold per-hook (a hook not cached here) {_calls_text(ph.cold)}   -> "
+                  f"{verdict(sum(ph.cold.values()), 2)}",
+                  f"      warm {_calls_text(warm)}{'' if alike else '  (THE WARM DELIVERIES DIFFER)'}   -> "
+                  f"{verdict(sum(warm.values()), 1)}",
+                  f"      a hook sealed before the shared key (until its check reseals it) {_calls_text(ph.legacy)}"]
     flow = d.routed
     calls, steps = flow.calls(0), flow.step_names
     lines += ["", f"  one routed push that builds one source (warm; {ROUTED_REPEATS} measured after one cold)",
@@ -376,24 +425,24 @@ COLD_PROBES = {  # label -> the code timed in a fresh interpreter (the SQS clien
 _COLD_PROGRAM = "import os, time\nt = time.perf_counter()\n{code}\nprint(time.perf_counter() - t)"
 
 
-def time_probe(code: str, env: dict[str, str]) -> float:
-    """Milliseconds one fresh interpreter takes to run ``code``."""
-    proc = subprocess.run([sys.executable, "-c", _COLD_PROGRAM.format(code=code)], cwd=imports.REPO_ROOT, env=env,
+def time_probe(code: str, env: dict[str, str], tree: Tree) -> float:
+    """Milliseconds one fresh interpreter takes to run ``code`` against ``tree`` (bench/deployed.py)."""
+    proc = subprocess.run(tree.command(_COLD_PROGRAM.format(code=code)), cwd=tree.code, env=tree.environment(env),
                           capture_output=True, text=True, timeout=60, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"probe failed (exit {proc.returncode}):\n{code}\n{proc.stderr[-2000:]}")
     return float(proc.stdout.strip().splitlines()[-1]) * 1000
 
 
-def measure_cold(runs: int = COLD_RUNS, timer: Callable[[str, dict[str, str]], float] = time_probe
+def measure_cold(runs: int = COLD_RUNS, timer: Callable[[str, dict[str, str], Tree], float] = time_probe
                  ) -> dict[str, list[float]]:
+    """As deployed: the read-only tree with the layers' bytecode (bench/deployed.py), nothing written."""
     env = imports.child_environment(imports.function_environment())
-    for code in COLD_PROBES.values():
-        timer(code, env)  # untimed: bytecode caches
     samples: dict[str, list[float]] = {label: [] for label in COLD_PROBES}
-    for _ in range(runs):
-        for label, code in COLD_PROBES.items():
-            samples[label].append(timer(code, env))
+    with deployed_trees() as (_, deployed):
+        for _ in range(runs):
+            for label, code in COLD_PROBES.items():
+                samples[label].append(timer(code, env, deployed))
     return samples
 
 
@@ -403,7 +452,8 @@ def report_cold(samples: dict[str, list[float]]) -> list[str]:
     a, b = median["(a) import functions.webhook_intake.app"], median["(b) (a) + webhook_spec + webhook_intake()"]
     c, d = median["(c) import boto3"], median["(d) import boto3 + one SQS client"]
     lines = [f"fresh interpreter per sample, median of {runs} runs interleaved with the baselines, the functions' "
-             "environment,",
+             "environment, as deployed",
+             "(read-only code, layers with their bytecode, PYTHONDONTWRITEBYTECODE=1, python -S: bench/deployed.py),",
              f"AWS endpoint {imports._NO_AWS} (refuses connections: nothing here calls AWS);",
              "(b) is the whole cold path before the first request", "",
              f"  {'timed':<44}{'median ms':>11}{'min ms':>10}{'max ms':>10}"]
@@ -439,6 +489,73 @@ def _cpu_deliveries() -> list[tuple[str, bytes, dict[str, str], dict[str, Any]]]
     return out
 
 
+EXAMPLE_ROUNDS = 5  # per example: interleaved rounds, the least CPU of each contender kept
+EXAMPLE_MIN_SECONDS = 0.004  # each round covers at least this much of the baseline's CPU
+HOOK_ID = "hook_0000000000bench00000000000"  # the shape the intake accepts (`hook_` + 26 Crockford base32)
+
+
+def _every_example() -> list[tuple[str, str, bytes, dict[str, Any]]]:
+    """(provider, example name, body, API Gateway v2 event) for every example of @octokit/webhooks-examples (every
+    event), GitLab's documented examples (tests/fixtures/gitlab) and the Bitbucket Cloud fixtures, each signed (or
+    carrying its token) as its provider sends it."""
+    from infra.local import apigw
+    from tests.contract.test_gitlab_webhook_examples import EVENTS as GITLAB_EVENTS
+    from tests.support import bitbucket_fixtures
+    from tests.support.hook_deliveries import GITLAB_PUSH
+    from tests.support.registry import github_webhook_examples
+
+    github = apigw.Route(INTAKE, "POST", "/v1/webhooks/github")
+    out = []
+    for event, payloads in sorted(github_webhook_examples().items()):
+        for n, payload in enumerate(payloads):
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers = {"content-type": "application/json", "user-agent": "GitHub-Hookshot/bench",
+                       "x-github-event": event, "x-github-delivery": f"bench-{event}-{n}",
+                       "x-hub-signature-256": sign(body)}
+            out.append(("github", f"{event}[{n}]", body,
+                        apigw.http_event("POST", "/v1/webhooks/github", headers, body, None, github)))
+    for provider, examples in (
+        ("gitlab", [(name, (GITLAB_PUSH.parent / f"{name}.json").read_bytes(), {
+            "x-gitlab-token": SECRET, "x-gitlab-event": event, "x-gitlab-event-uuid": f"bench-{name}"})
+            for name, event in sorted(GITLAB_EVENTS.items())]),
+        ("bitbucket", [(name, bitbucket_fixtures.raw(name), {
+            "x-hub-signature": "sha256=" + hmac.new(SECRET.encode(), bitbucket_fixtures.raw(name),
+                                                    hashlib.sha256).hexdigest(),
+            "x-event-key": bitbucket_fixtures.EVENT_KEYS[name], "x-request-uuid": f"bench-{name}"})
+            for name in bitbucket_fixtures.fixture_names()]),
+    ):
+        route = apigw.Route(INTAKE, "POST", f"/v1/webhooks/{provider}/{{hook_id}}")
+        for name, body, headers in examples:
+            headers = {"content-type": "application/json", **headers}
+            out.append((provider, name, body, apigw.http_event("POST", f"/v1/webhooks/{provider}/{HOOK_ID}",
+                                                               headers, body, None, route)))
+    return out
+
+
+def _per_example(app: Any, context: Any) -> list[dict[str, Any]]:
+    """Each example's intake CPU and baseline CPU (µs, the least of EXAMPLE_ROUNDS interleaved rounds)."""
+    out = []
+    for provider, name, body, event in _every_example():
+        def intake_one(event: dict[str, Any] = event) -> None:
+            app.handler(event, context)
+
+        def baseline(body: bytes = body) -> None:
+            hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+            json.loads(body)
+
+        reply = app.handler(copy.deepcopy(event), context)
+        if reply["statusCode"] not in (200, 202):
+            raise RuntimeError(f"the intake answered {reply['statusCode']} to {provider} {name}: {reply['body']}")
+        iterations = max(5, math.ceil(EXAMPLE_MIN_SECONDS / max(_cpu_seconds(baseline, 3) / 3, 1e-7)))
+        intake_us, base_us = [], []
+        for _ in range(EXAMPLE_ROUNDS):
+            intake_us.append(_cpu_seconds(intake_one, iterations) / iterations * 1e6)
+            base_us.append(_cpu_seconds(baseline, iterations) / iterations * 1e6)
+        out.append({"provider": provider, "name": name, "bytes": len(body), "intake": min(intake_us),
+                    "baseline": min(base_us)})
+    return out
+
+
 def _cpu_seconds(fn: Callable[[], None], iterations: int) -> float:
     start = time.process_time()
     for _ in range(iterations):
@@ -454,10 +571,14 @@ def cpu_child() -> dict[str, Any]:
     from functions.webhook_intake import app
     from gitconnect import wiring
     from gitconnect.domain.deliveries import DeliveryMeta, encode
+    from gitconnect.services.intake import Secrets
     from infra.local.lambdas import LambdaContext
 
     deliveries = _cpu_deliveries()
     spec, intake = wiring.webhook_spec("github"), wiring.webhook_intake()
+    policy = intake._secrets.__self__  # type: ignore[attr-defined]  # the WebhookSecrets whose lookup it is
+    for provider in ("gitlab", "bitbucket"):  # warm: the hook's secret already in the container's cache
+        policy._hook.lookup(f"{provider}/{HOOK_ID}", lambda: Secrets([SECRET], 1))
     queued: list[str] = []
     intake._enqueue = queued.append  # AWS stubbed: the SQS send only keeps the text
     context = LambdaContext(INTAKE, 256, "arn:aws:lambda:us-east-1:123456789012:function:bench", "bench",
@@ -527,6 +648,7 @@ def cpu_child() -> dict[str, Any]:
                                   "mean_kb": sum(len(d[1]) for d in group) / len(group) / 1024,
                                   "us": timed(fns, len(group), iterations)}
     result["parts"] = timed(parts(), len(deliveries), result["groups"]["all"]["iterations"])
+    result["examples"] = _per_example(app, context)
     return result
 
 
@@ -572,6 +694,32 @@ def report_cpu(result: dict[str, Any]) -> list[str]:
         lines.append(f"    {label:<44}{us:>8.1f} µs{us / total:>7.0%}")
     rest = total - sum(parts.values())
     lines.append(f"    {'the rest (event, headers, clock, reply)':<44}{rest:>8.1f} µs{rest / total:>7.0%}")
+    return lines + report_examples(result.get("examples", []))
+
+
+SMALL_BYTES = 2048
+
+
+def report_examples(examples: list[dict[str, Any]]) -> list[str]:
+    """Per example intake ÷ baseline, max and median per provider (DESIGN.md §8: the worst ratio, not the mean)."""
+    if not examples:
+        return []
+    lines = ["", f"  every example, one at a time (µs of CPU: the least of {EXAMPLE_ROUNDS} interleaved rounds of >= "
+                 f"{EXAMPLE_MIN_SECONDS * 1000:g} ms of the baseline);",
+             "  GitHub: every event of @octokit/webhooks-examples, GitLab: tests/fixtures/gitlab, Bitbucket: "
+             "../shared/fixtures/bitbucket-cloud; warm (per-hook secret cached)",
+             f"    {'examples':<12}{'n':>5}{'median ÷':>10}{'max ÷':>8}  {'the max':<40}{'small (<2 KB) max ÷':>21}"]
+    for provider in ("github", "gitlab", "bitbucket"):
+        mine = [e for e in examples if e["provider"] == provider]
+        if not mine:
+            continue
+        ratios = sorted(((ratio(e["intake"], e["baseline"]), e) for e in mine), key=lambda pair: pair[0])
+        worst_ratio, worst = ratios[-1][0], ratios[-1][1]
+        small = [r for r, e in ratios if e["bytes"] < SMALL_BYTES]
+        label = f"{worst['name']} ({worst['bytes'] / 1024:.1f} KB)"
+        lines.append(f"    {provider:<12}{len(mine):>5}{statistics.median(r for r, _ in ratios):>10.2f}"
+                     f"{worst_ratio:>8.2f}  {label:<40}"
+                     f"{(max(small) if small else float('nan')):>21.2f}   -> {verdict(worst_ratio, 2)}")
     return lines
 
 

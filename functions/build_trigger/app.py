@@ -3,16 +3,15 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import idempotent_function
 
-from gitconnect import wiring
+from gitconnect import observability, wiring
 from gitconnect.domain.models import Build
+from gitconnect.observability import logger, metrics
 
-logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 idempotency = wiring.idempotency_config("[id, trigger]")
 
@@ -27,12 +26,16 @@ def dispatch(request: dict[str, Any]) -> str:
     return wiring.dispatcher().dispatch(Build.from_message(request))
 
 
+# The delivery id came with the message's attributes (observability.consume); the build id is the request's own.
 def record_handler(record: SQSRecord) -> None:
-    outcome = dispatch(request=json.loads(record.body))
+    request = json.loads(record.body)
+    observability.bind(build_id=str(request.get("id") or ""))
+    outcome = dispatch(request=request)
+    metrics.count("BuildsRequested", trigger=str(request.get("trigger")), outcome=outcome)
     logger.info("build request handled", extra={"message_id": record.message_id, "outcome": outcome})
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observability.lambda_handler
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     idempotency.register_lambda_context(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return observability.consume(event, context, processor, record_handler)

@@ -3,14 +3,13 @@
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from gitconnect import wiring
+from gitconnect import observability, wiring
+from gitconnect.observability import logger, metrics
 
-logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -18,10 +17,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 # timeout, five times, then keeps it in the DLQ (alarmed). Records of one batch never wait on each other.
 def record_handler(record: SQSRecord) -> None:
     build_id = str(json.loads(record.body)["build_id"])
-    outcome = wiring.status_mirror().mirror(build_id)
-    logger.info("status mirrored", extra={"build_id": build_id, "outcome": outcome})
+    observability.bind(build_id=build_id)
+    try:
+        outcome = wiring.status_mirror().mirror(build_id)
+    except Exception:
+        metrics.count("StatusMirrorFailures")
+        raise
+    metrics.count("StatusesMirrored", outcome=outcome)
+    logger.info("status mirrored", extra={"outcome": outcome})
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observability.lambda_handler
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return observability.consume(event, context, processor, record_handler)

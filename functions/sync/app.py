@@ -5,15 +5,14 @@ and HTTP clients are the container's (wiring caches them), so a batch reuses its
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from gitconnect import wiring
+from gitconnect import observability, wiring
 from gitconnect.domain.schedule import SyncItem
+from gitconnect.observability import logger, metrics
 
-logger = Logger()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -28,19 +27,23 @@ def record_handler(record: SQSRecord) -> None:
         logger.info("source polled", extra={"source_id": item.id, "requested": len(polled.requested),
                                             "failed": polled.failed.get(item.id),
                                             "skipped": polled.skipped.get(item.id)})
+        metrics.count("Polls", outcome="failed" if item.id in polled.failed else "ok")
     elif item.kind == "hook":
         checked = wiring.repair().check(item.id)
         logger.info("webhook checked", extra={"hook_id": item.id, "recreated": bool(checked.recreated),
                                               "missed_builds": len(checked.builds),
                                               "failed": checked.failed.get(item.id)})
+        metrics.count("HookChecks", outcome="failed" if item.id in checked.failed else
+                      "recreated" if checked.recreated else "ok")
     elif item.kind == "drift":
         drifted = wiring.drift().check(item.team_id, item.id)
         logger.info("template checked", extra={"template_id": item.id, "outcome": drifted.outcome,
                                                "runs": len(drifted.runs)})
+        metrics.count("Reconciles", outcome=drifted.outcome.split(":")[0])
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observability.lambda_handler
 def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return observability.consume(event, context, processor, record_handler)

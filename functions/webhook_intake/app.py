@@ -7,20 +7,27 @@ import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
-from gitconnect import wiring
+from gitconnect import observability, wiring
+from gitconnect.services.intake import refused
 
 if TYPE_CHECKING:
     from gitconnect.services.intake import Reply
 
 
+# Neither traced nor wrapped by observability.lambda_handler, and an accepted delivery writes no metric: each cost
+# more CPU than DESIGN.md §8 leaves (README "Observability": measured by `make bench`). API Gateway's route metrics
+# count what each provider's route received and answered; a refusal is counted here, per provider and reason.
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return respond(receive(event))
-
-
-def receive(event: dict[str, Any]) -> Reply:
-    intake = wiring.webhook_intake()
     parts = (event.get("rawPath") or "").split("/")
     provider = parts[3] if len(parts) > 3 else ""  # /v1/webhooks/<provider>[/<hook_id>] (template.yaml)
+    reply = receive(event, provider)
+    if reply.status >= 400:
+        refused(observability.metrics, provider, reply)
+    return respond(reply)
+
+
+def receive(event: dict[str, Any], provider: str) -> Reply:
+    intake = wiring.webhook_intake()
     hook_id = (event.get("pathParameters") or {}).get("hook_id")
     webhook = wiring.webhook(provider)  # the provider's declared webhook; None for a provider that takes none
     if webhook is None or (webhook.per_hook and not intake.plausible_hook_id(hook_id)):
@@ -44,4 +51,5 @@ def _body(event: dict[str, Any]) -> bytes | None:
 
 def respond(reply: Reply) -> dict[str, Any]:
     content_type = "application/json" if reply.status < 400 else "application/problem+json"
-    return {"statusCode": reply.status, "headers": {"Content-Type": content_type}, "body": json.dumps(reply.body)}
+    body = reply.text if reply.text is not None else json.dumps(reply.body)
+    return {"statusCode": reply.status, "headers": {"Content-Type": content_type}, "body": body}

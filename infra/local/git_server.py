@@ -139,6 +139,7 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.seen: list[tuple[str, str]] = []
         self.chunked_requests = 0
+        self.bytes_sent = 0  # response bodies (the CGI's output), for figures of what a client fetched
         super().__init__(("127.0.0.1", port), _Handler)
 
     def handle_error(self, request: object, client_address: object) -> None:
@@ -268,6 +269,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             while chunk := proc.stdout.read1(65536):
                 self.wfile.write(chunk)
+                with self.server.lock:
+                    self.server.bytes_sent += len(chunk)
         except BaseException:
             proc.kill()  # e.g. the client went away: don't leave the CGI blocked on a full pipe
             raise
@@ -329,6 +332,12 @@ class GitHttpServer:
         """Snapshot of (method, path-with-query) for every request received, including rejected ones."""
         with self._server.lock:
             return list(self._server.seen)
+
+    @property
+    def bytes_sent(self) -> int:
+        """Response body bytes served so far (what clients fetched: refs advertisements and packs)."""
+        with self._server.lock:
+            return self._server.bytes_sent
 
     @property
     def chunked_requests(self) -> int:

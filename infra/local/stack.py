@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+import compileall
 import logging
 import os
 import secrets
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -81,6 +83,7 @@ def build_stack(template: dict[str, Any], session: boto3.Session, *, host: str =
         res = resources.create_resources(template, session, parameters=params)
         env = _apply_environment(template, res, environ)
         _extend_sys_path(template)
+        compile_code([tpl.REPO_ROOT / "functions", *tpl.layer_paths(template)])
         functions = {
             lid: LocalFunction(spec, name=res.attrs[lid]["Ref"], arn=res.attrs[lid]["Arn"])
             for lid, spec in tpl.functions(template).items()
@@ -122,6 +125,13 @@ def _extend_sys_path(template: dict[str, Any]) -> None:
     for path in [str(tpl.REPO_ROOT), *(str(p) for p in tpl.layer_paths(template))]:
         if path not in sys.path:
             sys.path.append(path)
+
+
+def compile_code(folders: Sequence[Path]) -> bool:
+    """Bytecode for the functions and every layer before the first request, as the deployed layers carry theirs
+    (layers/*/Makefile): no function's first request locally pays for compiling the package. In-process, one module
+    after another (no worker processes); a module already compiled costs a stat. False when some could not be."""
+    return all(compileall.compile_dir(folder, quiet=1, workers=1) for folder in folders if folder.is_dir())
 
 
 def _pollers(stack: LocalStack, session: boto3.Session, retry_seconds: int) -> list[threading.Thread]:

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+# First: it registers with botocore before any client exists.
+from tests.support import iam_audit  # isort: skip
+
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -28,6 +32,20 @@ def system_with(env: dict[str, str] | None = None) -> Iterator[System]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _dynamodb_access_is_declared() -> Iterator[None]:
+    """Every DynamoDB call a function made during the test is one infra/iam.py declares (and template.yaml grants)."""
+    iam_audit.CALLS.clear()
+    yield
+    dump = os.environ.get("GITCONNECT_IAM_AUDIT_DUMP")  # a file to collect the calls in, instead of checking them
+    if dump:
+        with open(dump, "a") as out:
+            out.writelines(json.dumps(call) + "\n" for call in sorted(set(iam_audit.CALLS), key=str))
+        return
+    missing = iam_audit.undeclared(iam_audit.CALLS)
+    assert not missing, "DynamoDB calls infra/iam.py does not declare (nor template.yaml grant):\n" + "\n".join(missing)
 
 
 @pytest.fixture(scope="module")

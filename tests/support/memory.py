@@ -316,6 +316,12 @@ class MemoryHooks:
         self.items[hook_id] = replace(self.items[hook_id], checked_at=at)
         return True
 
+    def reseal(self, hook_id: str, old: bytes, new: bytes) -> bool:
+        if hook_id not in self.items or self.items[hook_id].secret != old:
+            return False
+        self.items[hook_id] = replace(self.items[hook_id], secret=new)
+        return True
+
     def delete(self, hook_id: str) -> None:
         self.items.pop(hook_id, None)
 

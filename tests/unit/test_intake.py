@@ -465,3 +465,15 @@ def test_whatever_the_event_body_the_handler_answers(handler: tuple[Recorder, Ca
     assert call("/v1/webhooks/github", headers(raw), body)["status"] in (400, 401)
     assert call("/v1/webhooks/github", {}, body)["status"] == 401
     assert recorder.queue == []
+
+
+@pytest.mark.parametrize("delivery_id", ["d-1", "{0b5c7a3e-1f2d-4c6b-9a8e-7d6c5b4a3f21}", "a.b_c:d@e+f=g~h"])
+def test_an_accepted_reply_is_written_as_json_dumps_writes_it(delivery_id: str) -> None:
+    # Given: a delivery id of any shape the intake accepts
+    body = b'{"ref": "refs/heads/main"}'
+    hdrs = {**headers(body), "x-github-delivery": delivery_id}
+    # When
+    reply = intake([]).receive(SPEC, hdrs, body)
+    # Then: the body the hot path wrote itself is the one json.dumps writes, and the handler sends it
+    assert reply.status == 202 and reply.text == json.dumps(reply.body)
+    assert app.respond(reply)["body"] == json.dumps({"accepted": True, "delivery_id": delivery_id})

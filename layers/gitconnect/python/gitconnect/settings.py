@@ -53,6 +53,8 @@ class Settings:
     # Each registered provider's settings by their DESIGN.md §5 names, from its declaration (providers/<id>/):
     # {provider id: {"GITHUB_API_URL": "https://api.github.com", ...}}. Secrets are not here (wiring reads them).
     providers: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
+    # The SSM parameter holding the API's own URL, for a deployment without PublicUrl (wiring.public_url reads it).
+    public_url_parameter: str = ""
     # Outbound calls to Git remotes and provider APIs never wait longer than this (seconds).
     http_timeout: float = 10.0
 
@@ -91,6 +93,7 @@ def _env(name: str, default: str = "") -> str:
 def get_settings() -> Settings:
     return Settings(
         public_url=_env("GITCONNECT_PUBLIC_URL", "http://127.0.0.1:3000"),
+        public_url_parameter=_env("GITCONNECT_PUBLIC_URL_PARAMETER"),
         dashboard_url=_env("GITCONNECT_DASHBOARD_URL"),
         jwt_secret=_env("GITCONNECT_JWT_SECRET"),
         jwks_url=_env("GITCONNECT_JWKS_URL"),

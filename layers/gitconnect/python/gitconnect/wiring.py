@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from gitconnect.adapters.tokens import JwtVerifier
     from gitconnect.providers.base import HttpClient, Provider, WebhookSpec
     from gitconnect.providers.declaration import Webhook
+    from gitconnect.services.backfill import DueBackfill
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
     from gitconnect.services.drift import DriftCheck, DriftSchedule
@@ -57,6 +58,18 @@ def settings() -> Settings:
 
 
 @cache
+def public_url() -> str:
+    """Where providers and browsers reach the API: GITCONNECT_PUBLIC_URL (the PublicUrl parameter, a custom domain), or,
+    when that is empty, the API's own URL, which the stack writes to the SSM parameter GITCONNECT_PUBLIC_URL_PARAMETER
+    names (a function's environment cannot name the API it is a route of: CloudFormation calls that a circular
+    dependency). Read once per container, and only by the functions that build URLs (never the intake)."""
+    s = settings()
+    if s.public_url or not s.public_url_parameter:
+        return s.public_url
+    return str(aws_client("ssm").get_parameter(Name=s.public_url_parameter)["Parameter"]["Value"])
+
+
+@cache
 def aws_client(service: str) -> Any:
     import boto3  # type: ignore[import-untyped]  # no type stubs installed for boto3
     from botocore.config import Config  # type: ignore[import-untyped]  # nor for botocore
@@ -76,12 +89,16 @@ def stores() -> Stores:
 
 @cache
 def secrets() -> ConnectionSecrets:
-    from gitconnect.adapters.cipher import KmsEnvelopeCipher
+    from gitconnect.adapters.cipher import HOOK_SECRETS_CONTEXT, KmsEnvelopeCipher, SharedKeyCipher
+    from gitconnect.adapters.dynamo import DataKeyStore
     from gitconnect.services.secrets import ConnectionSecrets
     from gitconnect.services.token_refresh import TokenRefresher
 
-    sealed = ConnectionSecrets(KmsEnvelopeCipher(aws_client("kms"), settings().kms_key_id))
-    sealed.refresher = TokenRefresher(stores().connections, stores().leases, sealed, provider)
+    kms, key_id, tables = aws_client("kms"), settings().kms_key_id, stores()
+    per_item = KmsEnvelopeCipher(kms, key_id)
+    hook_cipher = SharedKeyCipher(kms, key_id, HOOK_SECRETS_CONTEXT, DataKeyStore("hook-secrets"), per_item)
+    sealed = ConnectionSecrets(per_item, hook_cipher=hook_cipher)
+    sealed.refresher = TokenRefresher(tables.connections, tables.leases, sealed, provider)
     return sealed
 
 
@@ -103,7 +120,8 @@ def provider_config(provider_id: str) -> dict[str, str]:
         return {}
     s = settings()
     config = dict(s.provider(provider_id))
-    config.update({name: s.shared(name) for name in declaration.shared_settings})
+    config.update({name: public_url() if name == "GITCONNECT_PUBLIC_URL" else s.shared(name)
+                   for name in declaration.shared_settings})
     config.update({name: provider_secret(name) for name in declaration.secrets})
     return config
 
@@ -174,7 +192,7 @@ def sources() -> SourceService:
 def hooks() -> HookService:
     from gitconnect.services.hooks import HookService
 
-    return HookService(stores().hooks, secrets(), provider, settings().public_url)
+    return HookService(stores().hooks, secrets(), provider, public_url())
 
 
 @cache
@@ -197,7 +215,7 @@ def builds() -> BuildService:
 def dispatcher() -> BuildDispatcher:
     from gitconnect.services.builds import BuildDispatcher
 
-    return BuildDispatcher(stores().builds, stores().sources, bus(), settings().public_url, status_requests())
+    return BuildDispatcher(stores().builds, stores().sources, bus(), public_url(), status_requests())
 
 
 @cache
@@ -251,6 +269,26 @@ def sync_scheduler() -> SyncScheduler:
         Lane("drift", DriftDue(DRIFT_BUCKET), settings().drift_seconds, aligned=True),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
+
+
+@cache
+def due_backfill() -> DueBackfill:
+    from gitconnect.adapters.dynamo import ProgressStore
+    from gitconnect.providers import REGISTRY
+    from gitconnect.services.backfill import BackfillLane, DueBackfill
+
+    sources, hooks = stores().sources, stores().hooks
+    per_hook = tuple(p for p, d in sorted(REGISTRY.items()) if d.webhook is not None and d.webhook.per_hook)
+    lanes = [
+        BackfillLane("poll", sources.undue_page, sources.set_due_if_absent, settings().poll_seconds),
+        BackfillLane(
+            "hook",
+            lambda start, limit: hooks.undue_page(start, limit, per_hook),
+            hooks.set_due_if_absent,
+            settings().hook_check_seconds,
+        ),
+    ]
+    return DueBackfill(lanes, ProgressStore())
 
 
 def idempotency_store() -> DynamoDBPersistenceLayer:
@@ -364,7 +402,7 @@ def _browser_flow(provider_id: str, factory: str) -> BrowserFlow:
         provider=lambda: provider(provider_id),
         http=http_client,
         config=lambda: provider_config(provider_id),
-        public_url=s.public_url,
+        public_url=public_url(),
         dashboard_url=s.dashboard_url,
     )
     return load(factory)(ports)  # type: ignore[no-any-return]  # a reference's target is untyped; this one is a flow
@@ -389,7 +427,7 @@ def bus() -> PlatformBus:
 def runs() -> RunService:
     from gitconnect.services.runs import RunService
 
-    return RunService(_template_store(), _template_store(), bus(), settings().public_url)
+    return RunService(_template_store(), _template_store(), bus(), public_url())
 
 
 @cache

@@ -1,4 +1,5 @@
-"""SQS and EventBridge: the builds queue and the platform's event bus."""
+"""SQS and EventBridge: the builds queue and the platform's event bus. Every SQS message carries the correlation ids
+bound when it is sent (delivery, build, run: gitconnect/observability.py) as message attributes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from gitconnect import observability
 from gitconnect.domain.errors import RateLimitedError
 from gitconnect.domain.models import Build
 
@@ -25,12 +27,15 @@ class BuildsQueue:
         (duplicates are harmless: build ids are stable and the consumer creates each build once)."""
         for start in range(0, len(builds), _SQS_BATCH):
             chunk = builds[start : start + _SQS_BATCH]
+            attributes = observability.message_attributes()
             if len(chunk) == 1:
-                self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps(chunk[0].to_message()))
+                self._sqs.send_message(QueueUrl=self._url, MessageBody=json.dumps(chunk[0].to_message()),
+                                       **_with(attributes))
                 continue
             result = self._sqs.send_message_batch(
                 QueueUrl=self._url,
-                Entries=[{"Id": str(i), "MessageBody": json.dumps(b.to_message())} for i, b in enumerate(chunk)],
+                Entries=[{"Id": str(i), "MessageBody": json.dumps(b.to_message()), **_with(attributes)}
+                         for i, b in enumerate(chunk)],
             )
             if result.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(result['Failed'])} build request(s): {result['Failed'][0]}")
@@ -78,12 +83,19 @@ class WaitingRoom:
     def _send(self, body: str, not_before: float, since: float | None) -> int:
         now = self.clock()
         delay = max(1, min(MAX_DELAY_SECONDS, math.ceil(not_before - now)))
+        observability.metrics.count("RateLimitWaits")
         attributes = {
+            **observability.message_attributes(),
             NOT_BEFORE: {"DataType": "Number", "StringValue": str(math.ceil(not_before))},
             WAITING_SINCE: {"DataType": "Number", "StringValue": str(math.floor(now if since is None else since))},
         }
         self._sqs.send_message(QueueUrl=self._url, MessageBody=body, DelaySeconds=delay, MessageAttributes=attributes)
         return delay
+
+
+def _with(attributes: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """SendMessage's MessageAttributes argument, left out when there are none (SQS refuses an empty map)."""
+    return {"MessageAttributes": attributes} if attributes else {}
 
 
 def _number(message_attributes: Any, name: str) -> float | None:
@@ -105,15 +117,17 @@ class MessageQueue:
         self._url = queue_url
 
     def send(self, body: str) -> None:
-        self._sqs.send_message(QueueUrl=self._url, MessageBody=body)
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=body, **_with(observability.message_attributes()))
 
     def send_many(self, bodies: Sequence[str]) -> None:
         """Ten per SendMessageBatch; raises if any entry was refused (the caller's item stays claimed: see
         services/schedule.py)."""
         for start in range(0, len(bodies), _SQS_BATCH):
             chunk = bodies[start : start + _SQS_BATCH]
+            attributes = _with(observability.message_attributes())
             result = self._sqs.send_message_batch(
-                QueueUrl=self._url, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)]
+                QueueUrl=self._url,
+                Entries=[{"Id": str(i), "MessageBody": b, **attributes} for i, b in enumerate(chunk)],
             )
             if result.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(result['Failed'])} message(s): {result['Failed'][0]}")

@@ -10,18 +10,18 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from gitconnect import observability
 from gitconnect.api.auth import authenticate_event, bearer_token_of
 from gitconnect.api.problems import PROBLEM_JSON, problem, validation_errors
 from gitconnect.api.routes.meta import allowed_methods
 from gitconnect.domain.errors import GitconnectError
 
 MAX_BODY_BYTES = 256 * 1024
-logger = Logger()
+logger = observability.logger
 
 
 def create_app(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
@@ -128,8 +128,11 @@ def _refused_before_routing(app: APIGatewayHttpResolver, event: dict[str, Any]) 
 
 
 def lambda_handler(app: APIGatewayHttpResolver) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    @logger.inject_lambda_context(clear_state=True)
+    @observability.lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # A builder's report names its build or run: every line of the request carries the id.
+        parameters = event.get("pathParameters") or {}
+        observability.bind(build_id=parameters.get("build_id"), run_id=parameters.get("run_id"))
         refused = _refused_before_routing(app, event)
         if refused is not None:
             app.clear_context()

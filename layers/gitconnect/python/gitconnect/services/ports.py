@@ -71,6 +71,21 @@ class Cipher(Protocol):
     def decrypt(self, blob: bytes, context: dict[str, str]) -> bytes: ...
 
 
+class Metrics(Protocol):
+    """What the system counts (gitconnect/observability.py: CloudWatch EMF, namespace gitconnect)."""
+
+    def count(self, name: str, value: float = 1, **dimensions: str) -> None: ...
+    def milliseconds(self, name: str, value: float, **dimensions: str) -> None: ...
+    def flush(self) -> None: ...
+
+
+class HookCipher(Cipher, Protocol):
+    """The hook secrets' cipher: `current(blob)` says whether a blob is sealed the way `encrypt` seals now (else it
+    is sealed again at the hook's next check)."""
+
+    def current(self, blob: bytes) -> bool: ...
+
+
 class BuildQueue(Protocol):
     def send(self, builds: Sequence[Build]) -> None: ...
 

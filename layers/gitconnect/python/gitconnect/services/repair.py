@@ -28,6 +28,7 @@ class HealthStore(Protocol):
     def put(self, h: Hook) -> None: ...
     def get(self, hook_id: str) -> Hook | None: ...
     def set_checked(self, hook_id: str, at: float) -> bool: ...
+    def reseal(self, hook_id: str, old: bytes, new: bytes) -> bool: ...
 
 
 @dataclass
@@ -72,7 +73,16 @@ class HookRepair:
             report.failed[hook.id] = exc.detail
             log.warning("webhook check failed", extra={"hook_id": hook.id, "reason": exc.detail})
         self._hooks.set_checked(hook.id, now)
+        self._migrate(hook)
         return report
+
+    def _migrate(self, hook: Hook) -> None:
+        """A secret stored under its own KMS data key (before the shared one) is sealed again under the shared key,
+        at the hook's check: every stored hook migrates within one GITCONNECT_HOOK_CHECK_SECONDS. Conditional on the
+        stored secret being the one read, so a regenerated secret written meanwhile is never undone."""
+        resealed = self._secrets.resealed_hook_secret(hook)
+        if resealed is not None and self._hooks.reseal(hook.id, hook.secret, resealed):
+            log.info("webhook secret sealed under the shared data key", extra={"hook_id": hook.id})
 
     def _check(self, hook: Hook, report: RepairReport) -> None:
         connection = self._connections.get(hook.team_id, hook.connection_id)

@@ -10,7 +10,7 @@ from typing import Protocol, cast
 
 from gitconnect.domain.models import Connection, Hook
 from gitconnect.providers.base import Access
-from gitconnect.services.ports import Cipher
+from gitconnect.services.ports import Cipher, HookCipher
 
 # Opened credentials stay in this container's memory for a few minutes, so a poll every minute does not pay a KMS
 # Decrypt per private source. The key includes the ciphertext's hash: re-linked credentials are never served stale,
@@ -23,8 +23,16 @@ class Refresher(Protocol):
 
 
 class ConnectionSecrets:
-    def __init__(self, cipher: Cipher, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, cipher: Cipher, clock: Callable[[], float] = time.monotonic, hook_cipher: HookCipher | None = None
+    ) -> None:
+        """`hook_cipher` seals per-hook webhook secrets (wiring: the shared-data-key cipher, so that the intake opens
+        an uncached hook's secret without a KMS call); without one, `cipher` does and every sealed secret is current."""
         self._cipher = cipher
+        self._hook_cipher: Cipher = hook_cipher if hook_cipher is not None else cipher
+        self._hook_current: Callable[[bytes], bool] = (
+            hook_cipher.current if hook_cipher is not None else lambda _blob: True
+        )
         self._clock = clock
         self._opened: dict[tuple[str, str, str], tuple[float, dict[str, str]]] = {}
 
@@ -57,10 +65,17 @@ class ConnectionSecrets:
         return dict(credentials)
 
     def seal_hook_secret(self, team_id: str, hook_id: str, secret: str) -> bytes:
-        return self._cipher.encrypt(secret.encode(), {"team_id": team_id, "hook_id": hook_id})
+        return self._hook_cipher.encrypt(secret.encode(), {"team_id": team_id, "hook_id": hook_id})
 
     def open_hook_secret(self, hook: Hook) -> str:
-        return self._cipher.decrypt(hook.secret, {"team_id": hook.team_id, "hook_id": hook.id}).decode()
+        return self._hook_cipher.decrypt(hook.secret, {"team_id": hook.team_id, "hook_id": hook.id}).decode()
+
+    def resealed_hook_secret(self, hook: Hook) -> bytes | None:
+        """The hook's secret sealed the current way, or None when it already is (a hook stored before the shared
+        data key: its per-item KMS envelope still opens, at a Decrypt per container, until this replaces it)."""
+        if self._hook_current(hook.secret):
+            return None
+        return self.seal_hook_secret(hook.team_id, hook.id, self.open_hook_secret(hook))
 
     # Set by wiring: credentials that expire (OAuth) are refreshed before they are handed out.
     refresher: Refresher | None = None

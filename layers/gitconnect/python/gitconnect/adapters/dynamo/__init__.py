@@ -5,7 +5,7 @@ base        a model bound to its table; the one conditional write (`write_if`) a
 keys        every key and sparse-index partition value (their bytes are what stored items hold)
 cursors     page cursors bound to their team
 connections, sources, builds, deliveries, hooks     a table each
-state, leases    the state table: one-time OAuth states, and token-refresh leases beside them
+state, leases, data_keys    the state table: one-time OAuth states, token-refresh leases and the shared data keys
 (templates, their versions and runs: adapters/template_store.py, on the same base and keys)
 """
 
@@ -16,6 +16,7 @@ from typing import NamedTuple
 from gitconnect.adapters.dynamo.base import bind_model
 from gitconnect.adapters.dynamo.builds import BuildModel, BuildStore
 from gitconnect.adapters.dynamo.connections import ConnectionModel, ConnectionStore
+from gitconnect.adapters.dynamo.data_keys import DataKeyModel, DataKeyStore, ProgressModel, ProgressStore
 from gitconnect.adapters.dynamo.deliveries import DeliveryModel, DeliveryStore
 from gitconnect.adapters.dynamo.hooks import HookModel, HookStore
 from gitconnect.adapters.dynamo.leases import LeaseModel, LeaseStore
@@ -26,9 +27,11 @@ from gitconnect.settings import Settings
 __all__ = [
     "BuildStore",
     "ConnectionStore",
+    "DataKeyStore",
     "DeliveryStore",
     "HookStore",
     "LeaseStore",
+    "ProgressStore",
     "SourceStore",
     "StateStore",
     "Stores",
@@ -59,6 +62,8 @@ def bind_tables(settings: Settings) -> None:
         (DeliveryModel, settings.deliveries_table),
         (StateModel, settings.state_table),
         (LeaseModel, settings.state_table),
+        (DataKeyModel, settings.state_table),
+        (ProgressModel, settings.state_table),
         (HookModel, settings.hooks_table),
     ):
         bind_model(model, name, settings.region)

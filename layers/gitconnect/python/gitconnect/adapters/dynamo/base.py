@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -76,3 +77,12 @@ def get_or_none(model: type[M], hash_key: str, range_key: str | None = None) -> 
         return model.get(hash_key, range_key, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def to_cursor(last_evaluated_key: dict[str, dict[str, Any]] | None) -> str | None:
+    """A query's position (DynamoDB's LastEvaluatedKey: key attributes, strings and numbers) as text to keep."""
+    return None if last_evaluated_key is None else json.dumps(last_evaluated_key, sort_keys=True)
+
+
+def from_cursor(cursor: str | None) -> dict[str, dict[str, Any]] | None:
+    return None if cursor is None else cast("dict[str, dict[str, Any]]", json.loads(cursor))

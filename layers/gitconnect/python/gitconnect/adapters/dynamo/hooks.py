@@ -7,13 +7,24 @@ only if absent and deleted only when empty, so concurrent creators and removers 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
+from pynamodb.expressions.update import Action
 from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing, write_if
+from gitconnect.adapters.dynamo.base import (
+    SecondaryIndex,
+    from_cursor,
+    get_or_none,
+    secondary_index,
+    to_cursor,
+    update_existing,
+    write_if,
+)
 from gitconnect.adapters.dynamo.keys import CHECK_BUCKET
 from gitconnect.domain.models import Hook
 from gitconnect.domain.schedule import DueItem
@@ -153,8 +164,38 @@ class HookStore:
         condition = HookModel.check_due_at == due_at
         return write_if(lambda: item.update(actions=[HookModel.check_due_at.set(next_at)], condition=condition))
 
+    def undue_page(self, start: str | None, limit: int, providers: Sequence[str]) -> tuple[list[DueItem], str | None]:
+        """Hooks stored before `by_check_due` existed (no `check_due_at`: never found due): one page of at most
+        `limit` hooks read through by_provider, provider after provider, those without a due time returned; and
+        where the next page starts (None: none left)."""
+        position: dict[str, Any] = json.loads(start) if start else {"provider": 0, "key": None}
+        index = int(position["provider"])
+        if index >= len(providers):
+            return [], None
+        start_key = from_cursor(cast("str | None", position["key"]))
+        provider = providers[index]
+        result = HookModel.by_provider.query(provider, limit=limit, page_size=limit, last_evaluated_key=start_key)
+        found = [DueItem(m.team_id, m.hook_id, 0.0, None) for m in result if m.check_due_at is None]
+        key = to_cursor(result.last_evaluated_key)
+        if key is None:
+            index, key = index + 1, None
+        return found, None if index >= len(providers) else json.dumps({"provider": index, "key": key})
+
+    def set_due_if_absent(self, team_id: str, hook_id: str, due_at: float) -> bool:
+        """Put a hook in by_check_due at `due_at`, unless it is there already (written meanwhile) or gone."""
+        item = HookModel(hook_id)
+        condition = HookModel.check_due_at.does_not_exist() & HookModel.hook_id.exists()
+        actions: list[Action] = [HookModel.check_bucket.set(CHECK_BUCKET), HookModel.check_due_at.set(due_at)]
+        return write_if(lambda: item.update(actions=actions, condition=condition))
+
     def set_checked(self, hook_id: str, at: float) -> bool:
         return update_existing(HookModel(hook_id), HookModel.hook_id, [HookModel.checked_at.set(at)])
+
+    def reseal(self, hook_id: str, old: bytes, new: bytes) -> bool:
+        """Replace the sealed secret with `new` (the same secret, sealed another way) only if it is still `old`."""
+        item = HookModel(hook_id)
+        condition = HookModel.secret == old
+        return write_if(lambda: item.update(actions=[HookModel.secret.set(new)], condition=condition))
 
     def delete(self, hook_id: str) -> None:
         HookModel(hook_id).delete()

@@ -13,7 +13,15 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, get_or_none, secondary_index, update_existing, write_if
+from gitconnect.adapters.dynamo.base import (
+    SecondaryIndex,
+    from_cursor,
+    get_or_none,
+    secondary_index,
+    to_cursor,
+    update_existing,
+    write_if,
+)
 from gitconnect.adapters.dynamo.keys import POLL_BUCKET, repo_key
 from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import PathRules, PollFailed, PollHealth, PollRecorded, PullRequestRules, Source
@@ -267,6 +275,26 @@ class SourceStore:
             ([*common, SourceModel.poll_failures.add(1)], _is_failing(), "continued"),
         ]
         return _first_written(SourceModel(team_id, source_id), tries[::-1] if was_failing else tries) or "gone"
+
+    def undue_page(self, start: str | None, limit: int) -> tuple[list[DueItem], str | None]:
+        """Polled sources stored before `poll_due_at` existed (not in by_poll_due, so never found due): one page of
+        at most `limit` polled sources read through by_poll, those without a due time returned; and where the next
+        page starts (None: none left)."""
+        result = SourceModel.by_poll.query(
+            POLL_BUCKET, limit=limit, page_size=limit, last_evaluated_key=from_cursor(start)
+        )
+        found = [
+            DueItem(m.team_id, m.source_id, 0.0, None if m.poll_seconds is None else int(m.poll_seconds))
+            for m in result
+            if m.poll_due_at is None
+        ]
+        return found, to_cursor(result.last_evaluated_key)
+
+    def set_due_if_absent(self, team_id: str, source_id: str, due_at: float) -> bool:
+        """Give a polled source its first due time, unless it has one (written meanwhile) or is no longer polled."""
+        item = SourceModel(team_id, source_id)
+        condition = SourceModel.poll_due_at.does_not_exist() & SourceModel.poll_bucket.exists()
+        return write_if(lambda: item.update(actions=[SourceModel.poll_due_at.set(due_at)], condition=condition))
 
     def set_status(self, team_id: str, source_id: str, status: str) -> bool:
         """False when the source is gone (deleted or unlinked meanwhile)."""
