@@ -14,6 +14,8 @@
 9. GitOps drift checks for 100 unchanged templates: bytes fetched and provider calls per hour (bench/drift.py)
 10. heads reconciled: provider calls per pass for N = 100 and 1 000 sources, with and without 304s; $ per month
                                                                     (bench/reconcile.py)
+11. GitOps drift per check round and per hour for 10 / 100 / 1 000 linked templates, webhooked and not; AWS calls per
+    synced commit                                                    (bench/gitops_drift.py)
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from bench import (
     aws_calls,
     cost,
     drift,
+    gitops_drift,
     imports,
     latency,
     listing,
@@ -109,6 +112,8 @@ def main() -> int:
              drift.run, failures)
     _section("10. Heads reconciled: provider calls per pass for N = 100 and 1 000 GitHub sources (with and without "
              "304s), AWS calls, $ per month", reconcile.run, failures)
+    _section("11. GitOps drift: provider calls per hour for 10, 100, 1 000 linked templates (webhooked and not); AWS "
+             "calls per synced commit", gitops_drift.run, failures)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
     if failures:
         print(f"bench: FAILED: {'; '.join(failures)}")

@@ -84,7 +84,8 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         # by_poll and by_provider: the one bounded backfill of items stored before their due-time index existed.
         "SourcesTable": access("Query", "UpdateItem", indexes=("by_poll_due", "by_reconcile_due", "by_poll")),
         "HooksTable": access("Query", "UpdateItem", indexes=("by_check_due", "by_provider")),
-        "TemplatesTable": access(*READ, "PutItem", "UpdateItem", indexes=("by_bucket", "by_template")),
+        # Template drift: due checks claimed (their due time moved), as for polls and hooks.
+        "TemplatesTable": access("Query", "UpdateItem", indexes=("by_drift_due",)),
         "DeliveriesTable": access("BatchWriteItem"),
         "ConnectionsTable": access(*READ, "UpdateItem", indexes=("by_account",)),
         "StateTable": LEASE,
@@ -94,6 +95,14 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "HooksTable": access("GetItem", "PutItem", "UpdateItem"),
         "BuildsTable": access("Query", indexes=("by_source",)),
         "DeliveriesTable": access("BatchWriteItem"),
+        "ConnectionsTable": CREDENTIALS,
+        "StateTable": LEASE,
+        # Drift checks: the template read; a polled release flow's trigger heads and the runs they request.
+        "TemplatesTable": access(*READ, "PutItem", "UpdateItem", indexes=("by_template",)),
+    },
+    "GitOpsSyncFunction": {
+        # The template read, its new version (a transaction of PutItem/UpdateItem), the run it requests.
+        "TemplatesTable": access(*READ, "PutItem", "UpdateItem", indexes=("by_template",)),
         "ConnectionsTable": CREDENTIALS,
         "StateTable": LEASE,
     },

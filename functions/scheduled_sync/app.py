@@ -1,11 +1,10 @@
-"""ScheduledSyncFunction: sends the work that is due — polled sources to poll, provider webhooks to check — to the
-sync queue (SyncFunction does it), syncs GitOps templates with their files (Custom Git has no webhooks; for the others
-it catches a missed delivery), and asks GitHub to redeliver what it failed to deliver.
+"""ScheduledSyncFunction: sends the work that is due — polled sources to poll, provider webhooks to check, templates
+whose drift check is due — to the sync queue (SyncFunction does it), and asks GitHub to redeliver what it failed to
+deliver.
 
-Template drift and redelivery stay here: each is already bounded (one head check per template branch; redelivery
-behind its lease, once per GITCONNECT_REDELIVERY_SECONDS). The fan-out runs first and stops before the deadline."""
+Redelivery stays here: it is already bounded (behind its lease, once per GITCONNECT_REDELIVERY_SECONDS). The fan-out
+runs first and stops before the deadline."""
 
-from collections import Counter
 from typing import Any
 
 from gitconnect import observability, wiring
@@ -17,17 +16,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
     # Items stored before the due-time indexes get a due time (a bounded pass, once; then a no-op).
     backfilled = wiring.due_backfill().run(context.get_remaining_time_in_millis, margin_ms=10_000)
-    templates = wiring.templates().sync_linked()
     recovered = wiring.recovery().run()
     for kind, n in scheduled.sent.items():
         metrics.count("SyncItemsSent", n, kind=kind)
-    for outcome, n in Counter(o.split(":")[0] for o in templates.values()).items():  # "failed: <why>": failed
-        metrics.count("Reconciles", n, outcome=outcome)
     metrics.count("Redeliveries", sum(len(g) for g in recovered.redelivered.values()), outcome="requested")
     metrics.count("Redeliveries", len(recovered.failed), outcome="failed")
     logger.info("sync done", extra={"sent": scheduled.sent, "taken": scheduled.taken,
-                                    "stopped_early": scheduled.stopped_early, "templates": len(templates),
+                                    "stopped_early": scheduled.stopped_early,
                                     "redelivered": sum(len(g) for g in recovered.redelivered.values())})
     return {"sent": scheduled.sent, "taken": scheduled.taken, "stopped_early": scheduled.stopped_early,
             "backfilled": backfilled.given,
-            "templates": templates, "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}
+            "redelivered": recovered.redelivered, "recovery_failed": recovered.failed}

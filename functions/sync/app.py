@@ -1,6 +1,7 @@
 """SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
-(`poll`), check a provider webhook (`hook`) or reconcile a webhook-fed source's heads (`reconcile`). Providers and
-HTTP clients are the container's (wiring caches them), so a batch reuses its connections."""
+(`poll`), check a provider webhook (`hook`), reconcile a webhook-fed source's heads (`reconcile`) or check a
+template's drift (`drift`: the branch head first). Providers and HTTP clients are the container's (wiring caches
+them), so a batch reuses its connections."""
 
 import json
 from typing import Any
@@ -41,6 +42,11 @@ def record_handler(record: SQSRecord) -> None:
                                                 "builds": len(reconciled.builds), "calls": reconciled.calls,
                                                 "not_modified": reconciled.free})
         metrics.count("HeadReconciles", outcome=reconciled.outcome)
+    elif item.kind == "drift":
+        drifted = wiring.drift().check(item.team_id, item.id)
+        logger.info("template checked", extra={"template_id": item.id, "outcome": drifted.outcome,
+                                               "runs": len(drifted.runs)})
+        metrics.count("Reconciles", outcome=drifted.outcome.split(":")[0])
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
 

@@ -2,7 +2,8 @@
 
 Environment: GITCONNECT_PORT (API, default 3000), GITCONNECT_LOCAL_AWS_PORT (moto, default a free port),
 GITCONNECT_LOCAL_RETRY_SECONDS (SQS retry delay, default 1), GITCONNECT_LOCAL_SCHEDULE_SECONDS (overrides every
-schedule's period; unless GITCONNECT_POLL_SECONDS is set too, polled sources are then polled at every scheduled sync),
+schedule's period; unless GITCONNECT_POLL_SECONDS / GITCONNECT_DRIFT_SECONDS are set too, polled sources are then
+polled, and linked templates checked for drift, at every scheduled sync),
 GITCONNECT_LOCAL_TEMPLATE (default template.yaml), GITCONNECT_LOCAL_DEMO /
 GITCONNECT_LOCAL_GIT_PORT / GITCONNECT_LOCAL_DEMO_DIR (the demo remote, see ``demo``), GITCONNECT_LOCAL_STATE (where
 ``tap`` finds the running stack, default .local/stack.json); the functions' own variables
@@ -67,6 +68,7 @@ def main() -> int:
         schedule_seconds = float(os.environ.get("GITCONNECT_LOCAL_SCHEDULE_SECONDS") or 0) or None
         if schedule_seconds:  # a quicker schedule is asked for to see polls quickly: each sync polls every source
             os.environ.setdefault("GITCONNECT_POLL_SECONDS", "0")
+            os.environ.setdefault("GITCONNECT_DRIFT_SECONDS", "0")  # and checks every linked template
         stack = build_stack(
             template, boto3.Session(),
             port=int(os.environ.get("GITCONNECT_PORT") or 3000),

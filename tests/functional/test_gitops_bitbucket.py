@@ -24,6 +24,7 @@ class Bus:
 
     def route(self) -> None:
         self.system.drain("EventRouterFunction")
+        self.system.drain("GitOpsSyncFunction")  # the template syncs the delivery requested
         self.system.drain("BuildTriggerFunction")
         for event in self.system.bus_events(None):
             (self.runs if event["detail-type"] == "RunRequested" else self.builds).append(event["detail"])

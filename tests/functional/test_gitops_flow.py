@@ -88,7 +88,7 @@ def test_create_push_save_conflicts_and_invalid_json(system: System, team: str, 
     work.write("templates/app.json", json.dumps({"services": ["web", "worker"]}))
     pushed = work.commit("add a worker")
     work.push()
-    system.fire_schedule()
+    system.sync()
     current = system.call("GET", f"/v1/teams/{team}/templates/{tid}", token=admin).json()
     assert current["version"] == 2 and current["content"] == {"services": ["web", "worker"]}
     history = versions(system, team, admin, tid)
@@ -104,8 +104,8 @@ def test_create_push_save_conflicts_and_invalid_json(system: System, team: str, 
     work.pull()
     assert json.loads((work.path / "templates/app.json").read_text())["services"][-1] == "cron"
     assert work.git("log", "-1", "--format=%s") == "Add cron"
-    system.fire_schedule()
-    system.fire_schedule()
+    system.sync()
+    system.sync()
     assert system.call("GET", f"/v1/teams/{team}/templates/{tid}", token=admin).json()["version"] == 3
     assert [v["origin"] for v in versions(system, team, admin, tid)] == ["app", "git", "app"]
     assert [r["version"] for r in runs_on_bus()] == [2, 3]  # one run per new version, none for the echo
@@ -126,12 +126,12 @@ def test_create_push_save_conflicts_and_invalid_json(system: System, team: str, 
     work.pull()
     assert work.head() == by_hand  # nothing was overwritten
     # Invalid JSON pushed: refused, the template keeps its last good version, the link says why and where
-    system.fire_schedule()
+    system.sync()
     assert system.call("GET", f"/v1/teams/{team}/templates/{tid}", token=admin).json()["version"] == 4
     work.write("templates/app.json", '{"services": [')
     broken = work.commit("oops")
     work.push()
-    system.fire_schedule()
+    system.sync()
     after = system.call("GET", f"/v1/teams/{team}/templates/{tid}", token=admin).json()
     assert after["version"] == 4 and after["content"] == {"services": ["by-hand"]}
     assert after["gitops"]["status"] == "error"
@@ -141,7 +141,7 @@ def test_create_push_save_conflicts_and_invalid_json(system: System, team: str, 
     work.write("templates/app.json", '{"services": ["fixed"]}')
     work.commit("fix")
     work.push()
-    system.fire_schedule()
+    system.sync()
     fixed = system.call("GET", f"/v1/teams/{team}/templates/{tid}", token=admin).json()
     assert fixed["version"] == 5 and fixed["gitops"]["status"] == "synced" and fixed["gitops"]["last_error"] is None
 
@@ -169,7 +169,7 @@ def test_link_an_existing_file_and_unlink(system: System, team: str, admin: str,
     work.write("flows/release.json", '{"steps": ["changed"]}')
     work.commit("after unlink")
     work.push()
-    system.fire_schedule()
+    system.sync()
     kept = system.call("GET", f"/v1/teams/{team}/templates/{template['id']}", token=admin).json()
     assert kept["content"] == {"steps": ["build", "deploy"]} and kept["gitops"]["status"] == "unlinked"
 

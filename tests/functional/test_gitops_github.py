@@ -35,6 +35,7 @@ def test_template_on_github(gh: tuple[System, FakeGitHub], admin: str, linked: d
     assert deliver(system, "push", push_payload(installation, repo, "refs/heads/main", first_commit, pushed)
                    ).status == 202
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the delivery requested
     current = system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()
     assert current["version"] == 2 and current["content"] == {"replicas": 2}
     history = system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}/versions", token=admin).json()["items"]
@@ -48,6 +49,7 @@ def test_template_on_github(gh: tuple[System, FakeGitHub], admin: str, linked: d
     assert fake.file_commits[ours] == (pushed, "scale to 3\n\nCo-authored-by: octocat <octocat@users.gitconnect>")
     deliver(system, "push", push_payload(installation, repo, "refs/heads/main", pushed, ours))
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the delivery requested
     assert system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()["version"] == 3
 
     # Changed on GitHub meanwhile (no delivery yet): GitHub refuses the stale blob sha, nothing is overwritten

@@ -29,6 +29,7 @@ def test_template_on_gitlab(lab: tuple[System, FakeGitLab, dict[str, Any]], admi
     pushed = fake.put_file(project, "main", "deploy/app.json", '{"replicas": 2}')
     fake.send_event(project, "push", push(fake, project, "refs/heads/main", first, pushed))
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the delivery requested
     current = system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()
     assert current["version"] == 2 and current["content"] == {"replicas": 2}
 
@@ -38,6 +39,7 @@ def test_template_on_gitlab(lab: tuple[System, FakeGitLab, dict[str, Any]], admi
     ours = project.branches["main"]
     fake.send_event(project, "push", push(fake, project, "refs/heads/main", pushed, ours))
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the delivery requested
     assert system.call("GET", f"/v1/teams/{TEAM}/templates/{tid}", token=admin).json()["version"] == 3
 
     by_hand = fake.put_file(project, "main", "deploy/app.json", '{"replicas": 9}')

@@ -68,7 +68,7 @@ def test_patch_turns_gitops_on_with_create_then_off(system: System, team: str, a
     work.write("t/app.json", json.dumps({"services": ["web", "worker"]}))
     work.commit("worker")
     work.push()
-    system.fire_schedule()
+    system.sync()
     assert _get(system, team, admin, tid)["version"] == 2
     # Linking again while linked: 409, nothing committed
     head = work.head()
@@ -84,7 +84,7 @@ def test_patch_turns_gitops_on_with_create_then_off(system: System, team: str, a
     work.write("t/app.json", json.dumps({"services": ["ignored"]}))
     work.commit("after off")
     work.push()
-    system.fire_schedule()
+    system.sync()
     kept = _get(system, team, admin, tid)
     assert kept["version"] == 2 and kept["content"] == {"services": ["web", "worker"]} and kept["gitops"] is None
     assert [v["version"] for v in _versions(system, team, admin, tid)] == [2, 1]
@@ -173,7 +173,7 @@ def test_a_broken_file_is_replaced_only_when_named(system: System, team: str, ad
     work.write("app.json", '{"n": ')
     broken = work.commit("oops")
     work.push()
-    system.fire_schedule()
+    system.sync()
     assert _get(system, team, admin, tid)["gitops"]["status"] == "error"
     # A plain save: 409 saying the repository holds an invalid file, naming its commit; nothing committed
     plain = system.call("PUT", f"/v1/teams/{team}/templates/{tid}", token=admin,
@@ -197,7 +197,7 @@ def test_a_broken_file_is_replaced_only_when_named(system: System, team: str, ad
     assert stale.status == 409 and stale.json()["repository"]["sha"] == newer
     work.pull()
     assert work.head() == newer  # nothing overwritten
-    system.fire_schedule()
+    system.sync()
     assert _get(system, team, admin, tid)["gitops"]["last_error"]["commit_sha"] == newer
     # Naming the commit the 409 names: the app's content is committed over the broken file
     fixed = system.call("PUT", f"/v1/teams/{team}/templates/{tid}", token=admin,
@@ -210,7 +210,7 @@ def test_a_broken_file_is_replaced_only_when_named(system: System, team: str, ad
     assert json.loads((work.path / "app.json").read_text()) == {"n": 2}
     assert work.git("log", "-1", "--format=%s") == "Fix app.json from gitconnect"
     assert work.git("log", "-2", "--format=%H").splitlines()[1] == newer  # on top of it: a fast-forward
-    system.fire_schedule()
+    system.sync()
     assert _get(system, team, admin, tid)["version"] == 2  # its own commit does not come back
     # While nothing is broken, `replaces_commit` overwrites nothing: 409
     again = system.call("PUT", f"/v1/teams/{team}/templates/{tid}", token=admin,

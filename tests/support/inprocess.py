@@ -105,9 +105,11 @@ class System:
         return self.functions[function_id].invoke(event)
 
     def sync(self) -> Any:
-        """One scheduled sync and the polls it sent done (SyncFunction drained); the schedule's result."""
+        """One scheduled sync and what it sent done (SyncFunction drained: polls, hook checks, drift checks; then
+        GitOpsSyncFunction: the template syncs the drift checks requested); the schedule's result."""
         result = self.fire_schedule()
         self.drain("SyncFunction")
+        self.drain("GitOpsSyncFunction")
         return result
 
     def bus_events(self, detail_type: str | None = "BuildRequested") -> list[dict[str, Any]]:
@@ -155,6 +157,7 @@ def start_system() -> System:
             "GITCONNECT_HOOK_SECRET_REFRESH_SECONDS": "0",
             "GITCONNECT_HOOK_CHECK_SECONDS": "0",  # every scheduled sync checks every hook
             "GITCONNECT_POLL_SECONDS": "0",  # every scheduled sync sends every polled source
+            "GITCONNECT_DRIFT_SECONDS": "0",  # and every linked template's drift check
         }
     )
     os.environ.update(env)

@@ -271,9 +271,35 @@ class MemoryHooks:
 
     def __init__(self, *hooks: Hook) -> None:
         self.items: dict[str, Hook] = {h.id: h for h in hooks}
+        self.users: dict[str, set[str]] = {}  # a shared hook's users (the table's string set)
 
     def put(self, h: Hook) -> None:
         self.items[h.id] = h
+
+    def put_new(self, h: Hook, user: str) -> bool:
+        if h.id in self.items:
+            return False
+        self.items[h.id], self.users[h.id] = h, {user}
+        return True
+
+    def add_user(self, hook_id: str, user: str) -> bool:
+        if hook_id not in self.items:
+            return False
+        self.users.setdefault(hook_id, set()).add(user)
+        return True
+
+    def remove_user(self, hook_id: str, user: str) -> int | None:
+        if hook_id not in self.items:
+            return None
+        self.users.setdefault(hook_id, set()).discard(user)
+        return len(self.users[hook_id])
+
+    def delete_unused(self, hook_id: str) -> bool:
+        if hook_id not in self.items or self.users.get(hook_id):
+            return False
+        del self.items[hook_id]
+        self.users.pop(hook_id, None)
+        return True
 
     def get(self, hook_id: str) -> Hook | None:
         return self.items.get(hook_id)
@@ -366,6 +392,13 @@ class MemoryTemplates:
         return [v for _, v in sorted(self.versions_of.get(template_id, {}).items(), reverse=True)]
 
     # -- runs -----------------------------------------------------------------------------------------------------
+
+    def record_trigger_heads(self, team_id: str, template_id: str, heads: dict[str, str]) -> bool:
+        found = self.templates.get((team_id, template_id))
+        if found is None:
+            return False
+        self.templates[(team_id, template_id)] = replace(found, trigger_heads=heads)
+        return True
 
     def put_run(self, run: Run) -> None:
         if run.id in self.run_items:

@@ -137,3 +137,19 @@ def test_a_repeated_final_report_is_accepted_and_a_late_one_refused() -> None:
     assert g.runs.report(done, "succeeded", None) is done  # the runner repeating itself
     with pytest.raises(ConflictError, match="cannot move to 'running'"):
         g.runs.report(done, "running", None)
+
+
+@pytest.mark.parametrize("concurrency", ["allow", "queue", "forbid"])
+def test_a_derived_run_id_requested_twice_is_one_run(concurrency: str) -> None:
+    # Given a release flow's trigger run, requested under an id derived from the push
+    g = given(concurrency)
+    details = {"trigger": "push", "ref": "refs/heads/main", "sha": "a" * 40}
+    first = g.runs.request(g.template, "push to main", details=details, run_id="run_derived")
+    # When the same push asks again (a second hook of the repository), then once it has ended
+    again = g.runs.request(g.template, "push to main", details=details, run_id="run_derived")
+    g.runs.report(g.store.get_run("run_derived") or first, "succeeded", None)
+    after = g.runs.request(g.template, "push to main", details=details, run_id="run_derived")
+    # Then there is one run, started once, and every request answers it
+    assert first.id == again.id == after.id == "run_derived"
+    assert [r.id for r in g.store.runs(g.template.id)] == ["run_derived"]
+    assert started(g.bus) == ["run_derived"]

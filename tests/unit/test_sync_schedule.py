@@ -13,7 +13,15 @@ import pytest
 
 from gitconnect.domain.errors import RemoteUnreachableError
 from gitconnect.domain.models import Source
-from gitconnect.domain.schedule import MAX_BACKOFF_SECONDS, DueItem, SyncItem, backoff_due, first_due, next_due
+from gitconnect.domain.schedule import (
+    MAX_BACKOFF_SECONDS,
+    DueItem,
+    SyncItem,
+    aligned_due,
+    backoff_due,
+    first_due,
+    next_due,
+)
 from gitconnect.providers.base import ProviderPorts
 from gitconnect.providers.custom import CustomGitProvider
 from gitconnect.services.schedule import SEND_BATCH, Lane, SyncScheduler
@@ -198,3 +206,47 @@ def test_a_failed_poll_backs_the_source_off() -> None:
 def test_a_poll_of_a_source_turned_off_meanwhile_does_nothing() -> None:
     service, _, queue = world(ScriptedGit({"refs/heads/main": B}), replace(polled(1)[0], poll=False))
     assert service.poll_one("t", "src_00000").sources == 0 and queue.sent == []
+
+
+# ---------------------------------------------------------------- drift groups (templates on one branch)
+
+class GroupedDue:
+    """Due work whose items belong to groups (a drift lane): claims recorded."""
+
+    def __init__(self, items: list[DueItem]) -> None:
+        self.items: dict[str, DueItem] = {i.id: i for i in items}
+        self.claimed: dict[str, float] = {}
+
+    def due(self, now: float) -> Iterable[DueItem]:
+        return sorted((i for i in self.items.values() if i.due_at <= now), key=lambda i: i.due_at)
+
+    def claim(self, team_id: str, item_id: str, due_at: float, next_at: float) -> bool:
+        if self.items[item_id].due_at != due_at:
+            return False
+        self.items[item_id] = replace(self.items[item_id], due_at=next_at)
+        self.claimed[item_id] = next_at
+        return True
+
+
+def test_a_groups_members_stay_due_together_at_the_groups_phase() -> None:
+    # Given three templates on branch A and two on branch B, due at scattered times
+    items = [DueItem("t", f"a{i}", NOW - 10 - i, None, "con|repo|A") for i in range(3)]
+    items += [DueItem("t", f"b{i}", NOW - 5 - i, None, "con|repo|B") for i in range(2)]
+    store, outbox = GroupedDue(items), Outbox()
+    # When one scheduled run claims them (an aligned lane)
+    SyncScheduler([Lane("drift", store, 900.0, aligned=True)], outbox, clock=lambda: NOW).run(always)
+    # Then each group's members have one next due time, the group's own, half an interval to one and a half away
+    a = {store.claimed[f"a{i}"] for i in range(3)}
+    b = {store.claimed[f"b{i}"] for i in range(2)}
+    assert len(a) == 1 and len(b) == 1 and a != b
+    for next_at in (*a, *b):
+        assert NOW + 450 <= next_at < NOW + 1350
+        assert aligned_due(next_at, 900.0, "con|repo|A" if next_at in a else "con|repo|B") == next_at + 900
+    assert sorted(outbox.ids) == ["a0", "a1", "a2", "b0", "b1"]
+
+
+@pytest.mark.parametrize("now", [NOW, NOW + 123.4, NOW + 899.9])
+def test_aligned_due_is_the_groups_phase_whenever_it_is_asked(now: float) -> None:
+    first = aligned_due(now, 900.0, "con|repo|main")
+    assert now + 450 <= first < now + 1350
+    assert (first - aligned_due(NOW, 900.0, "con|repo|main")) % 900 == pytest.approx(0, abs=1e-6)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import pytest
@@ -16,6 +16,8 @@ from gitconnect.domain.errors import ConflictError
 from gitconnect.domain.models import Connection
 from gitconnect.domain.templates import TemplateVersion
 from gitconnect.providers.base import Access, Committed, FileChange, RepoFile, RepositoryRef
+from gitconnect.services.drift import DriftCheck
+from gitconnect.services.gitops_queue import GitOpsSyncConsumer, SyncRequest, SyncRequests
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 from gitconnect.services.templates import TemplateService
@@ -191,39 +193,98 @@ def test_a_push_to_the_linked_file(pushed: bytes, outcome: str, version: int, ru
 
 # ------------------------------------------------------------------------------------------------ drift checks
 
+@dataclass
+class Fifo:
+    """The gitops queue: what was sent, in order (SQS's own dedup window is not modelled here)."""
+
+    sent: list[SyncRequest] = field(default_factory=list)
+
+    def send_many(self, messages: Any) -> None:
+        self.sent.extend(SyncRequest.from_body(body) for body, _group, _dedup in messages)
+
+
+def drift_of(g: Given) -> tuple[DriftCheck, Fifo, GitOpsSyncConsumer]:
+    fifo = Fifo()
+    runs = RunService(g.store, g.store, g.bus, "https://gitconnect.example.com")
+    providers = cast(Any, {"stub": g.git}).__getitem__
+    check = DriftCheck(g.store, MemoryConnections(CONNECTION), ConnectionSecrets(PlainCipher()), providers,
+                       SyncRequests(fifo), runs, clock=lambda: 0.0)
+    return check, fifo, GitOpsSyncConsumer(g.service)
+
+
+def next_round(g: Given) -> None:
+    """The scheduler's claims of the next check round: every template moved to its group's next due time (a head
+    remembered in the last round is not used in this one)."""
+    for key, template in g.store.templates.items():
+        g.store.templates[key] = replace(template, drift_due_at=(template.drift_due_at or 0) + 180)
+
+
+def check_all(check: DriftCheck, fifo: Fifo, consumer: GitOpsSyncConsumer, ids: list[str]) -> dict[str, str]:
+    """Every template's drift check, then the syncs they requested applied (the scheduled sync, then the queue)."""
+    outcomes = {i: check.check("t1", i).outcome for i in ids}
+    while fifo.sent:
+        request = fifo.sent.pop(0)
+        outcomes[request.template_id] = consumer.apply(request)
+    return outcomes
+
+
 def test_drift_is_found_with_one_head_check_per_branch_and_files_read_only_when_it_moved() -> None:
-    # Given ten templates linked to ten files on one branch
+    # Given ten templates linked to ten files on one branch (one drift group: due together, checked in one container)
     g = given()
+    check, fifo, consumer = drift_of(g)
     paths = [f"apps/{i}.json" for i in range(10)]
     for path in paths:
         g.git.push("acme/app", "main", path, json.dumps(document(1)).encode())
     ids = [g.service.create("t1", U1, {"name": path, "gitops": {**LINK, "path": path, "mode": "link"},
                                          "run_on_update": False}).id for path in paths]
-    # When the scheduled sync checks them while nothing changed
+    assert len({g.service.get("t1", i).drift_due_at for i in ids}) == 1  # one group, one due time
+    # When their drift checks run while nothing changed
     g.git.calls.clear()
-    assert set(g.service.sync_linked().values()) == {"unchanged"}
-    # Then it asked for the branch head once and read no file
+    assert set(check_all(check, fifo, consumer, ids).values()) == {"unchanged"}
+    # Then the branch head was asked for once and no file was read
     assert g.git.calls == ["head acme/app main"]
-    # When one file changes, every file on the moved branch is read once (the branch moved for all of them)
+    # When one file changes, every template on the moved branch gets a sync request, and each file is read once
     g.git.push("acme/app", "main", paths[3], json.dumps(document(7)).encode())
+    next_round(g)
     g.git.calls.clear()
-    outcomes = g.service.sync_linked()
+    outcomes = check_all(check, fifo, consumer, ids)
     assert outcomes[ids[3]] == "updated" and [outcomes[i] for i in ids].count("unchanged") == 9
     assert g.git.calls == ["head acme/app main", *(f"read {p}" for p in paths)]
     # And the next check reads nothing again: each template remembers the commit it was checked at
+    next_round(g)
     g.git.calls.clear()
-    assert set(g.service.sync_linked().values()) == {"unchanged"}
+    assert set(check_all(check, fifo, consumer, ids).values()) == {"unchanged"}
     assert g.git.calls == ["head acme/app main"]
     assert g.service.get("t1", ids[3]).content == document(7)
 
 
 def test_a_refused_file_is_not_read_again_until_the_branch_moves() -> None:
     g = given()
+    check, fifo, consumer = drift_of(g)
     template_id = linked(g)
     bad = g.git.push("acme/app", "main", "deploy.json", b"{not json")
-    assert g.service.sync_linked() == {template_id: "invalid"}
+    assert check_all(check, fifo, consumer, [template_id]) == {template_id: "invalid"}
+    next_round(g)
     g.git.calls.clear()
-    assert g.service.sync_linked() == {template_id: "unchanged"}
+    assert check_all(check, fifo, consumer, [template_id]) == {template_id: "unchanged"}
     assert g.git.calls == ["head acme/app main"]
     link = g.service.get("t1", template_id).gitops
     assert link is not None and (link.status, (link.last_error or {}).get("commit_sha")) == ("error", bad)
+
+
+def test_syncs_applied_out_of_order_end_in_the_branch_heads_content() -> None:
+    # Given a linked template, and two pushes whose sync requests are applied newest first
+    g = given()
+    _check, _fifo, consumer = drift_of(g)
+    template_id = linked(g)
+    first = g.git.push("acme/app", "main", "deploy.json", json.dumps(document(2)).encode())
+    second = g.git.push("acme/app", "main", "deploy.json", json.dumps(document(3)).encode())
+    template = g.service.get("t1", template_id)
+    newer, older = SyncRequest.of(template, second), SyncRequest.of(template, first)
+    assert newer.group_id == older.group_id and newer.deduplication_id != older.deduplication_id
+    # When they are applied newest first, then oldest
+    assert [consumer.apply(newer), consumer.apply(older)] == ["updated", "unchanged"]
+    # Then the template has the later commit's content, from that commit
+    current = g.service.get("t1", template_id)
+    assert current.content == document(3) and current.gitops is not None
+    assert current.version == 2 and g.store.versions(template_id)[0].commit_sha == second

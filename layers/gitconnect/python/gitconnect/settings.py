@@ -38,6 +38,10 @@ class Settings:
     # How often a polled source is polled unless it sets its own `poll_seconds` (0: at every scheduled sync, tests).
     poll_seconds: float = 180.0
     sync_queue_url: str = ""  # the scheduled sync sends due work here; SyncFunction does it
+    gitops_queue_url: str = ""  # the FIFO `gitops` queue: template syncs, one message group per repository+branch
+    # How often a linked template whose provider sends webhooks is checked for drift (a missed delivery); templates
+    # on Custom Git (no webhooks) are checked every `poll_seconds`.
+    drift_seconds: float = 900.0
     redelivery_seconds: float = 300.0  # GitHub: how often its log of failed deliveries is read
     # How often each webhook-fed source's watched heads and tags are compared with what gitconnect last saw.
     reconcile_seconds: float = 900.0
@@ -115,6 +119,8 @@ def get_settings() -> Settings:
         hook_check_seconds=float(_env("GITCONNECT_HOOK_CHECK_SECONDS", "900")),
         poll_seconds=float(_env("GITCONNECT_POLL_SECONDS", "180")),
         sync_queue_url=_env("GITCONNECT_SYNC_QUEUE_URL"),
+        gitops_queue_url=_env("GITCONNECT_GITOPS_QUEUE_URL"),
+        drift_seconds=float(_env("GITCONNECT_DRIFT_SECONDS", "900")),
         redelivery_seconds=float(_env("GITCONNECT_REDELIVERY_SECONDS", "300")),
         reconcile_seconds=float(_env("GITCONNECT_RECONCILE_SECONDS", "900")),
         listing_cache_seconds=float(_env("GITCONNECT_LISTING_CACHE_SECONDS", "300")),

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from gitconnect.services.backfill import DueBackfill
     from gitconnect.services.builds import BuildDispatcher, BuildService
     from gitconnect.services.connections import ConnectionService
+    from gitconnect.services.drift import DriftCheck, DriftSchedule
+    from gitconnect.services.gitops_queue import GitOpsSyncConsumer, SyncRequests
     from gitconnect.services.hooks import HookService
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.listing import ListingService
@@ -282,12 +284,17 @@ def poller() -> PollService:
 @cache
 def sync_scheduler() -> SyncScheduler:
     from gitconnect.adapters.messaging import MessageQueue
+    from gitconnect.adapters.template_store import DRIFT_BUCKET, POLLED_DRIFT_BUCKET, DriftDue
     from gitconnect.services.schedule import Lane, SyncScheduler
 
+    _template_store()  # binds the templates table
     lanes = [
         Lane("poll", stores().sources, settings().poll_seconds),
         Lane("hook", stores().hooks, settings().hook_check_seconds),
         Lane("reconcile", stores().reconcile_due, settings().reconcile_seconds),
+        # Template drift: Custom Git's (its only news of pushes) first, then the webhooked ones' missed deliveries.
+        Lane("drift", DriftDue(POLLED_DRIFT_BUCKET), settings().poll_seconds, aligned=True),
+        Lane("drift", DriftDue(DRIFT_BUCKET), settings().drift_seconds, aligned=True),
     ]
     return SyncScheduler(lanes, MessageQueue(aws_client("sqs"), settings().sync_queue_url))
 
@@ -464,7 +471,47 @@ def runs() -> RunService:
 def templates() -> TemplateService:
     from gitconnect.services.templates import TemplateService
 
-    return TemplateService(_template_store(), connections(), secrets(), provider, runs(), status_requests())
+    return TemplateService(
+        _template_store(),
+        connections(),
+        secrets(),
+        provider,
+        runs(),
+        status_requests(),
+        requests=gitops_requests(),
+        drift=drift_schedule(),
+        hooks=hooks(),
+    )
+
+
+@cache
+def gitops_requests() -> SyncRequests:
+    """The sending side of the FIFO gitops queue (router, drift check)."""
+    from gitconnect.adapters.messaging import FifoQueue
+    from gitconnect.services.gitops_queue import SyncRequests
+
+    return SyncRequests(FifoQueue(aws_client("sqs"), settings().gitops_queue_url))
+
+
+@cache
+def drift_schedule() -> DriftSchedule:
+    from gitconnect.services.drift import DriftSchedule
+
+    return DriftSchedule(poll_seconds=settings().poll_seconds, drift_seconds=settings().drift_seconds)
+
+
+@cache
+def drift() -> DriftCheck:
+    from gitconnect.services.drift import DriftCheck
+
+    return DriftCheck(_template_store(), stores().connections, secrets(), provider, gitops_requests(), runs())
+
+
+@cache
+def gitops_consumer() -> GitOpsSyncConsumer:
+    from gitconnect.services.gitops_queue import GitOpsSyncConsumer
+
+    return GitOpsSyncConsumer(templates())
 
 
 @cache

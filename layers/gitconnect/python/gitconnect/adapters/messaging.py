@@ -151,3 +151,25 @@ class PlatformBus:
         )
         if result.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused the {detail_type} event: {result['Entries'][0]}")
+
+
+class FifoQueue:
+    """A FIFO queue's messages, each with its message group (delivered in order, one at a time per group) and its
+    deduplication id (a second message with the same id within SQS's five-minute window is accepted and dropped)."""
+
+    def __init__(self, sqs_client: Any, queue_url: str) -> None:
+        self._sqs = sqs_client
+        self._url = queue_url
+
+    def send_many(self, messages: Sequence[tuple[str, str, str]]) -> None:
+        """(body, group id, deduplication id) ten per SendMessageBatch; raises if any entry was refused, so the
+        caller retries (a message sent twice is dropped by its deduplication id)."""
+        for start in range(0, len(messages), _SQS_BATCH):
+            chunk = messages[start : start + _SQS_BATCH]
+            entries = [
+                {"Id": str(i), "MessageBody": body, "MessageGroupId": group, "MessageDeduplicationId": dedup}
+                for i, (body, group, dedup) in enumerate(chunk)
+            ]
+            result = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            if result.get("Failed"):
+                raise RuntimeError(f"SQS refused {len(result['Failed'])} message(s): {result['Failed'][0]}")

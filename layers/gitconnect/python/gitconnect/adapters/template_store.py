@@ -4,20 +4,31 @@ Items (their keys built by adapters/dynamo/keys.py): a template `team#<team>` / 
 `tpl#<id>` / `v#<10-digit version>`; a run `run#<id>` / `run`; a template's run slot `slot#<id>` / `slot`.
 Indexes: `by_connection` (templates linked to, or triggered by, a connection: unlink), `by_link_repository` and
 `by_trigger_repository` (what a delivery about a repository concerns: one read each, however many teams), `by_bucket`
-(every linked template: the scheduled sync) and `by_template` (a template's runs, oldest first).
+(every linked template), `by_drift_due` (templates by next drift check: the scheduled sync queries `drift_due_at <=
+now` in its bucket, `drift` for templates whose provider sends webhooks, `drift-polled` for Custom Git) and
+`by_template` (a template's runs, oldest first).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.update import Action
+from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from gitconnect.adapters.dynamo.base import SecondaryIndex, bind_model, get_or_none, secondary_index, write_if
+from gitconnect.adapters.dynamo.base import (
+    SecondaryIndex,
+    bind_model,
+    get_or_none,
+    secondary_index,
+    update_existing,
+    write_if,
+)
 from gitconnect.adapters.dynamo.keys import (
     LINKED_BUCKET,
     TEMPLATE_PREFIX,
@@ -31,7 +42,11 @@ from gitconnect.adapters.dynamo.keys import (
     version_of,
 )
 from gitconnect.domain.errors import ConflictError
+from gitconnect.domain.schedule import DueItem
 from gitconnect.domain.templates import GitOpsLink, Run, Template, TemplateVersion, Triggers
+
+DRIFT_BUCKET = "drift"  # by_drift_due: templates whose provider sends webhooks (a missed delivery is looked for)
+POLLED_DRIFT_BUCKET = "drift-polled"  # by_drift_due: templates on a provider without webhooks (Custom Git)
 
 
 class _Item(Model):
@@ -40,6 +55,17 @@ class _Item(Model):
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
+
+
+class _DriftDueIndex(SecondaryIndex["TemplateModel"]):
+    """Sparse (both keys only while the template has something to check); its range key is a number."""
+
+    class Meta:
+        index_name = "by_drift_due"
+        projection = IncludeProjection(["drift_group"])  # with the keys: all the schedule reads
+
+    drift_bucket = UnicodeAttribute(hash_key=True)
+    drift_due_at = NumberAttribute(range_key=True)
 
 
 class TemplateModel(_Item):
@@ -61,11 +87,17 @@ class TemplateModel(_Item):
     sync_bucket = UnicodeAttribute(null=True)  # by_bucket: set while a GitOps link is active
     link_repository = UnicodeAttribute(null=True)  # by_link_repository: the linked file's repository
     trigger_repository = UnicodeAttribute(null=True)  # by_trigger_repository: a release flow's triggers' repository
+    polled = BooleanAttribute(null=True)
+    trigger_heads = JSONAttribute(null=True)
+    drift_bucket = UnicodeAttribute(null=True)  # by_drift_due: set while the template has a drift group
+    drift_due_at = NumberAttribute(null=True)  # epoch seconds; moved by the schedule's claim
+    drift_group = UnicodeAttribute(null=True)  # Template.drift_group: what its check shares
 
     by_connection: SecondaryIndex[TemplateModel] = secondary_index("connection_id", "sk")
     by_bucket: SecondaryIndex[TemplateModel] = secondary_index("sync_bucket", "sk")
     by_link_repository: SecondaryIndex[TemplateModel] = secondary_index("link_repository", "sk")
     by_trigger_repository: SecondaryIndex[TemplateModel] = secondary_index("trigger_repository", "sk")
+    by_drift_due: SecondaryIndex[TemplateModel] = _DriftDueIndex()
 
 
 class VersionModel(_Item):
@@ -155,6 +187,9 @@ def _to_template(m: TemplateModel) -> Template:
             include=tuple(triggers["paths"]["include"]),
             exclude=tuple(triggers["paths"]["exclude"]),
         ),
+        polled=bool(m.polled),
+        drift_due_at=None if m.drift_due_at is None else float(m.drift_due_at),
+        trigger_heads=m.trigger_heads,
     )
 
 
@@ -180,7 +215,21 @@ def _template_model(t: Template) -> TemplateModel:
         sync_bucket=LINKED_BUCKET if linked else None,
         link_repository=t.gitops.repository if linked and t.gitops else None,
         trigger_repository=t.triggers.repository if t.triggers else None,
+        **_drift_attributes(t),
     )
+
+
+def _drift_attributes(t: Template) -> dict[str, Any]:
+    """The drift check's index keys, only while the template has a drift group and a due time (sparse)."""
+    group = t.drift_group
+    due = group is not None and t.drift_due_at is not None
+    return {
+        "polled": t.polled or None,
+        "trigger_heads": t.trigger_heads,
+        "drift_bucket": (POLLED_DRIFT_BUCKET if t.polled else DRIFT_BUCKET) if due else None,
+        "drift_due_at": t.drift_due_at if due else None,
+        "drift_group": group if due else None,
+    }
 
 
 def _version_model(v: TemplateVersion) -> VersionModel:
@@ -253,6 +302,11 @@ class TemplateStore:
 
     def linked(self) -> list[Template]:
         return [_to_template(m) for m in TemplateModel.by_bucket.query(LINKED_BUCKET)]
+
+    def record_trigger_heads(self, team_id: str, template_id: str, heads: dict[str, str]) -> bool:
+        """The heads a polled release flow's triggers last saw (one UpdateItem; False when it is gone)."""
+        item = TemplateModel(*_template_keys(team_id, template_id))
+        return update_existing(item, TemplateModel.pk, [TemplateModel.trigger_heads.set(heads)])
 
     def create(self, template: Template, first: TemplateVersion) -> None:
         """The template and its first version, together."""
@@ -381,3 +435,24 @@ class TemplateStore:
     def list(self, team_id: str) -> list[Template]:
         templates = TemplateModel.query(team_key(team_id), TemplateModel.sk.startswith(TEMPLATE_PREFIX))
         return [_to_template(m) for m in templates]
+
+
+class DriftDue:
+    """One bucket of by_drift_due as the scheduler's due work (services/schedule.py `DueWork`)."""
+
+    def __init__(self, bucket: str) -> None:
+        self.bucket = bucket
+
+    def due(self, now: float) -> Iterable[DueItem]:
+        """Templates whose drift check is due at `now`, earliest first, a page of 100 at a time (the caller stops when
+        it has enough). Eventually consistent: the claim re-checks each one."""
+        condition = TemplateModel.drift_due_at <= now
+        for m in TemplateModel.by_drift_due.query(self.bucket, condition, page_size=100):
+            yield DueItem(team_of(m.pk), template_of(m.sk), float(m.drift_due_at), None, m.drift_group)
+
+    def claim(self, team_id: str, template_id: str, due_at: float, next_at: float) -> bool:
+        """Move a due template's next check to `next_at` only if it is still due at `due_at` (as read) and still in
+        this bucket."""
+        item = TemplateModel(*_template_keys(team_id, template_id))
+        condition = (TemplateModel.drift_due_at == due_at) & (TemplateModel.drift_bucket == self.bucket)
+        return write_if(lambda: item.update(actions=[TemplateModel.drift_due_at.set(next_at)], condition=condition))

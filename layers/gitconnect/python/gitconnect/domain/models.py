@@ -312,12 +312,14 @@ class Delivery:
 
 @dataclass(frozen=True)
 class Hook:
-    """A webhook gitconnect registered on a provider for one source; its URL is /v1/webhooks/<provider>/<id>."""
+    """A webhook gitconnect registered on a provider; its URL is /v1/webhooks/<provider>/<id>. Since issue 14 one per
+    repository per connection (`source_id` None), shared by the connection's sources, linked templates and release
+    flow triggers on that repository; hooks registered before then serve one source (`source_id`)."""
 
     id: str
     team_id: str
     connection_id: str
-    source_id: str
+    source_id: str | None
     provider: str
     repository_id: str
     repository: str

@@ -3,6 +3,8 @@ off while a remote keeps failing. Epoch seconds throughout; `rand` returns a flo
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,6 +31,16 @@ def backoff_due(now: float, interval: float, consecutive_failures: int) -> float
     return now + min(interval * 2.0**exponent, max(interval, MAX_BACKOFF_SECONDS))
 
 
+def aligned_due(now: float, interval: float, group: str) -> float:
+    """The next check of an item that shares its work with a group (templates on one repository branch share one head
+    check): the first instant after half an interval from now at the group's own phase (from its name). Every item of
+    a group is then due at the same moment and is claimed by the same scheduled run; groups spread over the interval."""
+    if interval <= 0:
+        return now
+    phase = int.from_bytes(hashlib.sha256(group.encode()).digest()[:8], "big") % max(1, int(interval * 1000)) / 1000
+    return phase + math.ceil((now + interval / 2 - phase) / interval) * interval
+
+
 @dataclass(frozen=True)
 class DueItem:
     """A due source or hook as its index shows it: enough to claim it and to compute its next due time."""
@@ -37,6 +49,7 @@ class DueItem:
     id: str
     due_at: float
     interval: float | None  # its own interval (a source's poll_seconds); None: the kind's default
+    group: str | None = None  # items that share their work (a lane with `aligned`): due together, at its phase
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,27 @@ class Template:
     updated_at: str
     gitops: GitOpsLink | None = None
     triggers: Triggers | None = None
+    # Its provider sends no webhooks (Custom Git): the drift check is how its file and its Git triggers learn of
+    # pushes, every poll interval; the others are checked for a missed delivery, every drift interval.
+    polled: bool = False
+    drift_due_at: float | None = None  # epoch seconds of its next drift check (None: nothing to check)
+    trigger_heads: dict[str, str] | None = None  # polled triggers: the heads last seen (None: not polled yet)
+
+    @property
+    def linked(self) -> GitOpsLink | None:
+        return self.gitops if self.gitops is not None and self.gitops.status != "unlinked" else None
+
+    @property
+    def drift_group(self) -> str | None:
+        """What its drift check shares with other templates' (they are due together, see domain/schedule.py): the
+        linked branch (one head check); on a polled provider the connection, whose one `ls-remote` shows every
+        branch (the file's and the triggers'). None: nothing to check (no link; triggers that webhooks deliver)."""
+        link = self.linked
+        if self.polled:
+            return link.connection_id if link is not None else (self.triggers.connection_id if self.triggers else None)
+        if link is not None:
+            return f"{link.connection_id}\x1f{link.repository}\x1f{link.branch}"
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {

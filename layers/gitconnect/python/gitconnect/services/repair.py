@@ -13,7 +13,7 @@ from typing import Protocol
 
 from gitconnect.domain.errors import GitconnectError
 from gitconnect.domain.ids import stable_id
-from gitconnect.domain.models import Build, Connection, Hook
+from gitconnect.domain.models import Build, Connection, Hook, Source
 from gitconnect.domain.rules import matches_any
 from gitconnect.providers.base import Access, ManagedWebhooks, Provider
 from gitconnect.services.builds import new_build
@@ -107,16 +107,25 @@ class HookRepair:
         report.builds.extend(b.id for b in missed)
 
     def _missed(self, connection: Connection, access: Access, hook: Hook) -> list[Build]:
-        source = self._sources.get(hook.team_id, hook.source_id)
-        if source is None:
-            return []
+        """The builds a recreated hook missed: of its source (a hook from before sharing), or of every source of the
+        connection on the repository (a shared hook; bounded by the sources on one repository). Linked templates
+        there are caught up by their drift check."""
+        if hook.source_id is not None:
+            found = self._sources.get(hook.team_id, hook.source_id)
+            sources = [] if found is None else [found]
+        else:
+            on_repository = self._sources.for_repository(hook.provider, hook.repository_id)
+            sources = [s for s in on_repository if s.connection_id == hook.connection_id]
+        return [build for source in sources for build in self._missed_of(connection, access, source)]
+
+    def _missed_of(self, connection: Connection, access: Access, source: Source) -> list[Build]:
         heads = {
             b.name: b.sha
             for b in self._providers(connection.provider).branches(access, source.repository)
             if matches_any(b.name, source.branches)
         }
         last_built: dict[str, str] = {}
-        for build in self._builds.list(hook.team_id, source_id=source.id, cursor=None, limit=100).items:
+        for build in self._builds.list(source.team_id, source_id=source.id, cursor=None, limit=100).items:
             if isinstance(build, Build):  # a page holds builds here (Page.items is any listing's)
                 last_built.setdefault(build.ref, build.sha)
         missed = []

@@ -174,7 +174,11 @@ class EventRouter:
             reason = event.reason if isinstance(event, Ignored) else "no installation named: not sent by the App"
             log.info("delivery ignored", extra={"delivery_id": delivery.delivery_id, "reason": reason})
             return report
-        connections = [c for c in self.connections.by_account(event.account_key) if c.provider == provider_id]
+        if hook is not None and hook.source_id is None:
+            # A repository's shared hook serves its own connection (every other connection has a hook of its own).
+            connections = [c for c in self.connections.by_account(event.account_key) if c.id == hook.connection_id]
+        else:
+            connections = [c for c in self.connections.by_account(event.account_key) if c.provider == provider_id]
         if not connections:
             log.info("delivery for no linked account", extra={"delivery_id": delivery.delivery_id})
             return report

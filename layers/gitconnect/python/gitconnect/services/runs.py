@@ -8,6 +8,8 @@
 "One at a time" holds under concurrency: the active run holds the template's run slot, taken by a conditional write
 (never checked then written), freed by its final report.
 Runs report their status like builds: `POST /v1/runs/{id}/status` with the run's own callback token.
+A request may name its run id (derived from what asked for it: template, commit, trigger): a second request with the
+same id, e.g. one push reaching two hooks of a repository, is a no-op that answers the run already requested.
 """
 
 from __future__ import annotations
@@ -53,11 +55,35 @@ class RunService:
         self._public_url = public_url.rstrip("/")
 
     def request(
-        self, template: Template, reason: str, *, manual: bool = False, details: dict[str, Any] | None = None
+        self,
+        template: Template,
+        reason: str,
+        *,
+        manual: bool = False,
+        details: dict[str, Any] | None = None,
+        run_id: str | None = None,
+    ) -> Run:
+        """A run requested under the template's policy. With `run_id` (a derived id) a request already made is
+        answered with its run and nothing else happens."""
+        if run_id is not None:
+            existing = self._store.get_run(run_id)
+            if existing is not None:
+                return existing
+            try:
+                return self._request(template, reason, manual, details, run_id)
+            except ConflictError:
+                existing = self._store.get_run(run_id)  # the same request, made at the same moment, got there first
+                if existing is None:
+                    raise
+                return existing
+        return self._request(template, reason, manual, details, new_id("run"))
+
+    def _request(
+        self, template: Template, reason: str, manual: bool, details: dict[str, Any] | None, run_id: str
     ) -> Run:
         now = iso(utcnow())
         run = Run(
-            new_id("run"),
+            run_id,
             template.team_id,
             template.id,
             template.version,

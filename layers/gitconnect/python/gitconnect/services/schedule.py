@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gitconnect.domain.schedule import DueItem, SyncItem, next_due
+from gitconnect.domain.schedule import DueItem, SyncItem, aligned_due, next_due
 
 SEND_BATCH = 10  # SendMessageBatch's limit
 MAX_ITEMS_PER_RUN = 20_000  # with the deadline, what bounds one run (≈ 110 000 sources at 3-minute intervals)
@@ -34,9 +34,12 @@ class Outbox(Protocol):
 class Lane:
     """One kind of due work: where it is found, and its interval when the item sets none."""
 
-    kind: str  # SyncItem.kind: "poll" or "hook"
+    kind: str  # SyncItem.kind: "poll", "hook" or "drift"
     store: DueWork
     interval: float
+    # Items of one group (DueItem.group) moved to the group's own phase instead of a jittered interval, so they stay
+    # due together and their shared work (one branch head check) is done once (template drift).
+    aligned: bool = False
 
 
 @dataclass
@@ -71,7 +74,11 @@ class SyncScheduler:
                 if item.id in claimed:
                     continue
                 read += 1
-                next_at = next_due(now, item.interval or lane.interval, self.rand)
+                interval = item.interval or lane.interval
+                if lane.aligned and item.group is not None:
+                    next_at = aligned_due(now, interval, item.group)
+                else:
+                    next_at = next_due(now, interval, self.rand)
                 if not lane.store.claim(item.team_id, item.id, item.due_at, next_at):
                     report.taken += 1
                     continue

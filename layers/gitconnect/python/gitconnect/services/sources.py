@@ -161,13 +161,15 @@ class SourceService:
         elif source.poll or self.hooks.manages(connection.provider):
             # Heads now: polls, and webhook repairs looking for missed commits, compare against them.
             source = self._baseline(source)
-        # The provider's webhook first: a source that cannot receive events is not created.
+        # The repository's webhook first (registered, or shared with its other users): a source that cannot receive
+        # events is not created.
         hook = self.hooks.register(connection, source)
         try:
             self.sources.create(source)
         except Exception:
             if hook is not None:
-                self.hooks.remove(self.secrets.access(connection), [hook])
+                access = self.secrets.access(connection)
+                self.hooks.release(access, connection.id, hook.repository_id, f"src#{source.id}")
             raise
         return source
 
@@ -193,7 +195,12 @@ class SourceService:
     def delete(self, team_id: str, source_id: str) -> None:
         source = self.get(team_id, source_id)
         self.sources.delete(team_id, source_id)
-        hooks = self.hooks.for_source(source.connection_id, source_id)
-        if hooks:
-            connection = self.connections.find(team_id, source.connection_id)
-            self.hooks.remove(self.secrets.access(connection) if connection else None, hooks)
+        if not self.hooks.manages(source.provider):
+            return
+        connection = self.connections.find(team_id, source.connection_id)
+        access = self.secrets.access(connection) if connection else None
+        if source.repository_id is not None:
+            self.hooks.release(access, source.connection_id, source.repository_id, f"src#{source.id}")
+        legacy = self.hooks.for_source(source.connection_id, source_id)  # a hook of its own, from before sharing
+        if legacy:
+            self.hooks.remove(access, legacy)

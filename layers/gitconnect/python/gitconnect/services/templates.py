@@ -13,6 +13,9 @@
 - Pull-request mode (`gitops.write: "pull_request"`) and the `gitconnect/template` check of pull requests are
   services/pull_requests.py's; a direct save the provider refuses because the branch is protected is a 409 that says
   to use pull-request mode.
+- Syncs from Git go through the FIFO gitops queue (services/gitops_queue.py): a push only sends a request; drift is
+  checked per due template, the branch head first (services/drift.py). A Git trigger's run id is derived from the
+  template, the trigger and the commit, so a push seen twice requests one run.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from gitconnect.domain.errors import (
     ProtectedBranchError,
     UnprocessableError,
 )
-from gitconnect.domain.events import PullRequestEvent, PushEvent, WebhookEvent
+from gitconnect.domain.events import PullRequestEvent, PushEvent, RepoRef, WebhookEvent
 from gitconnect.domain.ids import iso, new_id, utcnow
 from gitconnect.domain.matching import decide_pull_request, decide_push, has_path_rules
 from gitconnect.domain.models import Connection
@@ -61,6 +64,9 @@ from gitconnect.providers.base import (
 from gitconnect.services import pull_requests
 from gitconnect.services.authorship import commit_authorship
 from gitconnect.services.pull_requests import CHECKED_ACTIONS, Proposal, ProposingProvider
+from gitconnect.services.drift import DriftSchedule, trigger_run_id
+from gitconnect.services.gitops_queue import SyncRequest, SyncRequests
+from gitconnect.services.hooks import HookService
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
@@ -129,9 +135,21 @@ class TemplateService:
         providers: Callable[[str], Provider],
         runs: RunService,
         checks: CheckRequests | None = None,
+        requests: SyncRequests | None = None,
+        drift: DriftSchedule | None = None,
+        hooks: HookService | None = None,
     ) -> None:
         self._store, self._connections, self._secrets = store, connections, secrets
         self._providers, self._runs, self._checks = providers, runs, checks
+        self._requests, self._drift, self._hooks = requests, drift or DriftSchedule(), hooks
+
+    def _scheduled(self, template: Template) -> Template:
+        """The template's drift check scheduled (services/drift.py), by what its connection's provider can do."""
+        owner = template.linked or template.triggers
+        if owner is None:
+            return self._drift.scheduled(template, None)
+        connection = self._connections.get(template.team_id, owner.connection_id)
+        return self._drift.scheduled(template, self._providers(connection.provider))
 
     # ------------------------------------------------------------------ where files live
     def target(self, team_id: str, connection_id: str, repository: str | None) -> _Target:
@@ -221,7 +239,8 @@ class TemplateService:
             triggers=triggers,
         )
         first = TemplateVersion(template.id, 1, content, origin, now, commit_sha, author)
-        self._store.create(template, first)
+        template = self._scheduled(template)
+        self._hooked(None, template, lambda: self._store.create(template, first))
         return template
 
     def _triggers(self, team_id: str, kind: str | None, raw: dict[str, Any]) -> Triggers:
@@ -281,7 +300,8 @@ class TemplateService:
         version: TemplateVersion | None = None
         if spec is not None:
             saved, version = self._link(saved, saver, spec, now)
-        self._store.save_version(saved, version, template.version)
+        saved = self._scheduled(saved)
+        self._hooked(template, saved, lambda: self._store.save_version(saved, version, template.version))
         if version is not None and saved.run_on_update:
             self._runs.request(saved, f"version {saved.version} from commit {(version.commit_sha or '')[:12]}")
         return saved
@@ -438,7 +458,50 @@ class TemplateService:
         return link.file_version
 
     def delete(self, team_id: str, template_id: str) -> None:
-        self._store.delete(team_id, self.get(team_id, template_id).id)
+        template = self.get(team_id, template_id)
+        self._hooked(template, None, lambda: self._store.delete(team_id, template.id))
+
+    # ------------------------------------------------------------------ repository webhooks (services/hooks.py)
+    def _hooked(self, before: Template | None, after: Template | None, store: Callable[[], None]) -> None:
+        """`store()` with the repository webhooks the template needs (GitLab, Bitbucket: its file's and its triggers'
+        repositories): acquired first, so a template that cannot receive its repository's events is not stored (and
+        released again if storing fails); those it no longer needs released once it is stored."""
+        old, new = _hook_users(before), _hook_users(after)
+        acquired: list[tuple[str, str, str, str]] = []
+        try:
+            for need in sorted(new - old):
+                if self._acquire(*need):
+                    acquired.append(need)
+            store()
+        except Exception:
+            for need in acquired:
+                self._release(*need)
+            raise
+        for need in sorted(old - new):
+            self._release(*need)
+
+    def _acquire(self, team_id: str, connection_id: str, repository: str, user: str) -> bool:
+        if self._hooks is None:
+            return False
+        connection = self._connections.get(team_id, connection_id)
+        if not self._hooks.manages(connection.provider):
+            return False
+        access = self._secrets.access(connection)
+        found = self._providers(connection.provider).repository(access, repository)
+        if found.id is None:
+            return False
+        self._hooks.acquire(connection, RepoRef.named(found.repository, found.id), user)
+        return True
+
+    def _release(self, team_id: str, connection_id: str, repository: str, user: str) -> None:
+        if self._hooks is None:
+            return
+        try:
+            connection = self._connections.get(team_id, connection_id)
+        except NotFoundError:
+            return  # unlinked: its hooks went with it
+        if self._hooks.manages(connection.provider):
+            self._hooks.release_repository(self._secrets.access(connection), connection_id, repository, user)
 
     # ------------------------------------------------------------------ from Git
     def sync(self, template: Template, *, commit_hint: str | None = None) -> str:
@@ -491,37 +554,6 @@ class TemplateService:
             self._runs.request(saved, f"version {saved.version} from commit {found.commit_sha[:12]}")
         return "updated"
 
-    def sync_linked(self) -> dict[str, str]:
-        """Every linked template against its file (the scheduled sync: Custom Git, and any missed webhook).
-
-        Drift is found without reading: one head check per connection, repository and branch, shared by every
-        template linked there; a file is read only where the head is not the commit its template last saw (synced
-        at, or refused at). Unchanged repositories cost one head check each (Custom Git: one ls-remote)."""
-        outcomes: dict[str, str] = {}
-        heads: dict[tuple[str, str, str], str | None] = {}
-        for template in self._store.linked():
-            link = template.gitops
-            if link is None or link.status == "unlinked":
-                continue
-            try:
-                where = (link.connection_id, link.repository, link.branch)
-                if where not in heads:
-                    heads[where] = self._head(template.team_id, *where)
-                head = heads[where]
-                if head is not None and head in (link.last_synced_sha, (link.last_error or {}).get("commit_sha")):
-                    outcomes[template.id] = "unchanged"
-                    continue
-                outcomes[template.id] = self.sync(template, commit_hint=head)
-            except GitconnectError as exc:
-                outcomes[template.id] = f"failed: {exc.detail}"
-                log.warning("template sync failed", extra={"template_id": template.id, "reason": exc.detail})
-        return outcomes
-
-    def _head(self, team_id: str, connection_id: str, repository: str, branch: str) -> str | None:
-        connection = self._connections.get(team_id, connection_id)
-        provider = self._providers(connection.provider)
-        return provider.resolve_branch(self._secrets.access(connection), repository, branch)
-
     def for_repository(self, repository: str) -> RepositoryTemplates:
         """What a delivery about `repository` may concern (two index reads, whatever the number of teams): the
         templates linked to a file there and the release flows triggered by it."""
@@ -534,10 +566,11 @@ class TemplateService:
         found: RepositoryTemplates,
         files: Callable[[PushEvent], builtins.list[str] | None],
     ) -> builtins.list[str]:
-        """A delivery's events on this connection: templates it links on a branch a push moved are synced with their
-        file (best effort: the scheduled sync catches up with a failure), and its release flows whose Git triggers
-        match a push or a pull request request a run. What happened, for the delivery log."""
+        """A delivery's events on this connection: templates it links on a branch a push moved get a sync request on
+        the gitops queue (applied there, in order), and its release flows whose Git triggers match a push or a pull
+        request request a run. What happened, for the delivery log."""
         outcomes: list[str] = []
+        requests: list[SyncRequest] = []
         for event in events:
             if not isinstance(event, PushEvent | PullRequestEvent):
                 continue
@@ -551,13 +584,8 @@ class TemplateService:
                         and link.connection_id == connection.id
                         and (link.repository, link.branch) == (repository, event.name)
                     ):
-                        try:
-                            outcomes.append(f"template {template.name}: {self.sync(template, commit_hint=event.after)}")
-                        except GitconnectError as exc:
-                            log.warning(
-                                "template sync failed", extra={"template_id": template.id, "reason": exc.detail}
-                            )
-                            outcomes.append(f"template {template.name}: not synced ({exc.detail})")
+                        requests.append(SyncRequest.of(template, event.after))
+                        outcomes.append(f"template {template.name}: sync requested")
             if isinstance(event, PullRequestEvent) and event.action in CHECKED_ACTIONS:
                 outcomes.extend(self._check(connection, event, found.linked))
             for template in found.triggered:
@@ -569,6 +597,10 @@ class TemplateService:
                     and triggers.repository == repository
                 ):
                     outcomes.extend(self._trigger(template, triggers, event, files))
+        if requests:
+            if self._requests is None:
+                raise RuntimeError("no gitops queue is configured for template syncs")
+            self._requests.send(requests)  # a failure fails the delivery, which is retried (deduplicated there)
         return outcomes
 
     def _check(
@@ -627,7 +659,8 @@ class TemplateService:
         if not decision.build:
             return [f"release flow {template.name}: {decision.reason}"]
         details = {"trigger": decision.trigger, "ref": decision.ref, "sha": decision.sha}
-        run = self._runs.request(template, decision.reason, details=details)
+        run_id = trigger_run_id(template.id, str(decision.trigger), str(decision.ref), str(decision.sha))
+        run = self._runs.request(template, decision.reason, details=details, run_id=run_id)
         return [f"release flow {template.name}: run {run.id} ({run.status})"]
 
     def unlinked(self, connection_id: str) -> None:
@@ -655,6 +688,20 @@ def _described(path: str) -> str:
         f"Proposed by gitconnect: a save of `{path}` from the app, in pull-request mode. Merging it updates the "
         "template in the app; a later save updates this pull request."
     )
+
+
+def _hook_users(template: Template | None) -> set[tuple[str, str, str, str]]:
+    """(team, connection, repository, user) for each repository whose webhook the template needs."""
+    if template is None:
+        return set()
+    needs = set()
+    if template.linked is not None:
+        link = template.linked
+        needs.add((template.team_id, link.connection_id, link.repository, f"tpl#{template.id}"))
+    if template.triggers is not None:
+        triggers = template.triggers
+        needs.add((template.team_id, triggers.connection_id, triggers.repository, f"trg#{template.id}"))
+    return needs
 
 
 def _connection(link: GitOpsLink | None) -> str | None:

@@ -1,5 +1,9 @@
 """Provider webhooks gitconnect manages: one item per hook; `by_connection` (unlink), `by_provider` (every hook of a
-provider) and `by_check_due` (hooks by next health check: the scheduled sync queries `check_due_at <= now`)."""
+provider) and `by_check_due` (hooks by next health check: the scheduled sync queries `check_due_at <= now`).
+
+A repository's shared hook (one per connection and repository, its id derived from them) counts its users in a string
+set, `users` (`src#<id>`, `tpl#<id>`, `trg#<id>`): added and removed one at a time with conditional updates, created
+only if absent and deleted only when empty, so concurrent creators and removers settle on one hook."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute, UnicodeSetAttribute
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import IncludeProjection
 from pynamodb.models import Model
@@ -44,7 +48,7 @@ class HookModel(Model):
     hook_id = UnicodeAttribute(hash_key=True)
     team_id = UnicodeAttribute()
     connection_id = UnicodeAttribute()
-    source_id = UnicodeAttribute()
+    source_id = UnicodeAttribute(null=True)  # None: the repository's shared hook
     provider = UnicodeAttribute()
     repository_id = UnicodeAttribute()
     repository = UnicodeAttribute()
@@ -55,6 +59,7 @@ class HookModel(Model):
     checked_at = NumberAttribute(null=True)  # when the scheduled sync last asked the provider about it
     check_bucket = UnicodeAttribute(null=True)  # keys.CHECK_BUCKET on every hook written since by_check_due exists
     check_due_at = NumberAttribute(null=True)  # epoch seconds of the next health check; moved by the schedule's claim
+    users = UnicodeSetAttribute(null=True)  # a shared hook's users; DynamoDB drops the attribute when it empties
 
     by_connection: SecondaryIndex[HookModel] = secondary_index("connection_id", "hook_id")
     by_provider: SecondaryIndex[HookModel] = secondary_index("provider", "hook_id")
@@ -79,25 +84,62 @@ def _to_domain(m: HookModel) -> Hook:
     )
 
 
+def _model(h: Hook, users: set[str] | None = None) -> HookModel:
+    return HookModel(
+        h.id,
+        team_id=h.team_id,
+        connection_id=h.connection_id,
+        source_id=h.source_id,
+        provider=h.provider,
+        repository_id=h.repository_id,
+        repository=h.repository,
+        provider_hook_id=h.provider_hook_id,
+        secret=h.secret,
+        secret_version=h.secret_version,
+        created_at=h.created_at,
+        # Due at once: a new or recreated hook is checked by the next scheduled sync (a recreated one is skipped
+        # there, as just checked), then the claim spreads it over the interval.
+        check_bucket=CHECK_BUCKET,
+        check_due_at=0,
+        users=users,
+    )
+
+
 class HookStore:
     def put(self, h: Hook) -> None:
-        HookModel(
-            h.id,
-            team_id=h.team_id,
-            connection_id=h.connection_id,
-            source_id=h.source_id,
-            provider=h.provider,
-            repository_id=h.repository_id,
-            repository=h.repository,
-            provider_hook_id=h.provider_hook_id,
-            secret=h.secret,
-            secret_version=h.secret_version,
-            created_at=h.created_at,
-            # Due at once: a new or recreated hook is checked by the next scheduled sync (a recreated one is skipped
-            # there, as just checked), then the claim spreads it over the interval.
-            check_bucket=CHECK_BUCKET,
-            check_due_at=0,
-        ).save()
+        """The hook as `h` says (new, recreated, or with a new secret). An existing hook is updated in place, so a
+        shared hook's users, added and removed concurrently, are never overwritten."""
+        item = HookModel(h.id)
+        actions = [
+            HookModel.provider_hook_id.set(h.provider_hook_id),
+            HookModel.secret.set(h.secret),
+            HookModel.secret_version.set(h.secret_version),
+            HookModel.check_bucket.set(CHECK_BUCKET),
+            HookModel.check_due_at.set(0),  # due at once, as a new hook (see _model)
+        ]
+        if not update_existing(item, HookModel.hook_id, actions):
+            _model(h).save()
+
+    def put_new(self, h: Hook, user: str) -> bool:
+        """A repository's shared hook with its first user, only if there is none yet (False: another creator got
+        there first)."""
+        model = _model(h, {user})
+        return write_if(lambda: model.save(condition=HookModel.hook_id.does_not_exist()))
+
+    def add_user(self, hook_id: str, user: str) -> bool:
+        """`user` added to an existing shared hook (False: there is none)."""
+        return update_existing(HookModel(hook_id), HookModel.hook_id, [HookModel.users.add({user})])
+
+    def remove_user(self, hook_id: str, user: str) -> int | None:
+        """`user` removed from a shared hook: how many users are left (None: there is no such hook)."""
+        item = HookModel(hook_id)
+        if not update_existing(item, HookModel.hook_id, [HookModel.users.delete({user})]):
+            return None
+        return len(item.users or ())
+
+    def delete_unused(self, hook_id: str) -> bool:
+        """The shared hook deleted only if it has no user left (False: one was added meanwhile, or it is gone)."""
+        return write_if(lambda: HookModel(hook_id).delete(condition=HookModel.users.does_not_exist()))
 
     def get(self, hook_id: str) -> Hook | None:
         m = get_or_none(HookModel, hook_id)
