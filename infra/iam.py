@@ -145,7 +145,7 @@ MARKER = "        # DynamoDB: exactly what infra/iam.py declares"
 def rewrite(text: str) -> str:
     """template.yaml with each function's DynamoDB block (the marker line, then `- Statement:` and its statements)
     replaced by what DYNAMODB declares."""
-    for function in DYNAMODB:
+    for function in (f for f, tables in DYNAMODB.items() if tables):  # a function with no table has no block
         block = re.compile(rf"(^  {function}:\n(?:(?!^  \S).*\n)*?{re.escape(MARKER)}.*\n)        - Statement:\n"
                            r"(?:            .*\n)*", re.M)
         text, found = block.subn(lambda m, f=function: m.group(1) + statements(f) + "\n", text, count=1)

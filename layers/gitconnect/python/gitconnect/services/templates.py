@@ -63,10 +63,10 @@ from gitconnect.providers.base import (
 )
 from gitconnect.services import pull_requests
 from gitconnect.services.authorship import commit_authorship
-from gitconnect.services.pull_requests import CHECKED_ACTIONS, Proposal, ProposingProvider
 from gitconnect.services.drift import DriftSchedule, trigger_run_id
 from gitconnect.services.gitops_queue import SyncRequest, SyncRequests
 from gitconnect.services.hooks import HookService
+from gitconnect.services.pull_requests import CHECKED_ACTIONS, Proposal, ProposingProvider
 from gitconnect.services.runs import RunService
 from gitconnect.services.secrets import ConnectionSecrets
 
