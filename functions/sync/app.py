@@ -1,7 +1,4 @@
-"""SyncFunction: consumes the sync queue; each message is one due item the scheduled sync claimed: poll a source
-(`poll`), check a provider webhook (`hook`), reconcile a webhook-fed source's heads (`reconcile`) or check a
-template's drift (`drift`: the branch head first). Providers and HTTP clients are the container's (wiring caches
-them), so a batch reuses its connections."""
+"""SyncFunction: one due item per message (poll, hook, reconcile, drift), with the container's reused connections."""
 
 import json
 from typing import Any
@@ -26,16 +23,14 @@ def record_handler(record: SQSRecord) -> None:
     if item.kind == "poll":
         polled = wiring.poller().poll_one(item.team_id, item.id)
         logger.info("source polled", extra={"source_id": item.id, "requested": len(polled.requested),
-                                            "failed": polled.failed.get(item.id),
-                                            "skipped": polled.skipped.get(item.id)})
+                                            "failed": polled.failed.get(item.id), "skip": polled.skipped.get(item.id)})
         metrics.count("Polls", outcome="failed" if item.id in polled.failed else "ok")
     elif item.kind == "hook":
         checked = wiring.repair().check(item.id)
         logger.info("webhook checked", extra={"hook_id": item.id, "recreated": bool(checked.recreated),
-                                              "missed_builds": len(checked.builds),
-                                              "failed": checked.failed.get(item.id)})
-        metrics.count("HookChecks", outcome="failed" if item.id in checked.failed else
-                      "recreated" if checked.recreated else "ok")
+                                              "missed": len(checked.builds), "failed": checked.failed.get(item.id)})
+        outcome = "failed" if item.id in checked.failed else "recreated" if checked.recreated else "ok"
+        metrics.count("HookChecks", outcome=outcome)
     elif item.kind == "reconcile":
         reconciled = wiring.reconciler().reconcile_one(item.team_id, item.id)
         logger.info("source reconciled", extra={"source_id": item.id, "outcome": reconciled.outcome,
@@ -44,8 +39,7 @@ def record_handler(record: SQSRecord) -> None:
         metrics.count("HeadReconciles", outcome=reconciled.outcome)
     elif item.kind == "drift":
         drifted = wiring.drift().check(item.team_id, item.id)
-        logger.info("template checked", extra={"template_id": item.id, "outcome": drifted.outcome,
-                                               "runs": len(drifted.runs)})
+        logger.info("template checked", extra={"template": item.id, "outcome": drifted.outcome, "runs": drifted.runs})
         metrics.count("Reconciles", outcome=drifted.outcome.split(":")[0])
     else:
         raise ValueError(f"unknown sync item kind {item.kind!r}")  # a newer schedule's item: kept in the DLQ
