@@ -91,7 +91,7 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "StateTable": LEASE,
     },
     "SyncFunction": {
-        "SourcesTable": access("GetItem", "UpdateItem"),
+        "SourcesTable": access("GetItem", "Query", "UpdateItem", indexes=("by_repository",)),  # shared hook
         "HooksTable": access("GetItem", "PutItem", "UpdateItem"),
         "BuildsTable": access("Query", indexes=("by_source",)),
         "DeliveriesTable": access("BatchWriteItem"),
