@@ -285,7 +285,7 @@ def test_no_token_is_a_401_whatever_the_body(system: System, team: str, method: 
 @pytest.mark.parametrize(
     ("method", "path", "status", "allow"),
     [
-        ("GET", "/", 404, None),
+        ("GET", "/nothing-here", 404, None),  # `/` itself is the dashboard (tests/unit/test_dashboard.py)
         ("GET", "/v1", 404, None),
         ("POST", "/v1/nothing/here", 404, None),
         ("GET", "/v1/webhooks/github", 405, "POST"),

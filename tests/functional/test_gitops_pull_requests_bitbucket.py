@@ -74,6 +74,7 @@ def test_restricted_branch_then_pull_request_mode(bb: tuple[System, FakeBitbucke
     merged = fake.merge(app, 1)
     fake.send_push(app, [{"branch": "main", "old": first, "new": merged}])
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the push the router requested
     current = system.call("GET", url, token=admin).json()
     assert (current["version"], current["content"]) == (2, {"replicas": 3})
     history = system.call("GET", f"{url}/versions", token=admin).json()["items"]

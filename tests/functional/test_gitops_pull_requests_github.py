@@ -95,6 +95,7 @@ def test_protected_branch_then_pull_request_mode(gh: tuple[System, FakeGitHub]) 
     assert deliver(system, "push", push_payload(setup["installation"], repo, "refs/heads/main", before, merged)
                    ).status == 202
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the push the router requested
     current = system.call("GET", url, token=admin).json()
     assert (current["version"], current["content"]) == (2, {"replicas": 3})
     history = system.call("GET", f"{url}/versions", token=admin).json()["items"]

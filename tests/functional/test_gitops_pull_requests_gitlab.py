@@ -75,6 +75,7 @@ def test_protected_branch_then_merge_request_mode(lab: tuple[System, FakeGitLab,
     merged = fake.merge(project, 1)
     fake.send_event(project, "push", push(fake, project, "refs/heads/main", before, merged))
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the push the router requested
     current = system.call("GET", url, token=admin).json()
     assert (current["version"], current["content"]) == (2, {"replicas": 3})
     history = system.call("GET", f"{url}/versions", token=admin).json()["items"]
@@ -103,6 +104,7 @@ def test_a_merge_request_that_breaks_the_linked_file_fails_its_status(
     merged = fake.merge(project, proposed["number"])
     fake.send_event(project, "push", push(fake, project, "refs/heads/main", before, merged))
     system.drain("EventRouterFunction")
+    system.drain("GitOpsSyncFunction")  # the template syncs the push the router requested
     synced = system.call("GET", f"/v1/teams/{TEAM}/templates/{created.json()['id']}", token=admin).json()
     assert (synced["version"], synced["gitops"]["status"], synced["gitops"]["last_synced_sha"]) == (1, "synced", merged)
 
