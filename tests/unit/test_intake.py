@@ -182,6 +182,13 @@ def test_a_body_nested_up_to_the_limit_is_accepted() -> None:
     assert depth == MAX_DEPTH
 
 
+def test_a_wide_shallow_body_with_more_brackets_than_the_limit_is_accepted() -> None:
+    # More `{`/`[` bytes than MAX_DEPTH (containers side by side, brackets in strings): the depth is then walked
+    body = json.dumps({"items": [{"n": i, "s": "[{"} for i in range(MAX_DEPTH)]}).encode()
+    assert body.count(b"{") + body.count(b"[") > MAX_DEPTH
+    assert len(accepted(body)["items"]) == MAX_DEPTH
+
+
 @pytest.mark.parametrize(
     ("member", "words"),
     [

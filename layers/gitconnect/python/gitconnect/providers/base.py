@@ -7,9 +7,11 @@ an HTTP client for the API providers).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -272,6 +274,25 @@ class HttpClient(Protocol):
         json_body: Any = None,
         form: Mapping[str, str] | None = None,
     ) -> HttpResponse: ...
+
+
+def sha256_signature_valid(body: bytes, header: str | None, secrets: Iterable[str]) -> bool:
+    """Constant-time check of a `sha256=<hex>` header (GitHub's X-Hub-Signature-256, Bitbucket's X-Hub-Signature)
+    against the HMAC-SHA256 of the raw body with each secret (two while rotating). Each comparison is constant-time;
+    stopping at the first secret that matches spares a second HMAC over the body and tells a forger nothing."""
+    if not header:
+        return False
+    given = header.strip()
+    if given[:7].lower() != "sha256=":
+        return False
+    try:
+        expected = bytes.fromhex(given[7:])  # either case of hex, as the providers document it
+    except ValueError:  # not hex: signed by nobody
+        return False
+    # hmac.digest: OpenSSL's one-shot HMAC, without building an hmac.HMAC object per delivery
+    return any(
+        hmac.compare_digest(hmac.digest(secret.encode(), body, hashlib.sha256), expected) for secret in secrets if secret
+    )
 
 
 @dataclass(frozen=True)

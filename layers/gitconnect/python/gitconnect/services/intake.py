@@ -164,7 +164,7 @@ class WebhookIntake:
             return problem(400, "Malformed JSON", refused)
         if not isinstance(payload, dict):
             return problem(400, "Bad request", "the delivery body is not a JSON object")
-        if _deeper_than(payload, MAX_DEPTH):
+        if _may_nest_deeper(body, MAX_DEPTH) and _deeper_than(payload, MAX_DEPTH):
             return problem(400, "Malformed JSON", f"the delivery body nests deeper than {MAX_DEPTH} levels")
         if event in spec.ping_events:
             return Reply(200, {"ok": True, "event": event})
@@ -225,6 +225,13 @@ def _encodable(payload: Any) -> bool:
     except (UnicodeEncodeError, RecursionError, ValueError):
         return False
     return True
+
+
+def _may_nest_deeper(body: bytes, limit: int) -> bool:
+    """False when `body` cannot nest more than `limit` deep: every object or array opens with a `{` or `[` byte (in
+    any of JSON's encodings), so fewer such bytes than `limit` means fewer containers. Two C-speed counts spare most
+    deliveries (316 of the 359 bench examples, all under 2 KB) the walk, which cost more than parsing them."""
+    return body.count(b"{") + body.count(b"[") > limit
 
 
 def _deeper_than(payload: dict[str, Any], limit: int) -> bool:

@@ -49,7 +49,7 @@ from gitconnect.domain.payload import (
     sha,
     string,
 )
-from gitconnect.providers.base import WebhookSpec
+from gitconnect.providers.base import WebhookSpec, sha256_signature_valid
 
 SIGNATURE_HEADER = "x-hub-signature"
 EVENT_HEADER = "x-event-key"
@@ -70,12 +70,8 @@ def signature(secret: str, body: bytes) -> str:
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> bool:
-    """`headers` with lower-case names; constant-time comparison with the signature of each secret."""
-    given = (headers.get(SIGNATURE_HEADER) or "").strip().lower()
-    if not given.startswith("sha256="):
-        return False
-    # Constant-time per secret; the first match ends it (see the GitHub check).
-    return any(hmac.compare_digest(signature(secret, body).encode(), given.encode()) for secret in secrets if secret)
+    """`headers` with lower-case names; X-Hub-Signature is `sha256=<hex>` of the raw body."""
+    return sha256_signature_valid(body, headers.get(SIGNATURE_HEADER), secrets)
 
 
 SPEC = WebhookSpec("bitbucket", EVENT_HEADER, DELIVERY_HEADER, verify)

@@ -6,8 +6,6 @@ Payload reference: GitHub's "Webhook events and payloads" documentation.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable, Mapping
 from typing import Literal
 
@@ -49,7 +47,7 @@ from gitconnect.domain.payload import (
     sha,
     string,
 )
-from gitconnect.providers.base import WebhookSpec
+from gitconnect.providers.base import WebhookSpec, sha256_signature_valid
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 EVENT_HEADER = "x-github-event"
@@ -64,16 +62,7 @@ InstallationAction = Literal["created", "deleted", "suspended", "unsuspended"]
 
 
 def signature_valid(body: bytes, signature: str | None, secrets: Iterable[str]) -> bool:
-    """Constant-time check of `sha256=<hex>` against each configured secret (two while rotating)."""
-    if not signature or not signature.startswith("sha256="):
-        return False
-    given = signature[len("sha256=") :].strip().lower().encode()
-    # Each comparison is constant-time; stopping at the first secret that matches (the current one, unless a sender
-    # still signs with the previous) spares a second HMAC over the body and tells a forger nothing.
-    for secret in secrets:
-        if secret and hmac.compare_digest(hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode(), given):
-            return True
-    return False
+    return sha256_signature_valid(body, signature, secrets)
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> bool:
