@@ -85,7 +85,8 @@ DYNAMODB: dict[str, dict[str, Access]] = {
         "SourcesTable": access("Query", "UpdateItem", indexes=("by_poll_due", "by_reconcile_due", "by_poll")),
         "HooksTable": access("Query", "UpdateItem", indexes=("by_check_due", "by_provider")),
         # Template drift: due checks claimed (their due time moved), as for polls and hooks.
-        "TemplatesTable": access("Query", "UpdateItem", indexes=("by_drift_due",)),
+        # by_bucket and GetItem: the backfill's linked templates stored before drift due times (their connection read)
+        "TemplatesTable": access("GetItem", "Query", "UpdateItem", indexes=("by_drift_due", "by_bucket")),
         "DeliveriesTable": access("BatchWriteItem"),
         "ConnectionsTable": access(*READ, "UpdateItem", indexes=("by_account",)),
         "StateTable": LEASE,

@@ -315,6 +315,13 @@ def due_backfill() -> DueBackfill:
             hooks.set_due_if_absent,
             settings().hook_check_seconds,
         ),
+        # Linked templates: their due time is their drift group's phase (TemplateService), not the lane's draw.
+        BackfillLane(
+            "drift",
+            _template_store().undue_page,
+            lambda team_id, template_id, _due: templates().schedule_drift_if_absent(team_id, template_id),
+            settings().drift_seconds,
+        ),
     ]
     return DueBackfill(lanes, ProgressStore())
 

@@ -24,8 +24,10 @@ from pynamodb.transactions import TransactWrite
 from gitconnect.adapters.dynamo.base import (
     SecondaryIndex,
     bind_model,
+    from_cursor,
     get_or_none,
     secondary_index,
+    to_cursor,
     update_existing,
     write_if,
 )
@@ -302,6 +304,27 @@ class TemplateStore:
 
     def linked(self) -> list[Template]:
         return [_to_template(m) for m in TemplateModel.by_bucket.query(LINKED_BUCKET)]
+
+    def undue_page(self, start: str | None, limit: int) -> tuple[list[DueItem], str | None]:
+        """Linked templates stored before `drift_due_at` existed (not in by_drift_due, so never checked): one page of
+        at most `limit` linked templates read through by_bucket, those without a due time returned; and where the
+        next page starts (None: none left)."""
+        result = TemplateModel.by_bucket.query(
+            LINKED_BUCKET, limit=limit, page_size=limit, last_evaluated_key=from_cursor(start)
+        )
+        found = [DueItem(team_of(m.pk), template_of(m.sk), 0.0, None) for m in result if m.drift_due_at is None]
+        return found, to_cursor(result.last_evaluated_key)
+
+    def schedule_drift_if_absent(self, template: Template) -> bool:
+        """Write a scheduled template's drift attributes unless it has a due time (written meanwhile) or is no longer
+        linked; False when nothing was written (or it has nothing to check)."""
+        attributes = {k: v for k, v in _drift_attributes(template).items() if v is not None}
+        if "drift_due_at" not in attributes:
+            return False
+        item = TemplateModel(*_template_keys(template.team_id, template.id))
+        actions = [getattr(TemplateModel, name).set(value) for name, value in attributes.items()]
+        condition = TemplateModel.drift_due_at.does_not_exist() & TemplateModel.sync_bucket.exists()
+        return write_if(lambda: item.update(actions=actions, condition=condition))
 
     def record_trigger_heads(self, team_id: str, template_id: str, heads: dict[str, str]) -> bool:
         """The heads a polled release flow's triggers last saw (one UpdateItem; False when it is gone)."""

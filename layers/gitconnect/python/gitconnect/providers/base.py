@@ -291,7 +291,9 @@ def sha256_signature_valid(body: bytes, header: str | None, secrets: Iterable[st
         return False
     # hmac.digest: OpenSSL's one-shot HMAC, without building an hmac.HMAC object per delivery
     return any(
-        hmac.compare_digest(hmac.digest(secret.encode(), body, hashlib.sha256), expected) for secret in secrets if secret
+        hmac.compare_digest(hmac.digest(secret.encode(), body, hashlib.sha256), expected)
+        for secret in secrets
+        if secret
     )
 
 

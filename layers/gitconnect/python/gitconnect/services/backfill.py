@@ -1,9 +1,10 @@
 """Items stored before their due-time index existed — polled sources without `poll_due_at`, hooks without
-`check_due_at` — are in no index the schedule queries, so they would never be polled or checked. The scheduled sync
-gives each its first due time (anywhere within its first interval, as a new item gets), a bounded number of pages
-per run, keeping its position in the state table, until every lane has been read through once; from then on it
-costs one read per container (then nothing: a container remembers it is done). New items are written with a due
-time, so one pass is all it takes."""
+`check_due_at`, linked templates without `drift_due_at` — are in no index the schedule queries, so they would never
+be polled or checked. The scheduled sync gives each its first due time (anywhere within its first interval, as a new
+item gets; a template at its drift group's phase), a bounded number of pages per run, keeping its position in the
+state table, until every lane has been read through once; from then on it costs one read per container (then
+nothing: a container remembers it is done). New items are written with a due time, so one pass is all it takes.
+(Webhook-fed sources stored before `reconcile_due_at` get theirs at their next save: no index lists them all.)"""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class Progress(Protocol):
 
 @dataclass(frozen=True)
 class BackfillLane:
-    kind: str  # "poll" or "hook", as the schedule's lanes
+    kind: str  # "poll", "hook" or "drift", as the schedule's lanes
     # (position or None, limit) -> (the page's items without a due time, the next position or None: none left)
     undue_page: Callable[[str | None, int], tuple[list[DueItem], str | None]]
     set_due_if_absent: Callable[[str, str, float], bool]  # (team id, item id, due at) -> written

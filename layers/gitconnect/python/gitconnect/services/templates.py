@@ -81,6 +81,7 @@ class TemplateStore(Protocol):
     def linked_to(self, repository: str) -> builtins.list[Template]: ...
     def triggered_by(self, repository: str) -> builtins.list[Template]: ...
     def linked(self) -> builtins.list[Template]: ...
+    def schedule_drift_if_absent(self, template: Template) -> bool: ...
     def create(self, template: Template, first: TemplateVersion) -> None: ...
     def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None: ...
     def delete(self, team_id: str, template_id: str) -> None: ...
@@ -150,6 +151,19 @@ class TemplateService:
             return self._drift.scheduled(template, None)
         connection = self._connections.get(template.team_id, owner.connection_id)
         return self._drift.scheduled(template, self._providers(connection.provider))
+
+    def schedule_drift_if_absent(self, team_id: str, template_id: str) -> bool:
+        """Give a template stored before drift due times existed its first drift check (services/backfill.py): as
+        its connection's provider decides (polled or not, its group's phase). False when it has one, is gone, or its
+        connection is (nothing to check then)."""
+        template = self._store.get(team_id, template_id)
+        if template is None or template.drift_due_at is not None:
+            return False
+        try:
+            scheduled = self._scheduled(template)
+        except NotFoundError:  # its connection was removed: the unlink's cleanup owns it
+            return False
+        return self._store.schedule_drift_if_absent(scheduled)
 
     # ------------------------------------------------------------------ where files live
     def target(self, team_id: str, connection_id: str, repository: str | None) -> _Target:
