@@ -256,6 +256,40 @@ def test_page_and_search_150_repositories_then_build_one(world: World, driver: A
     assert page.console_errors() == []
 
 
+def test_pull_request_mode_from_the_settings_then_a_save_opens_a_pull_request(world: World, driver: Any) -> None:
+    stack, page, fake = world.stack, Page(driver, world.stack.api_url), world.github
+    (github,) = connections(stack, "github")
+    repo = fake.add_repo(world.installation, "octo-org/deploys", branches={"main": fake_sha("deploys main")})
+    created = stack.request("POST", "/v1/teams/demo/templates", json_body={
+        "name": "proposed", "content": {"replicas": 1}, "gitops": {
+            "connection_id": github["id"], "repository": repo.full_name, "branch": "main", "path": "app.json",
+            "mode": "create"}})
+    assert created.status == 201, created.body
+    tid = created.json()["id"]
+    page.open(stack.token)
+    page.section("gitops")
+    page.click_button("proposed")
+    page.wait_text("Settings", "#view")
+    # Given main protected, the person switches saves to pull requests in the template's settings
+    fake.protect(repo.full_name, "main")
+    page.select("Saves to Git", "Open a pull request")
+    page.click_button("Save settings")
+    page.wait_text("Settings saved.")
+    assert stack.request("GET", f"/v1/teams/demo/templates/{tid}").json()["gitops"]["write"] == "pull_request"
+    page.wait_text("saves open a pull request", "#gitops-status")
+    # When they save new content, the page says which pull request it opened, linked on GitHub
+    page.fill("Content (JSON)", '{"replicas": 2}')
+    page.click_button("Save and commit")
+    page.wait_text("Pull request #1 opened from gitconnect/", ".section-message")
+    link = page.driver.find_element("css selector", "#last-pull-request a")
+    assert link.get_attribute("href") == f"{fake.web_url}/{repo.full_name}/pull/1"
+    assert "Version 1 stays current until it is merged." in page.text(".section-message")
+    assert json.loads(fake.file_at(repo.full_name, f"gitconnect/{tid}", "app.json") or b"") == {"replicas": 2}
+    assert json.loads(fake.file_at(repo.full_name, "main", "app.json") or b"") == {"replicas": 1}
+    page.screenshot("14-gitops-pull-request")
+    assert page.console_errors() == []
+
+
 def test_regenerate_and_unlink_ask_first(world: World, driver: Any) -> None:
     stack, page = world.stack, Page(driver, world.stack.api_url)
     page.open(stack.token)

@@ -6,6 +6,17 @@ import { h, put, field, input, checkbox, select, list, message, guarded, confirm
 import { connectionLabel } from "./integrations.js";
 
 const KINDS = [["template", "Template"], ["release_flow", "Release flow"]];
+// gitops.write: where a save goes. Pull-request mode is for GitHub, GitLab and Bitbucket (Custom Git has no pull
+// requests): a save commits to gitconnect's branch and opens or updates a pull request (a protected branch needs it).
+const WRITE_MODES = [["direct", "Commit to the branch"], ["pull_request", "Open a pull request"]];
+const proposes = (connections, connectionId) => {
+  const c = connections.find((x) => x.id === connectionId);
+  return Boolean(c) && c.provider !== "custom";
+};
+// A save or a creation in pull-request mode: what was proposed, linked to the provider's page.
+const proposal = (pr) => pr ? [`Pull request #${pr.number} ${pr.action}`, pr.branch ? [" from ", h("code", {}, pr.branch)]
+  : "", pr.url ? [": ", h("a", { href: pr.url, target: "_blank", rel: "noopener" }, pr.url)] : "", "."] : "";
+
 const POLICIES = [["allow", "allow: every run starts"], ["queue", "queue: one at a time, in order"],
   ["forbid", "forbid: none while one is active"]];
 
@@ -142,6 +153,11 @@ async function createView(root) {
     link.checked = found.exists;
   });
   const commitMessage = input("commit_message", { placeholder: "Add the template" });
+  const write = select("gitops_write", WRITE_MODES, "direct");
+  const writeField = field("Write", write, "A protected branch takes pull requests only");
+  const showWrite = () => { writeField.hidden = !proposes(connections, chooser.where().connection_id); };
+  chooser.node.querySelector("[name=gitops_connection]").addEventListener("change", showWrite);
+  showWrite();
   const runOnUpdate = checkbox("run_on_update", false);
   const concurrency = select("concurrency", POLICIES, "allow");
   const triggers = triggerFields(connections, null);
@@ -149,7 +165,7 @@ async function createView(root) {
   kind.addEventListener("change", () => { triggers.node.hidden = kind.value !== "release_flow"; });
   const gitGroup = h("div", {}, chooser.node, h("fieldset", {}, h("legend", {}, "File"),
     field("Save as a new file (commit the editor's content)", create),
-    field("Link the existing file (take its content)", link)), field("Commit message", commitMessage));
+    field("Link the existing file (take its content)", link)), field("Commit message", commitMessage), writeField);
   synced.addEventListener("change", () => { gitGroup.hidden = !synced.checked; });
   gitGroup.hidden = !synced.checked;
   const form = h("form", { class: "stack" }, field("Name", name), field("Kind", kind),
@@ -167,13 +183,16 @@ async function createView(root) {
       if (synced.checked) {
         body.gitops = { ...chooser.where(), mode };
         if (commitMessage.value.trim()) body.gitops.commit_message = commitMessage.value.trim();
+        if (!writeField.hidden && write.value !== "direct") body.gitops.write = write.value;
       }
       if (kind.value === "release_flow" && triggers.value()) body.triggers = triggers.value();
       return api.post("/templates", body);
     }, form.querySelector("button[type=submit]"));
     if (created) {
       await detail(root, created.id);
-      message(root.querySelector(".section-message"), `${created.name} created (version ${created.version}).`, "ok");
+      const pr = created.gitops && created.gitops.last_pull_request;
+      message(root.querySelector(".section-message"), h("span", {}, `${created.name} created (version ${created.version}). `,
+        pr && pr.action === "opened" ? proposal(pr) : ""), "ok");
     }
   });
   put(root, h("h1", {}, "New template or release flow"), region, form);
@@ -193,7 +212,9 @@ async function detail(root, id) {
   if (g) {
     root.append(h("p", { id: "gitops-status" }, "Git file: ", g.repository ? [h("strong", {}, g.repository), ", "] : "",
       "branch ", h("code", {}, g.branch), ", ", h("code", {}, g.path), " ", badge(g.status),
-      g.last_synced_sha ? [" last synced at ", h("code", {}, g.last_synced_sha.slice(0, 12))] : ""));
+      g.last_synced_sha ? [" last synced at ", h("code", {}, g.last_synced_sha.slice(0, 12))] : "",
+      g.write === "pull_request" ? [" · saves open a pull request"] : ""));
+    if (g.last_pull_request) root.append(h("p", { id: "last-pull-request" }, "Last proposed: ", proposal(g.last_pull_request)));
   }
   const editor = jsonEditor(t.content);
   const commitMessage = input("commit_message", { placeholder: `Update ${t.name}` });
@@ -207,7 +228,9 @@ async function detail(root, id) {
       if (commitMessage.value.trim()) body.commit_message = commitMessage.value.trim();
       const saved = await api.put(`/templates/${id}`, body);
       await detail(root, id);
-      message(root.querySelector(".section-message"), `Saved: version ${saved.version}.`, "ok");
+      // 202 in pull-request mode: nothing is a version until the pull request is merged
+      message(root.querySelector(".section-message"), saved.pull_request ? h("span", {}, proposal(saved.pull_request),
+        ` Version ${saved.version} stays current until it is merged.`) : `Saved: version ${saved.version}.`, "ok");
     } catch (error) {
       if (error instanceof Problem && error.status === 409) showConflict(error);
       else message(region, error);
@@ -301,14 +324,18 @@ function settings(root, t, connections, region) {
   const runOnUpdate = checkbox("settings_run_on_update", t.run_on_update);
   const concurrency = select("settings_concurrency", POLICIES, t.concurrency);
   const triggers = t.kind === "release_flow" ? triggerFields(connections, t.triggers) : null;
+  const linked = t.gitops && t.gitops.status !== "unlinked";
+  const write = linked && proposes(connections, t.gitops.connection_id)
+    ? select("settings_write", WRITE_MODES, t.gitops.write || "direct") : null;
   const form = h("form", { class: "stack", "aria-labelledby": "settings-title" },
     h("h2", { id: "settings-title" }, "Settings"), field("Name", name), field("Run on update", runOnUpdate),
-    field("Concurrency", concurrency), triggers ? triggers.node : null,
+    field("Concurrency", concurrency), write ? field("Saves to Git", write) : null, triggers ? triggers.node : null,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save settings")));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const body = { name: name.value.trim(), run_on_update: runOnUpdate.checked, concurrency: concurrency.value };
     if (triggers) body.triggers = triggers.value();
+    if (write && write.value !== (t.gitops.write || "direct")) body.gitops = { write: write.value };
     const saved = await guarded(region, () => api.patch(`/templates/${t.id}`, body), form.querySelector("button"));
     if (saved) {
       await detail(root, t.id);
