@@ -279,22 +279,15 @@ class HttpClient(Protocol):
 def sha256_signature_valid(body: bytes, header: str | None, secrets: Iterable[str]) -> bool:
     """Constant-time check of a `sha256=<hex>` header (GitHub's X-Hub-Signature-256, Bitbucket's X-Hub-Signature)
     against the HMAC-SHA256 of the raw body with each secret (two while rotating). Each comparison is constant-time;
-    stopping at the first secret that matches spares a second HMAC over the body and tells a forger nothing."""
-    if not header:
+    stopping at the first secret that matches spares a second HMAC over the body and tells a forger nothing. A plain
+    loop and hmac.new(...).hexdigest(): measured cheaper per delivery than a generator, hmac.digest or bytes.fromhex."""
+    if not header or header[:7].lower() != "sha256=":
         return False
-    given = header.strip()
-    if given[:7].lower() != "sha256=":
-        return False
-    try:
-        expected = bytes.fromhex(given[7:])  # either case of hex, as the providers document it
-    except ValueError:  # not hex: signed by nobody
-        return False
-    # hmac.digest: OpenSSL's one-shot HMAC, without building an hmac.HMAC object per delivery
-    return any(
-        hmac.compare_digest(hmac.digest(secret.encode(), body, hashlib.sha256), expected)
-        for secret in secrets
-        if secret
-    )
+    given = header[7:].strip().lower().encode()
+    for secret in secrets:
+        if secret and hmac.compare_digest(hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode(), given):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

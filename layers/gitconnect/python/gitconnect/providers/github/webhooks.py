@@ -66,7 +66,7 @@ def signature_valid(body: bytes, signature: str | None, secrets: Iterable[str]) 
 
 
 def verify(headers: Mapping[str, str], body: bytes, secrets: Iterable[str]) -> bool:
-    return signature_valid(body, headers.get(SIGNATURE_HEADER), secrets)
+    return sha256_signature_valid(body, headers.get(SIGNATURE_HEADER), secrets)  # one frame less on the hot path
 
 
 SPEC = WebhookSpec("github", EVENT_HEADER, DELIVERY_HEADER, verify, ping_events=("ping",))
