@@ -365,6 +365,16 @@ class MemoryTemplates:
     def linked(self) -> builtins.list[Template]:
         return [t for t in self.templates.values() if self._linked(t)]
 
+    def schedule_drift_if_absent(self, template: Template) -> bool:
+        current = self.templates.get((template.team_id, template.id))
+        if current is None or current.drift_due_at is not None or not self._linked(current):
+            return False
+        if template.drift_group is None or template.drift_due_at is None:
+            return False
+        self.templates[(template.team_id, template.id)] = replace(
+            current, drift_due_at=template.drift_due_at, polled=template.polled)
+        return True
+
     def create(self, template: Template, first: TemplateVersion) -> None:
         if (template.team_id, template.id) in self.templates:
             raise ConflictError(f"template {template.id} exists")

@@ -193,6 +193,23 @@ def test_a_push_to_the_linked_file(pushed: bytes, outcome: str, version: int, ru
 
 # ------------------------------------------------------------------------------------------------ drift checks
 
+def test_a_linked_template_stored_without_a_drift_due_time_gets_its_groups() -> None:
+    # Given two templates linked on one branch, one of them stored before drift due times existed
+    g = given()
+    for path in ("a.json", "b.json"):
+        g.git.push("acme/app", "main", path, json.dumps(document(1)).encode())
+    first, second = (g.service.create("t1", U1, {"name": p, "gitops": {**LINK, "path": p, "mode": "link"}}).id
+                     for p in ("a.json", "b.json"))
+    key = ("t1", second)
+    g.store.templates[key] = replace(g.store.templates[key], drift_due_at=None)
+    # When the backfill asks for it (twice: the second finds it has one)
+    assert g.service.schedule_drift_if_absent("t1", second) is True
+    assert g.service.schedule_drift_if_absent("t1", second) is False
+    # Then it is due with its group, as a template saved today is
+    assert g.service.get("t1", second).drift_due_at == g.service.get("t1", first).drift_due_at is not None
+    assert g.service.schedule_drift_if_absent("t1", "tpl_gone") is False
+
+
 @dataclass
 class Fifo:
     """The gitops queue: what was sent, in order (SQS's own dedup window is not modelled here)."""
