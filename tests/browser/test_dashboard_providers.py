@@ -286,7 +286,7 @@ def test_pull_request_mode_from_the_settings_then_a_save_opens_a_pull_request(wo
     assert "Version 1 stays current until it is merged." in page.text(".section-message")
     assert json.loads(fake.file_at(repo.full_name, f"gitconnect/{tid}", "app.json") or b"") == {"replicas": 2}
     assert json.loads(fake.file_at(repo.full_name, "main", "app.json") or b"") == {"replicas": 1}
-    page.screenshot("14-gitops-pull-request")
+    page.screenshot("13b-gitops-pull-request")
     assert page.console_errors() == []
 
 
