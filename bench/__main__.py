@@ -20,6 +20,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import platform
 import sys
@@ -27,7 +29,7 @@ import textwrap
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 from bench import (
     aws_calls,
@@ -44,11 +46,29 @@ from bench import (
 )
 
 
+class _WithoutMetricLines(io.TextIOBase):
+    """stdout without the EMF lines the in-process functions' Powertools Metrics print (CloudWatch reads them from a
+    function's log; here they would bury the figures). print() writes a line's text and its newline apart."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out, self._dropped = out, False
+
+    def write(self, text: str) -> int:
+        dropped, self._dropped = self._dropped, text.startswith('{"_aws"')
+        if not (self._dropped or (dropped and text == "\n")):
+            self.out.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
 def _section(title: str, body: Callable[[], tuple[Any, list[str]]], failures: list[str]) -> Any:
     print(f"\n{title}\n{'-' * len(title)}", flush=True)
     started = time.perf_counter()
     try:
-        result, lines = body()
+        with contextlib.redirect_stdout(_WithoutMetricLines(sys.stdout)):
+            result, lines = body()
     except Exception:
         failures.append(title)
         print("FAILED:\n" + traceback.format_exc(), flush=True)
