@@ -2,7 +2,10 @@
 
 The real handlers in-process under moto (tests/support/inprocess.py). 100 templates linked (mode "link") to files in
 REPOSITORIES repositories (TEMPLATES_PER_REPOSITORY each, on main), nothing changes; after one settling scheduled
-sync, one more is measured and multiplied by the schedule's runs per hour (template.yaml: every minute):
+sync, one more round with every template due is measured (the scheduled sync, SyncFunction's drift checks and the
+gitops queue drained) and multiplied by the rounds per hour at the default intervals (drift groups are due together,
+once per interval: GITCONNECT_POLL_SECONDS, 180 s, on Custom Git; GITCONNECT_DRIFT_SECONDS, 900 s, where webhooks
+deliver pushes):
 
 - Custom Git: real `git http-backend` repositories (infra/local/git_server.py), each also holding a BLOB_BYTES file
   that a full fetch would carry; bytes = what the server sent (refs advertisements and packs), calls = HTTP requests;
@@ -25,7 +28,7 @@ from typing import Any
 REPOSITORIES = 10
 TEMPLATES_PER_REPOSITORY = 10
 BLOB_BYTES = 2 * 1024 * 1024  # the issue's "2 MB repositories"
-RUNS_PER_HOUR = 60
+ROUNDS_PER_HOUR = {"Custom Git": 3600 / 180, "GitHub": 3600 / 900}
 
 
 @dataclass
@@ -49,9 +52,12 @@ def _template(system: Any, team: str, token: str, connection_id: str, path: str,
         raise RuntimeError(f"linking {path} failed: {reply.status} {reply.body[:300]!r}")
 
 
-def _outcomes(result: Any) -> dict[str, int]:
+def _outcomes(system: Any, team: str, token: str) -> dict[str, int]:
+    """What the round left: templates still at their first version (nothing changed, so nothing should) or not."""
+    items = system.call("GET", f"/v1/teams/{team}/templates", token=token).json()["items"]
     counts: dict[str, int] = {}
-    for outcome in result["templates"].values():
+    for t in items:
+        outcome = "unchanged" if t["version"] == 1 and t["gitops"]["status"] == "synced" else "changed"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
@@ -83,13 +89,14 @@ def measure_custom() -> Drift:
                                              body={"provider": "custom", "url": server.url_for(name)}).json()
                     for t in range(TEMPLATES_PER_REPOSITORY):
                         _template(system, team, token, connection["id"], f"templates/t{t}.json", None)
-                system.fire_schedule()  # settles (and is not counted)
+                system.sync()  # settles (and is not counted)
                 calls, sent = len(server.requests), server.bytes_sent
                 started = time.perf_counter()
-                result = system.fire_schedule()
+                system.sync()
                 elapsed = time.perf_counter() - started
                 return Drift("Custom Git", REPOSITORIES * TEMPLATES_PER_REPOSITORY, REPOSITORIES,
-                             len(server.requests) - calls, server.bytes_sent - sent, _outcomes(result), elapsed)
+                             len(server.requests) - calls, server.bytes_sent - sent, _outcomes(system, team, token),
+                             elapsed)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -112,34 +119,36 @@ def measure_github() -> Drift:
                 fake.put_file(full, "main", f"templates/t{t}.json", json.dumps({"template": t, "repository": r}))
             for t in range(TEMPLATES_PER_REPOSITORY):
                 _template(system, team, token, connection_id, f"templates/t{t}.json", full)
-        system.fire_schedule()  # settles (and is not counted)
+        system.sync()  # settles (and is not counted)
         before = len(fake.log)
         started = time.perf_counter()
-        result = system.fire_schedule()
+        system.sync()
         elapsed = time.perf_counter() - started
         made = fake.log[before:]
         sent = sum(len(json.dumps(r.response).encode()) for r in made if r.response is not None)
         return Drift("GitHub", REPOSITORIES * TEMPLATES_PER_REPOSITORY, REPOSITORIES, len(made), sent,
-                     _outcomes(result), elapsed)
+                     _outcomes(system, team, token), elapsed)
 
 
 def report(results: list[Drift]) -> list[str]:
     lines = [f"in-process (moto), real handlers; {REPOSITORIES * TEMPLATES_PER_REPOSITORY} linked templates, "
-             f"{TEMPLATES_PER_REPOSITORY} per repository on main, nothing changed; one scheduled sync measured after "
-             f"a settling one, x {RUNS_PER_HOUR} runs an hour",
+             f"{TEMPLATES_PER_REPOSITORY} per repository on main, nothing changed; one check round (every template "
+             "due) measured after a settling one, x rounds an hour at the default intervals (Custom Git 180 s: 20, "
+             "GitHub 900 s: 4)",
              f"(Custom Git repositories also hold a {BLOB_BYTES / 2**20:.0f} MB file: a full fetch would carry it)", "",
-             f"  {'provider':<12}{'templates':>10}{'repos':>7}{'calls/sync':>12}{'bytes/sync':>12}"
+             f"  {'provider':<12}{'templates':>10}{'repos':>7}{'calls/round':>12}{'bytes/round':>12}"
              f"{'calls/hour':>12}{'bytes/hour':>13}  outcomes"]
     for d in results:
+        rounds = ROUNDS_PER_HOUR[d.provider]
         lines.append(f"  {d.provider:<12}{d.templates:>10}{d.repositories:>7}{d.calls:>12}{d.bytes:>12,}"
-                     f"{d.calls * RUNS_PER_HOUR:>12,}{d.bytes * RUNS_PER_HOUR:>13,}  "
+                     f"{d.calls * rounds:>12,.0f}{d.bytes * rounds:>13,.0f}  "
                      + ", ".join(f"{k} {v}" for k, v in sorted(d.outcomes.items())))
     lines += ["", "  goal: heads only (one head check per repository and branch, no file read):"]
     for d in results:
         verdict = "ok" if d.calls <= d.repositories * (2 if d.provider == "Custom Git" else 1) else "MORE THAN HEADS"
         per_check = d.bytes / d.repositories if d.repositories else 0
         lines.append(f"    {d.provider}: {d.calls / d.repositories:.1f} calls and {per_check:,.0f} bytes per "
-                     f"repository and sync   -> {verdict}")
+                     f"repository and round   -> {verdict}")
     return lines
 
 
