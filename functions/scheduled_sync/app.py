@@ -16,7 +16,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     scheduled = wiring.sync_scheduler().run(context.get_remaining_time_in_millis)
     # Items stored before the due-time indexes get a due time (a bounded pass, once; then a no-op).
     backfilled = wiring.due_backfill().run(context.get_remaining_time_in_millis, margin_ms=10_000)
-    recovered = wiring.recovery().run()
+    recovered = wiring.recovery().run(context.get_remaining_time_in_millis)
     for kind, n in scheduled.sent.items():
         metrics.count("SyncItemsSent", n, kind=kind)
     metrics.count("Redeliveries", sum(len(g) for g in recovered.redelivered.values()), outcome="requested")

@@ -383,6 +383,33 @@ def test_deliveries_github_failed_to_make_are_asked_for_once_and_build(
     assert len(fake.requests("GET", "/app/hook/deliveries")) == asked
 
 
+def test_a_pass_near_its_deadline_leaves_the_rest_for_the_next_one(
+        gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
+    from dataclasses import replace
+
+    from gitconnect import wiring
+
+    _, fake = gh
+    repo, installation = linked["repo"], linked["installation"]
+    fake.send_webhook = lambda guid, event, payload: 502  # GitHub cannot reach us: the redeliveries fail too
+    for n in (1, 2, 3):
+        fake.record_delivery(f"late-{n}", "push", push_payload(installation, repo, "refs/heads/dev", fake_sha(f"l{n}"),
+                                                               fake_sha(f"m{n}")), 502)
+    def asked() -> int:
+        return len(fake.requests("POST", "/app/hook/deliveries/"))
+
+    before = asked()
+    # Given a Lambda whose time runs out after the first delivery is asked for (each check takes a second off)
+    clock = iter([60_000, 1_000, 1_000, 1_000])
+    first = replace(wiring.recovery(), leases=_FreeLease()).run(lambda: next(clock), margin_ms=5_000)
+    assert sum(len(g) for g in first.redelivered.values()) == 1
+    assert first.skipped["github"].startswith("stopped before the deadline")
+    # Then the next pass asks for the two left, and nothing twice
+    second = replace(wiring.recovery(), leases=_FreeLease()).run(lambda: 60_000)
+    assert sorted(first.redelivered["github"] + second.redelivered["github"]) == ["late-1", "late-2", "late-3"]
+    assert asked() - before == 3  # each once
+
+
 def test_a_delivery_github_keeps_failing_is_asked_for_once(
         gh: tuple[System, FakeGitHub], linked: dict[str, Any]) -> None:
     from dataclasses import replace

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -119,3 +119,23 @@ def test_metrics_are_emf_in_one_namespace_one_line_per_dimension_set(capsys: pyt
     assert latency["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "RoutingLatency", "Unit": "Milliseconds"}]
     metrics.flush()
     assert "_aws" not in capsys.readouterr().out  # written once
+
+
+def test_an_invocation_sees_no_context_variable_an_earlier_one_set() -> None:
+    """The connection whose credentials an invocation opened last (services/ratelimits.py) is not the next
+    invocation's: a provider answer before any credentials are opened is attributed to nobody."""
+    from types import SimpleNamespace
+
+    from gitconnect.domain.models import Connection
+    from gitconnect.services import ratelimits
+
+    @observability.lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        before = ratelimits._ACTING_FOR.get()
+        if event.get("open"):
+            ratelimits.acting_for(cast(Connection, SimpleNamespace(team_id="team-a", id="con_a")))
+        return before, ratelimits._ACTING_FOR.get()
+
+    context = SimpleNamespace(function_name="ConnectionsFunction", aws_request_id="r1")
+    assert handler({"open": True}, context) == (None, ("team-a", "con_a"))
+    assert handler({}, context) == (None, None)

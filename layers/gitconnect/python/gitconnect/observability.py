@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -157,6 +158,11 @@ def lambda_handler(handler: Handler[R], *, trace: bool = True) -> Handler[R]:
 
     @functools.wraps(handler)
     def wrapper(event: Any, context: Any) -> R:
+        # In a context of its own: nothing a context variable held in an earlier invocation of this container (whose
+        # connection's credentials were opened last: services/ratelimits.py) reaches this one.
+        return contextvars.Context().run(invoke, event, context)
+
+    def invoke(event: Any, context: Any) -> R:
         name = str(getattr(context, "function_name", ""))
         logger.thread_safe_clear_keys()
         logger.thread_safe_append_keys(

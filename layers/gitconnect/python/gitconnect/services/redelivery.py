@@ -59,7 +59,10 @@ class DeliveryRecovery:
     # window while the redelivery fails too, this keeps a long outage from asking for one delivery twice.
     remembered: Remembered | None = None
 
-    def run(self) -> RecoveryReport:
+    def run(self, remaining_ms: Callable[[], int] | None = None, margin_ms: int = 5_000) -> RecoveryReport:
+        """One pass per provider behind its lease. `remaining_ms` (the Lambda's clock) stops it `margin_ms` before
+        the deadline: a delivery is marked "asked for" only just before it is asked, so what is left stays failed in
+        GitHub's log and the next pass, reading the same window, asks for it."""
         report = RecoveryReport()
         for provider_id in self.provider_ids:
             provider = self.providers(provider_id)
@@ -78,7 +81,10 @@ class DeliveryRecovery:
                 report.failed[provider_id] = exc.detail
                 log.warning("delivery log not read", extra={"provider": provider_id, "reason": exc.detail})
                 continue
-            for delivery in failed:  # bounded by max_pages pages of 100
+            for delivery in failed:  # bounded by max_pages pages of 100, and by the deadline
+                if remaining_ms is not None and remaining_ms() < margin_ms:
+                    report.skipped[provider_id] = "stopped before the deadline: the next pass asks for the rest"
+                    break
                 mark = f"redelivered#{provider_id}#{delivery.guid}"
                 keep_until = int(now + self.lookback_seconds + 2 * self.interval_seconds)
                 if self.remembered is not None and not self.remembered.acquire(mark, keep_until):

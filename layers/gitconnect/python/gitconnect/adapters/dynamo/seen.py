@@ -19,6 +19,13 @@ from gitconnect.adapters.dynamo.keys import seen_key
 from gitconnect.domain.reconcile import SeenRef
 
 KEPT_SECONDS = 30 * 86400
+# What bounds the item (DynamoDB refuses items over 400 KB; a ref takes ~100 bytes, ~300 with a 255-byte name): a
+# repository whose pushes have named more refs than this (a branch per pull request, never deleted here) is written
+# again with the refs named in the last FRESH_SECONDS only, the newest MAX_REFS // 2 at most. A ref dropped this way
+# costs nothing wrong: the reconcile then asks for the build the webhook asked for, under the same build id, which
+# builds once.
+MAX_REFS = 1_000
+FRESH_SECONDS = 86400
 _REF = "ref:"  # the prefix of a ref's attribute
 
 
@@ -54,7 +61,20 @@ class SeenRefStore:
         actions.append(SeenModel.expires_at.set(int(at) + KEPT_SECONDS))
         connection = SeenModel._get_connection()
         answer = connection.update_item(seen_key(provider, repository_id), actions=actions, return_values=ALL_OLD)
-        return _refs(answer.get("Attributes"))
+        before = _refs(answer.get("Attributes"))
+        if len(before) + len(heads) > MAX_REFS:
+            self._prune(provider, repository_id, {**before, **{r: SeenRef(sha, at) for r, sha in heads.items()}}, at)
+        return before
+
+    @staticmethod
+    def _prune(provider: str, repository_id: str, refs: Mapping[str, SeenRef], at: float) -> None:
+        """The item written again with its recent refs only (one PutItem, rare: see MAX_REFS)."""
+        fresh = sorted((r for r in refs.items() if r[1].at >= at - FRESH_SECONDS), key=lambda r: r[1].at)
+        kept = dict(fresh[-(MAX_REFS // 2) :])
+        item: dict[str, Any] = {"expires_at": {"N": str(int(at) + KEPT_SECONDS)}}
+        for ref, seen in kept.items():
+            item[f"{_REF}{ref}"] = {"M": {"sha": {"S": seen.sha}, "at": {"N": repr(seen.at)}}}
+        SeenModel._get_connection().put_item(seen_key(provider, repository_id), attributes=item)
 
     def get(self, provider: str, repository_id: str) -> dict[str, SeenRef]:
         """What deliveries recorded for the repository (one GetItem, read raw as `record` writes it)."""
