@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from gitconnect.adapters.http import RequestsHttpClient
 from infra.local.git_server import GitHttpServer, WorkingCopy, init_bare
-from infra.local.moto_atomic import serialize_dynamodb_writes
+from infra.local.moto_atomic import serialize_dynamodb
 from tests.support.inprocess import System, start_system
 
 
@@ -26,7 +26,7 @@ def system_with(env: dict[str, str] | None = None) -> Iterator[System]:
     saved = dict(os.environ)
     try:
         os.environ.update(env or {})
-        serialize_dynamodb_writes()  # handlers run in threads here: DynamoDB's conditional writes are atomic
+        serialize_dynamodb()  # handlers run in threads here: DynamoDB's operations are atomic
         with mock_aws():
             yield start_system()
     finally:
