@@ -32,8 +32,8 @@ def receive(event: dict[str, Any], provider: str) -> Reply:
     webhook = wiring.webhook(provider)  # the provider's declared webhook; None for a provider that takes none
     if webhook is None or (webhook.per_hook and not intake.plausible_hook_id(hook_id)):
         return intake.unknown_hook()  # no hook of ours has such an id: answered before any table read
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
-    return intake.receive(wiring.webhook_spec(provider), headers, _body(event), hook_id)
+    # Header names come in lower case: API Gateway's payload format 2.0 writes them so (and infra/local/apigw).
+    return intake.receive(wiring.webhook_spec(provider), event.get("headers") or {}, _body(event), hook_id)
 
 
 def _body(event: dict[str, Any]) -> bytes | None:

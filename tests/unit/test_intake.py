@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -19,6 +20,7 @@ from gitconnect.providers.github.webhooks import SPEC
 from gitconnect.providers.gitlab.webhooks import SPEC as GITLAB
 from gitconnect.services import intake as intake_module
 from gitconnect.services.intake import (
+    COUNT_OPENERS_UP_TO,
     HOOK_ID,
     MAX_DELIVERY_ID,
     MAX_DEPTH,
@@ -180,6 +182,52 @@ def test_a_body_nested_up_to_the_limit_is_accepted() -> None:
     while node:
         depth, node = depth + 1, node[0]
     assert depth == MAX_DEPTH
+
+
+def alternating(depth: int) -> bytes:
+    """Objects and arrays in turn, `depth` deep."""
+    opens = [b'{"a":' if level % 2 == 0 else b"[" for level in range(depth)]
+    return b"".join(opens) + b"1" + b"".join(b"}" if o.startswith(b"{") else b"]" for o in reversed(opens))
+
+
+def beside_leaves(depth: int) -> bytes:
+    """Each object beside a user-like leaf object (which is as deep as the next level), `depth` deep."""
+    return b'{"u":{"login":"x","id":1},"a":' * (depth - 1) + b'{"n":1}' + b"}" * (depth - 1)
+
+
+SHAPES = {  # each `depth` containers deep, the top object counting as one
+    "arrays in an object": nested,
+    "objects in objects": lambda depth: b'{"a":' * depth + b"1" + b"}" * depth,
+    "objects and arrays in turn": alternating,
+    "beside leaf objects": beside_leaves,
+}
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["counted", "too large to count"])
+@pytest.mark.parametrize("every_dict_read", [False, True], ids=["untracked dicts skipped", "every dict read"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_depth_limit_holds_for_every_shape(shape: str, every_dict_read: bool, padded: bool,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    if every_dict_read:  # what the walk does were CPython to track every dict
+        monkeypatch.setattr(intake_module, "_is_tracked", lambda _: True)
+    pad = b" " * (COUNT_OPENERS_UP_TO + 1) if padded else b""  # whitespace after the object: the body is larger
+
+    def make(depth: int) -> bytes:
+        return SHAPES[shape](depth) + pad
+
+    assert json.loads(make(MAX_DEPTH))  # well-formed
+    accepted(make(MAX_DEPTH - 1))
+    accepted(make(MAX_DEPTH))
+    reply, queue = refused(make(MAX_DEPTH + 1))
+    assert_problem(reply, 400, f"nests deeper than {MAX_DEPTH} levels")
+    assert queue == []
+
+
+def test_a_parsed_dict_holding_an_object_or_array_is_tracked() -> None:
+    # What the depth walk's skip rests on: a dict the collector does not track holds no container.
+    for member in ("{}", "[]", '{"b":1}', "[1]"):
+        assert gc.is_tracked(json.loads(f'{{"n":1,"a":{member}}}'))
+    assert not gc.is_tracked(json.loads('{"n":1,"s":"x","f":1.5,"t":true,"z":null}'))  # a leaf, skipped
 
 
 def test_a_wide_shallow_body_with_more_brackets_than_the_limit_is_accepted() -> None:
@@ -387,7 +435,9 @@ def handler(monkeypatch: pytest.MonkeyPatch) -> tuple[Recorder, Callable[..., di
 
     def call(path: str, headers: dict[str, str], body: str | None, *, base64_encoded: bool = False,
              hook_id: str | None = None) -> dict[str, Any]:
-        event: dict[str, Any] = {"rawPath": path, "headers": headers, "isBase64Encoded": base64_encoded}
+        # API Gateway's payload format 2.0 gives header names in lower case (infra/local/apigw does the same)
+        event: dict[str, Any] = {"rawPath": path, "headers": {k.lower(): v for k, v in headers.items()},
+                                 "isBase64Encoded": base64_encoded}
         if body is not None:
             event["body"] = body
         if hook_id is not None:

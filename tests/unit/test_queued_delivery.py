@@ -8,6 +8,7 @@ import base64
 import gzip
 import json
 from collections.abc import Callable
+from dataclasses import astuple
 from json.encoder import encode_basestring_ascii as quote
 from typing import Any, cast
 
@@ -84,7 +85,7 @@ HOOKED = DeliveryMeta("bitbucket", "{cb9c6a0a-4d5e}", "repo:push", HOOK, 7, "t")
     ],
 )
 def test_encode_writes_what_the_old_intake_wrote_and_decode_reads_it_back(meta: DeliveryMeta, body: bytes) -> None:
-    message = encode(meta, body)
+    message = encode(*astuple(meta), body)
     assert message == old_message(meta, body)
     assert all(c not in message for c in "\ufffe\uffff")
     delivery = decode(message)
@@ -95,11 +96,11 @@ def test_encode_writes_what_the_old_intake_wrote_and_decode_reads_it_back(meta: 
 
 def test_a_given_text_is_embedded_as_is() -> None:
     body = b'{ "spaced" : [1,  2] }'
-    assert encode(META, body, body.decode()).endswith(',"payload":{ "spaced" : [1,  2] }}')
+    assert encode(*astuple(META), body, body.decode()).endswith(',"payload":{ "spaced" : [1,  2] }}')
 
 
 def test_a_gzipped_body_is_read_on_first_use_only() -> None:
-    delivery = decode(encode(META, b'{"big": "' + b"x" * (INLINE_BODY_BYTES + 1) + b'"}'))
+    delivery = decode(encode(*astuple(META), b'{"big": "' + b"x" * (INLINE_BODY_BYTES + 1) + b'"}'))
     assert "payload" not in vars(delivery)
     first = delivery.payload
     assert delivery.payload is first

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from gitconnect.domain.auth import Principal
 from gitconnect.domain.errors import ForbiddenError
-from gitconnect.domain.ids import new_id, stable_id
+from gitconnect.domain.ids import IsoClock, iso, new_id, stable_id
 from gitconnect.domain.rules import glob_match, validate_glob
 
 
@@ -49,3 +51,19 @@ def test_principal_roles() -> None:
         p.require("t2", "admin")
     with pytest.raises(ForbiddenError):
         p.require("t3")
+
+
+@pytest.mark.parametrize("ns", [0, 999_999, 1_000_000, 1_796_232_326_325_999_999, 1_796_232_326_999_000_000,
+                                1_796_232_327_000_000_000, 1_796_232_327_000_999_999, 1_830_297_599_999_999_999])
+def test_the_iso_clock_writes_what_iso_writes(ns: int) -> None:
+    clock = IsoClock(lambda: ns)
+    expected = iso(datetime.fromtimestamp(ns // 1000 / 1_000_000, UTC))  # microseconds, as datetime.now() has them
+    assert clock() == expected
+    assert clock() == expected  # the second call reads the cached date and time of day
+
+
+def test_the_iso_clock_moves_on_at_each_second() -> None:
+    ticks = iter([1_796_232_326_999_000_000, 1_796_232_327_001_000_000, 1_796_232_387_000_000_000])
+    clock = IsoClock(lambda: next(ticks))
+    assert [clock(), clock(), clock()] == ["2026-12-02T17:25:26.999Z", "2026-12-02T17:25:27.001Z",
+                                           "2026-12-02T17:26:27.000Z"]

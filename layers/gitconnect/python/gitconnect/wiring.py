@@ -3,7 +3,7 @@ adapter implements which port; handlers and routes ask here."""
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from gitconnect.settings import Settings, get_settings
@@ -352,6 +352,7 @@ def reset() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- webhooks
+@lru_cache(maxsize=16)  # bounded: the id comes from the request's path, so it may be anything
 def webhook(provider_id: str) -> Webhook | None:
     """How `provider_id`'s deliveries come (its declaration's webhook); None for a provider that takes none."""
     from gitconnect.providers import REGISTRY
@@ -381,7 +382,7 @@ def provider_secret(name: str) -> str:
 
 @cache
 def webhook_intake() -> WebhookIntake:
-    from gitconnect.domain.ids import iso, utcnow
+    from gitconnect.domain.ids import IsoClock
     from gitconnect.services.intake import WebhookIntake
     from gitconnect.services.webhook_secrets import WebhookSecrets
 
@@ -390,9 +391,7 @@ def webhook_intake() -> WebhookIntake:
     policy = WebhookSecrets(
         provider_secret, lambda: stores().hooks, secrets, hook_refresh_seconds=settings().hook_secret_refresh_seconds
     )
-    return WebhookIntake(
-        lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), policy.lookup, lambda: iso(utcnow())
-    )
+    return WebhookIntake(lambda text: sqs.send_message(QueueUrl=url, MessageBody=text), policy.lookup, IsoClock())
 
 
 @cache

