@@ -14,6 +14,7 @@ from bench.webhooks import (
     implied_constant,
     ratio,
     report_cold,
+    report_examples,
     report_fanout,
     shared_poll_saving,
     verdict,
@@ -86,3 +87,19 @@ def test_the_cost_report_names_its_unit() -> None:
     lines = report([("hook", Usage(invocations=((1.0, 256),), api_requests=1))], unit="webhook")
     assert lines[0].split()[:2] == ["per", "webhook"]
     assert "  $ per million webhooks" in lines
+
+
+def test_the_examples_report_judges_each_provider_by_its_worst_ratio() -> None:
+    def example(provider: str, name: str, size: int, ratio_: float) -> dict[str, object]:
+        # µs chosen so that intake ÷ baseline disagrees with the ratio: the report must read the ratio (the median of
+        # the rounds' ratios), not divide the least times
+        return {"provider": provider, "name": name, "bytes": size, "intake": 10.0, "baseline": 10.0, "ratio": ratio_}
+
+    lines = report_examples([example("github", "ping[0]", 900, 1.5), example("github", "push[1]", 9000, 2.1),
+                             example("github", "issues[0]", 4000, 1.2), example("gitlab", "push-hook", 1500, 1.9)])
+    github = next(line for line in lines if line.strip().startswith("github"))
+    gitlab = next(line for line in lines if line.strip().startswith("gitlab"))
+    assert github.split()[1:4] == ["3", "1.50", "2.10"] and "push[1] (8.8 KB)" in github
+    assert github.rstrip().endswith("1.50   -> OVER BUDGET")  # small (< 2 KB) max, then the verdict on the max
+    assert gitlab.split()[1:4] == ["1", "1.90", "1.90"] and gitlab.rstrip().endswith("-> ok")
+    assert not any(line.strip().startswith("bitbucket") for line in lines)  # no examples, no line

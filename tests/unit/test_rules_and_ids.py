@@ -63,7 +63,8 @@ def test_the_iso_clock_writes_what_iso_writes(ns: int) -> None:
 
 
 def test_the_iso_clock_moves_on_at_each_second() -> None:
-    ticks = iter([1_796_232_326_999_000_000, 1_796_232_327_001_000_000, 1_796_232_387_000_000_000])
+    ticks = iter([1_796_232_326_999_000_000, 1_796_232_327_001_000_000, 1_796_232_387_000_000_000,
+                  1_796_232_386_500_000_000])  # the last a step back (an NTP correction)
     clock = IsoClock(lambda: next(ticks))
-    assert [clock(), clock(), clock()] == ["2026-12-02T17:25:26.999Z", "2026-12-02T17:25:27.001Z",
-                                           "2026-12-02T17:26:27.000Z"]
+    assert [clock(), clock(), clock(), clock()] == ["2026-12-02T17:25:26.999Z", "2026-12-02T17:25:27.001Z",
+                                                    "2026-12-02T17:26:27.000Z", "2026-12-02T17:26:26.500Z"]

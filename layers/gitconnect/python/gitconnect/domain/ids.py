@@ -38,18 +38,22 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
 class IsoClock:
-    """`iso(utcnow())` for a hot path: the same text for a fifth of the CPU (the date and time of day are formatted
-    once per second; only the milliseconds change within it)."""
+    """`iso(utcnow())` for a hot path: the same text for a third of the CPU (the date and time of day are formatted
+    once per second, the milliseconds looked up)."""
 
     def __init__(self, now_ns: Callable[[], int] = time.time_ns) -> None:
         self._now_ns = now_ns
-        self._second = -1
+        self._second_ns = self._next_ns = 0  # the second `_prefix` is, as [start, end) in ns
         self._prefix = ""
 
     def __call__(self) -> str:
         ns = self._now_ns()
-        second = ns // 1_000_000_000
-        if second != self._second:
-            self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{ns // 1_000_000 % 1000:03d}Z"
+        if not self._second_ns <= ns < self._next_ns:  # another second (or the clock stepped back)
+            second = ns // 1_000_000_000
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second_ns, self._next_ns = second * 1_000_000_000, (second + 1) * 1_000_000_000
+        return self._prefix + _MILLISECONDS[(ns - self._second_ns) // 1_000_000]
