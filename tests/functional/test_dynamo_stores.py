@@ -45,6 +45,26 @@ def test_template_version_and_run_items_keep_their_keys(system: System, team: st
         store.start_run(started, "hash", AT)
 
 
+def test_two_saves_from_one_read_cannot_both_land(system: System, team: str) -> None:
+    # A PATCH of the settings and a sync recording the commit it saw both keep the version: the revision tells them
+    # apart, so the second to write gets a conflict instead of undoing the first's change.
+    store, table = wiring._template_store(), wiring.settings().templates_table
+    template = Template(team, "tpl_r1", "t", "pipeline", {"a": 1}, 1, False, "allow", AT, AT)  # type: ignore[arg-type]
+    store.create(template, TemplateVersion("tpl_r1", 1, {"a": 1}, "app", AT))
+    key = {"pk": {"S": f"team#{team}"}, "sk": {"S": "tpl#tpl_r1"}}
+    system.client("dynamodb").update_item(TableName=table, Key=key, UpdateExpression="REMOVE revision")  # as before
+    read = store.get(team, "tpl_r1")
+    assert read is not None and read.revision == 0
+    store.save_version(replace(read, name="renamed"), None, expected_version=1)
+    with pytest.raises(ConflictError, match="changed meanwhile"):
+        store.save_version(replace(read, run_on_update=True), None, expected_version=1)
+    again = store.get(team, "tpl_r1")
+    assert again is not None and (again.name, again.run_on_update, again.revision) == ("renamed", False, 1)
+    store.save_version(replace(again, run_on_update=True), None, expected_version=1)  # read afresh: it lands
+    last = store.get(team, "tpl_r1")
+    assert last is not None and (last.name, last.run_on_update, last.revision) == ("renamed", True, 2)
+
+
 def test_delivery_and_source_items_keep_their_keys(system: System, team: str) -> None:
     wiring.stores().deliveries.put_many([Delivery(team, "d-1", "github", "push", "con_1", "o/r", AT, "ignored", "x")])
     logged = item(system, wiring.settings().deliveries_table, team_id=team, received_key=f"{AT}#d-1#con_1")

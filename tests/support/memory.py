@@ -384,9 +384,9 @@ class MemoryTemplates:
     def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None:
         current = self.templates.get((template.team_id, template.id))
         taken = version is not None and version.version in self.versions_of.get(template.id, {})
-        if current is None or current.version != expected_version or taken:
+        if current is None or current.version != expected_version or current.revision != template.revision or taken:
             raise ConflictError("the template changed meanwhile: read it again")
-        self.templates[(template.team_id, template.id)] = template
+        self.templates[(template.team_id, template.id)] = replace(template, revision=template.revision + 1)
         if version is not None:
             self.versions_of.setdefault(template.id, {})[version.version] = version
 

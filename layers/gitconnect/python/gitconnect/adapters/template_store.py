@@ -94,6 +94,7 @@ class TemplateModel(_Item):
     drift_bucket = UnicodeAttribute(null=True)  # by_drift_due: set while the template has a drift group
     drift_due_at = NumberAttribute(null=True)  # epoch seconds; moved by the schedule's claim
     drift_group = UnicodeAttribute(null=True)  # Template.drift_group: what its check shares
+    revision = NumberAttribute(null=True)  # Template.revision; absent on items stored before it (revision 0)
 
     by_connection: SecondaryIndex[TemplateModel] = secondary_index("connection_id", "sk")
     by_bucket: SecondaryIndex[TemplateModel] = secondary_index("sync_bucket", "sk")
@@ -192,6 +193,7 @@ def _to_template(m: TemplateModel) -> Template:
         polled=bool(m.polled),
         drift_due_at=None if m.drift_due_at is None else float(m.drift_due_at),
         trigger_heads=m.trigger_heads,
+        revision=int(m.revision or 0),
     )
 
 
@@ -217,6 +219,7 @@ def _template_model(t: Template) -> TemplateModel:
         sync_bucket=LINKED_BUCKET if linked else None,
         link_repository=t.gitops.repository if linked and t.gitops else None,
         trigger_repository=t.triggers.repository if t.triggers else None,
+        revision=t.revision,
         **_drift_attributes(t),
     )
 
@@ -338,13 +341,17 @@ class TemplateStore:
             tx.save(_version_model(first))
 
     def save_version(self, template: Template, version: TemplateVersion | None, expected_version: int) -> None:
-        """The template's new state (and its new version, if any), only if it is still at `expected_version`:
-        ConflictError otherwise (another save or sync got there first)."""
-        model = _template_model(template)
+        """The template's new state (and its new version, if any), only if it is still at `expected_version` and
+        no other save landed since it was read (`template.revision`, which this one increments): ConflictError
+        otherwise (another save or sync got there first)."""
+        model = _template_model(replace(template, revision=template.revision + 1))
+        unchanged = TemplateModel.revision == template.revision
+        if template.revision == 0:
+            unchanged = unchanged | TemplateModel.revision.does_not_exist()
 
         def write() -> None:
             with _transaction() as tx:
-                tx.save(model, condition=TemplateModel.version == expected_version)
+                tx.save(model, condition=(TemplateModel.version == expected_version) & unchanged)
                 if version is not None:
                     tx.save(_version_model(version), condition=VersionModel.pk.does_not_exist())
 

@@ -136,6 +136,9 @@ class Template:
     polled: bool = False
     drift_due_at: float | None = None  # epoch seconds of its next drift check (None: nothing to check)
     trigger_heads: dict[str, str] | None = None  # polled triggers: the heads last seen (None: not polled yet)
+    # How many saves the stored item has had. Each save is conditional on it: two saves from one read (a PATCH of
+    # the settings and a sync recording a commit, neither bumping `version`) cannot both land, one gets a conflict.
+    revision: int = 0
 
     @property
     def linked(self) -> GitOpsLink | None:
