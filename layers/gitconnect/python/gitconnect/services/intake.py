@@ -105,6 +105,9 @@ _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
+_JSON_WHITESPACE = " \t\n\r"  # RFC 8259's four; json.decoder's WHITESPACE
+
+
 def _loads(text: str) -> Any:
     """`_DECODER.decode(text)`, calling its scanner directly when the text starts with the value and ends with it or
     with whitespace (every real delivery): a tenth of a small delivery's parse is decode()'s two regex matches."""
@@ -112,7 +115,7 @@ def _loads(text: str) -> Any:
         payload, end = _SCAN(text, 0)
     except StopIteration:  # leading whitespace, or no JSON value: decode() reads the first and says what the second is
         return _DECODER.decode(text)
-    if end != len(text) and not text[end:].isspace():
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):  # str.isspace() would take what JSON does not
         _DECODER.decode(text)  # raises "Extra data" at the place it starts
     return payload
 
