@@ -352,6 +352,10 @@ def _bytes(rng: random.Random, body: bytes) -> tuple[str, bytes, Expect]:
 
 def _padding(rng: random.Random, body: bytes) -> tuple[str, bytes, Expect]:
     pad = rng.choice([b" " * 100_000, b"\n" * 10, b"\r\n\t "])
+    if rng.random() < 0.3:  # whitespace to Python (str.isspace) that JSON does not allow: not JSON text
+        other = rng.choice(["\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2028", "\u3000"]).encode()
+        before, after = rng.choice([(b"", other), (pad, other), (other, b""), (other, pad)])
+        return f"{other!r} around", before + body + after, BAD
     return "whitespace around", pad + body + pad, OK
 
 
@@ -417,7 +421,7 @@ def _mutate_headers(rng: random.Random, target: Target, headers: list[tuple[str,
 def _mutate_signature(rng: random.Random, target: Target, body: bytes, headers: list[tuple[str, str]]
                       ) -> tuple[str, list[tuple[str, str]]]:
     """A request that is not signed right: 401 whatever else is wrong with it."""
-    others = [(n, v) for n, v in headers if n != target.auth_header]
+    others = [(n, v) for n, v in headers if n.lower() != target.auth_header]  # names may be in other cases
     kind = rng.choice(["missing", "wrong secret", "other bytes", "empty", "long", "non-ascii", "control", "prefix",
                        "twice"])
     if kind == "missing":
@@ -473,7 +477,7 @@ def protocol_cases(world: World, rng: random.Random, count: int) -> list[Case]:
             cases.append(Case(target.provider, f"isBase64Encoded, {'base64' if good else 'not base64'} {text[:12]!r}",
                               target.path, signed, b"x", OK if good else REFUSED, base64_body=text))
             continue
-        headers = [(k, target.auth(body) if k == target.auth_header else v) for k, v in headers]  # sign what goes
+        headers = [(k, target.auth(body) if k.lower() == target.auth_header else v) for k, v in headers]  # signed
         if target.provider != "github" and rng.random() < 0.12:
             hook_label, path = _hook_path(rng, target)
             cases.append(Case(target.provider, f"{hook_label}, {label}", path, headers, body, (404, 404)))
