@@ -103,8 +103,6 @@ def _finite(text: str) -> float:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
 # What decode() runs between its two whitespace matches: the C scanner JSONDecoder.__init__ sets (typeshed omits it).
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
-
-
 _JSON_WHITESPACE = " \t\n\r"  # RFC 8259's four; json.decoder's WHITESPACE
 
 
@@ -181,7 +179,7 @@ class WebhookIntake:
             return problem(400, "Malformed JSON", refused)
         if not isinstance(payload, dict):
             return problem(400, "Bad request", "the delivery body is not a JSON object")
-        if (len(body) > COUNT_OPENERS_UP_TO or _may_nest_deeper(body, MAX_DEPTH)) and _deeper_than(payload, MAX_DEPTH):
+        if _may_nest_deeper(body, MAX_DEPTH) and _deeper_than(payload, MAX_DEPTH):
             return problem(400, "Malformed JSON", f"the delivery body nests deeper than {MAX_DEPTH} levels")
         if event in spec.ping_events:
             return Reply(200, {"ok": True, "event": event})
@@ -252,9 +250,9 @@ _NOT_AN_OPENER = bytes(sorted(set(range(256)) - set(b"{[")))
 
 def _may_nest_deeper(body: bytes, limit: int) -> bool:
     """False when `body` cannot nest more than `limit` deep: every object or array opens with a `{` or `[` byte (in
-    any of JSON's encodings), so fewer such bytes than `limit` means fewer containers. One translate that keeps only
-    those bytes: a little cheaper than two counts."""
-    return len(body.translate(None, _NOT_AN_OPENER)) > limit
+    any of JSON's encodings), so fewer such bytes than `limit` means fewer containers. Past COUNT_OPENERS_UP_TO it
+    does not count (True: let the walk decide). One translate that keeps only those bytes: cheaper than two counts."""
+    return len(body) > COUNT_OPENERS_UP_TO or len(body.translate(None, _NOT_AN_OPENER)) > limit
 
 
 def _deeper_than(payload: dict[str, Any], limit: int) -> bool:
