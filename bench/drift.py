@@ -25,10 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gitconnect.settings import Settings
+
 REPOSITORIES = 10
 TEMPLATES_PER_REPOSITORY = 10
 BLOB_BYTES = 2 * 1024 * 1024  # the "2 MB repositories"
-ROUNDS_PER_HOUR = {"Custom Git": 3600 / 180, "GitHub": 3600 / 900}
+# The default intervals (Settings): Custom Git's drift groups are checked every poll interval, GitHub's every drift one.
+INTERVALS = {"Custom Git": Settings.poll_seconds, "GitHub": Settings.drift_seconds}
+ROUNDS_PER_HOUR = {provider: 3600 / seconds for provider, seconds in INTERVALS.items()}
 
 
 @dataclass
@@ -36,10 +40,10 @@ class Drift:
     provider: str
     templates: int
     repositories: int
-    calls: int  # per scheduled sync
-    bytes: int  # per scheduled sync
+    calls: int  # per check round
+    bytes: int  # per check round
     outcomes: dict[str, int]
-    seconds: float  # the measured sync's wall time in-process
+    seconds: float  # the measured round's wall time in-process
 
 
 def _template(system: Any, team: str, token: str, connection_id: str, path: str, repository: str | None) -> None:
@@ -133,8 +137,8 @@ def measure_github() -> Drift:
 def report(results: list[Drift]) -> list[str]:
     lines = [f"in-process (moto), real handlers; {REPOSITORIES * TEMPLATES_PER_REPOSITORY} linked templates, "
              f"{TEMPLATES_PER_REPOSITORY} per repository on main, nothing changed; one check round (every template "
-             "due) measured after a settling one, x rounds an hour at the default intervals (Custom Git 180 s: 20, "
-             "GitHub 900 s: 4)",
+             "due) measured after a settling one, x rounds an hour at the default intervals ("
+             + ", ".join(f"{p} {INTERVALS[p]:g} s: {ROUNDS_PER_HOUR[p]:g}" for p in INTERVALS) + ")",
              f"(Custom Git repositories also hold a {BLOB_BYTES / 2**20:.0f} MB file: a full fetch would carry it)", "",
              f"  {'provider':<12}{'templates':>10}{'repos':>7}{'calls/round':>12}{'bytes/round':>12}"
              f"{'calls/hour':>12}{'bytes/hour':>13}  outcomes"]
